@@ -1,0 +1,43 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each sets itself up.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+export AWS_EC2_METADATA_DISABLED := true
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: demo test lint setup postgres benchmarks clean
+
+setup: $(VENV)/.installed
+
+# --no-compile keeps the venv small (under 700 MB); Python compiles what it imports anyway.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+		|| { echo "mmeops needs Python >= 3.10 (found $(PYTHON))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -e '.[local,dev]'
+	touch $@
+
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+demo: setup postgres
+	$(BIN)/mmeops demo
+
+test: setup postgres
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check scripts tests benchmarks
+	$(BIN)/ruff format --check scripts tests benchmarks
+	$(BIN)/mmeops validate
+	$(BIN)/zizmor --offline --quiet .github/workflows actions
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions actions/*/action.yml
+
+benchmarks: setup postgres
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	-$(BIN)/mmeops stack down 2>/dev/null
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mmeops

@@ -1,0 +1,243 @@
+"""The one boundary between mmeops and boto3.
+
+Everything above this module sees plain dicts and lists and the project's own errors
+(`NotFound`, `PreconditionFailed`, `AwsError`), never `botocore.exceptions.ClientError`.
+Endpoints come from the standard `AWS_ENDPOINT_URL*` variables, so the same code talks to
+real AWS and to the embedded stack.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from .errors import AwsError, NotFound, PreconditionFailed
+
+# Adaptive retries: throttling (30% of calls in the reliability tests) backs off and converges
+# instead of failing the apply. Ten attempts cover a long burst without hiding a real outage.
+RETRY_CONFIG = botocore.config.Config(
+    retries={"mode": "adaptive", "max_attempts": 10},
+    connect_timeout=10,
+    read_timeout=60,
+    max_pool_connections=32,
+)
+
+_NOT_FOUND_CODES = {
+    "NoSuchKey",
+    "NoSuchBucket",
+    "NotFound",
+    "404",
+    "ResourceNotFound",
+    "ResourceNotFoundException",
+    "NoSuchEntity",
+}
+_NOT_FOUND_PHRASES = ("could not find", "does not exist", "not found", "cannot find")
+
+# Listeners see every AWS call as (service, operation, params); benchmarks and the
+# reliability tests count calls with them. Read-only by contract.
+CallListener = Callable[[str, str, dict], None]
+_listeners: list[CallListener] = []
+
+
+def add_call_listener(listener: CallListener) -> Callable[[], None]:
+    """Register a listener for every call made through this module; returns a remover."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
+
+
+MUTATING_PREFIXES = (
+    "Put", "Create", "Delete", "Update", "Copy", "Upload", "Complete", "Abort", "Register",
+    "Deregister", "Publish", "Start", "Stop", "Add", "Remove", "Tag", "Untag", "Send",
+)
+
+
+def is_mutating(operation: str) -> bool:
+    return operation.startswith(MUTATING_PREFIXES)
+
+
+def _translate(operation: str, error: botocore.exceptions.ClientError) -> AwsError:
+    err = error.response.get("Error", {})
+    code = str(err.get("Code", "Unknown"))
+    message = str(err.get("Message", ""))
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in ("PreconditionFailed", "412") or status == 412:
+        return PreconditionFailed(operation, code, message or "precondition failed")
+    if code in _NOT_FOUND_CODES or status == 404 or any(
+        p in message.lower() for p in _NOT_FOUND_PHRASES
+    ):
+        return NotFound(operation, code, message or "not found")
+    return AwsError(operation, code, message)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+
+
+class Aws:
+    """AWS as one account and region sees it. Thread-safe: clients are created once."""
+
+    def __init__(self, session: boto3.Session, region: str, account_id: str | None = None):
+        self.session = session
+        self.region = region
+        self.account_id = account_id
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                c = self.session.client(service, region_name=self.region, config=RETRY_CONFIG)
+                c.meta.events.register("before-call.*.*", self._notify)
+                self._clients[service] = c
+            return self._clients[service]
+
+    @staticmethod
+    def _notify(model, params, **_kwargs) -> None:
+        for listener in list(_listeners):
+            listener(model.service_model.service_name, model.name, params)
+
+    def call(self, service: str, operation: str, **params: Any) -> dict:
+        """Call one API operation (snake_case name); AWS errors become the project's own."""
+        method = getattr(self.client(service), operation)
+        try:
+            response = method(**params)
+        except botocore.exceptions.ClientError as e:
+            raise _translate(operation, e) from None
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def paginate(self, service: str, operation: str, key: str, **params: Any) -> Iterator[dict]:
+        """Yield every item under `key` across all pages."""
+        paginator = self.client(service).get_paginator(operation)
+        try:
+            for page in paginator.paginate(**params):
+                yield from page.get(key, [])
+        except botocore.exceptions.ClientError as e:
+            raise _translate(operation, e) from None
+
+    # --- S3, the calls every stage needs -------------------------------------------------
+
+    def get_bytes(self, bucket: str, key: str) -> tuple[bytes, str]:
+        """The object's body and ETag; NotFound when absent."""
+        r = self.call("s3", "get_object", Bucket=bucket, Key=key)
+        return r["Body"].read(), r["ETag"]
+
+    def head(self, bucket: str, key: str) -> dict | None:
+        try:
+            return self.call("s3", "head_object", Bucket=bucket, Key=key)
+        except NotFound:
+            return None
+
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        kms_key_id: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Write an object, optionally conditionally; returns the new ETag.
+
+        `if_match` replaces only the version we read; `if_none_match` creates only.
+        Either raises PreconditionFailed when another writer got there first.
+        """
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": body}
+        if if_match is not None:
+            params["IfMatch"] = if_match
+        if if_none_match:
+            params["IfNoneMatch"] = "*"
+        if content_type:
+            params["ContentType"] = content_type
+        params.update(sse_params(kms_key_id))
+        return self.call("s3", "put_object", **params)["ETag"]
+
+    def upload_file(self, path: str, bucket: str, key: str, kms_key_id: str | None = None) -> None:
+        try:
+            self.client("s3").upload_file(
+                path, bucket, key, ExtraArgs=sse_params(kms_key_id) or None
+            )
+        except botocore.exceptions.ClientError as e:
+            raise _translate("upload_file", e) from None
+        except boto3.exceptions.S3UploadFailedError as e:
+            raise AwsError("upload_file", "S3UploadFailed", str(e)) from None
+
+    def download_file(self, bucket: str, key: str, path: str) -> None:
+        try:
+            self.client("s3").download_file(bucket, key, path)
+        except botocore.exceptions.ClientError as e:
+            raise _translate("download_file", e) from None
+
+    def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        return [
+            ObjectInfo(o["Key"], o["Size"], o["ETag"])
+            for o in self.paginate("s3", "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix)
+        ]
+
+
+def sse_params(kms_key_id: str | None) -> dict[str, str]:
+    if not kms_key_id:
+        return {}
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` → (bucket, key)."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+# --- sessions per account -------------------------------------------------------------------
+
+_sessions: dict[tuple[str, str], Aws] = {}
+_sessions_lock = threading.Lock()
+
+
+def base_session() -> boto3.Session:
+    return boto3.Session()
+
+
+def for_account(account_id: str, region: str, role_arn: str) -> Aws:
+    """AWS as `account_id` sees it: the ambient credentials when they already belong to that
+    account (a runner that assumed the role through OIDC), otherwise the role assumed from them.
+    """
+    with _sessions_lock:
+        cached = _sessions.get((account_id, region))
+        if cached is not None:
+            return cached
+    base = Aws(base_session(), region)
+    identity = base.call("sts", "get_caller_identity")
+    if identity["Account"] == account_id:
+        aws = Aws(base.session, region, account_id)
+    else:
+        creds = base.call(
+            "sts", "assume_role", RoleArn=role_arn, RoleSessionName="mmeops"
+        )["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        aws = Aws(session, region, account_id)
+    with _sessions_lock:
+        _sessions[(account_id, region)] = aws
+    return aws
+
+
+def reset_sessions() -> None:
+    """Forget cached sessions (tests that restart the embedded stack call this)."""
+    with _sessions_lock:
+        _sessions.clear()

@@ -1,0 +1,66 @@
+"""The `mmeops` command line: a thin layer over the library.
+
+Each command builds its objects, calls one library function and prints. The library never
+prints; errors come back as the project's own exceptions and leave here as one line with
+the exit code the error carries (2 for bad input, 3 for a verdict, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ..errors import MmeopsError
+
+# Each module registers its commands on `main` when imported; one line per area.
+COMMAND_MODULES = [
+    "config_cmds",
+]
+
+
+class CommandError(click.ClickException):
+    """A project error on its way out: click prints `Error: <message>` on stderr."""
+
+    def __init__(self, error: MmeopsError):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+class MmeopsGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MmeopsError as e:
+            raise CommandError(e) from None
+
+
+@click.group(cls=MmeopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mmeops")
+@click.option(
+    "--repo",
+    "repo_root",
+    type=click.Path(file_okay=False, exists=True),
+    default=".",
+    envvar="MMEOPS_REPO",
+    show_default=True,
+    help="Repository root holding mmeops.yaml, models/ and environments/.",
+)
+@click.pass_context
+def main(ctx: click.Context, repo_root: str) -> None:
+    """GitOps for SageMaker multi-model endpoints.
+
+    Example:
+
+        mmeops validate
+    """
+    ctx.obj = {"repo_root": repo_root}
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""`mmeops validate` and `mmeops schema`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigErrors, UserError
+from ..repo import load_repo
+from ..schema import write_schemas
+from . import main
+
+
+def _annotation(problem: UserError) -> str:
+    # GitHub's workflow command: shows the message on the file and line in the pull request.
+    where = f"file={problem.path}" + (f",line={problem.line}" if problem.line else "")
+    message = problem.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::error {where}::{message}"
+
+
+@main.command()
+@click.pass_obj
+def validate(obj: dict) -> None:
+    """Check mmeops.yaml, every model and every environment file.
+
+    Exit 0 when all are valid; otherwise exit 2 with one `path:line: problem` line each
+    (and GitHub annotations when GITHUB_ACTIONS=true). Reads no AWS state.
+
+    Example:
+
+        mmeops validate
+    """
+    try:
+        repo = load_repo(obj["repo_root"])
+    except ConfigErrors as e:
+        for problem in e.problems:
+            click.echo(problem.format(), err=True)
+            if os.environ.get("GITHUB_ACTIONS") == "true":
+                click.echo(_annotation(problem))
+        raise SystemExit(2) from None
+    click.echo(
+        f"valid: mmeops.yaml, {len(repo.models)} models, {len(repo.envs)} environments"
+    )
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="schemas",
+              show_default=True, help="Directory to write the JSON Schemas into.")
+def schema(out_dir: str) -> None:
+    """Write JSON Schemas of mmeops.yaml, model.yaml and environment files.
+
+    Example:
+
+        mmeops schema --out schemas
+    """
+    for path in write_schemas(Path(out_dir)):
+        click.echo(f"wrote {path}")

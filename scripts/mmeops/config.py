@@ -1,0 +1,287 @@
+"""The three config kinds as pydantic models: mmeops.yaml, models/<name>/model.yaml and
+environments/<env>.yaml. Strict types, no unknown keys; loading with positions is in repo.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# Names end up in S3 keys, SageMaker resource names and shell commands in workflows:
+# the patterns below refuse traversal (`..`, `/`), key injection and metacharacters.
+ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+AccountId = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+RoleArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$")
+]
+BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+Column = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
+InstanceType = Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+S3Prefix = Annotated[
+    str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([A-Za-z0-9._-]+/)*$")
+]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+# Image versions sagemaker-core 2.27 knows for the built-in XGBoost algorithm.
+XGBOOST_IMAGE_VERSIONS = (
+    "0.90-1", "0.90-2", "1.0-1", "1.2-1", "1.2-2", "1.3-1", "1.5-1", "1.7-1", "3.0-5", "3.2-0",
+)
+# Hyperparameters SageMaker's built-in XGBoost can tune.
+TUNABLE_HYPERPARAMETERS = frozenset({
+    "alpha", "colsample_bylevel", "colsample_bynode", "colsample_bytree", "eta", "gamma",
+    "lambda", "max_delta_step", "max_depth", "min_child_weight", "num_round", "subsample",
+})
+# Metrics the container emits, and whether lower is better.
+OBJECTIVE_METRICS = {
+    "validation:rmse": "Minimize", "validation:mae": "Minimize", "validation:mse": "Minimize",
+    "validation:rmsle": "Minimize", "validation:mape": "Minimize", "validation:logloss": "Minimize",
+    "validation:error": "Minimize", "validation:auc": "Maximize", "validation:aucpr": "Maximize",
+    "validation:accuracy": "Maximize", "validation:f1": "Maximize",
+}
+REGRESSION_METRICS = {"rmse": "min", "mae": "min", "stdev_error": "min", "r2": "max"}
+BINARY_METRICS = {
+    "auc": "max", "f1": "max", "precision": "max", "recall": "max", "accuracy": "max",
+    "logloss": "min",
+}
+HyperValue = str | int | float | bool
+
+
+class FieldProblem(ValueError):
+    """A validator's complaint about one field inside the model, so the error can point at
+    that field's line rather than at the start of the block."""
+
+    def __init__(self, message: str, *loc: str):
+        super().__init__(message)
+        self.loc = loc
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --- mmeops.yaml -----------------------------------------------------------------------------
+
+
+class TrainingAccount(Strict):
+    account_id: AccountId
+    region: Region
+    role_arn: RoleArn
+    execution_role_arn: RoleArn
+
+
+class Warehouse(Strict):
+    dsn_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    secret_id: str | None = None
+    statement_timeout_s: Annotated[int, Field(ge=1, le=86400)] = 600
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Warehouse:
+        if (self.dsn_env is None) == (self.secret_id is None):
+            raise ValueError("set exactly one of dsn_env (an env var name) or secret_id")
+        return self
+
+
+class Settings(Strict):
+    project: ModelName
+    training: TrainingAccount
+    bucket: BucketName
+    warehouse: Warehouse
+    champion_env: EnvName = "prod"
+    sns_topic_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:sns:")] | None = None
+    kms_key_id: str | None = None
+
+
+# --- models/<name>/model.yaml ----------------------------------------------------------------
+
+
+class Window(Strict):
+    start: dt.date
+    lag_days: Annotated[int, Field(ge=0, le=3650)] = 0
+
+
+class Split(Strict):
+    validation: Annotated[float, Field(gt=0, lt=0.5)]
+    test: Annotated[float, Field(gt=0, lt=0.5)]
+    seed: int = 0
+    time_column: Column | None = None
+
+
+class XGBoost(Strict):
+    image_version: Literal[XGBOOST_IMAGE_VERSIONS]  # type: ignore[valid-type]
+    static_hyperparameters: dict[str, HyperValue] = {}
+
+
+class Range(Strict):
+    type: Literal["continuous", "integer", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Auto"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Range:
+        if self.type == "categorical":
+            if not self.values or self.min is not None or self.max is not None:
+                raise ValueError("a categorical range takes 'values' (a list), not min/max")
+            return self
+        if self.min is None or self.max is None or self.values is not None:
+            raise ValueError(f"a {self.type} range takes 'min' and 'max'")
+        if self.min >= self.max:
+            raise FieldProblem(f"min ({self.min}) must be below max ({self.max})", "min")
+        if self.scaling in ("Logarithmic", "ReverseLogarithmic") and self.min <= 0:
+            raise FieldProblem(f"{self.scaling} scaling needs min > 0", "min")
+        if self.type == "integer" and (self.min != int(self.min) or self.max != int(self.max)):
+            raise ValueError("an integer range needs whole-number min and max")
+        return self
+
+
+class Tuning(Strict):
+    objective_metric: Literal[tuple(OBJECTIVE_METRICS)]  # type: ignore[valid-type]
+    direction: Literal["Minimize", "Maximize"]
+    max_jobs: Annotated[int, Field(ge=1, le=500)]
+    max_parallel_jobs: Annotated[int, Field(ge=1, le=100)] = 1
+    max_parents: Annotated[int, Field(ge=0, le=5)] = 5
+    ranges: dict[str, Range]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Tuning:
+        unknown = sorted(set(self.ranges) - TUNABLE_HYPERPARAMETERS)
+        if unknown:
+            raise FieldProblem(
+                f"not a tunable SageMaker XGBoost hyperparameter: {', '.join(unknown)}; "
+                f"use one of {', '.join(sorted(TUNABLE_HYPERPARAMETERS))}",
+                "ranges",
+                unknown[0],
+            )
+        if not self.ranges:
+            raise ValueError("ranges is empty; give at least one hyperparameter range")
+        expected = OBJECTIVE_METRICS[self.objective_metric]
+        if self.direction != expected:
+            raise FieldProblem(
+                f"{self.objective_metric} is tuned with direction {expected}", "direction"
+            )
+        if self.max_parallel_jobs > self.max_jobs:
+            raise FieldProblem("max_parallel_jobs cannot exceed max_jobs", "max_parallel_jobs")
+        return self
+
+
+class Gate(Strict):
+    metric: Literal[tuple({**REGRESSION_METRICS, **BINARY_METRICS})]  # type: ignore[valid-type]
+    bound: float
+    tolerance: Annotated[float, Field(ge=0, le=1)] = 0.0
+    champion_env: EnvName | None = None
+
+
+class ModelConfig(Strict):
+    name: ModelName
+    problem: Literal["regression", "binary"]
+    target: Column
+    query: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+\.sql$")] = "query.sql"
+    window: Window
+    split: Split
+    xgboost: XGBoost
+    tuning: Tuning
+    gate: Gate
+    schedule: str | None = None
+    training_instance_type: InstanceType = "ml.m5.large"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        metrics = REGRESSION_METRICS if self.problem == "regression" else BINARY_METRICS
+        if self.gate.metric not in metrics:
+            raise FieldProblem(
+                f"gate metric {self.gate.metric} does not apply to {self.problem}; "
+                f"use one of {', '.join(metrics)}",
+                "gate",
+                "metric",
+            )
+        clash = sorted(set(self.xgboost.static_hyperparameters) & set(self.tuning.ranges))
+        if clash:
+            raise FieldProblem(
+                f"{', '.join(clash)} is both static and tuned; keep one", "tuning", "ranges", clash[0]
+            )
+        if self.split.validation + self.split.test >= 0.9:
+            raise FieldProblem(
+                "validation + test fractions leave too little to train on", "split", "test"
+            )
+        if self.split.time_column == self.target:
+            raise FieldProblem("the time column cannot be the target", "split", "time_column")
+        if self.schedule is not None:
+            from croniter import croniter
+
+            if not croniter.is_valid(self.schedule):
+                raise FieldProblem(
+                    f"schedule {self.schedule!r} is not a valid cron expression", "schedule"
+                )
+        return self
+
+    @property
+    def gate_direction(self) -> str:
+        return {**REGRESSION_METRICS, **BINARY_METRICS}[self.gate.metric]
+
+
+# --- environments/<env>.yaml -----------------------------------------------------------------
+
+
+class Registry(Strict):
+    account_id: AccountId
+    region: Region
+
+
+class Autoscaling(Strict):
+    min_capacity: PositiveInt
+    max_capacity: PositiveInt
+    target_invocations_per_instance: PositiveInt
+
+    @model_validator(mode="after")
+    def _range(self) -> Autoscaling:
+        if self.min_capacity > self.max_capacity:
+            raise FieldProblem("min_capacity cannot exceed max_capacity", "min_capacity")
+        return self
+
+
+class Endpoint(Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+    instance_type: InstanceType
+    instance_count: PositiveInt = 1
+    autoscaling: Autoscaling | None = None
+
+
+class EnvConfig(Strict):
+    name: EnvName
+    account_id: AccountId
+    region: Region
+    role_arn: RoleArn
+    registry: Registry
+    endpoint: Endpoint
+    artifact_prefix: S3Prefix
+    naming: Literal["versioned", "stable"] = "versioned"
+    approve: bool = False
+    promotion_from: EnvName | None = None
+    retention: PositiveInt = 3
+    models: dict[ModelName, PositiveInt] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EnvConfig:
+        role_account = re.match(r"^arn:aws[a-z-]*:iam::([0-9]{12}):", self.role_arn)
+        if role_account and role_account.group(1) != self.account_id:
+            raise FieldProblem(
+                f"role_arn is in account {role_account.group(1)}, not {self.account_id}",
+                "role_arn",
+            )
+        if self.promotion_from == self.name:
+            raise FieldProblem("promotion_from cannot name the environment itself", "promotion_from")
+        return self
+
+    @property
+    def artifact_bucket(self) -> str:
+        return self.artifact_prefix[5:].split("/", 1)[0]
+
+    @property
+    def artifact_key_prefix(self) -> str:
+        return self.artifact_prefix[5:].split("/", 1)[1]

@@ -1,0 +1,80 @@
+"""The project's own errors. The CLI maps each to an exit code and one line of text.
+
+Exit codes: 1 a failure at run time (AWS, a smoke test), 2 bad input a user can fix
+(nothing was mutated), 3 a verdict (a failed gate, drift found).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MmeopsError(Exception):
+    """Base class; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UserError(MmeopsError):
+    """Bad input: a config, a SQL file, an argument. Raised before anything is mutated.
+
+    With a path (and a line), the message reads `path:line: message`, the form editors
+    and GitHub annotations understand.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        if self.path is None:
+            return self.message
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+class ConfigErrors(UserError):
+    """Several problems found at once (validate reports them all, not just the first)."""
+
+    def __init__(self, problems: list[UserError]):
+        self.problems = problems
+        super().__init__("\n".join(p.format() for p in problems))
+
+
+class AwsError(MmeopsError):
+    """An AWS call failed; the message names the operation and AWS's own error code."""
+
+    def __init__(self, operation: str, code: str, message: str):
+        self.operation = operation
+        self.code = code
+        super().__init__(f"{operation} failed: {code}: {message}")
+
+
+class NotFound(AwsError):
+    """The resource does not exist (NoSuchKey, ValidationException 'does not exist', 404)."""
+
+
+class PreconditionFailed(AwsError):
+    """A conditional write lost its race (412): someone else wrote first."""
+
+
+class GateFailed(MmeopsError):
+    """The challenger did not earn registration."""
+
+    exit_code = 3
+
+
+class DriftDetected(MmeopsError):
+    """`reconcile --check`: live differs from desired."""
+
+    exit_code = 3
+
+
+class LeaseHeld(MmeopsError):
+    """Another reconcile of the same environment holds the lease."""
+
+    exit_code = 1

@@ -1,0 +1,151 @@
+"""Moto in server mode, with the one SageMaker call mmeops needs that moto lacks.
+
+Moto 5.2.5 answers `UpdateEndpoint` with HTTP 500 (not implemented). Reconcile's stable-naming
+mode refreshes an endpoint by pointing it at a new endpoint config, so the embedded stack adds
+the call here: validated like the real API, switching the config in place and staying
+InService (moto has no fleet to roll). Listeners hear about every switch, so the local MME
+server can drop its cached models the way a real endpoint's new fleet starts empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+import botocore.session
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
+from moto.sagemaker.responses import SageMakerResponse
+from moto.server import ThreadedMotoServer
+
+from .aws import Aws
+
+# The runner's identity: fixed fake keys in moto's default account. Every real account is
+# reached from here through sts.assume_role, as a CI runner does with OIDC.
+BASE_ACCESS_KEY_ID = "AKIAMMEOPSEMBEDDED01"
+BASE_SECRET_ACCESS_KEY = "mmeops-embedded-stack-fake-secret"  # noqa: S105 (fake, for moto)
+RUNNER_ACCOUNT_ID = "123456789012"
+
+# (account_id, region, endpoint_name, new_config_name) after each successful UpdateEndpoint.
+EndpointListener = Callable[[str, str, str, str], None]
+_listeners: list[EndpointListener] = []
+_install_lock = threading.Lock()
+
+
+def add_endpoint_update_listener(listener: EndpointListener) -> Callable[[], None]:
+    """Hear about every UpdateEndpoint moto applies; returns a remover."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
+
+
+def _backend_update_endpoint(
+    self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str
+) -> str:
+    endpoint = self.endpoints.get(endpoint_name)
+    if endpoint is None:
+        arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+        raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+    config = self.endpoint_configs.get(endpoint_config_name)
+    if config is None:
+        arn = FakeEndpointConfig.arn_formatter(
+            endpoint_config_name, self.account_id, self.region_name
+        )
+        raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
+    variants = config.response_object["ProductionVariants"]
+    endpoint.endpoint_config_name = endpoint_config_name
+    endpoint.production_variants = endpoint._process_production_variants(variants)
+    endpoint.last_modified_time = utcnow()
+    # A real update passes through Updating; moto has no fleet, so it is done at once.
+    endpoint.endpoint_status = "InService"
+    for listener in list(_listeners):
+        listener(self.account_id, self.region_name, endpoint_name, endpoint_config_name)
+    return endpoint.arn
+
+
+def _response_update_endpoint(self: SageMakerResponse) -> ActionResult:
+    arn = self.sagemaker_backend.update_endpoint(
+        endpoint_name=self._get_param("EndpointName"),
+        endpoint_config_name=self._get_param("EndpointConfigName"),
+    )
+    return ActionResult({"EndpointArn": arn})
+
+
+def install_update_endpoint() -> None:
+    """Teach moto `UpdateEndpoint` (moto 5.2.5 lacks it). Idempotent; a moto that grows its
+    own implementation keeps it."""
+    with _install_lock:
+        if not hasattr(SageMakerModelBackend, "update_endpoint"):
+            SageMakerModelBackend.update_endpoint = _backend_update_endpoint
+        if not hasattr(SageMakerResponse, "update_endpoint"):
+            SageMakerResponse.update_endpoint = _response_update_endpoint
+
+
+class MotoServer:
+    """Moto on a free loopback port, in this process's threads."""
+
+    def __init__(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        install_update_endpoint()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.url = ""
+
+    def start(self) -> str:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        # Moto's state is process-global: reset it so a later stack in this process starts
+        # empty, as a fresh stack must.
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+        self._server.stop()
+
+
+def write_profile(path: Path, moto_url: str, region: str) -> Path:
+    """A shared-config file whose profile points every client at moto. botocore reads
+    `endpoint_url` from it, so sessions built on it need no environment variables."""
+    path.write_text(f"[profile embedded]\nendpoint_url = {moto_url}\nregion = {region}\n")
+    return path
+
+
+def _session(profile_path: Path, region: str, **credentials: str) -> boto3.Session:
+    bs = botocore.session.Session()
+    bs.set_config_variable("config_file", str(profile_path))
+    bs.set_config_variable("credentials_file", "/dev/null")
+    bs.set_config_variable("profile", "embedded")
+    return boto3.Session(botocore_session=bs, region_name=region, **credentials)
+
+
+def runner_aws(profile_path: Path, region: str) -> Aws:
+    """AWS as the runner's identity sees it on this stack's moto, whatever os.environ says."""
+    session = _session(
+        profile_path,
+        region,
+        aws_access_key_id=BASE_ACCESS_KEY_ID,
+        aws_secret_access_key=BASE_SECRET_ACCESS_KEY,
+    )
+    return Aws(session, region, RUNNER_ACCOUNT_ID)
+
+
+def assumed_aws(profile_path: Path, account_id: str, region: str, role_arn: str) -> Aws:
+    """AWS as `account_id` sees it, through sts.assume_role from the runner (moto puts the
+    assumed credentials' calls in the role's account)."""
+    runner = runner_aws(profile_path, region)
+    creds = runner.call("sts", "assume_role", RoleArn=role_arn, RoleSessionName="mmeops-stack")
+    creds = creds["Credentials"]
+    session = _session(
+        profile_path,
+        region,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    return Aws(session, region, account_id)
