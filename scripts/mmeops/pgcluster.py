@@ -9,6 +9,7 @@ initdb refuses to run as root (CI runs as root), so as root every server binary 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import secrets
 import shutil
@@ -17,9 +18,23 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("MMEOPS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SUPERUSER = "mmeops"
 DATABASE = "warehouse"
+
+
+def pg_bin() -> Path:
+    """Where initdb and pg_ctl live: on PATH, else the newest Debian-style install."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    versions = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
+    )
+    if not versions:
+        raise RuntimeError(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: run `make postgres`"
+        )
+    return Path(versions[-1]).parent
 
 
 def free_port() -> int:
@@ -50,7 +65,7 @@ class PgCluster:
             return None
 
     def _run(self, *args: str) -> None:
-        cmd = [str(PG_BIN / args[0]), *args[1:]]
+        cmd = [str(pg_bin() / args[0]), *args[1:]]
         if self._as_postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import boto3
-import botocore.session
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ValidationError
@@ -109,43 +107,42 @@ class MotoServer:
         self._server.stop()
 
 
-def write_profile(path: Path, moto_url: str, region: str) -> Path:
-    """A shared-config file whose profile points every client at moto. botocore reads
-    `endpoint_url` from it, so sessions built on it need no environment variables."""
-    path.write_text(f"[profile embedded]\nendpoint_url = {moto_url}\nregion = {region}\n")
-    return path
+class _MotoSession(boto3.Session):
+    """A session whose clients all talk to one moto. An explicit endpoint_url outranks
+    AWS_ENDPOINT_URL, so the stack's own calls stay on its moto whatever os.environ says (a
+    stack started from a shell that points at another stack, say)."""
+
+    def __init__(self, endpoint_url: str, **kwargs: str):
+        super().__init__(**kwargs)
+        self._endpoint_url = endpoint_url
+
+    def client(self, *args, **kwargs):
+        kwargs.setdefault("endpoint_url", self._endpoint_url)
+        return super().client(*args, **kwargs)
 
 
-def _session(profile_path: Path, region: str, **credentials: str) -> boto3.Session:
-    bs = botocore.session.Session()
-    bs.set_config_variable("config_file", str(profile_path))
-    bs.set_config_variable("credentials_file", "/dev/null")
-    bs.set_config_variable("profile", "embedded")
-    return boto3.Session(botocore_session=bs, region_name=region, **credentials)
-
-
-def runner_aws(profile_path: Path, region: str) -> Aws:
-    """AWS as the runner's identity sees it on this stack's moto, whatever os.environ says."""
-    session = _session(
-        profile_path,
-        region,
+def runner_aws(moto_url: str, region: str) -> Aws:
+    """AWS as the runner's identity sees it on this moto."""
+    session = _MotoSession(
+        moto_url,
         aws_access_key_id=BASE_ACCESS_KEY_ID,
         aws_secret_access_key=BASE_SECRET_ACCESS_KEY,
+        region_name=region,
     )
     return Aws(session, region, RUNNER_ACCOUNT_ID)
 
 
-def assumed_aws(profile_path: Path, account_id: str, region: str, role_arn: str) -> Aws:
+def assumed_aws(moto_url: str, account_id: str, region: str, role_arn: str) -> Aws:
     """AWS as `account_id` sees it, through sts.assume_role from the runner (moto puts the
     assumed credentials' calls in the role's account)."""
-    runner = runner_aws(profile_path, region)
+    runner = runner_aws(moto_url, region)
     creds = runner.call("sts", "assume_role", RoleArn=role_arn, RoleSessionName="mmeops-stack")
     creds = creds["Credentials"]
-    session = _session(
-        profile_path,
-        region,
+    session = _MotoSession(
+        moto_url,
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
+        region_name=region,
     )
     return Aws(session, region, account_id)

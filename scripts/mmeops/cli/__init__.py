@@ -17,6 +17,7 @@ from ..errors import MmeopsError
 # Each module registers its commands on `main` when imported; one line per area.
 COMMAND_MODULES = [
     "config_cmds",
+    "stack_cmds",
 ]
 
 

@@ -1,0 +1,122 @@
+"""`mmeops stack up | env | down` and `mmeops serve`."""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+from .. import stack as stack_mod
+from . import main
+
+
+@main.group()
+def stack() -> None:
+    """The embedded stack: moto (AWS), a PostgreSQL warehouse and a local MME server.
+
+    Example:
+
+        mmeops stack up && eval "$(mmeops stack env)"
+    """
+
+
+@stack.command()
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
+@click.pass_obj
+def up(obj: dict, timeout: float) -> None:
+    """Start the embedded stack in the background and wait until it is ready.
+
+    Its description (ports, pids, directories) goes to .mmeops/stack.json under the
+    repository root; `mmeops stack env` prints the variables that point commands at it.
+
+    Example:
+
+        mmeops stack up
+    """
+    state = stack_mod.start_background(obj["repo_root"], timeout=timeout)
+    click.echo(f"embedded stack up (pid {state['pid']})")
+    click.echo(f"  AWS (moto):        {state['moto_url']}")
+    click.echo(f"  SageMaker runtime: {state['mme_url']}")
+    click.echo('  next: eval "$(mmeops stack env)"')
+
+
+@stack.command()
+@click.pass_obj
+def env(obj: dict) -> None:
+    """Print `export VAR=...` lines that point AWS clients and the warehouse at the stack.
+
+    The output includes the throwaway warehouse's password (in MMEOPS_WAREHOUSE_DSN): it is
+    meant for `eval`, not for logs.
+
+    Example:
+
+        eval "$(mmeops stack env)"
+    """
+    state = stack_mod.read_state(obj["repo_root"])
+    if state is None:
+        raise click.ClickException("no embedded stack is running: `mmeops stack up` first")
+    click.echo("unset " + " ".join(stack_mod.CLEARED_VARS))
+    for name, value in state["env"].items():
+        click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@stack.command()
+@click.pass_obj
+def down(obj: dict) -> None:
+    """Stop the embedded stack and remove everything it made (processes, directories).
+
+    Example:
+
+        mmeops stack down
+    """
+    if stack_mod.stop_background(obj["repo_root"]):
+        click.echo("embedded stack stopped")
+    else:
+        click.echo("no embedded stack was running")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--cache-bytes",
+    default=512 * 1024 * 1024,
+    show_default=True,
+    type=int,
+    help="Memory bound of the loaded-model cache (estimated from serialized sizes).",
+)
+@click.option(
+    "--recheck-seconds",
+    default=5.0,
+    show_default=True,
+    help="How often a cached endpoint is described again (a new config empties its cache).",
+)
+@click.pass_obj
+def serve(obj: dict, host: str, port: int, cache_bytes: int, recheck_seconds: float) -> None:
+    """Run a local multi-model endpoint (SageMaker runtime protocol) in the foreground.
+
+    It finds endpoints in the accounts the repository names, through whatever
+    AWS_ENDPOINT_URL and credentials point at, and loads target models from their S3 prefix.
+    Point clients at it with AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://HOST:PORT.
+
+    Example:
+
+        mmeops serve --port 8080
+    """
+    from .. import aws
+    from ..mme_server import MmeServer, MultiModelEndpoints
+
+    endpoints = MultiModelEndpoints(
+        stack_mod.known_accounts(obj["repo_root"]),
+        lambda ref: aws.for_account(ref.account_id, ref.region, ref.role_arn),
+        cache_bytes=cache_bytes,
+        recheck_seconds=recheck_seconds,
+    )
+    server = MmeServer(endpoints, host=host, port=port)
+    click.echo(f"serving the SageMaker runtime protocol on {server.url} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
