@@ -52,8 +52,24 @@ def add_call_listener(listener: CallListener) -> Callable[[], None]:
 
 
 MUTATING_PREFIXES = (
-    "Put", "Create", "Delete", "Update", "Copy", "Upload", "Complete", "Abort", "Register",
-    "Deregister", "Publish", "Start", "Stop", "Add", "Remove", "Tag", "Untag", "Send",
+    "Put",
+    "Create",
+    "Delete",
+    "Update",
+    "Copy",
+    "Upload",
+    "Complete",
+    "Abort",
+    "Register",
+    "Deregister",
+    "Publish",
+    "Start",
+    "Stop",
+    "Add",
+    "Remove",
+    "Tag",
+    "Untag",
+    "Send",
 )
 
 
@@ -68,8 +84,10 @@ def _translate(operation: str, error: botocore.exceptions.ClientError) -> AwsErr
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     if code in ("PreconditionFailed", "412") or status == 412:
         return PreconditionFailed(operation, code, message or "precondition failed")
-    if code in _NOT_FOUND_CODES or status == 404 or any(
-        p in message.lower() for p in _NOT_FOUND_PHRASES
+    if (
+        code in _NOT_FOUND_CODES
+        or status == 404
+        or any(p in message.lower() for p in _NOT_FOUND_PHRASES)
     ):
         return NotFound(operation, code, message or "not found")
     return AwsError(operation, code, message)
@@ -180,10 +198,8 @@ class Aws:
             raise _translate("download_file", e) from None
 
     def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]:
-        return [
-            ObjectInfo(o["Key"], o["Size"], o["ETag"])
-            for o in self.paginate("s3", "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix)
-        ]
+        pages = self.paginate("s3", "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix)
+        return [ObjectInfo(o["Key"], o["Size"], o["ETag"]) for o in pages]
 
 
 def sse_params(kms_key_id: str | None) -> dict[str, str]:
@@ -223,9 +239,9 @@ def for_account(account_id: str, region: str, role_arn: str) -> Aws:
     if identity["Account"] == account_id:
         aws = Aws(base.session, region, account_id)
     else:
-        creds = base.call(
-            "sts", "assume_role", RoleArn=role_arn, RoleSessionName="mmeops"
-        )["Credentials"]
+        creds = base.call("sts", "assume_role", RoleArn=role_arn, RoleSessionName="mmeops")[
+            "Credentials"
+        ]
         session = boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],

@@ -29,23 +29,55 @@ PositiveInt = Annotated[int, Field(ge=1)]
 
 # Image versions sagemaker-core 2.27 knows for the built-in XGBoost algorithm.
 XGBOOST_IMAGE_VERSIONS = (
-    "0.90-1", "0.90-2", "1.0-1", "1.2-1", "1.2-2", "1.3-1", "1.5-1", "1.7-1", "3.0-5", "3.2-0",
+    "0.90-1",
+    "0.90-2",
+    "1.0-1",
+    "1.2-1",
+    "1.2-2",
+    "1.3-1",
+    "1.5-1",
+    "1.7-1",
+    "3.0-5",
+    "3.2-0",
 )
 # Hyperparameters SageMaker's built-in XGBoost can tune.
-TUNABLE_HYPERPARAMETERS = frozenset({
-    "alpha", "colsample_bylevel", "colsample_bynode", "colsample_bytree", "eta", "gamma",
-    "lambda", "max_delta_step", "max_depth", "min_child_weight", "num_round", "subsample",
-})
+TUNABLE_HYPERPARAMETERS = frozenset(
+    {
+        "alpha",
+        "colsample_bylevel",
+        "colsample_bynode",
+        "colsample_bytree",
+        "eta",
+        "gamma",
+        "lambda",
+        "max_delta_step",
+        "max_depth",
+        "min_child_weight",
+        "num_round",
+        "subsample",
+    }
+)
 # Metrics the container emits, and whether lower is better.
 OBJECTIVE_METRICS = {
-    "validation:rmse": "Minimize", "validation:mae": "Minimize", "validation:mse": "Minimize",
-    "validation:rmsle": "Minimize", "validation:mape": "Minimize", "validation:logloss": "Minimize",
-    "validation:error": "Minimize", "validation:auc": "Maximize", "validation:aucpr": "Maximize",
-    "validation:accuracy": "Maximize", "validation:f1": "Maximize",
+    "validation:rmse": "Minimize",
+    "validation:mae": "Minimize",
+    "validation:mse": "Minimize",
+    "validation:rmsle": "Minimize",
+    "validation:mape": "Minimize",
+    "validation:logloss": "Minimize",
+    "validation:error": "Minimize",
+    "validation:auc": "Maximize",
+    "validation:aucpr": "Maximize",
+    "validation:accuracy": "Maximize",
+    "validation:f1": "Maximize",
 }
 REGRESSION_METRICS = {"rmse": "min", "mae": "min", "stdev_error": "min", "r2": "max"}
 BINARY_METRICS = {
-    "auc": "max", "f1": "max", "precision": "max", "recall": "max", "accuracy": "max",
+    "auc": "max",
+    "f1": "max",
+    "precision": "max",
+    "recall": "max",
+    "accuracy": "max",
     "logloss": "min",
 }
 HyperValue = str | int | float | bool
@@ -203,7 +235,10 @@ class ModelConfig(Strict):
         clash = sorted(set(self.xgboost.static_hyperparameters) & set(self.tuning.ranges))
         if clash:
             raise FieldProblem(
-                f"{', '.join(clash)} is both static and tuned; keep one", "tuning", "ranges", clash[0]
+                f"{', '.join(clash)} is both static and tuned; keep one",
+                "tuning",
+                "ranges",
+                clash[0],
             )
         if self.split.validation + self.split.test >= 0.9:
             raise FieldProblem(
@@ -275,7 +310,9 @@ class EnvConfig(Strict):
                 "role_arn",
             )
         if self.promotion_from == self.name:
-            raise FieldProblem("promotion_from cannot name the environment itself", "promotion_from")
+            raise FieldProblem(
+                "promotion_from cannot name the environment itself", "promotion_from"
+            )
         return self
 
     @property

@@ -147,12 +147,22 @@ def load_repo(root: str | Path = ".") -> Repo:
             continue
         sources[f"model:{model.name}"] = src
         if model.name != model_dir.name:
-            problems.append(src.error(f"name {model.name!r} must equal its folder's name "
-                                      f"{model_dir.name!r}; rename one", "name"))
+            problems.append(
+                src.error(
+                    f"name {model.name!r} must equal its folder's name "
+                    f"{model_dir.name!r}; rename one",
+                    "name",
+                )
+            )
             continue
         if not (model_dir / model.query).is_file():
-            problems.append(src.error(f"query file {model.query} not found in models/"
-                                      f"{model.name}/; create it or fix 'query'", "query"))
+            problems.append(
+                src.error(
+                    f"query file {model.query} not found in models/"
+                    f"{model.name}/; create it or fix 'query'",
+                    "query",
+                )
+            )
         models[model.name] = model
 
     envs: dict[str, EnvConfig] = {}
@@ -163,8 +173,12 @@ def load_repo(root: str | Path = ".") -> Repo:
             continue
         sources[f"env:{env.name}"] = src
         if env.name != env_path.stem:
-            problems.append(src.error(f"name {env.name!r} must equal the file name "
-                                      f"{env_path.stem!r}; rename one", "name"))
+            problems.append(
+                src.error(
+                    f"name {env.name!r} must equal the file name {env_path.stem!r}; rename one",
+                    "name",
+                )
+            )
             continue
         envs[env.name] = env
 
@@ -176,44 +190,72 @@ def load_repo(root: str | Path = ".") -> Repo:
     return Repo(root, settings, models, envs, sources)
 
 
-def _cross_checks(settings: Settings, models: dict[str, ModelConfig],
-                  envs: dict[str, EnvConfig], sources: dict[str, Source]) -> list[UserError]:
+def _cross_checks(
+    settings: Settings,
+    models: dict[str, ModelConfig],
+    envs: dict[str, EnvConfig],
+    sources: dict[str, Source],
+) -> list[UserError]:
     problems: list[UserError] = []
     if envs and settings.champion_env not in envs:
-        problems.append(sources["settings"].error(
-            f"champion_env {settings.champion_env!r} has no file in environments/; "
-            f"use one of {', '.join(sorted(envs))}", "champion_env"))
+        problems.append(
+            sources["settings"].error(
+                f"champion_env {settings.champion_env!r} has no file in environments/; "
+                f"use one of {', '.join(sorted(envs))}",
+                "champion_env",
+            )
+        )
     for name, model in models.items():
         champion = model.gate.champion_env
         if champion is not None and champion not in envs:
-            problems.append(sources[f"model:{name}"].error(
-                f"gate.champion_env {champion!r} has no file in environments/", "gate",
-                "champion_env"))
+            problems.append(
+                sources[f"model:{name}"].error(
+                    f"gate.champion_env {champion!r} has no file in environments/",
+                    "gate",
+                    "champion_env",
+                )
+            )
     for name, env in envs.items():
         src = sources[f"env:{name}"]
         for model_name in env.models:
             if model_name not in models:
-                problems.append(src.error(
-                    f"model {model_name!r} has no folder models/{model_name}/; "
-                    "add the model or remove this line", "models", model_name))
+                problems.append(
+                    src.error(
+                        f"model {model_name!r} has no folder models/{model_name}/; "
+                        "add the model or remove this line",
+                        "models",
+                        model_name,
+                    )
+                )
         if env.promotion_from is not None and env.promotion_from not in envs:
-            problems.append(src.error(
-                f"promotion_from {env.promotion_from!r} has no file in environments/",
-                "promotion_from"))
+            problems.append(
+                src.error(
+                    f"promotion_from {env.promotion_from!r} has no file in environments/",
+                    "promotion_from",
+                )
+            )
         if env.registry.account_id != settings.training.account_id:
-            problems.append(src.error(
-                f"registry.account_id {env.registry.account_id} differs from the training "
-                f"account {settings.training.account_id} in mmeops.yaml", "registry",
-                "account_id"))
+            problems.append(
+                src.error(
+                    f"registry.account_id {env.registry.account_id} differs from the training "
+                    f"account {settings.training.account_id} in mmeops.yaml",
+                    "registry",
+                    "account_id",
+                )
+            )
     problems += _promotion_cycles(envs, sources)
     endpoints: dict[str, str] = {}
     for name, env in envs.items():
         other = endpoints.setdefault(env.endpoint.name + "@" + env.account_id, name)
         if other != name:
-            problems.append(sources[f"env:{name}"].error(
-                f"endpoint {env.endpoint.name} in account {env.account_id} is also managed "
-                f"by environments/{other}.yaml; give each environment its own endpoint",
-                "endpoint", "name"))
+            problems.append(
+                sources[f"env:{name}"].error(
+                    f"endpoint {env.endpoint.name} in account {env.account_id} is also managed "
+                    f"by environments/{other}.yaml; give each environment its own endpoint",
+                    "endpoint",
+                    "name",
+                )
+            )
     return problems
 
 
@@ -223,9 +265,12 @@ def _promotion_cycles(envs: dict[str, EnvConfig], sources: dict[str, Source]) ->
         seen, current = [name], envs[name].promotion_from
         while current is not None and current in envs:
             if current in seen:
-                problems.append(sources[f"env:{name}"].error(
-                    f"promotion_from forms a cycle: {' -> '.join([*seen, current])}",
-                    "promotion_from"))
+                problems.append(
+                    sources[f"env:{name}"].error(
+                        f"promotion_from forms a cycle: {' -> '.join([*seen, current])}",
+                        "promotion_from",
+                    )
+                )
                 break
             seen.append(current)
             current = envs[current].promotion_from

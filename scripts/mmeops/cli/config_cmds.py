@@ -40,14 +40,18 @@ def validate(obj: dict) -> None:
             if os.environ.get("GITHUB_ACTIONS") == "true":
                 click.echo(_annotation(problem))
         raise SystemExit(2) from None
-    click.echo(
-        f"valid: mmeops.yaml, {len(repo.models)} models, {len(repo.envs)} environments"
-    )
+    click.echo(f"valid: mmeops.yaml, {len(repo.models)} models, {len(repo.envs)} environments")
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="schemas",
-              show_default=True, help="Directory to write the JSON Schemas into.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="schemas",
+    show_default=True,
+    help="Directory to write the JSON Schemas into.",
+)
 def schema(out_dir: str) -> None:
     """Write JSON Schemas of mmeops.yaml, model.yaml and environment files.
 

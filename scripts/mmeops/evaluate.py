@@ -1,0 +1,54 @@
+"""Score a booster on a held-out split: the metrics a reviewer compares, from scikit-learn."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost
+from sklearn import metrics as skm
+
+REGRESSION = ("mae", "rmse", "stdev_error", "r2")
+BINARY = ("auc", "f1", "precision", "recall", "accuracy", "logloss")
+
+
+def read_split(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A training-format CSV (label first, no header, empty = missing) → (labels, features)."""
+    frame = pd.read_csv(path, header=None, dtype=np.float64, na_values=[""], keep_default_na=False)
+    values = frame.to_numpy()
+    return values[:, 0], values[:, 1:]
+
+
+def predict(booster: xgboost.Booster, features: np.ndarray) -> np.ndarray:
+    """Predict as the SageMaker XGBoost container does for text/csv: NaN is missing."""
+    return booster.predict(xgboost.DMatrix(features, missing=np.nan))
+
+
+def score(problem: str, labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    if problem == "regression":
+        errors = predictions - labels
+        result = {
+            "mae": skm.mean_absolute_error(labels, predictions),
+            "rmse": math.sqrt(skm.mean_squared_error(labels, predictions)),
+            "stdev_error": float(np.std(errors)),
+            "r2": skm.r2_score(labels, predictions),
+        }
+    else:
+        decided = (predictions >= 0.5).astype(int)
+        both_classes = len(np.unique(labels)) == 2
+        result = {
+            "auc": skm.roc_auc_score(labels, predictions) if both_classes else float("nan"),
+            "f1": skm.f1_score(labels, decided, zero_division=0),
+            "precision": skm.precision_score(labels, decided, zero_division=0),
+            "recall": skm.recall_score(labels, decided, zero_division=0),
+            "accuracy": skm.accuracy_score(labels, decided),
+            "logloss": skm.log_loss(labels, np.clip(predictions, 1e-15, 1 - 1e-15), labels=[0, 1]),
+        }
+    return {name: round(float(value), 6) for name, value in result.items()}
+
+
+def evaluate(problem: str, booster: xgboost.Booster, test_csv: str | Path) -> dict[str, float]:
+    labels, features = read_split(test_csv)
+    return score(problem, labels, predict(booster, features))

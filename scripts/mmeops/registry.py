@@ -1,0 +1,39 @@
+"""The SageMaker Model Registry as mmeops uses it: one package group per model, in the
+training account, package metadata in CustomerMetadataProperties (moto cannot tag packages)."""
+
+from __future__ import annotations
+
+from .aws import Aws
+from .errors import NotFound
+
+
+def package_arn(aws: Aws, group: str, version: int) -> str:
+    return f"arn:aws:sagemaker:{aws.region}:{aws.account_id}:model-package/{group}/{version}"
+
+
+def ensure_group(aws: Aws, group: str, description: str) -> bool:
+    """Create the model package group when missing; True when it was created."""
+    try:
+        aws.call("sagemaker", "describe_model_package_group", ModelPackageGroupName=group)
+        return False
+    except NotFound:
+        aws.call(
+            "sagemaker",
+            "create_model_package_group",
+            ModelPackageGroupName=group,
+            ModelPackageGroupDescription=description,
+        )
+        return True
+
+
+def describe(aws: Aws, group: str, version: int) -> dict | None:
+    try:
+        return aws.call(
+            "sagemaker", "describe_model_package", ModelPackageName=package_arn(aws, group, version)
+        )
+    except NotFound:
+        return None
+
+
+def model_data_url(package: dict) -> str:
+    return package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
