@@ -1,0 +1,110 @@
+"""`mmeops reconcile` and `mmeops promote`."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import DriftDetected, MmeopsError
+from ..promote import promote as promote_model
+from ..reconcile import reconcile as run_reconcile
+from ..render import COLUMNS, as_json, markdown, rows
+from ..repo import load_repo
+from . import main
+
+_STYLE = {
+    "synced": "green",
+    "sync failed": "red",
+    "out of sync": "yellow",
+    "pruned": "cyan",
+    "prune skipped": "magenta",
+}
+
+
+def _table(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=report.summary(), title_justify="left")
+    for c in COLUMNS:
+        table.add_column(c)
+    for row in rows(report):
+        style = _STYLE.get(row[3], "")
+        table.add_row(*row[:3], f"[{style}]{row[3]}[/]" if style else row[3], *row[4:])
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    for d in report.drift:
+        console.print(f"drift: {d}", markup=False, highlight=False)
+
+
+@main.command()
+@click.argument("env")
+@click.option(
+    "--plan",
+    "mode",
+    flag_value="plan",
+    default=True,
+    help="Show what apply would do (the default). Reads only.",
+)
+@click.option("--apply", "mode", flag_value="apply", help="Make the environment match its file.")
+@click.option(
+    "--check",
+    "mode",
+    flag_value="check",
+    help="Exit 3 when live differs from the file, and say how. Reads only.",
+)
+@click.option("--prune", is_flag=True, help="Remove models no longer in the file.")
+@click.option(
+    "--output",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="markdown for a pull request comment, json for machines.",
+)
+@click.pass_obj
+def reconcile(obj: dict, env: str, mode: str, prune: bool, output: str) -> None:
+    """Make ENV's multi-model endpoint match environments/ENV.yaml.
+
+    Exit 0 in sync or applied, 1 when a model failed to sync (its previous routing is kept)
+    or another reconcile holds the lease, 2 for a file or registry problem (nothing mutated),
+    3 when --check finds drift.
+
+    Example:
+
+        mmeops reconcile sandbox --plan
+        mmeops reconcile prod --apply --output markdown
+    """
+    report = run_reconcile(load_repo(obj["repo_root"]), env, mode, prune=prune)
+    if output == "json":
+        click.echo(as_json(report))
+    elif output == "markdown":
+        click.echo(markdown(report), nl=False)
+    else:
+        _table(report)
+    if report.failed:
+        names = ", ".join(r.model for r in report.failed)
+        raise MmeopsError(f"sync failed: {names}; previous routing kept for them")
+    if mode == "check" and report.drift:
+        raise DriftDetected(f"{env}: {len(report.drift)} differences: {report.drift[0]}")
+
+
+@main.command()
+@click.argument("model")
+@click.argument("version", type=int)
+@click.option("--to", "env", required=True, help="Environment whose file pins the version.")
+@click.pass_obj
+def promote(obj: dict, model: str, version: int, env: str) -> None:
+    """Pin MODEL at VERSION in environments/ENV.yaml (comments and order kept).
+
+    Refuses (exit 2) an unknown model, a version that is not positive, or one that the
+    environment's promotion_from file does not pin yet.
+
+    Example:
+
+        mmeops promote diabetes-progression 3 --to qa
+    """
+    p = promote_model(load_repo(obj["repo_root"]), model, version, env)
+    if p.changed:
+        was = f"v{p.previous}" if p.previous is not None else "unpinned"
+        click.echo(f"{p.path}: {model} {was} -> v{version}; commit it and open a pull request")
+    else:
+        click.echo(f"{p.path}: {model} already pinned at v{version}")

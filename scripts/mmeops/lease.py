@@ -1,0 +1,110 @@
+"""One reconcile per environment at a time: a lease object in S3.
+
+`<prefix>_mmeops/lease.json` holds the owner and an expiry. It is taken with a create-only
+write (If-None-Match: *); a lease past its expiry is taken over with If-Match on the ETag read,
+so two runners racing for a stale lease cannot both win. Released (deleted) at the end.
+
+A no-op apply writes nothing but this object: the take and the release are its only two
+mutating calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import socket
+from dataclasses import dataclass
+
+from .aws import Aws
+from .errors import LeaseHeld, NotFound, PreconditionFailed
+
+DEFAULT_TTL = dt.timedelta(minutes=30)
+
+
+def default_owner() -> str:
+    """Who holds the lease, readable in the message another runner sees."""
+    if os.environ.get("GITHUB_RUN_ID"):
+        repo = os.environ.get("GITHUB_REPOSITORY", "github")
+        return f"{repo} run {os.environ['GITHUB_RUN_ID']}"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _age(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+@dataclass
+class Lease:
+    aws: Aws
+    bucket: str
+    key: str
+    owner: str
+    ttl: dt.timedelta = DEFAULT_TTL
+    etag: str | None = None
+
+    def _body(self) -> bytes:
+        now = _now()
+        return json.dumps(
+            {
+                "owner": self.owner,
+                "acquired": now.isoformat(timespec="seconds"),
+                "expires": (now + self.ttl).isoformat(timespec="seconds"),
+            }
+        ).encode()
+
+    def acquire(self) -> Lease:
+        """Take the lease or raise LeaseHeld naming its owner and age."""
+        try:
+            self.etag = self.aws.put_bytes(self.bucket, self.key, self._body(), if_none_match=True)
+            return self
+        except PreconditionFailed:
+            pass
+        try:
+            body, etag = self.aws.get_bytes(self.bucket, self.key)
+        except NotFound:  # released between our two calls: try once more from the start
+            self.etag = self.aws.put_bytes(self.bucket, self.key, self._body(), if_none_match=True)
+            return self
+        held = json.loads(body)
+        expires = dt.datetime.fromisoformat(held["expires"])
+        acquired = dt.datetime.fromisoformat(held["acquired"])
+        if expires > _now():
+            raise LeaseHeld(
+                f"another reconcile holds the lease s3://{self.bucket}/{self.key}: owner "
+                f"{held.get('owner', 'unknown')}, taken {_age((_now() - acquired).total_seconds())}"
+                f" ago, expires in {_age((expires - _now()).total_seconds())}; wait for it to "
+                "finish or delete the object if that run is dead"
+            )
+        try:  # stale: take it over, but only the very version we judged stale
+            self.etag = self.aws.put_bytes(self.bucket, self.key, self._body(), if_match=etag)
+        except PreconditionFailed:
+            raise LeaseHeld(
+                f"another reconcile took over the stale lease s3://{self.bucket}/{self.key} "
+                "first; try again when it finishes"
+            ) from None
+        return self
+
+    def release(self) -> None:
+        self.aws.call("s3", "delete_object", Bucket=self.bucket, Key=self.key)
+        self.etag = None
+
+    def __enter__(self) -> Lease:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        if self.etag is not None:
+            self.release()
