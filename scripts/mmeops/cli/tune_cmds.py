@@ -1,0 +1,71 @@
+"""`mmeops tune`."""
+
+from __future__ import annotations
+
+import click
+
+from .. import github
+from ..repo import load_repo
+from ..tune import BACKENDS, Progress, summary_markdown, tune
+from . import main
+
+
+def _show_progress(p: Progress) -> None:
+    best = "" if p.best_value is None else f", best {p.best_value:.6g}"
+    click.echo(
+        f"  trials: {p.completed} completed, {p.running} running, {p.failed} failed "
+        f"of {p.total}{best}",
+        err=True,
+    )
+
+
+@main.command("tune")
+@click.argument("model")
+@click.option("--dataset", metavar="RUN_ID", help="Dataset run id (default: the newest).")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="local",
+    show_default=True,
+    help="local: optuna over xgboost in-process; sagemaker: a SageMaker tuning job.",
+)
+@click.option(
+    "--testing",
+    is_flag=True,
+    help="Run exactly one training job; the record is never a warm-start parent.",
+)
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Training jobs to run (default: tuning.max_jobs in model.yaml).",
+)
+@click.pass_obj
+def tune_cmd(
+    obj: dict, model: str, dataset: str | None, backend: str, testing: bool, max_jobs: int | None
+) -> None:
+    """Tune MODEL's hyperparameters, warm-started from its tuning history when compatible.
+
+    Appends the job to tuning/MODEL/history.jsonl and writes the best model.tar.gz.
+
+    Example:
+
+        mmeops tune diabetes-progression --backend local --max-jobs 12
+    """
+    repo = load_repo(obj["repo_root"])
+    result = tune(
+        repo,
+        model,
+        dataset=dataset,
+        backend=backend,
+        testing=testing,
+        max_jobs=max_jobs,
+        progress=_show_progress,
+    )
+    r = result.record
+    click.echo(f"job: {r.job_name} ({r.backend}{', testing' if r.testing else ''})")
+    click.echo(result.warm_start.reason)
+    click.echo(f"trials: {r.n_training_jobs}")
+    click.echo(f"best {r.eval_metric}: {r.best_value:.6g}")
+    click.echo(f"artifact: {r.artifact_uri}")
+    github.append_summary(summary_markdown(result))
