@@ -1,0 +1,94 @@
+"""`mmeops invoke` and `mmeops due`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+
+import click
+
+from .. import github
+from ..due import due_models
+from ..invoke import invoke
+from ..repo import load_repo
+from . import main
+
+_WINDOW = re.compile(r"^([1-9][0-9]*)([mhd])$")
+
+
+def _parse_time(value: str | None) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time like 2026-11-22T03:00Z"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+@main.command("invoke")
+@click.argument("env")
+@click.argument("model")
+@click.option(
+    "--body",
+    "body_file",
+    type=click.File("rb"),
+    required=True,
+    help="CSV rows of features (no label); - reads standard input.",
+)
+@click.pass_obj
+def invoke_cmd(obj: dict, env: str, model: str, body_file) -> None:
+    """Invoke MODEL on ENV's endpoint through the routing manifest.
+
+    Prints one prediction per line, then the version that answered (on stderr).
+
+    Example:
+
+        mmeops invoke prod diabetes-progression --body rows.csv
+    """
+    result = invoke(load_repo(obj["repo_root"]), env, model, body_file.read())
+    for prediction in result.predictions:
+        click.echo(prediction)
+    click.echo(f"answered by {model} v{result.version} ({result.target_model}) in {env}", err=True)
+
+
+@main.command("due")
+@click.option("--since", help="Start of the window, ISO 8601 (default: --window before --until).")
+@click.option("--until", help="End of the window, ISO 8601 (default: now, UTC).")
+@click.option(
+    "--window",
+    default="1h",
+    show_default=True,
+    help="Window length when --since is not given: N followed by m, h or d.",
+)
+@click.pass_obj
+def due_cmd(obj: dict, since: str | None, until: str | None, window: str) -> None:
+    """Print the JSON list of models whose `schedule` fired in the window.
+
+    Also writes `models=<json>` to $GITHUB_OUTPUT for a workflow matrix.
+
+    Example:
+
+        mmeops due --since 2026-11-22T03:00Z
+    """
+    end = _parse_time(until)
+    if since is None:
+        match = _WINDOW.match(window)
+        if not match:
+            raise click.BadParameter(
+                f"{window!r}: write N followed by m, h or d, e.g. 1h", param_hint="--window"
+            )
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        start = end - dt.timedelta(**{unit: int(match.group(1))})
+    else:
+        start = _parse_time(since)
+    if start >= end:
+        raise click.BadParameter("the window is empty: --since must be before --until")
+    models = json.dumps(due_models(load_repo(obj["repo_root"]), start, end))
+    click.echo(models)
+    github.set_output("models", models)
+    sys.stdout.flush()
