@@ -18,6 +18,7 @@ from ..errors import MmeopsError
 COMMAND_MODULES = [
     "config_cmds",
     "stack_cmds",
+    "extract_cmds",
     "tune_cmds",
     "reconcile_cmds",
 ]

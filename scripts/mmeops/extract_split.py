@@ -1,0 +1,280 @@
+"""The second half of an extract, run as a child process: COPY's CSV on stdin → the
+train / validation / test files the SageMaker XGBoost container reads (label first, no
+header, numeric features only).
+
+Why a process of its own: the parent spends its time in psycopg2's COPY loop, which takes
+the GIL for every row; splitting in a thread would fight it for the GIL, while a process
+runs on the other core and keeps pace with the server. The work per row is a few C-level
+bytes operations (the column types were checked beforehand, so every value is already a
+number in PostgreSQL's shortest exact text and is copied, never re-formatted).
+
+    python -m mmeops.extract_split SPEC_JSON  < copy.csv  > result.json
+
+Splits:
+- random: exact sizes without knowing the row count up front. Rows go in blocks of
+  BLOCK; block j gets round((j+1)·B·f) − round(j·B·f) held-out rows, placed by a seeded
+  permutation, so totals equal round(N·f) and the same seed and rows give the same split.
+- time: the query orders rows by time; the newest round(N·f_test) rows are the test set and
+  the round(N·f_validation) before them the validation set. Rows are written in order to one
+  file, which is cut at the two boundaries once N is known.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator
+from itertools import compress
+from operator import itemgetter, methodcaller
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("train", "validation", "test")
+BLOCK = 1000
+READ_SIZE = 1 << 22
+
+Transform = Callable[[list[bytes]], list[bytes]]
+
+
+def rounded(k: int, fraction: float) -> int:
+    """round(k·fraction), halves up: the held-out count among the first k rows."""
+    return math.floor(k * fraction + 0.5)
+
+
+# --- reading records -------------------------------------------------------------------------
+
+
+def plain_lines(stream: io.BufferedReader) -> Iterator[list[bytes]]:
+    """Batches of records when no value can hold a comma, quote or line break: one record
+    per line, the header skipped."""
+    stream.readline()  # the header: the parent took the names from the query's description
+    rest = b""
+    while True:
+        block = stream.read(READ_SIZE)
+        if not block:
+            break
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        rest = block[cut:]
+        lines = block[:cut].split(b"\n")
+        lines.pop()
+        yield lines
+    if rest:
+        yield [rest]
+
+
+def csv_lines(stream: io.BufferedReader, columns: list[int]) -> Iterator[list[bytes]]:
+    """Batches of output lines through the csv module, for results with quoted values (a
+    text time column). The selected columns are numeric, so joining them needs no quoting."""
+    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
+    next(reader, None)
+    pick = itemgetter(*columns)  # target and at least one feature: always a tuple
+    batch: list[bytes] = []
+    for row in reader:
+        batch.append(",".join(pick(row)).encode())
+        if len(batch) == 20000:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def make_transform(ncols: int, target: int, features: list[int]) -> Transform:
+    """Raw lines → output lines (target first, then the features), with the fewest
+    operations per line the layout allows. The usual layouts (target last, an optional time
+    column first; or target first) avoid splitting every field."""
+    contiguous = features == list(range(features[0], features[-1] + 1))
+    last = ncols - 1
+    if contiguous and target == last and features[-1] == last - 1 and features[0] <= 1:
+        rpart = methodcaller("rpartition", b",")
+        if features[0] == 0:
+            return lambda lines: [b"%s,%s" % (t, h) for h, _, t in map(rpart, lines)]
+        return lambda lines: [b"%s,%s" % (t, h.partition(b",")[2]) for h, _, t in map(rpart, lines)]
+    if contiguous and target == 0 and features[0] == 1 and features[-1] == last:
+        return lambda lines: lines
+    pick = itemgetter(target, *features)
+    split = methodcaller("split", b",")
+    return lambda lines: list(map(b",".join, map(pick, map(split, lines))))
+
+
+# --- writing splits --------------------------------------------------------------------------
+
+
+class Out:
+    """One output file with its running sha256, byte and row counts."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self.sha = hashlib.sha256()
+        self.bytes = 0
+        self.rows = 0
+
+    def write(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        blob = b"\n".join(lines) + b"\n"
+        self.file.write(blob)
+        self.sha.update(blob)
+        self.bytes += len(blob)
+        self.rows += len(lines)
+
+    def close(self) -> dict:
+        self.file.close()
+        return {"rows": self.rows, "bytes": self.bytes, "sha256": self.sha.hexdigest()}
+
+
+class RandomSplit:
+    """Seeded, exact-size random split in blocks (see the module docstring)."""
+
+    def __init__(self, out_dir: Path, validation: float, test: float, seed: int):
+        self.outs = [Out(out_dir / f"{s}.csv") for s in SPLITS]
+        self.f_test, self.f_heldout = test, test + validation
+        self.rng = np.random.default_rng(seed)
+        self.seen = 0
+        self.pending: list[bytes] = []
+
+    def add(self, lines: list[bytes]) -> None:
+        self.pending += lines
+        full = len(self.pending) // BLOCK * BLOCK
+        if full:
+            self._assign(self.pending[:full], BLOCK)
+            del self.pending[:full]
+
+    def _assign(self, lines: list[bytes], size: int) -> None:
+        blocks = len(lines) // size
+        starts = self.seen + size * np.arange(blocks)
+        ends = starts + size
+        n_test = _rounded(ends, self.f_test) - _rounded(starts, self.f_test)
+        n_held = _rounded(ends, self.f_heldout) - _rounded(starts, self.f_heldout)
+        n_test = np.minimum(n_test, n_held)  # only ever binds in a tiny last block
+        slot = np.arange(size)
+        by_rank = np.where(slot < n_test[:, None], 2, np.where(slot < n_held[:, None], 1, 0))
+        order = self.rng.random((blocks, size)).argsort(axis=1)
+        labels = np.empty((blocks, size), dtype=np.int8)
+        np.put_along_axis(labels, order, by_rank.astype(np.int8), axis=1)
+        labels = labels.ravel()
+        for split, out in enumerate(self.outs):
+            out.write(list(compress(lines, (labels == split).tolist())))
+        self.seen += len(lines)
+
+    def finish(self) -> dict:
+        if self.pending:
+            self._assign(self.pending, len(self.pending))
+        return {s: out.close() for s, out in zip(SPLITS, self.outs, strict=True)}
+
+
+def _rounded(k: np.ndarray, fraction: float) -> np.ndarray:
+    return np.floor(k * fraction + 0.5).astype(np.int64)
+
+
+class TimeSplit:
+    """Rows in query order to one file; cut into train | validation | test at the end."""
+
+    def __init__(self, out_dir: Path, validation: float, test: float):
+        self.out_dir = out_dir
+        self.f_val, self.f_test = validation, test
+        self.path = out_dir / "ordered.part"
+        self.file = open(self.path, "w+b")  # noqa: SIM115 (closed in finish())
+        self.sha = hashlib.sha256()
+        # (rows before, bytes before, sha256 state before) at every write: a cut point's
+        # offset and the train file's hash come from the nearest one without a re-read.
+        self.marks: list[tuple[int, int, object]] = []
+        self.rows = self.bytes = 0
+
+    def add(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        self.marks.append((self.rows, self.bytes, self.sha.copy()))
+        blob = b"\n".join(lines) + b"\n"
+        self.file.write(blob)
+        self.sha.update(blob)
+        self.rows += len(lines)
+        self.bytes += len(blob)
+
+    def _offset(self, row: int) -> tuple[int, object]:
+        """Byte offset where `row` starts, and the sha256 of every byte before it."""
+        if row >= self.rows:
+            return self.bytes, self.sha.copy()
+        i = max(k for k, (r, _, _) in enumerate(self.marks) if r <= row)
+        rows_before, offset, sha = self.marks[i]
+        end = self.marks[i + 1][1] if i + 1 < len(self.marks) else self.bytes
+        self.file.seek(offset)
+        block = self.file.read(end - offset)
+        pos = 0
+        for _ in range(row - rows_before):
+            pos = block.index(b"\n", pos) + 1
+        sha = sha.copy()
+        sha.update(block[:pos])
+        return offset + pos, sha
+
+    def _copy(self, start: int, end: int, path: Path) -> dict:
+        sha, rows, left = hashlib.sha256(), 0, end - start
+        self.file.seek(start)
+        with open(path, "wb") as f:
+            while left:
+                chunk = self.file.read(min(left, READ_SIZE))
+                f.write(chunk)
+                sha.update(chunk)
+                rows += chunk.count(b"\n")
+                left -= len(chunk)
+        return {"rows": rows, "bytes": end - start, "sha256": sha.hexdigest()}
+
+    def finish(self) -> dict:
+        self.file.flush()
+        n = self.rows
+        n_test, n_val = rounded(n, self.f_test), rounded(n, self.f_val)
+        n_train = n - n_val - n_test
+        train_end, train_sha = self._offset(n_train)
+        val_end, _ = self._offset(n_train + n_val)
+        result = {
+            "validation": self._copy(train_end, val_end, self.out_dir / "validation.csv"),
+            "test": self._copy(val_end, self.bytes, self.out_dir / "test.csv"),
+        }
+        self.file.truncate(train_end)
+        self.file.close()
+        self.path.replace(self.out_dir / "train.csv")
+        result["train"] = {"rows": n_train, "bytes": train_end, "sha256": train_sha.hexdigest()}
+        return {s: result[s] for s in SPLITS}
+
+
+# --- the process -----------------------------------------------------------------------------
+
+
+def run(spec: dict, stream: io.BufferedReader) -> dict:
+    """Read COPY's CSV from `stream`, write the three files; return their figures."""
+    out_dir = Path(spec["out_dir"])
+    columns = [spec["target"], *spec["features"]]
+    if spec["plain"]:
+        transform = make_transform(spec["ncols"], spec["target"], spec["features"])
+        batches = map(transform, plain_lines(stream))
+    else:
+        batches = csv_lines(stream, columns)
+    if spec["mode"] == "time":
+        splitter: RandomSplit | TimeSplit = TimeSplit(out_dir, spec["validation"], spec["test"])
+    else:
+        splitter = RandomSplit(out_dir, spec["validation"], spec["test"], spec["seed"])
+    missing_targets = 0
+    for lines in batches:
+        # An empty first field is a NULL target: count it, the parent refuses the dataset.
+        missing_targets += sum(1 for line in lines if line[:1] in (b",", b""))
+        splitter.add(lines)
+    return {"files": splitter.finish(), "missing_targets": missing_targets}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    result = run(spec, sys.stdin.buffer)
+    sys.stdout.write(json.dumps(result))
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: the parent is waiting on us
+
+
+if __name__ == "__main__":
+    main()
