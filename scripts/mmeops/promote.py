@@ -62,6 +62,10 @@ def promote(repo: Repo, model: str, version: int, env_name: str) -> Promotion:
     path = repo.env_path(env_name)
     if previous != version:
         yaml = yamlio.round_trip()
+        # Keep an explicit `null` as written (ruamel would dump it as an empty value).
+        yaml.representer.add_representer(
+            type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+        )
         doc = yaml.load(path.read_text(encoding="utf-8"))
         models = doc.get("models")
         if not isinstance(models, CommentedMap) or (not models and models.fa.flow_style()):
