@@ -216,12 +216,23 @@ def layout(
             role = "target" if col.name == cfg.target else "feature"
             raise UserError(
                 f"{role} column {col.name!r} is {col.type_name}, not a number; the XGBoost "
-                "container reads numbers only: encode it in the query (e.g. CASE ... THEN 1 "
-                f"ELSE 0 END, or {col.name}::int) or leave it out",
+                f"container reads numbers only: encode it in the query ({_hint(col)}) or "
+                "leave it out",
                 query_path,
             )
     plain = all(c.plain for c in columns) and all(map(warehouse.simple_name, names))
     return Layout(names.index(cfg.target), features, plain)
+
+
+def _hint(col: warehouse.Column) -> str:
+    if col.type_name in ("date", "timestamp", "timestamptz", "time"):
+        return (
+            f"e.g. EXTRACT(EPOCH FROM {col.name}), or name it split.time_column "
+            "to split on time instead"
+        )
+    if col.type_name == "boolean":
+        return f"e.g. {col.name}::int"
+    return f"e.g. CASE {col.name} WHEN ... THEN 1 ELSE 0 END"
 
 
 # --- streaming -------------------------------------------------------------------------------

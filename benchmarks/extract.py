@@ -1,0 +1,191 @@
+"""Extraction speed and memory: mmeops extract (to local files, no upload) against
+`psql \\copy` (the floor) and `pandas.read_sql_query` + `to_csv` (the seed article's way).
+
+    python benchmarks/extract.py --rows 2000000
+
+Builds an N-row, 12-column table (a time column, 10 features, a label) in a throwaway
+PostgreSQL cluster (the stack's PostgreSQL part alone), then runs each method in its own
+process and reads its wall time and peak RSS (ru_maxrss from wait4; for mmeops the parent's
+plus its split process's). Last line:
+
+    extract rows=N vs_psql=X.XX vs_pandas=Y.Y peak_rss_mb=Z
+
+vs_psql = our wall time / psql's (target <= 1.25); vs_pandas = pandas' / ours (>= 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "bench-extract"
+QUERY = """-- 12 columns: time, ten features, label (the diabetes model's layout).
+SELECT event_time, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, label
+FROM bench.rows
+WHERE event_time >= %(start_date)s
+  AND event_time < %(end_date)s
+ORDER BY event_time
+"""
+START, END = "2020-01-01", "2030-01-01"
+
+
+def build_table(dsn: str, rows: int) -> None:
+    import psycopg2
+
+    features = ", ".join(f"f{i} double precision" for i in range(10))
+    values = ", ".join("random()" for _ in range(10))
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA bench")
+        cur.execute(
+            f"CREATE TABLE bench.rows (event_time timestamptz, {features}, label double precision)"
+        )
+        cur.execute(
+            f"INSERT INTO bench.rows SELECT timestamptz '2021-01-01' + g * "
+            f"interval '1 second', {values}, random() FROM generate_series(1, %s) g",
+            (rows,),
+        )
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True  # VACUUM runs outside a transaction
+    conn.cursor().execute("VACUUM ANALYZE bench.rows")
+    conn.close()
+
+
+def make_repo(root: Path) -> None:
+    shutil.copy2(REPO / "mmeops.yaml", root / "mmeops.yaml")
+    model = root / "models" / MODEL
+    model.mkdir(parents=True)
+    text = (REPO / "models" / "diabetes-progression" / "model.yaml").read_text()
+    text = text.replace("name: diabetes-progression", f"name: {MODEL}")
+    text = text.replace("target: progression", "target: label")
+    text = text.replace("time_column: event_date", "time_column: event_time")
+    (model / "model.yaml").write_text(text)
+    (model / "query.sql").write_text(QUERY)
+
+
+# --- the methods, each run as `benchmarks/extract.py --method NAME` in its own process --------
+
+
+def run_mmeops(repo_root: Path, out: Path) -> None:
+    import datetime as dt
+
+    from mmeops import extract
+    from mmeops.repo import load_repo
+
+    repo = load_repo(repo_root)
+    window = extract.Window(dt.date.fromisoformat(START), dt.date.fromisoformat(END))
+    local = extract.build_dataset(repo, MODEL, window, os.environ["BENCH_DSN"], out)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"rows": local.rows, "child_rss_kb": children}))
+
+
+def run_pandas(out: Path) -> None:
+    import warnings
+
+    import pandas as pd
+    import psycopg2
+
+    warnings.simplefilter("ignore")  # pandas prefers SQLAlchemy; psycopg2 works
+    with psycopg2.connect(os.environ["BENCH_DSN"]) as conn:
+        frame = pd.read_sql_query(QUERY, conn, params={"start_date": START, "end_date": END})
+    frame.to_csv(out / "pandas.csv", index=False)
+    print(json.dumps({"child_rss_kb": 0}))
+
+
+def run_psql(out: Path) -> None:
+    import psycopg2
+
+    with psycopg2.connect(os.environ["BENCH_DSN"]) as conn, conn.cursor() as cur:
+        sql = cur.mogrify(QUERY.split("\n", 1)[1], {"start_date": START, "end_date": END})
+    copy = f"\\copy ({' '.join(sql.decode().split())}) TO '{out / 'psql.csv'}' WITH CSV HEADER"
+    subprocess.run(["psql", "-X", "-q", os.environ["BENCH_DSN"], "-c", copy], check=True)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"child_rss_kb": children, "psql_only": True}))
+
+
+def measure(method: str, env: dict, repo_root: Path, out: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one method in a fresh process."""
+    cmd = [
+        sys.executable,
+        __file__,
+        "--method",
+        method,
+        "--repo",
+        str(repo_root),
+        "--out",
+        str(out),
+    ]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{method} failed")
+    report = json.loads(output.decode().strip().splitlines()[-1])
+    if report.get("psql_only"):  # the floor is psql itself, not the Python that starts it
+        rss_kb = report["child_rss_kb"]
+    else:  # our parent and our split process both hold memory at once: count both
+        rss_kb = usage.ru_maxrss + report["child_rss_kb"]
+    for f in out.iterdir():
+        f.unlink()
+    return wall, rss_kb / 1024
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=2_000_000)
+    p.add_argument("--skip-pandas", action="store_true", help="(slow and 2 GB at 2M rows)")
+    p.add_argument("--method", help=argparse.SUPPRESS)
+    p.add_argument("--repo", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.method:
+        {
+            "mmeops": lambda: run_mmeops(args.repo, args.out),
+            "pandas": lambda: run_pandas(args.out),
+            "psql": lambda: run_psql(args.out),
+        }[args.method]()
+        return
+
+    from mmeops.pgcluster import PgCluster
+
+    pg = PgCluster()
+    with tempfile.TemporaryDirectory(prefix="mmeops-bench-") as tmp:
+        root, out = Path(tmp) / "repo", Path(tmp) / "out"
+        root.mkdir()
+        out.mkdir()
+        try:
+            dsn = pg.start()
+            t = time.perf_counter()
+            build_table(dsn, args.rows)
+            print(f"built {args.rows:,} rows x 12 columns in {time.perf_counter() - t:.1f} s")
+            make_repo(root)
+            env = {**os.environ, "BENCH_DSN": dsn, "MMEOPS_WAREHOUSE_DSN": dsn}
+            results = {}
+            methods = ["psql", "mmeops"] + ([] if args.skip_pandas else ["pandas"])
+            for method in methods:
+                results[method] = measure(method, env, root, out)
+                wall, rss = results[method]
+                print(f"{method:7s} {wall:7.2f} s  peak RSS {rss:7.1f} MB", flush=True)
+        finally:
+            pg.stop()
+    ours, rss = results["mmeops"]
+    vs_pandas = results["pandas"][0] / ours if "pandas" in results else float("nan")
+    print(
+        f"extract rows={args.rows} vs_psql={ours / results['psql'][0]:.2f} "
+        f"vs_pandas={vs_pandas:.1f} peak_rss_mb={rss:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
