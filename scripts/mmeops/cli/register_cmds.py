@@ -9,8 +9,9 @@ import click
 from .. import github
 from ..errors import GateFailed
 from ..register import Registration, evaluation_history, register
-from ..repo import load_repo
+from ..repo import Repo, load_repo
 from ..report import render
+from ..retrain import retrain
 from . import main
 
 
@@ -29,20 +30,16 @@ def _print_result(result: Registration, report: str, report_file: str | None) ->
     github.append_summary(report)
 
 
-def run_register(
-    repo_root: str, model: str, tuning_job: str | None, report_file: str | None
-) -> Registration:
-    repo = load_repo(repo_root)
-    result = register(repo, model, tuning_job)
-    report = render(result, repo.model(model).gate.bound, evaluation_history(repo, model))
-    _print_result(result, report, report_file)
-    if result.version is None:
-        raise GateFailed(result.verdict.summary())
+def _finish(repo: Repo, reg: Registration, report_file: str | None) -> None:
+    """Print the verdict and report; exit 3 on a failed gate, else publish the version."""
+    report = render(reg, repo.model(reg.model).gate.bound, evaluation_history(repo, reg.model))
+    _print_result(reg, report, report_file)
+    if reg.version is None:
+        raise GateFailed(reg.verdict.summary())
     click.echo(
-        f"registered {model} version {result.version} ({result.package_arn}), PendingManualApproval"
+        f"registered {reg.model} version {reg.version} ({reg.package_arn}), PendingManualApproval"
     )
-    github.set_output("version", str(result.version))
-    return result
+    github.set_output("version", str(reg.version))
 
 
 @main.command("register")
@@ -66,4 +63,76 @@ def register_cmd(obj: dict, model: str, tuning_job: str | None, report_file: str
 
         mmeops register diabetes-progression --report report.md
     """
-    run_register(obj["repo_root"], model, tuning_job, report_file)
+    repo = load_repo(obj["repo_root"])
+    _finish(repo, register(repo, model, tuning_job), report_file)
+
+
+@main.command("retrain")
+@click.argument("model")
+@click.option(
+    "--testing",
+    is_flag=True,
+    help="One training job; the tuning record is never a warm-start parent.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "sagemaker"]),
+    default="local",
+    show_default=True,
+    help="Where tuning runs.",
+)
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Training jobs to run (default: tuning.max_jobs in model.yaml).",
+)
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="Window start (default: config).")
+@click.option(
+    "--end",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Window end, exclusive (default: today minus the config's lag days).",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the evaluation report to this file (a pull request body).",
+)
+@click.pass_obj
+def retrain_cmd(
+    obj: dict,
+    model: str,
+    testing: bool,
+    backend: str,
+    max_jobs: int | None,
+    start,
+    end,
+    report_file: str | None,
+) -> None:
+    """Extract, tune and register MODEL, then print one summary of all three.
+
+    Exits 3 when the gate fails (nothing registered); writes `version=N` to $GITHUB_OUTPUT.
+
+    Example:
+
+        mmeops retrain breast-cancer --backend local
+    """
+    repo = load_repo(obj["repo_root"])
+    r = retrain(
+        repo,
+        model,
+        testing=testing,
+        backend=backend,
+        max_jobs=max_jobs,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+    )
+    ex, tuned, reg = r.extract, r.tune.record, r.registration
+    split = " / ".join(f"{name} {rows}" for name, rows in ex.rows.items())
+    click.echo(f"extract:  {ex.total_rows} rows ({split}) in {ex.seconds:.1f} s → {ex.uri}")
+    click.echo(
+        f"tune:     {tuned.job_name}: {r.tune.warm_start.reason}; "
+        f"{tuned.n_training_jobs} trials, best {tuned.eval_metric} {tuned.best_value:.6g}"
+    )
+    _finish(repo, reg, report_file)
