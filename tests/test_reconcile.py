@@ -325,3 +325,31 @@ def test_removed_models_are_pruned_only_with_prune(world: World) -> None:
     assert not world.env_aws("sandbox").list_objects(
         e.artifact_bucket, f"{e.artifact_key_prefix}{b}/"
     )
+
+
+def test_stable_names_refresh_the_endpoint_and_a_failure_puts_the_old_model_back(world):
+    m = f"m{world.uid}-h"
+    add_model(world, m)
+    v1, v2, bad = (
+        world.register(m, seed=1),
+        world.register(m, seed=2),
+        world.register(m, corrupt=True),
+    )
+    path = world.root / "environments" / "sandbox.yaml"
+    path.write_text(path.read_text().replace("naming: versioned", "naming: stable"))
+    world.mmeops("promote", m, str(v1), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    assert world.manifest("sandbox")["models"][m]["target_model"] == f"{m}.tar.gz"
+    first = world.invoke("sandbox", m)
+
+    world.mmeops("promote", m, str(v2), "--to", "sandbox")
+    with Calls() as calls:
+        world.mmeops("reconcile", "sandbox", "--apply")
+    assert calls.ops("UpdateEndpoint") == 1
+    second = world.invoke("sandbox", m)
+    assert second != first  # the refreshed endpoint serves the new model, not a cached copy
+
+    world.mmeops("promote", m, str(bad), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply", code=1)
+    assert world.manifest("sandbox")["models"][m]["version"] == v2
+    assert world.invoke("sandbox", m) == second

@@ -32,6 +32,7 @@ from .planner import (
     Plan,
     PruneArtifact,
     PublishStable,
+    RefreshEndpoint,
     Row,
     SmokeTest,
     Status,
@@ -253,6 +254,36 @@ class Executor:
         if restored.models == self.written.models:
             return
         self._put_manifest(restored, self.manifest_etag)
+        self._restore_stable(plan, previous)
+
+    def _restore_stable(self, plan: Plan, previous: Manifest | None) -> None:
+        """Stable names were overwritten: put the previous version back and refresh, so the
+        fleet drops the failed model it may have cached."""
+        before = previous.models if previous else {}
+        back = [a for a in plan.of(PublishStable) if a.model in self.failed and a.model in before]
+        for a in back:
+            old = before[a.model]
+            self.aws.call(
+                "s3",
+                "copy_object",
+                Bucket=self.desired.bucket,
+                Key=a.key,
+                CopySource={
+                    "Bucket": self.desired.bucket,
+                    "Key": self.desired.artifact_key(a.model, old.version),
+                },
+                ChecksumAlgorithm="SHA256",
+            )
+        if back:
+            d = self.desired
+            self.endpoint.update(
+                RefreshEndpoint(
+                    ENDPOINT,
+                    d.instance_type,
+                    d.instance_count,
+                    f"restore after failed smoke tests: {', '.join(a.model for a in back)}",
+                )
+            )
 
     # --- smoke tests
     def smoke_test(self, a: SmokeTest) -> None:
