@@ -29,14 +29,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import warehouse
-from .aws import Aws, for_account
 from .config import ModelConfig
 from .errors import MmeopsError, UserError
 from .gitinfo import current_commit
 from .repo import Repo
+
+if TYPE_CHECKING:  # boto3 is imported only when AWS is used (not by build_dataset)
+    from .aws import Aws
 
 SPLITS = ("train", "validation", "test")
 DATA_FILES = ("raw.csv", "train.csv", "validation.csv", "test.csv")
@@ -239,13 +241,12 @@ def _hint(col: warehouse.Column) -> str:
 
 
 class _Tee(io.RawIOBase):
-    """Where COPY's bytes go (behind a 1 MB buffer): raw.csv, its sha256, and the pipe to the
-    split process."""
+    """Where COPY's bytes go (behind a 1 MB buffer): raw.csv, then a byte on the notify pipe
+    so the split process, which follows the file, reads on."""
 
-    def __init__(self, raw_path: Path, pipe_fd: int, progress: Progress | None):
+    def __init__(self, raw_path: Path, progress: Progress | None):
         self.raw = open(raw_path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
-        self.pipe_fd = pipe_fd
-        self.sha = hashlib.sha256()
+        self.notify_fd = -1
         self.bytes = 0
         self.progress = progress
 
@@ -254,10 +255,9 @@ class _Tee(io.RawIOBase):
 
     def write(self, b: Any) -> int:
         view = memoryview(b)
-        self.raw.write(view)
-        self.sha.update(view)
         while view:
-            view = view[os.write(self.pipe_fd, view) :]
+            view = view[self.raw.write(view) :]
+        os.write(self.notify_fd, b"\0")
         self.bytes += len(b)
         if self.progress:
             self.progress(self.bytes)
@@ -271,26 +271,24 @@ class _Tee(io.RawIOBase):
 def _split_process(spec: dict, errors: IO[bytes]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "mmeops.extract_split", json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        bufsize=0,
-    )
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, bufsize=0,
+    )  # fmt: skip
 
 
 def _stream(
-    conn: Any, query: warehouse.Query, out_dir: Path, spec: dict, progress: Progress | None
-) -> tuple[int, dict, dict]:
-    """COPY → raw.csv and the split process; returns (rows, raw.csv figures, split result)."""
+    conn: Any, query: warehouse.Query, spec: dict, progress: Progress | None
+) -> tuple[int, dict]:
+    """COPY → raw.csv, followed by the split process; returns (rows, the split's figures)."""
     with tempfile.TemporaryFile() as errors:
+        tee = _Tee(Path(spec["raw"]), progress)  # the file exists before the child opens it
         proc = _split_process(spec, errors)
         assert proc.stdin is not None and proc.stdout is not None
-        tee = _Tee(out_dir / "raw.csv", proc.stdin.fileno(), progress)
+        tee.notify_fd = proc.stdin.fileno()
         sink = io.BufferedWriter(tee, buffer_size=1 << 20)
+        failed = False
         try:
             rows = warehouse.copy_csv(conn, query, sink)
             sink.flush()
-            failed = False
         except BrokenPipeError:
             failed = True  # the child died first; its stderr says why
         except BaseException:
@@ -304,8 +302,7 @@ def _stream(
         if failed or proc.returncode != 0:
             errors.seek(0)
             raise MmeopsError(f"the split process failed: {_last_line(errors.read())}")
-    raw = {"rows": rows, "bytes": tee.bytes, "sha256": tee.sha.hexdigest()}
-    return rows, raw, json.loads(out)
+    return rows, json.loads(out)
 
 
 def _last_line(err: bytes) -> str:
@@ -332,6 +329,7 @@ def build_dataset(
         lay = layout(repo, cfg, columns, query.path)
         spec = {
             "out_dir": str(out_dir),
+            "raw": str(out_dir / "raw.csv"),
             "ncols": len(columns),
             "target": lay.target,
             "features": lay.features,
@@ -341,7 +339,8 @@ def build_dataset(
             "test": cfg.split.test,
             "seed": cfg.split.seed,
         }
-        rows, raw, result = _stream(conn, query, out_dir, spec, progress)
+        rows, result = _stream(conn, query, spec, progress)
+    raw = {"rows": rows, **result["raw"]}
     _check_result(cfg, query, window, rows, result)
     features = [columns[i].name for i in lay.features]
     schema = {"target": cfg.target, "features": features, "problem": cfg.problem}
@@ -403,6 +402,8 @@ def dataset_sha256(files: dict[str, dict]) -> str:
 
 
 def training_aws(repo: Repo) -> Aws:
+    from .aws import for_account
+
     t = repo.settings.training
     return for_account(t.account_id, t.region, t.role_arn)
 
