@@ -83,18 +83,30 @@ class ModelCache:
     loads (and evicts everything else): refusing it would make it unservable."""
 
     def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
+        self._max_bytes = max_bytes
         self._items: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0
         self.evictions = 0
 
     @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        """A new bound applies at once: shrinking it evicts."""
+        with self._lock:
+            self._max_bytes = value
+            self._evict()
+
+    @property
     def bytes(self) -> int:
         with self._lock:
             return sum(size for _, size in self._items.values())
 
-    def keys(self) -> list[tuple]:
+    def loaded(self) -> list[tuple]:
+        """Keys of the loaded models, least recently used first."""
         with self._lock:
             return list(self._items)
 
@@ -111,11 +123,14 @@ class ModelCache:
             self._items[key] = (model, size)
             self._items.move_to_end(key)
             self.loads += 1
-            total = sum(s for _, s in self._items.values())
-            while total > self.max_bytes and len(self._items) > 1:
-                _, (_, evicted) = self._items.popitem(last=False)
-                total -= evicted
-                self.evictions += 1
+            self._evict()
+
+    def _evict(self) -> None:
+        total = sum(s for _, s in self._items.values())
+        while total > self._max_bytes and len(self._items) > 1:
+            _, (_, size) = self._items.popitem(last=False)
+            total -= size
+            self.evictions += 1
 
     def drop(self, predicate: Callable[[tuple], bool]) -> int:
         with self._lock:
@@ -254,7 +269,8 @@ class MultiModelEndpoints:
         return self.cache.drop(lambda key: key[0] == endpoint_name)
 
     def endpoint_updated(self, account_id: str, region: str, name: str, config: str) -> None:
-        """Hook for the embedded moto's UpdateEndpoint: a new config means a new, empty fleet."""
+        """Hook for the embedded moto (endpoint created, updated or deleted): a new config
+        means a new, empty fleet; a deleted endpoint serves nothing."""
         route = self._routes.get(name)
         if route is None or route.account_id == account_id:
             self.forget(name)

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,15 +113,17 @@ class EmbeddedStack:
         )
 
         repo = load_repo(self.repo_root)
+        # PostgreSQL (initdb, start, demo rows) comes up in a thread while moto gets its
+        # buckets: mostly subprocesses and I/O, so the two overlap well.
+        self.pg = PgCluster()
+        self._exit.callback(self.pg.stop)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stack-pg")
+        warehouse = pool.submit(self._start_warehouse, demo_data)
+        self._exit.callback(pool.shutdown)  # runs first: pg.stop never races pg.start
+
         moto = MotoServer()
         self.moto_url = moto.start()
         self._exit.callback(moto.stop)
-
-        self.pg = PgCluster()
-        self.dsn = self.pg.start()
-        self._exit.callback(self.pg.stop)
-        if self.demo_rows:
-            demo_data.load_initial(self.dsn)
 
         t = repo.settings.training
         training = AccountRef(t.account_id, t.region, t.role_arn)
@@ -130,6 +133,7 @@ class EmbeddedStack:
         ]
         for ref, bucket in buckets:
             self._create_bucket(self.aws_for(ref), bucket)
+        self.dsn = warehouse.result()
 
         runner = AccountRef(RUNNER_ACCOUNT_ID, REGION, f"arn:aws:iam::{RUNNER_ACCOUNT_ID}:role/x")
         self.endpoints = MultiModelEndpoints(
@@ -152,6 +156,12 @@ class EmbeddedStack:
             "AWS_EC2_METADATA_DISABLED": "true",
             repo.settings.warehouse.dsn_env or DEFAULT_DSN_ENV: self.dsn,
         }
+
+    def _start_warehouse(self, demo_data) -> str:
+        dsn = self.pg.start()
+        if self.demo_rows:
+            demo_data.load_initial(dsn)
+        return dsn
 
     @staticmethod
     def _create_bucket(aws: Aws, bucket: str) -> None:

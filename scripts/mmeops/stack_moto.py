@@ -9,6 +9,7 @@ server can drop its cached models the way a real endpoint's new fleet starts emp
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -29,14 +30,15 @@ BASE_ACCESS_KEY_ID = "AKIAMMEOPSEMBEDDED01"
 BASE_SECRET_ACCESS_KEY = "mmeops-embedded-stack-fake-secret"  # noqa: S105 (fake, for moto)
 RUNNER_ACCOUNT_ID = "123456789012"
 
-# (account_id, region, endpoint_name, new_config_name) after each successful UpdateEndpoint.
+# (account_id, region, endpoint_name, config_name) after each endpoint create, update, delete
+# (config_name is empty for a delete).
 EndpointListener = Callable[[str, str, str, str], None]
 _listeners: list[EndpointListener] = []
 _install_lock = threading.Lock()
 
 
 def add_endpoint_update_listener(listener: EndpointListener) -> Callable[[], None]:
-    """Hear about every UpdateEndpoint moto applies; returns a remover."""
+    """Hear about every endpoint moto creates, updates or deletes; returns a remover."""
     _listeners.append(listener)
     return lambda: _listeners.remove(listener)
 
@@ -73,14 +75,35 @@ def _response_update_endpoint(self: SageMakerResponse) -> ActionResult:
     return ActionResult({"EndpointArn": arn})
 
 
+def _notifying(method: Callable) -> Callable:
+    """Wrap a backend method that creates or deletes an endpoint so listeners hear of it: a
+    re-created endpoint may serve other models, and the local MME must not keep the old ones."""
+
+    @functools.wraps(method)
+    def wrapper(self: SageMakerModelBackend, *args, **kwargs):
+        result = method(self, *args, **kwargs)
+        name = kwargs.get("endpoint_name", args[0] if args else "")
+        config = kwargs.get("endpoint_config_name", args[1] if len(args) > 1 else "")
+        for listener in list(_listeners):
+            listener(self.account_id, self.region_name, name, config)
+        return result
+
+    wrapper._mmeops_notifying = True
+    return wrapper
+
+
 def install_update_endpoint() -> None:
-    """Teach moto `UpdateEndpoint` (moto 5.2.5 lacks it). Idempotent; a moto that grows its
-    own implementation keeps it."""
+    """Teach moto `UpdateEndpoint` (moto 5.2.5 lacks it) and make endpoint creation and
+    deletion heard. Idempotent; a moto that grows its own UpdateEndpoint keeps it."""
     with _install_lock:
         if not hasattr(SageMakerModelBackend, "update_endpoint"):
             SageMakerModelBackend.update_endpoint = _backend_update_endpoint
         if not hasattr(SageMakerResponse, "update_endpoint"):
             SageMakerResponse.update_endpoint = _response_update_endpoint
+        for name in ("create_endpoint", "delete_endpoint"):
+            method = getattr(SageMakerModelBackend, name)
+            if not getattr(method, "_mmeops_notifying", False):
+                setattr(SageMakerModelBackend, name, _notifying(method))
 
 
 class MotoServer:

@@ -1,0 +1,111 @@
+"""Serving latency of the local multi-model endpoint, measured through boto3.
+
+On a fresh embedded stack: one MME in the sandbox account with a few XGBoost models
+(200 trees, depth 4, 10 features). Warm latency: 1,000 `invoke_endpoint` calls of one row to a
+loaded model (p50, p99). Cold latency: the first call to each of 5 models not loaded yet
+(median): S3 download, untar, `Booster.load_model`, predict.
+
+    .venv/bin/python benchmarks/serving.py
+
+The last line is machine-readable: `serving p50_ms=X p99_ms=Y cold_ms=Z`.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+import xgboost as xgb
+from botocore.config import Config
+
+from mmeops import aws
+from mmeops.repo import load_repo
+from mmeops.stack import EmbeddedStack
+
+ROOT = Path(__file__).resolve().parents[1]
+WARM_CALLS = 1000
+COLD_MODELS = 5
+
+
+def artifact(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    X = rng.random((1000, 10))
+    y = X @ rng.random(10)
+    booster = xgb.train({"max_depth": 4, "eta": 0.1}, xgb.DMatrix(X, label=y), 200)
+    raw = bytes(booster.save_raw("ubj"))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("xgboost-model")
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(raw))
+    return buf.getvalue()
+
+
+def main() -> int:
+    with EmbeddedStack(ROOT) as stack:
+        stack.apply_env()
+        env = load_repo(ROOT).envs["sandbox"]
+        sandbox = aws.for_account(env.account_id, env.region, env.role_arn)
+        targets = [f"bench/m{i}.tar.gz" for i in range(COLD_MODELS + 1)]
+        for i, target in enumerate(targets):
+            sandbox.put_bytes(env.artifact_bucket, f"mme/{target}", artifact(i))
+        sandbox.call(
+            "sagemaker",
+            "create_model",
+            ModelName="bench",
+            ExecutionRoleArn=f"arn:aws:iam::{env.account_id}:role/sagemaker",
+            PrimaryContainer={
+                "Image": "xgboost",
+                "Mode": "MultiModel",
+                "ModelDataUrl": env.artifact_prefix,
+            },
+        )
+        sandbox.call(
+            "sagemaker",
+            "create_endpoint_config",
+            EndpointConfigName="bench",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "bench",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                }
+            ],
+        )
+        sandbox.call(
+            "sagemaker", "create_endpoint", EndpointName="bench", EndpointConfigName="bench"
+        )
+        runtime = boto3.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1}))
+        row = ",".join(f"{v:.6f}" for v in np.random.default_rng(9).random(10))
+
+        def invoke(target: str) -> float:
+            start = time.perf_counter()
+            runtime.invoke_endpoint(
+                EndpointName="bench", TargetModel=target, ContentType="text/csv", Body=row
+            )["Body"].read()
+            return (time.perf_counter() - start) * 1000
+
+        warm_target, cold_targets = targets[0], targets[1:]
+        invoke(warm_target)  # loads it, resolves the endpoint, opens the connection
+        cold = [invoke(t) for t in cold_targets]
+        warm = sorted(invoke(warm_target) for _ in range(WARM_CALLS))
+
+    p50, p99 = np.percentile(warm, 50), np.percentile(warm, 99)
+    cold_ms = statistics.median(cold)
+    size_kb = len(artifact(0)) / 1024
+    print(f"local MME through boto3 sagemaker-runtime, one row, model.tar.gz {size_kb:.0f} KiB")
+    print(f"  warm: {WARM_CALLS} calls, p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {warm[-1]:.2f} ms")
+    print(f"  cold: first call to {COLD_MODELS} models, median {cold_ms:.1f} ms")
+    print(f"serving p50_ms={p50:.2f} p99_ms={p99:.2f} cold_ms={cold_ms:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
