@@ -20,6 +20,9 @@ COMMAND_MODULES = [
     "stack_cmds",
     "extract_cmds",
     "tune_cmds",
+    "register_cmds",
+    "loop_cmds",
+    "demo_cmds",
     "reconcile_cmds",
 ]
 
