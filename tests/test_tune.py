@@ -6,7 +6,7 @@ sharing the session's stack never mix.
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 import io
 import json
 import secrets
@@ -21,17 +21,13 @@ import pytest
 import xgboost
 from click.testing import CliRunner
 
-from mmeops import artifact, demo_data, history, tune_local
+from mmeops import artifact, history, tune_local
 from mmeops.aws import add_call_listener, for_account, split_s3_uri
 from mmeops.cli import main
+from mmeops.extract import extract
 from mmeops.repo import load_repo
 from mmeops.tune import tune
 from mmeops.warmstart import IDENTICAL, TRANSFER
-
-DEMO = {
-    "diabetes-progression": ("demo.diabetes", "progression"),
-    "breast-cancer": ("demo.breast_cancer", "malignant"),
-}
 
 
 def new_model(root: Path, base: str = "diabetes-progression") -> str:
@@ -52,39 +48,12 @@ def training_aws(repo):
     return for_account(t.account_id, t.region, t.role_arn)
 
 
-def upload_dataset(repo, model: str, base: str, run_id: str, rows: slice = slice(None)) -> str:
-    """A dataset in the extract stage's format (label first, no header; lineage.json)."""
-    table, target = DEMO[base]
-    frame = demo_data.tables()[table].iloc[rows]
-    features = [
-        c for c in frame.columns if c not in (target, "event_date", "patient_id", "sample_id")
-    ]
-    data = frame[[target, *features]].to_numpy(dtype=float)
-    n = len(data)
-    parts = {
-        "train.csv": data[: int(n * 0.6)],
-        "validation.csv": data[int(n * 0.6) : int(n * 0.8)],
-        "test.csv": data[int(n * 0.8) :],
-    }
-    aws, bucket = training_aws(repo), repo.settings.bucket
-    digest = hashlib.sha256()
-    for name, values in parts.items():
-        buf = io.StringIO()
-        np.savetxt(buf, values, delimiter=",", fmt="%.10g")
-        body = buf.getvalue().encode()
-        digest.update(body)
-        aws.put_bytes(bucket, f"datasets/{model}/{run_id}/{name}", body)
-    lineage = {"dataset_sha256": digest.hexdigest(), "run_id": run_id}
-    aws.put_bytes(bucket, f"datasets/{model}/{run_id}/lineage.json", json.dumps(lineage).encode())
-    return run_id
-
-
 @pytest.fixture
 def setup(stack, repo_copy):
-    """(repo root, model name, dataset run id) for a fresh copy of the diabetes model."""
+    """(repo root, model name, dataset run id) for a fresh copy of the diabetes model,
+    extracted from the demo warehouse up to 2025-10-01 (later rows make a newer dataset)."""
     model = new_model(repo_copy)
-    repo = load_repo(repo_copy)
-    run_id = upload_dataset(repo, model, "diabetes-progression", "20260101T030000Z-aaaaaa")
+    run_id = extract(load_repo(repo_copy), model, end=dt.date(2025, 10, 1)).run_id
     return repo_copy, model, run_id
 
 
@@ -149,10 +118,10 @@ def test_second_run_warm_starts_from_the_first_and_new_data_transfers(setup):
     assert again.record.trials[0]["value"] == pytest.approx(first.best_value)
     assert again.record.best_value <= first.best_value
 
-    newer = upload_dataset(
-        repo, model, "diabetes-progression", "20260201T030000Z-bbbbbb", rows=slice(0, 400)
-    )
-    transfer = tune(repo, model, max_jobs=2, dataset=newer)
+    # New rows in the warehouse: a newer dataset, which tune picks by default.
+    newer = extract(repo, model, end=dt.date(2026, 1, 1))
+    transfer = tune(repo, model, max_jobs=2)
+    assert transfer.record.dataset_run_id == newer.run_id
     assert transfer.warm_start.type == TRANSFER
     assert transfer.record.parents == [again.record.job_name, first.job_name]
     assert transfer.n_prior_trials == 6
@@ -202,8 +171,8 @@ def test_cli_prints_the_job_and_writes_the_step_summary(setup, tmp_path, monkeyp
 def test_binary_model_maximizes_auc(stack, repo_copy):
     model = new_model(repo_copy, base="breast-cancer")
     repo = load_repo(repo_copy)
-    run_id = upload_dataset(repo, model, "breast-cancer", "20260101T030000Z-cccccc")
-    record = tune(repo, model, dataset=run_id, max_jobs=2).record
+    extract(repo, model)
+    record = tune(repo, model, max_jobs=2).record
     assert record.eval_metric == "validation:auc"
     assert record.best_value == max(t["value"] for t in record.trials) > 0.9
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import xgboost
 
-from . import artifact, history, tune_local, tune_sagemaker, warmstart
+from . import artifact, extract, history, tune_local, tune_sagemaker, warmstart
 from .aws import Aws, for_account, split_s3_uri
 from .config import ModelConfig
 from .errors import MmeopsError, NotFound, UserError
@@ -27,8 +27,9 @@ from .repo import Repo
 
 BACKENDS = ("local", "sagemaker")
 SEED = 0
-# Few threads: a runner has 2 cores and the datasets are small.
-NTHREAD = 2
+# One thread: the datasets are small, and on a busy 2-core runner two OpenMP threads ran
+# 7x slower than one (threads spin waiting for each other).
+NTHREAD = 1
 JOB_NAME_MAX = 32  # SageMaker's limit for tuning job names
 PREFIX_MAX = 14  # leaves room for -YYMMDDHHMMSS-xxxx
 
@@ -61,10 +62,6 @@ class Dataset:
     validation_uri: str
 
 
-def dataset_key(model: str, run_id: str, name: str) -> str:
-    return f"datasets/{model}/{run_id}/{name}"
-
-
 def job_prefix(model: str) -> str:
     return model[:PREFIX_MAX].rstrip("-")
 
@@ -75,32 +72,25 @@ def new_job_name(model: str, now: dt.datetime) -> str:
     return name
 
 
-def _latest_run_id(aws: Aws, bucket: str, model: str) -> str | None:
-    from .extract import latest_run_id  # the extract stage owns the dataset layout
-
-    return latest_run_id(aws, bucket, model)
-
-
 def resolve_dataset(aws: Aws, bucket: str, model: str, run_id: str | None) -> Dataset:
     """The dataset to tune on (the newest when `run_id` is None) and its sha256."""
     if run_id is None:
-        run_id = _latest_run_id(aws, bucket, model)
+        run_id = extract.latest_run_id(aws, bucket, model)
         if run_id is None:
             raise UserError(
                 f"no dataset for {model} in s3://{bucket}/datasets/{model}/; "
                 f"run `mmeops extract {model}` first"
             )
-    key = dataset_key(model, run_id, "lineage.json")
+    paths = extract.dataset_paths(bucket, model, run_id)
     try:
-        body, _ = aws.get_bytes(bucket, key)
+        body, _ = aws.get_bytes(*split_s3_uri(paths.lineage))
     except NotFound:
         raise UserError(
-            f"dataset {run_id} of {model} not found (no s3://{bucket}/{key}); "
+            f"dataset {run_id} of {model} not found (no {paths.lineage}); "
             f"run `mmeops extract {model}` or pick an existing --dataset"
         ) from None
     sha = json.loads(body)["dataset_sha256"]
-    uri = f"s3://{bucket}/{dataset_key(model, run_id, '')}"
-    return Dataset(run_id, sha, uri + "train.csv", uri + "validation.csv")
+    return Dataset(run_id, sha, paths.train, paths.validation)
 
 
 def _today(cfg: ModelConfig, ds: Dataset, backend: str) -> warmstart.Today:
