@@ -180,6 +180,7 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow  # three CLI processes and a whole second stack
 def test_stack_up_env_down_leave_nothing_behind(repo_copy):
     # A clean environment: the background stack must not lean on this session's stack.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MMEOPS_"))}

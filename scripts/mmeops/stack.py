@@ -47,10 +47,14 @@ class StackError(MmeopsError):
 
 def known_accounts(repo_root: str | Path) -> list[AccountRef]:
     """Every account the repository names: its environments first, then training."""
-    from .mme_server import AccountRef
     from .repo import load_repo
 
-    repo = load_repo(repo_root)
+    return _accounts(load_repo(repo_root))
+
+
+def _accounts(repo) -> list[AccountRef]:
+    from .mme_server import AccountRef
+
     refs = [AccountRef(e.account_id, e.region, e.role_arn) for e in repo.envs.values()]
     t = repo.settings.training
     refs.append(AccountRef(t.account_id, t.region, t.role_arn))
@@ -100,7 +104,6 @@ class EmbeddedStack:
 
     def _start(self) -> None:
         # Imported here: `mmeops stack env` and `down` need none of this, and it takes seconds.
-        from . import demo_data
         from .mme_server import AccountRef, MmeServer, MultiModelEndpoints
         from .pgcluster import PgCluster
         from .repo import load_repo
@@ -118,7 +121,7 @@ class EmbeddedStack:
         self.pg = PgCluster()
         self._exit.callback(self.pg.stop)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stack-pg")
-        warehouse = pool.submit(self._start_warehouse, demo_data)
+        warehouse = pool.submit(self._start_warehouse)
         self._exit.callback(pool.shutdown)  # runs first: pg.stop never races pg.start
 
         moto = MotoServer()
@@ -135,12 +138,15 @@ class EmbeddedStack:
             self._create_bucket(self.aws_for(ref), bucket)
         self.dsn = warehouse.result()
 
-        runner = AccountRef(RUNNER_ACCOUNT_ID, REGION, f"arn:aws:iam::{RUNNER_ACCOUNT_ID}:role/x")
+        # Last in the search: endpoints created with the runner's own keys, no role assumed.
+        runner = AccountRef(
+            RUNNER_ACCOUNT_ID, REGION, f"arn:aws:iam::{RUNNER_ACCOUNT_ID}:role/mmeops-runner"
+        )
         self.endpoints = MultiModelEndpoints(
-            [*known_accounts(self.repo_root), runner],
+            [*_accounts(repo), runner],
             self.aws_for,
             cache_bytes=self.cache_bytes,
-            recheck_seconds=None,  # moto tells us about every UpdateEndpoint
+            recheck_seconds=None,  # moto tells us of every endpoint create, update, delete
         )
         self._exit.callback(add_endpoint_update_listener(self.endpoints.endpoint_updated))
         mme = MmeServer(self.endpoints)
@@ -157,7 +163,9 @@ class EmbeddedStack:
             repo.settings.warehouse.dsn_env or DEFAULT_DSN_ENV: self.dsn,
         }
 
-    def _start_warehouse(self, demo_data) -> str:
+    def _start_warehouse(self) -> str:
+        from . import demo_data
+
         dsn = self.pg.start()
         if self.demo_rows:
             demo_data.load_initial(dsn)

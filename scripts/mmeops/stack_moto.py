@@ -3,8 +3,9 @@
 Moto 5.2.5 answers `UpdateEndpoint` with HTTP 500 (not implemented). Reconcile's stable-naming
 mode refreshes an endpoint by pointing it at a new endpoint config, so the embedded stack adds
 the call here: validated like the real API, switching the config in place and staying
-InService (moto has no fleet to roll). Listeners hear about every switch, so the local MME
-server can drop its cached models the way a real endpoint's new fleet starts empty.
+InService (moto has no fleet to roll). Listeners hear about every endpoint created, updated or
+deleted, so the local MME server drops its cached models the way a real endpoint's new fleet
+starts empty.
 """
 
 from __future__ import annotations
