@@ -353,3 +353,42 @@ def test_stable_names_refresh_the_endpoint_and_a_failure_puts_the_old_model_back
     world.mmeops("reconcile", "sandbox", "--apply", code=1)
     assert world.manifest("sandbox")["models"][m]["version"] == v2
     assert world.invoke("sandbox", m) == second
+
+
+def test_autoscaling_is_configured_once(world: World) -> None:
+    m = f"m{world.uid}-i"
+    add_model(world, m)
+    path = world.root / "environments" / "sandbox.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "  instance_count: 1\n",
+            "  instance_count: 1\n  autoscaling:\n    min_capacity: 1\n    max_capacity: 4\n"
+            "    target_invocations_per_instance: 700\n",
+        )
+    )
+    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    e = world.env("sandbox")
+    resource = f"endpoint/{e.endpoint.name}/variant/AllTraffic"
+    scaling = world.env_aws("sandbox")
+    (target,) = scaling.call(
+        "application-autoscaling",
+        "describe_scalable_targets",
+        ServiceNamespace="sagemaker",
+        ResourceIds=[resource],
+    )["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
+    (policy,) = scaling.call(
+        "application-autoscaling",
+        "describe_scaling_policies",
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+    )["ScalingPolicies"]
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert config["TargetValue"] == 700
+    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "SageMakerVariantInvocationsPerInstance"
+    )
+    with Calls() as calls:
+        world.mmeops("reconcile", "sandbox", "--apply")
+    assert len(calls.mutating()) == 2  # the lease's put and delete only

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from .aws import Aws
 from .errors import LeaseHeld, NotFound, PreconditionFailed
 
-DEFAULT_TTL = dt.timedelta(minutes=30)
+# Longer than the slowest apply (creating an endpoint and waiting for it takes up to an hour):
+# a lease must not go stale under a live run. A dead run blocks for at most this long.
+DEFAULT_TTL = dt.timedelta(hours=2)
 
 
 def default_owner() -> str:

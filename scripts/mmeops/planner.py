@@ -358,7 +358,8 @@ def _removed(desired: Desired, remote: Remote) -> dict[str, list[str]]:
     for rel in remote.objects:
         match = VERSION_KEY.match(rel)
         name = match.group("model") if match else rel.removesuffix(".tar.gz")
-        if (match or "/" not in rel) and name not in wanted:
+        stable = "/" not in rel and rel.endswith(".tar.gz")
+        if (match or stable) and name not in wanted:
             out.setdefault(name, []).append(desired.key_prefix + rel)
     return out
 
