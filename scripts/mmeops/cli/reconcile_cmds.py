@@ -70,6 +70,7 @@ def reconcile(obj: dict, env: str, mode: str, prune: bool, output: str) -> None:
 
     Example:
 
+    \b
         mmeops reconcile sandbox --plan
         mmeops reconcile prod --apply --output markdown
     """
