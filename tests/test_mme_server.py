@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 import tarfile
 import uuid
 from dataclasses import dataclass
@@ -27,8 +28,11 @@ def _booster(objective: str, seed: int) -> tuple[xgb.Booster, np.ndarray]:
 
 
 def _artifact(booster: xgb.Booster) -> bytes:
+    return _tar(bytes(booster.save_raw("ubj")))
+
+
+def _tar(raw: bytes) -> bytes:
     """model.tar.gz as the SageMaker XGBoost container wants it: one file, `xgboost-model`."""
-    raw = bytes(booster.save_raw("ubj"))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         info = tarfile.TarInfo("xgboost-model")
@@ -235,3 +239,13 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
     expected = float(other.predict(xgb.DMatrix(np.full((1, 5), 0.5)))[0])
     assert second == pytest.approx(expected, rel=1e-6)
     assert first != pytest.approx(expected, rel=1e-6)  # the two models do differ
+
+
+def test_a_pickled_booster_is_served_like_the_container_serves_it(runtime, endpoint, stack):
+    booster, rows = _booster("reg:squarederror", 4)
+    bucket = load_repo(stack.repo_root).envs["sandbox"].artifact_bucket
+    artifact = _tar(pickle.dumps(booster))
+    endpoint.sagemaker.put_bytes(bucket, f"{endpoint.name}/pickled/v1.tar.gz", artifact)
+    endpoint.rows["pickled/v1.tar.gz"] = rows
+    got = _invoke(runtime, endpoint, "pickled/v1.tar.gz")
+    np.testing.assert_allclose(got, booster.predict(xgb.DMatrix(rows)), rtol=1e-6)
