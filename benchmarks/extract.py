@@ -1,7 +1,7 @@
 """Extraction speed and memory: mmeops extract (to local files, no upload) against
 `psql \\copy` (the floor) and `pandas.read_sql_query` + `to_csv` (the seed article's way).
 
-    python benchmarks/extract.py --rows 2000000
+    python benchmarks/extract.py --rows 2000000 [--split time|random] [--repeat 3]
 
 Builds an N-row, 12-column table (a time column, 10 features, a label) in a throwaway
 PostgreSQL cluster (the stack's PostgreSQL part alone), then runs each method in its own
@@ -10,7 +10,9 @@ plus its split process's). Last line:
 
     extract rows=N vs_psql=X.XX vs_pandas=Y.Y peak_rss_mb=Z
 
-vs_psql = our wall time / psql's (target <= 1.25); vs_pandas = pandas' / ours (>= 10).
+vs_psql = our wall time / psql's (target <= 1.25); vs_pandas = pandas' / ours (>= 10), each
+timed inside its process after imports (the whole-process ratio is printed above it), the
+fastest of --repeat interleaved runs (a shared runner is noisy).
 """
 
 from __future__ import annotations
@@ -59,16 +61,21 @@ def build_table(dsn: str, rows: int) -> None:
     conn.close()
 
 
-def make_repo(root: Path) -> None:
+def make_repo(root: Path, split: str) -> None:
     shutil.copy2(REPO / "mmeops.yaml", root / "mmeops.yaml")
     model = root / "models" / MODEL
     model.mkdir(parents=True)
     text = (REPO / "models" / "diabetes-progression" / "model.yaml").read_text()
     text = text.replace("name: diabetes-progression", f"name: {MODEL}")
     text = text.replace("target: progression", "target: label")
-    text = text.replace("time_column: event_date", "time_column: event_time")
+    if split == "time":
+        text = text.replace("time_column: event_date", "time_column: event_time")
+        query = QUERY
+    else:  # no time column: every selected column but the label is a feature
+        text = text.replace("  time_column: event_date\n", "")
+        query = QUERY.replace("SELECT event_time, ", "SELECT ")
     (model / "model.yaml").write_text(text)
-    (model / "query.sql").write_text(QUERY)
+    (model / "query.sql").write_text(query)
 
 
 # --- the methods, each run as `benchmarks/extract.py --method NAME` in its own process --------
@@ -82,47 +89,49 @@ def run_mmeops(repo_root: Path, out: Path) -> None:
 
     repo = load_repo(repo_root)
     window = extract.Window(dt.date.fromisoformat(START), dt.date.fromisoformat(END))
+    started = time.perf_counter()
     local = extract.build_dataset(repo, MODEL, window, os.environ["BENCH_DSN"], out)
+    seconds = time.perf_counter() - started
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"rows": local.rows, "child_rss_kb": children}))
+    print(json.dumps({"rows": local.rows, "child_rss_kb": children, "seconds": seconds}))
 
 
-def run_pandas(out: Path) -> None:
+def run_pandas(repo_root: Path, out: Path) -> None:
     import warnings
 
     import pandas as pd
     import psycopg2
 
     warnings.simplefilter("ignore")  # pandas prefers SQLAlchemy; psycopg2 works
+    query = (repo_root / "models" / MODEL / "query.sql").read_text()
+    started = time.perf_counter()
     with psycopg2.connect(os.environ["BENCH_DSN"]) as conn:
-        frame = pd.read_sql_query(QUERY, conn, params={"start_date": START, "end_date": END})
+        frame = pd.read_sql_query(query, conn, params={"start_date": START, "end_date": END})
     frame.to_csv(out / "pandas.csv", index=False)
-    print(json.dumps({"child_rss_kb": 0}))
+    seconds = time.perf_counter() - started
+    print(json.dumps({"child_rss_kb": 0, "seconds": seconds}))
 
 
-def run_psql(out: Path) -> None:
+def run_psql(repo_root: Path, out: Path) -> None:
     import psycopg2
 
+    query = (repo_root / "models" / MODEL / "query.sql").read_text()
     with psycopg2.connect(os.environ["BENCH_DSN"]) as conn, conn.cursor() as cur:
-        sql = cur.mogrify(QUERY.split("\n", 1)[1], {"start_date": START, "end_date": END})
+        sql = cur.mogrify(query.split("\n", 1)[1], {"start_date": START, "end_date": END})
     copy = f"\\copy ({' '.join(sql.decode().split())}) TO '{out / 'psql.csv'}' WITH CSV HEADER"
+    started = time.perf_counter()
     subprocess.run(["psql", "-X", "-q", os.environ["BENCH_DSN"], "-c", copy], check=True)
+    seconds = time.perf_counter() - started
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"child_rss_kb": children, "psql_only": True}))
+    print(json.dumps({"child_rss_kb": children, "psql_only": True, "seconds": seconds}))
 
 
-def measure(method: str, env: dict, repo_root: Path, out: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one method in a fresh process."""
-    cmd = [
-        sys.executable,
-        __file__,
-        "--method",
-        method,
-        "--repo",
-        str(repo_root),
-        "--out",
-        str(out),
-    ]
+def measure(method: str, env: dict, repo_root: Path, out: Path) -> tuple[float, float, float]:
+    """(seconds of the extraction itself, seconds of the whole process, peak RSS MB) of one
+    method in a fresh process. The extraction is timed inside the process, after imports:
+    interpreter start and imports are a fixed cost, not a cost per row."""
+    cmd = [sys.executable, __file__, "--method", method, "--repo", str(repo_root),
+           "--out", str(out)]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE)
     assert proc.stdout is not None
@@ -138,23 +147,33 @@ def measure(method: str, env: dict, repo_root: Path, out: Path) -> tuple[float, 
         rss_kb = usage.ru_maxrss + report["child_rss_kb"]
     for f in out.iterdir():
         f.unlink()
-    return wall, rss_kb / 1024
+    return report["seconds"], wall, rss_kb / 1024
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=2_000_000)
+    p.add_argument(
+        "--split",
+        choices=("time", "random"),
+        default="time",
+        help="the model's split: time (12 columns, newest rows held out) or random "
+        "(the 11 columns but the time column, seeded)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of psql and mmeops, interleaved; the fastest counts (a shared runner is noisy)",
+    )
     p.add_argument("--skip-pandas", action="store_true", help="(slow and 2 GB at 2M rows)")
     p.add_argument("--method", help=argparse.SUPPRESS)
     p.add_argument("--repo", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.method:
-        {
-            "mmeops": lambda: run_mmeops(args.repo, args.out),
-            "pandas": lambda: run_pandas(args.out),
-            "psql": lambda: run_psql(args.out),
-        }[args.method]()
+        methods = {"mmeops": run_mmeops, "pandas": run_pandas, "psql": run_psql}
+        methods[args.method](args.repo, args.out)
         return
 
     from mmeops.pgcluster import PgCluster
@@ -169,21 +188,32 @@ def main() -> None:
             t = time.perf_counter()
             build_table(dsn, args.rows)
             print(f"built {args.rows:,} rows x 12 columns in {time.perf_counter() - t:.1f} s")
-            make_repo(root)
+            make_repo(root, args.split)
             env = {**os.environ, "BENCH_DSN": dsn, "MMEOPS_WAREHOUSE_DSN": dsn}
-            results = {}
-            methods = ["psql", "mmeops"] + ([] if args.skip_pandas else ["pandas"])
+            runs: dict[str, list[tuple[float, float, float]]] = {"psql": [], "mmeops": []}
+            methods = ["psql", "mmeops"] * args.repeat + ([] if args.skip_pandas else ["pandas"])
             for method in methods:
-                results[method] = measure(method, env, root, out)
-                wall, rss = results[method]
-                print(f"{method:7s} {wall:7.2f} s  peak RSS {rss:7.1f} MB", flush=True)
+                seconds, wall, rss = measure(method, env, root, out)
+                runs.setdefault(method, []).append((seconds, wall, rss))
+                print(
+                    f"{method:7s} {seconds:7.2f} s (process {wall:6.2f} s)  peak RSS {rss:7.1f} MB",
+                    flush=True,
+                )
+            # The fastest run of each method; the largest peak RSS seen.
+            best = {m: min(r) for m, r in runs.items()}
+            rss = max(x for _, _, x in runs["mmeops"])
         finally:
             pg.stop()
-    ours, rss = results["mmeops"]
-    vs_pandas = results["pandas"][0] / ours if "pandas" in results else float("nan")
+    ours, psql = best["mmeops"][0], best["psql"][0]
+    vs_pandas = best["pandas"][0] / ours if "pandas" in best else float("nan")
+    pandas = f" pandas={best['pandas'][0]:.2f}s" if "pandas" in best else ""
     print(
-        f"extract rows={args.rows} vs_psql={ours / results['psql'][0]:.2f} "
-        f"vs_pandas={vs_pandas:.1f} peak_rss_mb={rss:.0f}"
+        f"split={args.split} psql={psql:.2f}s mmeops={ours:.2f}s{pandas}; whole processes: "
+        f"vs_psql={best['mmeops'][1] / best['psql'][1]:.2f}"
+    )
+    print(
+        f"extract rows={args.rows} vs_psql={ours / psql:.2f} vs_pandas={vs_pandas:.1f} "
+        f"peak_rss_mb={rss:.0f}"
     )
 
 

@@ -143,6 +143,11 @@ def test_extract_uploads_a_dataset_the_container_reads_with_lineage_that_checks_
         body = objects[f"{prefix}/{name}"]
         assert figures["sha256"] == hashlib.sha256(body).hexdigest(), name
         assert figures["bytes"] == len(body), name
+    listing = "".join(
+        f"{hashlib.sha256(objects[f'{prefix}/{s}.csv']).hexdigest()}  {s}.csv\n"
+        for s in extract.SPLITS
+    )
+    assert lineage["dataset_sha256"] == hashlib.sha256(listing.encode()).hexdigest()
     assert lineage["window"] == {"start": "2025-01-03", "end": "2025-01-08"}
     assert lineage["features"] == ["id", "x"]
     assert (
