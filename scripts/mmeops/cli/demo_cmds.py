@@ -8,7 +8,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..demo import run_demo
 from . import main
 
 
@@ -31,6 +30,8 @@ def demo_cmd(obj: dict, max_jobs: int | None) -> None:
 
         mmeops demo
     """
+    from ..demo import run_demo  # imports every stage: only when the demo runs
+
     console = Console(highlight=False)
     start = time.monotonic()
     result = run_demo(

@@ -11,7 +11,6 @@ import click
 
 from .. import github
 from ..due import due_models
-from ..invoke import invoke
 from ..repo import load_repo
 from . import main
 
@@ -50,6 +49,8 @@ def invoke_cmd(obj: dict, env: str, model: str, body_file) -> None:
 
         mmeops invoke prod diabetes-progression --body rows.csv
     """
+    from ..invoke import invoke
+
     result = invoke(load_repo(obj["repo_root"]), env, model, body_file.read())
     for prediction in result.predictions:
         click.echo(prediction)

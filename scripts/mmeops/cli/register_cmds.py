@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import github
 from ..errors import GateFailed
-from ..register import Registration, evaluation_history, register
 from ..repo import Repo, load_repo
-from ..report import render
-from ..retrain import retrain
 from . import main
+
+if TYPE_CHECKING:
+    from ..register import Registration
+
+# The stages import xgboost, scikit-learn and optuna (seconds): imported when a command runs,
+# so `mmeops --help` and the light commands start at once.
 
 
 def _print_result(result: Registration, report: str, report_file: str | None) -> None:
@@ -32,6 +36,9 @@ def _print_result(result: Registration, report: str, report_file: str | None) ->
 
 def _finish(repo: Repo, reg: Registration, report_file: str | None) -> None:
     """Print the verdict and report; exit 3 on a failed gate, else publish the version."""
+    from ..register import evaluation_history
+    from ..report import render
+
     report = render(reg, repo.model(reg.model).gate.bound, evaluation_history(repo, reg.model))
     _print_result(reg, report, report_file)
     if reg.version is None:
@@ -63,6 +70,8 @@ def register_cmd(obj: dict, model: str, tuning_job: str | None, report_file: str
 
         mmeops register diabetes-progression --report report.md
     """
+    from ..register import register
+
     repo = load_repo(obj["repo_root"])
     _finish(repo, register(repo, model, tuning_job), report_file)
 
@@ -118,6 +127,8 @@ def retrain_cmd(
 
         mmeops retrain breast-cancer --backend local
     """
+    from ..retrain import retrain
+
     repo = load_repo(obj["repo_root"])
     r = retrain(
         repo,
