@@ -39,16 +39,18 @@ _NOT_FOUND_CODES = {
 }
 _NOT_FOUND_PHRASES = ("could not find", "does not exist", "not found", "cannot find")
 
-# Listeners see every AWS call as (service, operation, params); benchmarks and the
-# reliability tests count calls with them. Read-only by contract.
-CallListener = Callable[[str, str, dict], None]
-_listeners: list[CallListener] = []
+# Listeners see every AWS call as (service, operation, params), or with `with_account=True` as
+# (account_id, service, operation, params); benchmarks and the reliability tests count and
+# classify calls with them. Read-only by contract.
+CallListener = Callable[..., None]
+_listeners: list[tuple[CallListener, bool]] = []
 
 
-def add_call_listener(listener: CallListener) -> Callable[[], None]:
+def add_call_listener(listener: CallListener, *, with_account: bool = False) -> Callable[[], None]:
     """Register a listener for every call made through this module; returns a remover."""
-    _listeners.append(listener)
-    return lambda: _listeners.remove(listener)
+    entry = (listener, with_account)
+    _listeners.append(entry)
+    return lambda: _listeners.remove(entry)
 
 
 MUTATING_PREFIXES = (
@@ -118,10 +120,13 @@ class Aws:
                 self._clients[service] = c
             return self._clients[service]
 
-    @staticmethod
-    def _notify(model, params, **_kwargs) -> None:
-        for listener in list(_listeners):
-            listener(model.service_model.service_name, model.name, params)
+    def _notify(self, model, params, **_kwargs) -> None:
+        service = model.service_model.service_name
+        for listener, with_account in list(_listeners):
+            if with_account:
+                listener(self.account_id, service, model.name, params)
+            else:
+                listener(service, model.name, params)
 
     def call(self, service: str, operation: str, **params: Any) -> dict:
         """Call one API operation (snake_case name); AWS errors become the project's own."""
