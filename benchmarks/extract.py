@@ -114,13 +114,19 @@ def run_pandas(repo_root: Path, out: Path) -> None:
 
 def run_psql(repo_root: Path, out: Path) -> None:
     import psycopg2
+    import psycopg2.extensions
 
     query = (repo_root / "models" / MODEL / "query.sql").read_text()
     with psycopg2.connect(os.environ["BENCH_DSN"]) as conn, conn.cursor() as cur:
         sql = cur.mogrify(query.split("\n", 1)[1], {"start_date": START, "end_date": END})
     copy = f"\\copy ({' '.join(sql.decode().split())}) TO '{out / 'psql.csv'}' WITH CSV HEADER"
     started = time.perf_counter()
-    subprocess.run(["psql", "-X", "-q", os.environ["BENCH_DSN"], "-c", copy], check=True)
+    # Connection settings through libpq's variables: a password in argv shows in `ps`.
+    parts = psycopg2.extensions.parse_dsn(os.environ["BENCH_DSN"])
+    env = {**os.environ, "PGHOST": parts["host"], "PGPORT": parts["port"],
+           "PGUSER": parts["user"], "PGPASSWORD": parts["password"],
+           "PGDATABASE": parts["dbname"]}  # fmt: skip
+    subprocess.run(["psql", "-X", "-q", "-c", copy], check=True, env=env)
     seconds = time.perf_counter() - started
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(json.dumps({"child_rss_kb": children, "psql_only": True, "seconds": seconds}))

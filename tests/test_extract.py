@@ -207,6 +207,24 @@ def test_split_sizes_match_the_fractions_to_within_one_row(tables, repo_copy, tm
     assert abs(local.rows["test"] - rows * 0.2) <= 1
 
 
+def test_column_names_that_need_quoting_give_the_same_training_files(tables, repo_copy, tmp_path):
+    plain = add_model(repo_copy, "names-plain", DAILY.replace("id, day", "id"))
+    quoted = add_model(repo_copy, "names-quoted", DAILY.replace(
+        "id, day, x", 'id AS "row id", x AS "x, scaled ""2x"""'))  # fmt: skip
+    repo = load_repo(repo_copy)
+    window = extract.Window(dt.date(2025, 1, 1), dt.date(2026, 1, 1))
+    built = {}
+    for name in (plain, quoted):
+        (tmp_path / name).mkdir()
+        built[name] = extract.build_dataset(
+            repo, name, window, os.environ["MMEOPS_WAREHOUSE_DSN"], tmp_path / name
+        )
+    assert built[quoted].features == ["row id", 'x, scaled "2x"']
+    assert built[quoted].dataset_sha256 == built[plain].dataset_sha256
+    with open(tmp_path / quoted / "raw.csv", newline="") as f:
+        assert next(csv.reader(f)) == ["row id", 'x, scaled "2x"', "y"]
+
+
 def test_with_a_time_column_the_newest_rows_are_validation_and_test(tables, repo_copy, tmp_path):
     name = add_model(repo_copy, "daily-time", DAILY, time_column="day")
     window = extract.Window(dt.date(2025, 1, 1), dt.date(2026, 1, 1))

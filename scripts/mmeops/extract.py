@@ -241,12 +241,13 @@ def _hint(col: warehouse.Column) -> str:
 
 
 class _Tee(io.RawIOBase):
-    """Where COPY's bytes go (behind a 1 MB buffer): raw.csv, then a byte on the notify pipe
-    so the split process, which follows the file, reads on."""
+    """Where COPY's bytes go (behind a 1 MB buffer): raw.csv and its sha256, then a byte on
+    the notify pipe so the split process, which follows the file, reads on."""
 
     def __init__(self, raw_path: Path, progress: Progress | None):
         self.raw = open(raw_path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
         self.notify_fd = -1
+        self.sha = hashlib.sha256()
         self.bytes = 0
         self.progress = progress
 
@@ -255,6 +256,7 @@ class _Tee(io.RawIOBase):
 
     def write(self, b: Any) -> int:
         view = memoryview(b)
+        self.sha.update(view)  # here, not in the child: this process waits on the server anyway
         while view:
             view = view[self.raw.write(view) :]
         os.write(self.notify_fd, b"\0")
@@ -302,7 +304,7 @@ def _stream(
         if failed or proc.returncode != 0:
             errors.seek(0)
             raise MmeopsError(f"the split process failed: {_last_line(errors.read())}")
-    return rows, json.loads(out)
+    return rows, {**json.loads(out), "raw": {"bytes": tee.bytes, "sha256": tee.sha.hexdigest()}}
 
 
 def _last_line(err: bytes) -> str:

@@ -121,17 +121,6 @@ def csv_lines(blocks: Iterator[bytes], columns: list[int]) -> Iterator[list[byte
         yield batch
 
 
-def hashed(blocks: Iterator[bytes], figures: dict) -> Iterator[bytes]:
-    """Pass blocks through, keeping the raw file's sha256 and size in `figures`."""
-    sha = hashlib.sha256()
-    size = 0
-    for block in blocks:
-        sha.update(block)
-        size += len(block)
-        yield block
-    figures.update(bytes=size, sha256=sha.hexdigest())
-
-
 def make_transform(ncols: int, target: int, features: list[int]) -> Transform:
     """Raw lines → output lines (target first, then the features), with the fewest
     operations per line the layout allows. The usual layouts (target last, an optional time
@@ -322,8 +311,6 @@ class TimeSplit:
 def run(spec: dict, blocks: Iterator[bytes]) -> dict:
     """Read COPY's CSV as blocks of bytes, write the three files; return their figures."""
     out_dir = Path(spec["out_dir"])
-    raw: dict = {}
-    blocks = hashed(blocks, raw)
     if spec["plain"]:
         transform = make_transform(spec["ncols"], spec["target"], spec["features"])
         batches = map(transform, plain_lines(blocks))
@@ -336,7 +323,7 @@ def run(spec: dict, blocks: Iterator[bytes]) -> dict:
     for lines in batches:
         splitter.add(lines)
     files = splitter.finish()
-    return {"raw": raw, "files": files, "missing_targets": splitter.missing}
+    return {"files": files, "missing_targets": splitter.missing}
 
 
 def main() -> None:
