@@ -6,6 +6,7 @@ reported at once; nothing is read from AWS here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,12 +34,17 @@ _HINTS = {
 }
 
 
-@dataclass(frozen=True)
 class Source:
-    """Where a config came from, to turn a key path into `path:line`."""
+    """Where a config came from, to turn a key path into `path:line`. The positions come from
+    a round-trip parse, done only the first time a line is asked for: most loads need none."""
 
-    path: Path
-    document: Any
+    def __init__(self, path: Path, file: Path):
+        self.path = path  # as shown to the user, relative to the repository
+        self.file = file
+
+    @functools.cached_property
+    def document(self) -> Any:
+        return yamlio.load(self.file)
 
     def line(self, *loc: Any) -> int | None:
         return yamlio.line_of(self.document, loc)
@@ -94,14 +100,14 @@ def parse(kind: type[T], path: Path, root: Path) -> tuple[T | None, Source | Non
     """One file → (model, source, problems)."""
     shown = Path(_display(path, root))
     try:
-        document = yamlio.load(path)
+        data = yamlio.load_plain(path)
     except UserError as e:
         return None, None, [UserError(e.message, shown, e.line)]
-    source = Source(shown, document)
-    if document is None or not hasattr(document, "items"):
+    source = Source(shown, path)
+    if not isinstance(data, dict):
         return None, source, [UserError("expected a mapping of keys at the top level", shown, 1)]
     try:
-        return kind.model_validate(yamlio.to_plain(document)), source, []
+        return kind.model_validate(data), source, []
     except pydantic.ValidationError as e:
         return None, source, [_problem(source, err) for err in e.errors()]
 

@@ -9,9 +9,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.scalarbool import ScalarBoolean
-from ruamel.yaml.scalarfloat import ScalarFloat
-from ruamel.yaml.scalarint import ScalarInt
 
 from .errors import UserError
 
@@ -47,29 +44,26 @@ def load(path: Path) -> Any:
         raise UserError(f"YAML error: {e}", path) from None
 
 
+def load_plain(path: Path) -> Any:
+    """Parse a YAML file into plain Python, fast (libyaml through ruamel.yaml.clib when
+    installed). Errors are reported by the round-trip parser, which knows their positions;
+    positions of valid files are only computed when a problem needs one (`load`)."""
+    fast = YAML(typ="safe", pure=False)
+    fast.allow_duplicate_keys = False
+    try:
+        text = path.read_text(encoding="utf-8")
+        return fast.load(text)
+    except (OSError, UnicodeDecodeError, YAMLError):
+        load(path)  # raises the UserError with file and line
+        raise
+
+
 def _duplicate_key(e: DuplicateKeyError) -> str:
     # ruamel's problem text reads: found duplicate key "x" with value ... (original value: ...)
     problem = e.problem or ""
     start = problem.find('"')
     end = problem.find('"', start + 1)
     return problem[start : end + 1] if start >= 0 and end > start else "(unknown)"
-
-
-def to_plain(node: Any) -> Any:
-    """ruamel's node types → plain Python, so pydantic's strict mode sees ordinary types."""
-    if isinstance(node, CommentedMap | dict):
-        return {str(k) if not isinstance(k, str) else k: to_plain(v) for k, v in node.items()}
-    if isinstance(node, CommentedSeq | list):
-        return [to_plain(v) for v in node]
-    if isinstance(node, ScalarBoolean):
-        return bool(node)
-    if isinstance(node, ScalarFloat):
-        return float(node)
-    if isinstance(node, ScalarInt):
-        return int(node)
-    if isinstance(node, str):
-        return str(node)
-    return node
 
 
 def line_of(root: Any, loc: tuple[Any, ...]) -> int | None:
