@@ -1,9 +1,9 @@
 """`mmeops reconcile ENV --plan | --apply | --check`: desired + remote -> plan -> executor.
 
 `--plan` and `--apply` share everything but the executor (display-only or real). `--apply`
-holds the environment's lease for the whole run; it is the only write made before the plan is
-validated, and it is released whatever happens. `--check` reads more (every pinned version,
-every live checksum) and reports drift instead of acting.
+validates the plan before taking the environment's lease (bad input writes nothing), then holds
+the lease for the whole run, plans again under it, and releases it whatever happens. `--check`
+reads more (every pinned version, every live checksum) and reports drift instead of acting.
 """
 
 from __future__ import annotations
@@ -101,6 +101,9 @@ def reconcile(
         return Report(
             env_name, mode, desired.git_sha, tuple(DisplayExecutor().run(the_plan)), (), the_plan
         )
+    # Validate before the lease too: bad input (a policy violation, a version missing from the
+    # registry or Rejected) exits 2 with no write at all, not even the lease's.
+    plan(desired, read_remote(env_aws, registry, desired, workers=workers), prune=prune)
     with Lease(env_aws, desired.bucket, desired.lease_key, owner or default_owner()):
         remote = read_remote(env_aws, registry, desired, workers=workers)
         the_plan = plan(desired, remote, prune=prune)
