@@ -36,3 +36,55 @@ def repo_copy(tmp_path: Path) -> Path:
     for d in ("models", "environments"):
         shutil.copytree(REPO_ROOT / d, root / d)
     return root
+
+
+# --- reliability (issue 9): what every test did with AWS, and whether it leaked a secret ------
+# Two session-wide observers, added here because only conftest.py sees every test. Neither
+# changes what a test does: one records AWS calls, the other fails a test that printed a secret.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws_calls() -> Iterator[list[tuple[str | None, str, str]]]:
+    """Every AWS call made in-process this session as (account_id, service, wire operation);
+    tests/test_zz_least_privilege.py checks them against docs/iam/ at the end."""
+    from mmeops import aws
+
+    calls: list[tuple[str | None, str, str]] = []
+    remove = aws.add_call_listener(lambda a, s, op, _p: calls.append((a, s, op)), with_account=True)
+    yield calls
+    remove()
+
+
+_SEEN_SECRETS: set[str] = set()
+
+
+def _current_secrets() -> set[str]:
+    """The running stack's secrets: the warehouse password (from the DSN in os.environ), the
+    fake base secret key, and every assumed-role secret key cached so far (kept once seen)."""
+    from urllib.parse import urlsplit
+
+    from mmeops import aws
+    from mmeops.stack_moto import BASE_SECRET_ACCESS_KEY
+
+    _SEEN_SECRETS.add(BASE_SECRET_ACCESS_KEY)
+    dsn = os.environ.get("MMEOPS_WAREHOUSE_DSN", "")
+    if dsn.startswith("postgresql://") and urlsplit(dsn).password:
+        _SEEN_SECRETS.add(urlsplit(dsn).password)
+    for session in list(aws._sessions.values()):
+        creds = session.session.get_credentials()
+        if creds is not None and creds.secret_key:
+            _SEEN_SECRETS.add(creds.secret_key)
+    return {s for s in _SEEN_SECRETS if len(s) >= 8}  # short strings would match by chance
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail any test phase whose captured stdout/stderr/log or error text holds a secret."""
+    outcome = yield
+    report = outcome.get_result()
+    text = "\n".join(content for _, content in report.sections) + "\n" + report.longreprtext
+    leaked = sum(secret in text for secret in _current_secrets())
+    if leaked:
+        report.outcome = "failed"
+        # Name the test and phase, never the secret itself.
+        report.longrepr = f"{item.nodeid} ({report.when}): {leaked} secret(s) leaked into output"
