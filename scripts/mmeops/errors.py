@@ -34,7 +34,9 @@ class UserError(MmeopsError):
         if self.path is None:
             return self.message
         where = self.path if self.line is None else f"{self.path}:{self.line}"
-        return f"{where}: {self.message}"
+        # A folder name or a YAML key may hold a line break: escaped, one problem stays one
+        # line, as the `path:line: message` form promises.
+        return f"{where}: {self.message}".replace("\r", "\\r").replace("\n", "\\n")
 
 
 class ConfigErrors(UserError):

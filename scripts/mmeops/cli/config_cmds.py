@@ -13,10 +13,17 @@ from ..schema import write_schemas
 from . import main
 
 
+def _escape(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def _annotation(problem: UserError) -> str:
     # GitHub's workflow command: shows the message on the file and line in the pull request.
-    where = f"file={problem.path}" + (f",line={problem.line}" if problem.line else "")
-    message = problem.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # Both parts are escaped: a file name is input too, and a raw line break or `::` in it
+    # would let a pull request's folder name inject its own workflow commands.
+    file = _escape(problem.path or "").replace(":", "%3A").replace(",", "%2C")
+    where = f"file={file}" + (f",line={problem.line}" if problem.line else "")
+    message = _escape(problem.message)
     return f"::error {where}::{message}"
 
 
