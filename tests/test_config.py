@@ -358,4 +358,21 @@ def test_every_command_has_help_with_an_example():
     for name, _command in commands:
         result = CliRunner().invoke(main, [*name.split(), "--help"])
         assert result.exit_code == 0, name
-        assert re.search(r"Example:\s+\S*.*mmeops ", result.output), f"`mmeops {name}` lacks an example"
+        assert re.search(r"Example:\s+\S*.*mmeops ", result.output), (
+            f"`mmeops {name}` lacks an example"
+        )
+
+
+def test_the_cli_starts_without_loading_the_ml_stack():
+    # `mmeops --help`, validate, due, stack env... must answer at once: the heavy libraries
+    # (seconds to import) load only when a command that trains or evaluates runs.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mmeops.cli; "
+        "print(sorted(m for m in ('xgboost', 'sklearn', 'optuna', 'pandas', 'sagemaker') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

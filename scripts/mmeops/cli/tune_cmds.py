@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from .. import github
 from ..repo import load_repo
-from ..tune import BACKENDS, Progress, summary_markdown, tune
 from . import main
+
+if TYPE_CHECKING:
+    from ..tune import Progress
+
+# Kept here rather than imported from mmeops.tune, which loads xgboost and optuna (seconds).
+BACKENDS = ("local", "sagemaker")
 
 
 def _show_progress(p: Progress) -> None:
@@ -52,6 +59,8 @@ def tune_cmd(
 
         mmeops tune diabetes-progression --backend local --max-jobs 12
     """
+    from ..tune import summary_markdown, tune
+
     repo = load_repo(obj["repo_root"])
     result = tune(
         repo,
