@@ -39,9 +39,10 @@ _NOT_FOUND_CODES = {
 }
 _NOT_FOUND_PHRASES = ("could not find", "does not exist", "not found", "cannot find")
 
-# Listeners see every AWS call as (service, operation, params), or with `with_account=True` as
-# (account_id, service, operation, params); benchmarks and the reliability tests count and
-# classify calls with them. Read-only by contract.
+# Listeners see every AWS call as (service, operation, request), or with `with_account=True` as
+# (account_id, service, operation, request), where `request` is botocore's serialized request
+# dict (url_path, query_string, headers, body) at its "before-call" event. Benchmarks and the
+# reliability tests count and classify calls with them. Read-only by contract.
 CallListener = Callable[..., None]
 _listeners: list[tuple[CallListener, bool]] = []
 
