@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,14 +44,32 @@ def repo_copy(tmp_path: Path) -> Path:
 # changes what a test does: one records AWS calls, the other fails a test that printed a secret.
 
 
+def _caller() -> str:
+    """Who made an AWS call: the innermost frame of our own code, as `mmeops/<file>` or
+    `tests`; "" when none is on the stack (s3transfer's worker threads)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "/mmeops/" in name and not name.endswith("/aws.py"):
+            return "mmeops/" + Path(name).name
+        if "/tests/" in name:
+            return "tests"
+        frame = frame.f_back
+    return ""
+
+
 @pytest.fixture(scope="session", autouse=True)
-def aws_calls() -> Iterator[list[tuple[str | None, str, str]]]:
-    """Every AWS call made in-process this session as (account_id, service, wire operation);
-    tests/test_zz_least_privilege.py checks them against docs/iam/ at the end."""
+def aws_calls() -> Iterator[list[tuple[str | None, str, str, str]]]:
+    """Every AWS call made in-process this session as (account_id, service, wire operation,
+    caller); tests/test_zz_least_privilege.py checks them against docs/iam/ at the end."""
     from mmeops import aws
 
-    calls: list[tuple[str | None, str, str]] = []
-    remove = aws.add_call_listener(lambda a, s, op, _p: calls.append((a, s, op)), with_account=True)
+    calls: list[tuple[str | None, str, str, str]] = []
+
+    def record(account: str | None, service: str, operation: str, _params: dict) -> None:
+        calls.append((account, service, operation, _caller()))
+
+    remove = aws.add_call_listener(record, with_account=True)
     yield calls
     remove()
 
