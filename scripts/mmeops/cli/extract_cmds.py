@@ -5,13 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 import click
 
-from .. import extract as extract_mod
 from ..github import append_summary, set_output
 from ..repo import load_repo
 from . import main
+
+if TYPE_CHECKING:  # the stage is imported when the command runs, not at CLI startup
+    from ..extract import ExtractResult
+
+SPLITS = ("train", "validation", "test")
 
 
 def _progress():
@@ -29,10 +34,8 @@ def _progress():
     )
 
 
-def _summary_markdown(model: str, r: extract_mod.ExtractResult) -> str:
-    rows = "\n".join(
-        f"| {s} | {r.rows[s]:,} | {r.bytes[s + '.csv']:,} |" for s in extract_mod.SPLITS
-    )
+def _summary_markdown(model: str, r: ExtractResult) -> str:
+    rows = "\n".join(f"| {s} | {r.rows[s]:,} | {r.bytes[s + '.csv']:,} |" for s in SPLITS)
     return (
         f"### ✅ extract {model}: {r.total_rows:,} rows\n\n"
         f"Dataset `{r.uri}` (window {r.window.start} to {r.window.end}), "
@@ -83,6 +86,8 @@ def extract(
 
         mmeops extract diabetes-progression --start 2025-01-01 --end 2026-01-01
     """
+    from .. import extract as extract_mod
+
     repo = load_repo(obj["repo_root"])
     with _progress() as bar:
         task = bar.add_task(f"extract {model}", total=None) if bar else None
@@ -93,7 +98,7 @@ def extract(
             progress=(lambda n: bar.update(task, completed=n)) if bar else None,
         )  # fmt: skip
     rate = result.total_rows / result.seconds if result.seconds else 0.0
-    splits = ", ".join(f"{s} {result.rows[s]:,}" for s in extract_mod.SPLITS)
+    splits = ", ".join(f"{s} {result.rows[s]:,}" for s in SPLITS)
     click.echo(
         f"extracted {model}: {result.total_rows:,} rows ({splits}) "
         f"in {result.seconds:.1f} s, {rate:,.0f} rows/s"
