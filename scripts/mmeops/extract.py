@@ -42,7 +42,9 @@ if TYPE_CHECKING:  # boto3 is imported only when AWS is used (not by build_datas
 
 SPLITS = ("train", "validation", "test")
 DATA_FILES = ("raw.csv", "train.csv", "validation.csv", "test.csv")
-RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
+# Milliseconds keep two runs started in the same second in time order (latest_run_id sorts
+# names); the older second-resolution form is still accepted.
+RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{3})?Z-[0-9a-f]{6}$")
 PARAMETERS = ("start_date", "end_date")
 
 Progress = Callable[[int], None]  # bytes streamed so far
@@ -105,7 +107,7 @@ class ExtractResult:
 
 def new_run_id(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
 def dataset_prefix(model: str, run_id: str) -> str:
