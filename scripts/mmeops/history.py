@@ -12,12 +12,12 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from . import jsonl
 from .aws import Aws
-from .errors import AwsError, NotFound, PreconditionFailed
+from .errors import NotFound
 
 COMPLETED = "Completed"
 FAILED = "Failed"
-APPEND_ATTEMPTS = 20
 
 
 def history_key(model: str) -> str:
@@ -101,34 +101,4 @@ def latest(
 
 def append(aws: Aws, bucket: str, record: TuningRecord, *, kms_key_id: str | None = None) -> None:
     """Add `record` to its model's history without losing a concurrent writer's record."""
-    key = history_key(record.model)
-    line = (record.to_json() + "\n").encode("utf-8")
-    for _ in range(APPEND_ATTEMPTS):
-        try:
-            body, etag = aws.get_bytes(bucket, key)
-        except NotFound:
-            body, etag = b"", None
-        if body and not body.endswith(b"\n"):
-            body += b"\n"
-        try:
-            aws.put_bytes(
-                bucket,
-                key,
-                body + line,
-                if_match=etag,
-                if_none_match=etag is None,
-                kms_key_id=kms_key_id,
-                content_type="application/x-ndjson",
-            )
-            return
-        except PreconditionFailed:
-            continue  # someone appended between our read and write: read again
-        except AwsError as e:
-            # S3 answers 409 when two conditional writes to one key are in flight at once.
-            if e.code != "ConditionalRequestConflict":
-                raise
-    raise AwsError(
-        "put_object",
-        "PreconditionFailed",
-        f"gave up appending to s3://{bucket}/{key} after {APPEND_ATTEMPTS} races",
-    )
+    jsonl.append(aws, bucket, history_key(record.model), record.to_json(), kms_key_id=kms_key_id)
