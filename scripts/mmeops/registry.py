@@ -7,8 +7,9 @@ from .aws import Aws
 from .errors import NotFound
 
 
-def package_arn(aws: Aws, group: str, version: int) -> str:
-    return f"arn:aws:sagemaker:{aws.region}:{aws.account_id}:model-package/{group}/{version}"
+def package_arn(region: str, account: str, group: str, version: int) -> str:
+    # Package group = model name; versions are numbered from 1 within the group.
+    return f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/{version}"
 
 
 def ensure_group(aws: Aws, group: str, description: str) -> bool:
@@ -29,7 +30,9 @@ def ensure_group(aws: Aws, group: str, description: str) -> bool:
 def describe(aws: Aws, group: str, version: int) -> dict | None:
     try:
         return aws.call(
-            "sagemaker", "describe_model_package", ModelPackageName=package_arn(aws, group, version)
+            "sagemaker",
+            "describe_model_package",
+            ModelPackageName=package_arn(aws.region, aws.account_id, group, version),
         )
     except NotFound:
         return None

@@ -19,6 +19,7 @@ from .aws import Aws, ObjectInfo
 from .desired import VARIANT, Desired
 from .errors import NotFound
 from .manifest import Manifest, read_manifest
+from .registry import package_arn
 
 VERSION_KEY = re.compile(r"^(?P<model>[a-z][a-z0-9-]*)/v(?P<version>[0-9]+)\.tar\.gz$")
 
@@ -77,11 +78,6 @@ class Remote:
             if m and m.group("model") == model:
                 out.add(int(m.group("version")))
         return out
-
-
-def package_arn(region: str, account: str, model: str, version: int) -> str:
-    # Package group = model name; versions are numbered from 1 within the group.
-    return f"arn:aws:sagemaker:{region}:{account}:model-package/{model}/{version}"
 
 
 def describe_package(registry: Aws, desired: Desired, model: str, version: int) -> Package | None:
