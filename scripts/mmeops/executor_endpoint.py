@@ -9,6 +9,7 @@ switch back; older ones are deleted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import time
 
@@ -32,7 +33,9 @@ def config_name(endpoint: str, now: dt.datetime | None = None) -> str:
     return f"{endpoint[:42]}-{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z"
 
 
+@functools.cache
 def image_uri(region: str, image_version: str) -> str:
+    # Cached: retrieve() re-reads botocore's endpoint data on every call (half a second).
     from sagemaker.core import image_uris  # heavy import, needed only to create an endpoint
 
     return image_uris.retrieve("xgboost", region, image_version)

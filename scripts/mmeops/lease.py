@@ -4,6 +4,13 @@
 write (If-None-Match: *); a lease past its expiry is taken over with If-Match on the ETag read,
 so two runners racing for a stale lease cannot both win. Released (deleted) at the end.
 
+A run that dies (runner lost, process killed) leaves its lease behind. Nobody should wait for
+the expiry to repair that: the lease is also taken over, with the same If-Match, by its own
+owner. On GitHub the owner is the workflow run (`<repository> run <run id>`), which a re-run
+of the failed job keeps, so "Re-run failed jobs" repairs a crashed apply at once. Anyone else
+is refused with a message naming the owner, the lease's age and the two ways out: re-run that
+run, or delete the lease object once sure it is dead (tests/test_crash.py).
+
 A no-op apply writes nothing but this object: the take and the release are its only two
 mutating calls.
 """
@@ -84,14 +91,17 @@ class Lease:
         held = json.loads(body)
         expires = dt.datetime.fromisoformat(held["expires"])
         acquired = dt.datetime.fromisoformat(held["acquired"])
-        if expires > _now():
+        owner = held.get("owner", "unknown")
+        if expires > _now() and owner != self.owner:
             raise LeaseHeld(
                 f"another reconcile holds the lease s3://{self.bucket}/{self.key}: owner "
-                f"{held.get('owner', 'unknown')}, taken {_age((_now() - acquired).total_seconds())}"
-                f" ago, expires in {_age((expires - _now()).total_seconds())}; wait for it to "
-                "finish or delete the object if that run is dead"
+                f"{owner}, taken {_age((_now() - acquired).total_seconds())} ago, expires in "
+                f"{_age((expires - _now()).total_seconds())}; wait for it to finish. If that run "
+                "died, re-run it (its re-run takes the lease over) or delete the lease object"
             )
-        try:  # stale: take it over, but only the very version we judged stale
+        # Stale, or left by a dead run of our own owner: take it over, but only the very
+        # version we judged (a racing runner's take-over makes our If-Match fail).
+        try:
             self.etag = self.aws.put_bytes(self.bucket, self.key, self._body(), if_match=etag)
         except PreconditionFailed:
             raise LeaseHeld(

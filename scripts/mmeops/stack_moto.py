@@ -23,6 +23,7 @@ from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerMod
 from moto.sagemaker.responses import SageMakerResponse
 from moto.server import ThreadedMotoServer
 
+from . import stack_faults
 from .aws import Aws
 
 # The runner's identity: fixed fake keys in moto's default account. Every real account is
@@ -118,6 +119,9 @@ class MotoServer:
 
     def start(self) -> str:
         self._server.start()
+        # Off until a test turns it on (stack_faults.throttling): answers injected throttles.
+        wsgi = self._server._server
+        wsgi.app = stack_faults.middleware(wsgi.app)
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         return self.url
