@@ -102,8 +102,17 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     text = "\n".join(content for _, content in report.sections) + "\n" + report.longreprtext
-    leaked = sum(secret in text for secret in _current_secrets())
+    leaked = [secret for secret in _current_secrets() if secret in text]
     if leaked:
         report.outcome = "failed"
-        # Name the test and phase, never the secret itself.
-        report.longrepr = f"{item.nodeid} ({report.when}): {leaked} secret(s) leaked into output"
+        # Name the test and phase, never the secret itself: the failure report is output too,
+        # so the captured sections are masked (also for the phases still to come).
+        report.longrepr = f"{item.nodeid} ({report.when}): {len(leaked)} secret(s) leaked"
+        report.sections = [(title, _mask(content, leaked)) for title, content in report.sections]
+        item._report_sections = [(w, k, _mask(c, leaked)) for w, k, c in item._report_sections]
+
+
+def _mask(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
