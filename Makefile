@@ -34,6 +34,7 @@ lint: setup
 	$(BIN)/zizmor --offline --quiet .github/workflows actions
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions actions/*/action.yml
+	$(BIN)/cfn-lint infra/bootstrap.yaml
 
 benchmarks: setup postgres
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
