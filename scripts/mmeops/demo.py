@@ -212,4 +212,3 @@ def run_demo(
     source: str | Path, say: Callable[[str], None], max_jobs: int | None = None
 ) -> DemoResult:
     return Demo(Path(source).resolve(), say, max_jobs).run()
-
