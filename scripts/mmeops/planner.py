@@ -98,7 +98,27 @@ def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
                     line,
                 )
             )
+        elif skew := version_skew(pkg, desired.image_version):
+            problems.append(UserError(f"{name} v{version} {skew}", desired.source, line))
     return problems
+
+
+def version_skew(pkg: Package, image_version: str) -> str | None:
+    """Why `pkg` must not be served by `image_version`, or None. A model saved by one xgboost
+    release line loads in another without error and predicts different numbers (FACTS.md), so
+    a recorded `xgboost_version` must be the image's release line. A package without one (made
+    before mmeops recorded it) cannot be judged and passes; `mmeops register` records it."""
+    trained = pkg.metadata.get("xgboost_version", "")
+    if trained in ("", "unknown"):
+        return None
+    serves = image_version.split("-", 1)[0]
+    if ".".join(trained.split(".")[:2]) == serves:
+        return None
+    return (
+        f"was trained with xgboost {trained} but this environment's endpoint serves image "
+        f"{image_version} (xgboost {serves}); it would predict wrong numbers without an error. "
+        f"Pin a version trained with xgboost {serves}, or retrain it"
+    )
 
 
 def validate(desired: Desired, remote: Remote) -> None:
