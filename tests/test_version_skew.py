@@ -148,3 +148,37 @@ def test_plan_and_apply_refuse_a_package_trained_for_another_image(world: World)
     env_file.write_text("\n".join(t for t in env_file.read_text().splitlines() if skewed not in t))
     world.mmeops("reconcile", "sandbox", "--apply")
     assert world.manifest("sandbox")["models"][ok]["version"] == v_ok
+
+
+def test_the_image_the_live_endpoint_runs_decides_not_the_files(world: World) -> None:
+    """The endpoint was created for xgboost 3.2; a model whose model.yaml moved to the 1.7
+    image, trained with 1.7, matches its own file but not what would load it: refused."""
+    first, old = f"s{world.uid}-c", f"s{world.uid}-d"
+    for m in (first, old):
+        add_model(world, m)
+    world.mmeops("promote", first, str(world.register(first)), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")  # the endpoint runs image 3.2-0
+
+    model_yaml = world.root / "models" / old / "model.yaml"
+    model_yaml.write_text(model_yaml.read_text().replace('"3.2-0"', '"1.7-1"'))
+    v = world.register(old)
+    pkg = world.package(old, v)
+    world.training.call(
+        "sagemaker",
+        "update_model_package",
+        ModelPackageArn=pkg["ModelPackageArn"],
+        ModelApprovalStatus=pkg["ModelApprovalStatus"],
+        ApprovalDescription="trained for the 1.7 image",
+        CustomerMetadataProperties={
+            **pkg["CustomerMetadataProperties"],
+            "xgboost_version": TRAINED_ELSEWHERE,
+            "image_version": "1.7-1",
+        },
+    )
+    env_file = world.root / "environments" / "sandbox.yaml"
+    env_file.write_text(env_file.read_text().replace(f"  {first}:", f"  {old}: {v}\n  #{first}:"))
+    out = world.mmeops("reconcile", "sandbox", "--plan", code=2)
+    assert (
+        f"environments/sandbox.yaml:{line_of(env_file, f'{old}:')}: {old} v{v} was trained "
+        f"with xgboost {TRAINED_ELSEWHERE} but this environment's endpoint serves image 3.2-0"
+    ) in out

@@ -69,6 +69,8 @@ def check_policy(desired: Desired) -> list[UserError]:
 
 def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
     problems = []
+    # The image the endpoint runs; the one it will be created with when there is none yet.
+    image = (remote.endpoint and remote.endpoint.image_version) or desired.image_version
     for (name, version), pkg in remote.packages.items():
         m = desired.model(name)
         line = m.line if m else None
@@ -98,7 +100,7 @@ def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
                     line,
                 )
             )
-        elif skew := version_skew(pkg, desired.image_version):
+        elif skew := version_skew(pkg, image):
             problems.append(UserError(f"{name} v{version} {skew}", desired.source, line))
     return problems
 

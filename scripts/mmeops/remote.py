@@ -48,6 +48,8 @@ class EndpointState:
     model_name: str
     instance_type: str
     instance_count: int
+    # The image tag its model runs (`3.2-0`): what every artifact it loads must be trained for.
+    image_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,23 @@ def read_endpoint(aws: Aws, name: str) -> EndpointState | None:
         model_name=variant.get("ModelName", ""),
         instance_type=variant.get("InstanceType", ""),
         instance_count=int(variant.get("InitialInstanceCount") or 0),
+        image_version=read_image_version(aws, variant.get("ModelName", "")),
     )
+
+
+def read_image_version(aws: Aws, model_name: str) -> str:
+    """The tag of the image a SageMaker model runs (`...sagemaker-xgboost:3.2-0` -> `3.2-0`),
+    or "" when unknown. The live image, not the files, decides what an artifact must match."""
+    if not model_name:
+        return ""
+    try:
+        model = aws.call("sagemaker", "describe_model", ModelName=model_name)
+    except NotFound:
+        return ""
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    image = container.get("Image", "")
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""
 
 
 def scaling_resource(desired: Desired) -> str:
