@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -58,16 +59,42 @@ def _caller() -> str:
     return ""
 
 
+def _where(service: str, request: dict) -> dict:
+    """The resource a call names (what a policy's Resource matches), read back from the
+    serialized request that botocore's before-call event carries (the embedded stack's S3 is
+    path-style: /bucket/key)."""
+    from urllib.parse import unquote, urlsplit
+
+    path = unquote(urlsplit(request.get("url", "")).path)
+    if service == "s3":
+        bucket, _, key = path.lstrip("/").partition("/")
+        where = {"Bucket": bucket, "Key": key}
+        query = request.get("query_string")
+        if isinstance(query, dict) and "prefix" in query:
+            where["Prefix"] = query["prefix"]
+        if source := request.get("headers", {}).get("x-amz-copy-source"):
+            where["CopySource"] = unquote(source)
+        return where
+    if service == "sagemaker-runtime":  # POST /endpoints/<name>/invocations
+        return {"EndpointName": path.split("/")[2]} if path.count("/") >= 3 else {}
+    body = request.get("body")
+    if isinstance(body, bytes) and body.startswith(b"{") and len(body) < 4096:
+        fields = json.loads(body)
+        return {k: fields[k] for k in ("EndpointName", "EndpointConfigName") if k in fields}
+    return {}
+
+
 @pytest.fixture(scope="session", autouse=True)
-def aws_calls() -> Iterator[list[tuple[str | None, str, str, str]]]:
+def aws_calls() -> Iterator[list[tuple[str | None, str, str, str, dict]]]:
     """Every AWS call made in-process this session as (account_id, service, wire operation,
-    caller); tests/test_zz_least_privilege.py checks them against docs/iam/ at the end."""
+    caller, resource parameters); tests/test_zz_least_privilege.py checks them against
+    docs/iam/ at the end."""
     from mmeops import aws
 
-    calls: list[tuple[str | None, str, str, str]] = []
+    calls: list[tuple[str | None, str, str, str, dict]] = []
 
-    def record(account: str | None, service: str, operation: str, _params: dict) -> None:
-        calls.append((account, service, operation, _caller()))
+    def record(account: str | None, service: str, operation: str, request: dict) -> None:
+        calls.append((account, service, operation, _caller(), _where(service, request)))
 
     remove = aws.add_call_listener(record, with_account=True)
     yield calls

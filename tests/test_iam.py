@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -153,6 +154,34 @@ def allows(name: str, action: str) -> bool:
     if action in NEEDS_NO_PERMISSION:
         return True
     return any(fnmatch.fnmatchcase(action.lower(), g.lower()) for g in granted(name))
+
+
+def _fill(pattern: str, variables: dict[str, str]) -> str:
+    """A policy's `${Name}` variables replaced by their values; unknown ones match anything."""
+    return re.sub(r"\$\{([A-Za-z:]+)\}", lambda m: variables.get(m.group(1), "*"), pattern)
+
+
+def allows_on(
+    name: str, action: str, arn: str, variables: dict[str, str], prefix: str | None = None
+) -> bool:
+    """Whether policy `name` allows `action` on the resource `arn` (and, for s3:ListBucket,
+    on the listed `prefix`, which the statement's `s3:prefix` condition may restrict)."""
+    for statement in policy(name)["Statement"]:
+        actions = _listed(statement["Action"])
+        if not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions):
+            continue
+        resources = [_fill(r, variables).lower() for r in _listed(statement["Resource"])]
+        if not any(fnmatch.fnmatchcase(arn.lower(), r) for r in resources):
+            continue
+        allowed = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+        if (
+            allowed
+            and prefix is not None
+            and not any(fnmatch.fnmatchcase(prefix, _fill(p, variables)) for p in allowed)
+        ):
+            continue
+        return True
+    return False
 
 
 # --- the checks --------------------------------------------------------------------------------
