@@ -101,9 +101,14 @@ def reconcile(
         return Report(
             env_name, mode, desired.git_sha, tuple(DisplayExecutor().run(the_plan)), (), the_plan
         )
-    # Validate before the lease too: bad input (a policy violation, a version missing from the
-    # registry or Rejected) exits 2 with no write at all, not even the lease's.
-    plan(desired, read_remote(env_aws, registry, desired, workers=workers), prune=prune)
+    # Read and validate before taking the lease: bad input (a policy violation, a version
+    # missing from the registry or Rejected) exits 2 with no write at all, and an environment
+    # already in sync needs no lease: a no-op apply makes no mutating call.
+    first = plan(desired, read_remote(env_aws, registry, desired, workers=workers), prune=prune)
+    if first.empty:
+        results = DisplayExecutor().run(first)
+        return Report(env_name, mode, desired.git_sha, tuple(results), (), first)
+    # Under the lease, read again: another apply may have changed the state while we planned.
     with Lease(env_aws, desired.bucket, desired.lease_key, owner or default_owner()):
         remote = read_remote(env_aws, registry, desired, workers=workers)
         the_plan = plan(desired, remote, prune=prune)
