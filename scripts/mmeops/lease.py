@@ -110,6 +110,23 @@ class Lease:
             ) from None
         return self
 
+    def clear_own(self) -> bool:
+        """Remove a lease this owner left behind (a run of ours that died); True if there was
+        one. Taken over first (If-Match), so a lease someone else just took is never deleted.
+        One read when there is none: what a no-op apply pays."""
+        try:
+            body, _ = self.aws.get_bytes(self.bucket, self.key)
+        except NotFound:
+            return False
+        if json.loads(body).get("owner") != self.owner:
+            return False
+        try:
+            self.acquire()
+        except LeaseHeld:  # taken over by someone else meanwhile: theirs now
+            return False
+        self.release()
+        return True
+
     def release(self) -> None:
         self.aws.call("s3", "delete_object", Bucket=self.bucket, Key=self.key)
         self.etag = None

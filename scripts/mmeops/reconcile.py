@@ -105,11 +105,15 @@ def reconcile(
     # missing from the registry or Rejected) exits 2 with no write at all, and an environment
     # already in sync needs no lease: a no-op apply makes no mutating call.
     first = plan(desired, read_remote(env_aws, registry, desired, workers=workers), prune=prune)
+    lease = Lease(env_aws, desired.bucket, desired.lease_key, owner or default_owner())
     if first.empty:
+        # A dead run of ours may have finished everything but its release: clear its lease, or
+        # it would block every other owner's next change until it expires.
+        lease.clear_own()
         results = DisplayExecutor().run(first)
         return Report(env_name, mode, desired.git_sha, tuple(results), (), first)
     # Under the lease, read again: another apply may have changed the state while we planned.
-    with Lease(env_aws, desired.bucket, desired.lease_key, owner or default_owner()):
+    with lease:
         remote = read_remote(env_aws, registry, desired, workers=workers)
         the_plan = plan(desired, remote, prune=prune)
         executor = Executor(env_aws, registry, desired, workers=workers, poll_seconds=poll_seconds)
