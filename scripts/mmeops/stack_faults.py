@@ -47,7 +47,9 @@ class Throttling:
     requests: Counter = field(default_factory=Counter)  # service -> requests seen
 
     def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)
+        # One draw sequence per service: how many of a service's requests are throttled then
+        # depends on the seed alone, not on how concurrent requests of others interleave.
+        self._random: dict[str, random.Random] = {}
         self._lock = threading.Lock()
 
     @property
@@ -59,7 +61,8 @@ class Throttling:
             return False
         with self._lock:
             self.requests[service] += 1
-            hit = self._random.random() < self.rate
+            draws = self._random.setdefault(service, random.Random(f"{self.seed}:{service}"))
+            hit = draws.random() < self.rate
             if hit:
                 self.counts[service] += 1
             return hit
