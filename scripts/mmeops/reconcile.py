@@ -16,7 +16,7 @@ from .desired import Desired, load_desired
 from .executor import DisplayExecutor, Executor, ModelResult
 from .lease import Lease, default_owner
 from .planner import Plan, Status, drift, plan
-from .remote import read_remote
+from .remote import Remote, read_remote
 from .repo import Repo
 
 MODES = ("plan", "apply", "check")
@@ -104,18 +104,31 @@ def reconcile(
     # Read and validate before taking the lease: bad input (a policy violation, a version
     # missing from the registry or Rejected) exits 2 with no write at all, and an environment
     # already in sync needs no lease: a no-op apply makes no mutating call.
-    first = plan(desired, read_remote(env_aws, registry, desired, workers=workers), prune=prune)
+    seen = read_remote(env_aws, registry, desired, workers=workers)
+    first = plan(desired, seen, prune=prune)
     lease = Lease(env_aws, desired.bucket, desired.lease_key, owner or default_owner())
     if first.empty:
-        # A dead run of ours may have finished everything but its release: clear its lease, or
-        # it would block every other owner's next change until it expires.
-        lease.clear_own()
+        if seen.lease_seen:
+            lease.clear_own()  # a re-run after our own crash at the very end: tidy up
         results = DisplayExecutor().run(first)
         return Report(env_name, mode, desired.git_sha, tuple(results), (), first)
-    # Under the lease, read again: another apply may have changed the state while we planned.
     with lease:
-        remote = read_remote(env_aws, registry, desired, workers=workers)
-        the_plan = plan(desired, remote, prune=prune)
+        remote = still_current(env_aws, registry, desired, seen, workers)
+        the_plan = first if remote is seen else plan(desired, remote, prune=prune)
         executor = Executor(env_aws, registry, desired, workers=workers, poll_seconds=poll_seconds)
         results = executor.run(the_plan)
     return Report(env_name, mode, desired.git_sha, tuple(results), (), the_plan)
+
+
+def still_current(
+    env_aws: aws_mod.Aws, registry: aws_mod.Aws, desired: Desired, seen: Remote, workers: int
+) -> Remote:
+    """The remote state once the lease is ours. Every apply that changes what is served ends
+    with a conditional write of the manifest, so a manifest with the ETag read before means
+    the state read before still stands (one HEAD); otherwise read everything again. What an
+    apply that crashed before its manifest write left behind (a copied artifact) is harmless
+    to a plan made before it: copies are of immutable sources, prunes skip what they miss."""
+    head = env_aws.head(desired.bucket, desired.manifest_key)
+    if (head or {}).get("ETag") == seen.manifest_etag:
+        return seen
+    return read_remote(env_aws, registry, desired, workers=workers)

@@ -71,6 +71,9 @@ class Remote:
     # Relative key -> stored SHA-256 (hex); filled by `--check` only.
     checksums: dict[str, str] = field(default_factory=dict)
     scaling: ScalingState | None = None
+    # Whether the listing showed a lease object: a no-op apply then checks whether it is a
+    # lease its own dead run left behind, and pays nothing when there is none.
+    lease_seen: bool = False
 
     def versions(self, model: str) -> set[int]:
         """Versions of `model` with an artifact under the prefix."""
@@ -219,11 +222,9 @@ def read_remote(
     version and reads every live artifact's checksum."""
     manifest, etag = read_manifest(env_aws, desired.bucket, desired.manifest_key)
     n = len(desired.key_prefix)
-    objects = {
-        o.key[n:]: o
-        for o in env_aws.list_objects(desired.bucket, desired.key_prefix)
-        if not o.key[n:].startswith("_mmeops/")
-    }
+    listing = env_aws.list_objects(desired.bucket, desired.key_prefix)
+    objects = {o.key[n:]: o for o in listing if not o.key[n:].startswith("_mmeops/")}
+    lease_seen = any(o.key == desired.lease_key for o in listing)
     endpoint = read_endpoint(env_aws, desired.endpoint_name)
     scaling = read_scaling(env_aws, desired) if desired.autoscaling and endpoint else None
     wanted = (
@@ -250,4 +251,4 @@ def read_remote(
                 lambda k: stored_sha256(env_aws, desired.bucket, desired.key_prefix + k), keys
             )
             checksums = {k: s for k, s in zip(keys, sums, strict=True) if s is not None}
-    return Remote(manifest, etag, objects, endpoint, packages, checksums, scaling)
+    return Remote(manifest, etag, objects, endpoint, packages, checksums, scaling, lease_seen)
