@@ -263,7 +263,7 @@ def test_a_live_lease_blocks_with_owner_and_age_and_a_stale_one_is_taken_over(wo
     assert world.env_aws("sandbox").head(e.artifact_bucket, key) is None  # released
 
 
-def test_a_failed_smoke_test_restores_the_manifest_and_exits_1(world: World) -> None:
+def test_a_failed_smoke_test_never_routes_the_model_and_exits_1(world: World) -> None:
     m = f"m{world.uid}-d"
     add_model(world, m)
     good, bad = world.register(m), world.register(m, corrupt=True)
@@ -276,6 +276,16 @@ def test_a_failed_smoke_test_restores_the_manifest_and_exits_1(world: World) -> 
     assert row["status"] == "sync failed" and "smoke test failed" in row["message"]
     assert world.manifest("sandbox")["models"][m]["version"] == good
     assert world.invoke("sandbox", m).strip()  # still served by the good version
+    # Tested before routing: no version of the manifest S3 kept ever routed to the bad one.
+    e = world.env("sandbox")
+    key = e.artifact_key_prefix + "_mmeops/manifest.json"
+    env_aws = world.env_aws("sandbox")
+    versions = env_aws.call("s3", "list_object_versions", Bucket=e.artifact_bucket, Prefix=key)
+    for v in versions["Versions"]:
+        body = env_aws.call(
+            "s3", "get_object", Bucket=e.artifact_bucket, Key=key, VersionId=v["VersionId"]
+        )["Body"].read()
+        assert json.loads(body)["models"].get(m, {}).get("version") != bad
 
 
 def test_a_rejected_or_unknown_version_exits_2_naming_the_line(world: World) -> None:

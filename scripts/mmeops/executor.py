@@ -3,7 +3,8 @@
 Actions run phase by phase (`Action.phase`); copies, verifications, approvals, smoke tests and
 prunes run concurrently in a bounded pool, so a first sync of hundreds of models is not a
 serial loop. A model whose step fails is left out of every later step, keeps its previous
-manifest entry and ends `sync failed`; endpoint-wide failures stop the run.
+manifest entry and ends `sync failed`; endpoint-wide failures stop the run. With versioned
+names, smoke tests run before the manifest is written (see `run`).
 """
 
 from __future__ import annotations
@@ -124,12 +125,20 @@ class Executor:
                     fn(a)
             else:
                 self._per_model(plan.of(kind), fn)
+        stable = self.desired.naming == "stable"
+        if not stable:
+            # A versioned artifact answers under its own key before anything routes to it:
+            # smoke-test first, so a failure leaves the manifest as it was and a crash can
+            # never leave an untested model routed (the next apply would see it as live).
+            self._per_model(plan.of(SmokeTest), self.smoke_test)
         for a in plan.of(WriteManifest):
-            self.write(a)
+            self.write(a)  # failed models keep their previous entries
         for a in plan.of(UpdateEndpointConfig):  # RefreshEndpoint included
             self.endpoint.update(a)
-        self._per_model(plan.of(SmokeTest), self.smoke_test)
-        self._restore_failed(plan)
+        if stable:
+            # A stable name serves the new artifact only once the endpoint is refreshed.
+            self._per_model(plan.of(SmokeTest), self.smoke_test)
+            self._restore_failed(plan)
         self._per_model(plan.of(PruneArtifact), self.prune)
         for a in plan.of(ConfigureAutoscaling):
             self.endpoint.autoscale(a)
