@@ -114,7 +114,7 @@ class Demo:
         v1 = {m: self.invocation("prod", m).predictions for m in MODELS}
         self.step(
             "new rows arrive in the warehouse",
-            lambda: self.say(f"  {demo_data.arrive_new_rows(stack.dsn)} rows inserted"),
+            lambda: self.new_rows(stack.dsn),
         )
         self.step("retrain, warm-started from v1's tuning (version 2)", lambda: self.retrain(2))
         for env in ENVS:
@@ -125,6 +125,11 @@ class Demo:
         self.step("invoke v2 in every environment", lambda: self.invoke_all(2))
         self.step("roll back prod: git revert, reconcile prod", self.rollback)
         self.step("invoke prod again: version 1 answers", lambda: self.verify_rollback(v1))
+
+    def new_rows(self, dsn: str) -> None:
+        inserted = demo_data.arrive_new_rows(dsn)
+        _check(all(n > 0 for n in inserted.values()), f"no new rows arrived: {inserted}")
+        self.say("  " + ", ".join(f"{n} rows into {table}" for table, n in inserted.items()))
 
     def retrain(self, version: int) -> None:
         repo = self.repo()
