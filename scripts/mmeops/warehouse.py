@@ -106,17 +106,36 @@ def resolve_dsn(warehouse: Any, settings_source: Any, aws_factory: Any = None) -
                 "dsn_env",
             )
         return dsn
-    secret = aws_factory().call("secretsmanager", "get_secret_value", SecretId=warehouse.secret_id)[
-        "SecretString"
-    ]
-    return dsn_from_secret(secret)
+    secret = (
+        aws_factory()
+        .call("secretsmanager", "get_secret_value", SecretId=warehouse.secret_id)
+        .get("SecretString")
+    )
+    try:
+        if secret is None:
+            raise ValueError("it is a binary secret")
+        return dsn_from_secret(secret)
+    except ValueError as e:
+        # The secret's text never goes into the message: only what is wrong with its shape.
+        raise settings_source.error(
+            f"secret {warehouse.secret_id} (warehouse.secret_id) holds no usable DSN: {e}; store "
+            'the DSN itself, {"dsn": ...}, or RDS-style JSON with host, port, username, password',
+            "warehouse",
+            "secret_id",
+        ) from None
 
 
 def dsn_from_secret(secret: str) -> str:
+    """The DSN a secret holds; ValueError (saying what is wrong, never the text) otherwise."""
     text = secret.strip()
     if not text.startswith("{"):
         return text
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"broken JSON at line {e.lineno} column {e.colno}") from None
+    if not isinstance(data, dict):
+        raise ValueError("the JSON is not an object")
     if "dsn" in data:
         return str(data["dsn"])
     keys = {
