@@ -96,6 +96,12 @@ def _translate(operation: str, error: botocore.exceptions.ClientError) -> AwsErr
     return AwsError(operation, code, message)
 
 
+def _unreachable(operation: str, error: botocore.exceptions.BotoCoreError) -> AwsError:
+    """Errors below the API (no credentials, a connection refused, an unparsable answer) as
+    one line naming the operation; botocore's messages carry URLs, never secrets."""
+    return AwsError(operation, type(error).__name__, str(error))
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -136,6 +142,8 @@ class Aws:
             response = method(**params)
         except botocore.exceptions.ClientError as e:
             raise _translate(operation, e) from None
+        except botocore.exceptions.BotoCoreError as e:
+            raise _unreachable(operation, e) from None
         response.pop("ResponseMetadata", None)
         return response
 
@@ -147,6 +155,8 @@ class Aws:
                 yield from page.get(key, [])
         except botocore.exceptions.ClientError as e:
             raise _translate(operation, e) from None
+        except botocore.exceptions.BotoCoreError as e:
+            raise _unreachable(operation, e) from None
 
     # --- S3, the calls every stage needs -------------------------------------------------
 
@@ -194,6 +204,8 @@ class Aws:
             )
         except botocore.exceptions.ClientError as e:
             raise _translate("upload_file", e) from None
+        except botocore.exceptions.BotoCoreError as e:
+            raise _unreachable("upload_file", e) from None
         except boto3.exceptions.S3UploadFailedError as e:
             raise AwsError("upload_file", "S3UploadFailed", str(e)) from None
 
@@ -202,6 +214,8 @@ class Aws:
             self.client("s3").download_file(bucket, key, path)
         except botocore.exceptions.ClientError as e:
             raise _translate("download_file", e) from None
+        except botocore.exceptions.BotoCoreError as e:
+            raise _unreachable("download_file", e) from None
 
     def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]:
         pages = self.paginate("s3", "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix)
