@@ -11,6 +11,7 @@ from .. import github
 from ..errors import GateFailed
 from ..repo import Repo, load_repo
 from . import main
+from .tune_cmds import tuning_options
 
 if TYPE_CHECKING:
     from ..register import Registration
@@ -78,24 +79,7 @@ def register_cmd(obj: dict, model: str, tuning_job: str | None, report_file: str
 
 @main.command("retrain")
 @click.argument("model")
-@click.option(
-    "--testing",
-    is_flag=True,
-    help="One training job; the tuning record is never a warm-start parent.",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(["local", "sagemaker"]),
-    default="local",
-    show_default=True,
-    help="Where tuning runs.",
-)
-@click.option(
-    "--max-jobs",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Training jobs to run (default: tuning.max_jobs in model.yaml).",
-)
+@tuning_options
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="Window start (default: config).")
 @click.option(
     "--end",

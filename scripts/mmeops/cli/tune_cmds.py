@@ -26,27 +26,37 @@ def _show_progress(p: Progress) -> None:
     )
 
 
+def tuning_options(command):
+    """--backend, --testing and --max-jobs: shared by `tune` and `retrain`."""
+    options = [
+        click.option(
+            "--backend",
+            type=click.Choice(BACKENDS),
+            default="local",
+            show_default=True,
+            help="local: optuna over xgboost in-process; sagemaker: a SageMaker tuning job.",
+        ),
+        click.option(
+            "--testing",
+            is_flag=True,
+            help="Run exactly one training job; the record is never a warm-start parent.",
+        ),
+        click.option(
+            "--max-jobs",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Training jobs to run (default: tuning.max_jobs in model.yaml).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command("tune")
 @click.argument("model")
 @click.option("--dataset", metavar="RUN_ID", help="Dataset run id (default: the newest).")
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="local",
-    show_default=True,
-    help="local: optuna over xgboost in-process; sagemaker: a SageMaker tuning job.",
-)
-@click.option(
-    "--testing",
-    is_flag=True,
-    help="Run exactly one training job; the record is never a warm-start parent.",
-)
-@click.option(
-    "--max-jobs",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Training jobs to run (default: tuning.max_jobs in model.yaml).",
-)
+@tuning_options
 @click.pass_obj
 def tune_cmd(
     obj: dict, model: str, dataset: str | None, backend: str, testing: bool, max_jobs: int | None
