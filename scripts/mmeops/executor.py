@@ -1,8 +1,8 @@
 """The executor: the only code that mutates AWS. `DisplayExecutor` shows a plan instead.
 
-Actions run phase by phase (`Action.phase`); copies, verifications, approvals, smoke tests and
-prunes run concurrently in a bounded pool, so a first sync of hundreds of models is not a
-serial loop. A model whose step fails is left out of every later step, keeps its previous
+Actions run in the plan's order (see planner.py); copies, verifications, approvals, smoke
+tests and prunes run concurrently in a bounded pool, so a first sync of hundreds of models is
+not a serial loop. A model whose step fails is left out of every later step, keeps its previous
 manifest entry and ends `sync failed`; endpoint-wide failures stop the run. With versioned
 names, smoke tests run before the manifest is written (see `run`).
 """

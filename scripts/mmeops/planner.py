@@ -4,7 +4,8 @@ A plan is an ordered list of typed actions, each with a one-line message, plus o
 model (live version, desired version, status, what will happen). Apply order keeps the
 endpoint serving something valid at every moment: ensure endpoint -> copy and verify
 artifacts -> publish stable names -> mirror approvals -> write manifest -> refresh endpoint ->
-smoke tests -> prune -> autoscaling (`Action.phase`).
+smoke tests -> prune -> autoscaling (`Action.phase`). With versioned names the smoke tests come
+before the manifest write: a model is tested under its own key before anything routes to it.
 """
 
 from __future__ import annotations
@@ -282,8 +283,16 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
                 changed,
             )
         )
-    actions.sort(key=lambda a: a.phase)  # stable: keeps per-phase order
+    actions.sort(key=lambda a: _apply_order(a, desired))  # stable: keeps per-phase order
     return Plan(desired.env, tuple(actions), tuple(rows))
+
+
+def _apply_order(action: Action, desired: Desired) -> float:
+    """`Action.phase`, except that with versioned names a model is smoke-tested under its own
+    key before the manifest routes to it (the executor runs them in this order)."""
+    if isinstance(action, SmokeTest) and desired.naming != "stable":
+        return WriteManifest.phase - 0.5
+    return action.phase
 
 
 def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -> list[Action]:
