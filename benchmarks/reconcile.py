@@ -31,11 +31,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import io
 import os
 import shutil
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -51,6 +49,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 from mmeops import aws  # noqa: E402
+from mmeops.artifact import pack  # noqa: E402
 from mmeops.reconcile import reconcile  # noqa: E402
 from mmeops.repo import load_repo  # noqa: E402
 from mmeops.stack import EmbeddedStack  # noqa: E402
@@ -63,14 +62,8 @@ def artifact_and_sample() -> tuple[bytes, bytes]:
 
     x = np.random.default_rng(0).normal(size=(40, 3))
     booster = xgboost.train({"max_depth": 2}, xgboost.DMatrix(x, label=x[:, 0]), 3)
-    raw = bytes(booster.save_raw("ubj"))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        tar.addfile(info, io.BytesIO(raw))
     sample = "\n".join(",".join(f"{v:.3f}" for v in row) for row in x[:3]).encode()
-    return buf.getvalue(), sample
+    return pack(booster), sample
 
 
 def make_repo(tmp: Path, names: list[str]) -> Path:

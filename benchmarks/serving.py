@@ -12,10 +12,8 @@ The last line is machine-readable: `serving p50_ms=X p99_ms=Y cold_ms=Z`.
 
 from __future__ import annotations
 
-import io
 import statistics
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import xgboost as xgb
 from botocore.config import Config
 
 from mmeops import aws
+from mmeops.artifact import pack
 from mmeops.repo import load_repo
 from mmeops.stack import EmbeddedStack
 
@@ -38,13 +37,7 @@ def artifact(seed: int) -> bytes:
     X = rng.random((1000, 10))
     y = X @ rng.random(10)
     booster = xgb.train({"max_depth": 4, "eta": 0.1}, xgb.DMatrix(X, label=y), 200)
-    raw = bytes(booster.save_raw("ubj"))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        tar.addfile(info, io.BytesIO(raw))
-    return buf.getvalue()
+    return pack(booster)
 
 
 def main() -> int:

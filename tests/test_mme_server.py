@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import pickle
-import tarfile
 import uuid
 from dataclasses import dataclass
 
@@ -16,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from mmeops import aws
+from mmeops.artifact import pack, pack_file
 from mmeops.repo import load_repo
 
 
@@ -25,20 +24,6 @@ def _booster(objective: str, seed: int) -> tuple[xgb.Booster, np.ndarray]:
     y = X[:, 0] * 3 + X[:, 1] if objective.startswith("reg") else (X[:, 0] > 0.5).astype(float)
     booster = xgb.train({"objective": objective, "max_depth": 3}, xgb.DMatrix(X, label=y), 20)
     return booster, X[:7]
-
-
-def _artifact(booster: xgb.Booster) -> bytes:
-    return _tar(bytes(booster.save_raw("ubj")))
-
-
-def _tar(raw: bytes) -> bytes:
-    """model.tar.gz as the SageMaker XGBoost container wants it: one file, `xgboost-model`."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        tar.addfile(info, io.BytesIO(raw))
-    return buf.getvalue()
 
 
 @dataclass
@@ -82,7 +67,7 @@ def endpoint(stack) -> Endpoint:
     ]:
         boosters[target], rows[target] = _booster(objective, seed)
         sizes[target] = len(boosters[target].save_raw("ubj"))
-        sandbox.put_bytes(env.artifact_bucket, prefix + target, _artifact(boosters[target]))
+        sandbox.put_bytes(env.artifact_bucket, prefix + target, pack(boosters[target]))
     model_name = f"{name}-model"
     sandbox.call(
         "sagemaker",
@@ -215,7 +200,7 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
     )
 
     other, _ = _booster("reg:squarederror", 3)
-    sm.put_bytes(bucket, f"{name}/{target}", _artifact(other))
+    sm.put_bytes(bucket, f"{name}/{target}", pack(other))
     sm.call(
         "sagemaker",
         "create_model",
@@ -244,7 +229,7 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
 def test_a_pickled_booster_is_served_like_the_container_serves_it(runtime, endpoint, stack):
     booster, rows = _booster("reg:squarederror", 4)
     bucket = load_repo(stack.repo_root).envs["sandbox"].artifact_bucket
-    artifact = _tar(pickle.dumps(booster))
+    artifact = pack_file(pickle.dumps(booster))
     endpoint.sagemaker.put_bytes(bucket, f"{endpoint.name}/pickled/v1.tar.gz", artifact)
     endpoint.rows["pickled/v1.tar.gz"] = rows
     got = _invoke(runtime, endpoint, "pickled/v1.tar.gz")

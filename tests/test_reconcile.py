@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import re
-import tarfile
 import uuid
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import xgboost
 from click.testing import CliRunner
 
 from mmeops import aws
+from mmeops.artifact import pack, pack_file
 from mmeops.cli import main
 from mmeops.repo import load_repo
 
@@ -58,13 +57,7 @@ class World:
         booster = xgboost.train(
             {"max_depth": 2}, xgboost.DMatrix(x, label=x[:, 0] * 2), num_boost_round=3
         )
-        raw = b"not a model at all" if corrupt else bytes(booster.save_raw("ubj"))
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            info = tarfile.TarInfo("xgboost-model")
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
-        artifact = buf.getvalue()
+        artifact = pack_file(b"not a model at all") if corrupt else pack(booster)
         bucket = self.repo.settings.bucket
         run = uuid.uuid4().hex[:8]
         art_key = f"tuning/{model}/{run}/model.tar.gz"

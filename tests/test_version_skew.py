@@ -8,9 +8,7 @@ different numbers (docs: FACTS.md), so this is the only place the mismatch can b
 
 from __future__ import annotations
 
-import io
 import re
-import tarfile
 import uuid
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pytest
 import xgboost
 
 from mmeops import aws, history
+from mmeops.artifact import pack
 from test_reconcile import SHA, Calls, World, add_model
 
 TRAINED_ELSEWHERE = "1.7.6"  # a runner with an old xgboost-cpu, image 3.2-0 serves 3.2
@@ -44,15 +43,9 @@ def tuned_with(world: World, model: str, xgboost_version: str) -> str:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 3))
     booster = xgboost.train({"max_depth": 2}, xgboost.DMatrix(x, label=x[:, 0]), 3)
-    raw = bytes(booster.save_raw("ubj"))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        tar.addfile(info, io.BytesIO(raw))
     job = f"{model}-{uuid.uuid4().hex[:6]}"
     bucket = world.repo.settings.bucket
-    world.training.put_bytes(bucket, f"tuning/{model}/{job}/model.tar.gz", buf.getvalue())
+    world.training.put_bytes(bucket, f"tuning/{model}/{job}/model.tar.gz", pack(booster))
     record = history.TuningRecord(
         time="2026-11-01T00:00:00Z",
         job_name=job,

@@ -22,7 +22,12 @@ MODEL_FILE = "xgboost-model"
 
 def pack(booster: xgboost.Booster) -> bytes:
     """model.tar.gz bytes holding the booster as `xgboost-model` (UBJSON)."""
-    raw = bytes(booster.save_raw("ubj"))
+    return pack_file(bytes(booster.save_raw("ubj")))
+
+
+def pack_file(raw: bytes) -> bytes:
+    """model.tar.gz bytes holding `raw` as its one file, `xgboost-model` (tests also pack
+    bytes that are not a model, to see them refused)."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
         info = tarfile.TarInfo(MODEL_FILE)
