@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from mmeops import aws
 from mmeops.errors import LeaseHeld
 from mmeops.reconcile import reconcile
 from mmeops.repo import load_repo
-from test_reconcile import SHA, World, add_model
+from test_reconcile import SHA, World, add_model, isolate
 
 ENV = "sandbox"
 RUNS = 4
@@ -31,11 +30,7 @@ MODELS = 4
 @pytest.fixture
 def world(stack, repo_copy: Path, monkeypatch) -> World:
     monkeypatch.setenv("GITHUB_SHA", SHA)
-    uid = uuid.uuid4().hex[:6]
-    for path in (repo_copy / "environments").glob("*.yaml"):
-        text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>p{uid}/", path.read_text())
-        path.write_text(re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text))
-    return World(repo_copy, uid)
+    return World(repo_copy, isolate(repo_copy, "p"))
 
 
 def test_four_simultaneous_applies_hold_the_lease_one_at_a_time(world: World) -> None:

@@ -17,10 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import re
 import shutil
 import signal
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +30,7 @@ from mmeops.errors import LeaseHeld
 from mmeops.reconcile import reconcile
 from mmeops.repo import load_repo
 from mmeops.stack_faults import run_cli_crashing
-from test_reconcile import SHA, World, add_model
+from test_reconcile import SHA, World, add_model, isolate
 
 # Children fork from a server that imported mmeops once: a crash point costs a fork, not a
 # Python start-up. Each runs `mmeops ARGS` and SIGKILLs itself before mutating call k+1.
@@ -48,12 +46,9 @@ class Scenario:
     b v2, c removed, and two instances (a new endpoint config rolled out)."""
 
     def __init__(self, base: Path, tmp: Path, k: int):
-        uid = uuid.uuid4().hex[:6]
         root = tmp / f"crash-{k}"
         shutil.copytree(base, root)
-        for path in (root / "environments").glob("*.yaml"):
-            text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>c{uid}/", path.read_text())
-            path.write_text(re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text))
+        uid = isolate(root, "c")
         qa = root / "environments" / f"{ENV}.yaml"
         qa.write_text(
             qa.read_text()

@@ -120,13 +120,19 @@ class World:
 @pytest.fixture
 def world(stack, repo_copy: Path, monkeypatch) -> World:
     monkeypatch.setenv("GITHUB_SHA", SHA)
+    return World(repo_copy, isolate(repo_copy, "t"))
+
+
+def isolate(root: Path, tag: str) -> str:
+    """Give the repo copy's environments their own artifact prefixes and endpoint names on the
+    shared stack (`<tag><uid>/`, `mme-<env>-<uid>`); returns the uid."""
     uid = uuid.uuid4().hex[:6]
-    for path in (repo_copy / "environments").glob("*.yaml"):
+    for path in (root / "environments").glob("*.yaml"):
         text = path.read_text()
-        text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>t{uid}/", text)
+        text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>{tag}{uid}/", text)
         text = re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text)
         path.write_text(text)
-    return World(repo_copy, uid)
+    return uid
 
 
 def add_model(world: World, name: str) -> None:

@@ -9,15 +9,13 @@ account) with the throttling error of each protocol (S3 `SlowDown` 503, JSON
 
 from __future__ import annotations
 
-import re
-import uuid
 from pathlib import Path
 
 import pytest
 
 from mmeops import aws
 from mmeops.stack_faults import throttling
-from test_reconcile import SHA, World, add_model
+from test_reconcile import SHA, World, add_model, isolate
 
 ENV = "qa"
 MODELS = 2
@@ -26,11 +24,9 @@ MODELS = 2
 @pytest.fixture
 def world(stack, repo_copy: Path, monkeypatch) -> World:
     monkeypatch.setenv("GITHUB_SHA", SHA)
-    uid = uuid.uuid4().hex[:6]
+    uid = isolate(repo_copy, "t")
     for path in (repo_copy / "environments").glob("*.yaml"):
-        text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>t{uid}/", path.read_text())
-        text = re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text)
-        path.write_text(text.replace("promotion_from: sandbox", "promotion_from: null"))
+        path.write_text(path.read_text().replace("promotion_from: sandbox", "promotion_from: null"))
     return World(repo_copy, uid)
 
 

@@ -8,7 +8,6 @@ different numbers (docs: FACTS.md), so this is the only place the mismatch can b
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import xgboost
 
 from mmeops import aws, history
 from mmeops.artifact import pack
-from test_reconcile import SHA, Calls, World, add_model
+from test_reconcile import SHA, Calls, World, add_model, isolate
 
 TRAINED_ELSEWHERE = "1.7.6"  # a runner with an old xgboost-cpu, image 3.2-0 serves 3.2
 
@@ -26,11 +25,7 @@ TRAINED_ELSEWHERE = "1.7.6"  # a runner with an old xgboost-cpu, image 3.2-0 ser
 @pytest.fixture
 def world(stack, repo_copy: Path, monkeypatch) -> World:
     monkeypatch.setenv("GITHUB_SHA", SHA)
-    uid = uuid.uuid4().hex[:6]
-    for path in (repo_copy / "environments").glob("*.yaml"):
-        text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>v{uid}/", path.read_text())
-        path.write_text(re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text))
-    return World(repo_copy, uid)
+    return World(repo_copy, isolate(repo_copy, "v"))
 
 
 def line_of(path: Path, needle: str) -> int:
