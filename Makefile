@@ -10,7 +10,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 setup: $(VENV)/.installed
 
 # --no-compile keeps the venv small (under 700 MB); Python compiles what it imports anyway.
-$(VENV)/.installed: pyproject.toml
+# setup.py builds the C part of the extract's split (scripts/mmeops/_fastsplit.c) in place.
+$(VENV)/.installed: pyproject.toml setup.py scripts/mmeops/_fastsplit.c
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
 		|| { echo "mmeops needs Python >= 3.10 (found $(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)

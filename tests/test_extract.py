@@ -207,6 +207,25 @@ def test_split_sizes_match_the_fractions_to_within_one_row(tables, repo_copy, tm
     assert abs(local.rows["test"] - rows * 0.2) <= 1
 
 
+@pytest.mark.parametrize("time_column", [None, "day"], ids=["random", "time"])
+def test_without_the_c_loops_extract_writes_the_same_files(
+    tables, repo_copy, tmp_path, monkeypatch, time_column
+):
+    query = DAILY if time_column else DAILY.replace("id, day", "id")
+    name = add_model(repo_copy, f"pure-{time_column or 'random'}", query, time_column=time_column)
+    repo = load_repo(repo_copy)
+    window = extract.Window(dt.date(2025, 1, 1), dt.date(2026, 1, 1))
+    built = {}
+    for pure in ("0", "1"):
+        monkeypatch.setenv("MMEOPS_PURE_PYTHON", pure)
+        (tmp_path / pure).mkdir()
+        built[pure] = extract.build_dataset(
+            repo, name, window, os.environ["MMEOPS_WAREHOUSE_DSN"], tmp_path / pure
+        )
+    assert built["1"].files == built["0"].files
+    assert sum(built["1"].rows.values()) == 1000
+
+
 def test_column_names_that_need_quoting_give_the_same_training_files(tables, repo_copy, tmp_path):
     plain = add_model(repo_copy, "names-plain", DAILY.replace("id, day", "id"))
     quoted = add_model(repo_copy, "names-quoted", DAILY.replace(

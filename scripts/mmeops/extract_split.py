@@ -4,9 +4,15 @@ header, numeric features only).
 
 Why a process of its own: the parent spends its time in psycopg2's COPY loop, which takes
 the GIL for every row; splitting in a thread would fight it for the GIL, while a process
-runs on the other core and keeps pace with the server. The work per row is a few C-level
-bytes operations (the column types were checked beforehand, so every value is already a
-number in PostgreSQL's shortest exact text and is copied, never re-formatted).
+runs on the other core and keeps pace with the server. The column types were checked
+beforehand, so every value is already a number in PostgreSQL's shortest exact text and is
+copied, never re-formatted.
+
+The per-row loops (reorder a line's fields; send each line to its split) are in C
+(_fastsplit.c) when it was built: in Python they cost about 2 µs a row, which on a 2-core
+runner made the split, not the server, the slowest part of an extract. Without the
+extension, or with MMEOPS_PURE_PYTHON=1, the same operations run in Python; both produce the
+same bytes (tests/test_extract_split.py).
 
     python -m mmeops.extract_split SPEC_JSON  < notify-pipe  > result.json
 
@@ -33,6 +39,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import compress
 from operator import itemgetter, methodcaller
 from pathlib import Path
@@ -46,6 +53,18 @@ BLOCK = 1000
 READ_SIZE = 1 << 20
 
 Transform = Callable[[list[bytes]], list[bytes]]
+Batch = tuple[bytes, int, int]  # complete output lines, their count, how many lack a target
+
+
+def native() -> Any:
+    """The C loops, or None: not built here, or turned off with MMEOPS_PURE_PYTHON=1."""
+    if os.environ.get("MMEOPS_PURE_PYTHON") == "1":
+        return None
+    try:
+        from . import _fastsplit
+    except ImportError:
+        return None
+    return _fastsplit
 
 
 def rounded(k: int, fraction: float) -> int:
@@ -89,22 +108,25 @@ class _Blocks(io.RawIOBase):
         return n
 
 
-def plain_lines(blocks: Iterator[bytes]) -> Iterator[list[bytes]]:
-    """Batches of records when no value can hold a comma, quote or line break: one record
-    per line, the header (whose names the parent took from the query's description) skipped."""
+def plain_chunks(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """The stream as runs of complete records, each ending in a line break, when no value
+    can hold a comma, quote or line break: one record per line. The header (whose names the
+    parent took from the query's description) is skipped."""
     rest, header = b"", True
     for block in blocks:
-        lines = (rest + block).split(b"\n")
-        rest = lines.pop()  # a partial record, completed by the next block
-        if header and lines:
-            del lines[0]
-            header = False
-        yield lines
+        data = rest + block
+        cut = data.rfind(b"\n") + 1  # a partial record waits for the next block
+        rest = data[cut:]
+        begin = 0
+        if header and cut:
+            begin, header = data.index(b"\n") + 1, False
+        if cut > begin:
+            yield data[begin:cut]
     if rest and not header:
-        yield [rest]
+        yield rest + b"\n"
 
 
-def csv_lines(blocks: Iterator[bytes], columns: list[int]) -> Iterator[list[bytes]]:
+def csv_lines(blocks: Iterator[bytes], columns: list[int]) -> Iterator[Batch]:
     """Batches of output lines through the csv module, for results with quoted values (a
     text time column). The selected columns are numeric, so joining them needs no quoting."""
     stream = io.BufferedReader(_Blocks(blocks), READ_SIZE)
@@ -115,10 +137,10 @@ def csv_lines(blocks: Iterator[bytes], columns: list[int]) -> Iterator[list[byte
     for row in reader:
         batch.append(",".join(pick(row)).encode())
         if len(batch) == 20000:
-            yield batch
+            yield joined(batch)
             batch = []
     if batch:
-        yield batch
+        yield joined(batch)
 
 
 def make_transform(ncols: int, target: int, features: list[int]) -> Transform:
@@ -144,9 +166,48 @@ def make_transform(ncols: int, target: int, features: list[int]) -> Transform:
     return lambda lines: list(map(b",".join, map(pick, map(split, lines))))
 
 
-def missing_targets(blob: bytes) -> int:
-    """Lines whose first field (the target) is empty: NULL in the warehouse."""
-    return blob.count(b"\n,") + (blob[:1] == b",")
+def joined(lines: list[bytes]) -> Batch:
+    """Output lines as one blob, with the count of lines whose first field (the target) is
+    empty: NULL in the warehouse."""
+    rows = len(lines)
+    lines.append(b"")  # the last line's line break (cheaper than copying the blob)
+    blob = b"\n".join(lines)
+    return blob, rows, blob.count(b"\n,") + (blob[:1] == b",")
+
+
+def reordered(
+    chunks: Iterator[bytes], ncols: int, target: int, features: list[int]
+) -> Iterator[Batch]:
+    """Plain chunks → output lines (target first, then the features)."""
+    fast = native()
+    if fast:
+        order = (target, *features)
+        for chunk in chunks:
+            yield fast.reorder(chunk, ncols, order)
+        return
+    transform = make_transform(ncols, target, features)
+    for chunk in chunks:
+        lines = chunk.split(b"\n")
+        del lines[-1]  # after the last line break
+        yield joined(transform(lines))
+
+
+def routed(blob: bytes, labels: np.ndarray) -> tuple[list[bytes], bytes]:
+    """The first len(labels) lines of `blob`, each to the split labels[i] names; and what is
+    left of the blob."""
+    fast = native()
+    if fast:
+        *parts, consumed = fast.route(blob, labels.tobytes())
+        return parts, blob[consumed:]
+    lines = blob.split(b"\n", len(labels))
+    rest = lines.pop()
+    picks = labels.tolist()
+    parts = []
+    for split in range(len(SPLITS)):
+        chosen = list(compress(lines, [p == split for p in picks]))
+        chosen.append(b"")
+        parts.append(b"\n".join(chosen) if len(chosen) > 1 else b"")
+    return parts, rest
 
 
 # --- writing splits --------------------------------------------------------------------------
@@ -161,18 +222,12 @@ class Out:
         self.sha = hashlib.sha256()
         self.bytes = 0
         self.rows = 0
-        self.missing = 0
 
-    def write(self, lines: list[bytes]) -> None:
-        if not lines:
-            return
-        lines.append(b"")  # the last line's line break (cheaper than copying the blob)
-        blob = b"\n".join(lines)
-        self.missing += missing_targets(blob)
+    def write(self, blob: bytes, rows: int) -> None:
         self.file.write(blob)
         self.sha.update(blob)
         self.bytes += len(blob)
-        self.rows += len(lines) - 1
+        self.rows += rows
 
     def close(self) -> dict:
         self.file.close()
@@ -189,19 +244,28 @@ class RandomSplit:
         self.f_test, self.f_heldout = test, test + validation
         self.rng = np.random.default_rng(seed)
         self.seen = 0
-        self.pending: list[bytes] = []
+        self.pending, self.pending_rows = b"", 0  # lines of a block not yet complete
 
-    def add(self, lines: list[bytes]) -> None:
-        self.pending += lines
-        full = len(self.pending) // BLOCK * BLOCK
+    def add(self, blob: bytes, rows: int) -> None:
+        self.pending += blob
+        self.pending_rows += rows
+        full = self.pending_rows // BLOCK
         if full:
-            self._assign(self.pending[:full], BLOCK)
-            del self.pending[:full]
+            self._assign(full, BLOCK)
 
-    def _assign(self, lines: list[bytes], size: int) -> None:
+    def _assign(self, blocks: int, size: int) -> None:
+        """Route the first blocks·size pending lines, `size` rows to a block."""
+        labels = self._labels(blocks, size)
+        parts, self.pending = routed(self.pending, labels)
+        for split, (out, part) in enumerate(zip(self.outs, parts, strict=True)):
+            out.write(part, int((labels == split).sum()))
+        self.pending_rows -= len(labels)
+        self.seen += len(labels)
+
+    def _labels(self, blocks: int, size: int) -> np.ndarray:
+        """Each line's split (0 train, 1 validation, 2 test) for `blocks` blocks of `size`."""
         import numpy as np
 
-        blocks = len(lines) // size
         starts = self.seen + size * np.arange(blocks)
         ends = starts + size
         n_test = _rounded(ends, self.f_test) - _rounded(starts, self.f_test)
@@ -212,19 +276,33 @@ class RandomSplit:
         order = self.rng.random((blocks, size)).argsort(axis=1)
         labels = np.empty((blocks, size), dtype=np.int8)
         np.put_along_axis(labels, order, by_rank.astype(np.int8), axis=1)
-        labels = labels.ravel()
-        for split, out in enumerate(self.outs):
-            out.write(list(compress(lines, (labels == split).tolist())))
-        self.seen += len(lines)
-
-    @property
-    def missing(self) -> int:
-        return sum(out.missing for out in self.outs)
+        return labels.ravel()
 
     def finish(self) -> dict:
-        if self.pending:
-            self._assign(self.pending, len(self.pending))
+        if self.pending_rows:
+            self._assign(1, self.pending_rows)
         return {s: out.close() for s, out in zip(SPLITS, self.outs, strict=True)}
+
+
+def copy_range(src: int, dst: int, offset: int, count: int) -> None:
+    """`count` bytes of file `src` from `offset` to the end of `dst`: in the kernel where it
+    can (no trip through this process's memory), else by reading and writing."""
+    try:
+        while count:
+            n = os.copy_file_range(src, dst, count, offset)
+            if n == 0:
+                raise OSError("the source file ended early")
+            offset, count = offset + n, count - n
+        return
+    except (AttributeError, OSError):  # not Linux, or a file system that cannot
+        pass
+    os.lseek(src, offset, os.SEEK_SET)
+    while count:
+        chunk = os.read(src, min(count, READ_SIZE))
+        if not chunk:
+            raise OSError("the source file ended early")
+        os.write(dst, chunk)
+        count -= len(chunk)
 
 
 def _rounded(k: np.ndarray, fraction: float) -> np.ndarray:
@@ -245,16 +323,13 @@ class TimeSplit:
         # (rows before, bytes before, sha256 state before) at every write: a cut point's
         # offset and the train file's hash come from the nearest one without a re-read.
         self.marks: list[tuple[int, int, object]] = []
-        self.rows = self.bytes = self.missing = 0
+        self.rows = self.bytes = 0
 
-    def add(self, lines: list[bytes]) -> None:
-        if not lines:
+    def add(self, blob: bytes, rows: int) -> None:
+        if not rows:
             return
         self.marks.append((self.rows, self.bytes, self.sha.copy()))
-        self.rows += len(lines)
-        lines.append(b"")  # the last line's line break (cheaper than copying the blob)
-        blob = b"\n".join(lines)
-        self.missing += missing_targets(blob)
+        self.rows += rows
         self.file.write(blob)
         self.sha.update(blob)
         self.bytes += len(blob)
@@ -275,15 +350,17 @@ class TimeSplit:
         sha.update(block[:pos])
         return offset + pos, sha
 
-    def _copy(self, start: int, end: int, path: Path) -> dict:
-        sha, rows, left = hashlib.sha256(), 0, end - start
-        self.file.seek(start)
-        with open(path, "wb") as f:
+    def _copy(self, start: int, end: int, rows: int, path: Path) -> dict:
+        """Bytes [start, end) of the ordered file into `path`, and their figures. Run for
+        validation and test at once, in threads: the server is done by now, so both cores
+        are free, and the copy and the hash release the GIL."""
+        with open(self.path, "rb") as src, open(path, "wb") as dst:
+            copy_range(src.fileno(), dst.fileno(), start, end - start)
+            src.seek(start)
+            sha, left = hashlib.sha256(), end - start
             while left:
-                chunk = self.file.read(min(left, READ_SIZE))
-                f.write(chunk)
+                chunk = src.read(min(left, READ_SIZE))
                 sha.update(chunk)
-                rows += chunk.count(b"\n")
                 left -= len(chunk)
         return {"rows": rows, "bytes": end - start, "sha256": sha.hexdigest()}
 
@@ -294,10 +371,12 @@ class TimeSplit:
         n_train = n - n_val - n_test
         train_end, train_sha = self._offset(n_train)
         val_end, _ = self._offset(n_train + n_val)
-        result = {
-            "validation": self._copy(train_end, val_end, self.out_dir / "validation.csv"),
-            "test": self._copy(val_end, self.bytes, self.out_dir / "test.csv"),
-        }
+        with ThreadPoolExecutor(2) as pool:
+            val = pool.submit(
+                self._copy, train_end, val_end, n_val, self.out_dir / "validation.csv"
+            )
+            test = pool.submit(self._copy, val_end, self.bytes, n_test, self.out_dir / "test.csv")
+            result = {"validation": val.result(), "test": test.result()}
         self.file.truncate(train_end)
         self.file.close()
         self.path.replace(self.out_dir / "train.csv")
@@ -312,18 +391,20 @@ def run(spec: dict, blocks: Iterator[bytes]) -> dict:
     """Read COPY's CSV as blocks of bytes, write the three files; return their figures."""
     out_dir = Path(spec["out_dir"])
     if spec["plain"]:
-        transform = make_transform(spec["ncols"], spec["target"], spec["features"])
-        batches = map(transform, plain_lines(blocks))
+        chunks = plain_chunks(blocks)
+        batches = reordered(chunks, spec["ncols"], spec["target"], spec["features"])
     else:
         batches = csv_lines(blocks, [spec["target"], *spec["features"]])
     if spec["mode"] == "time":
         splitter: RandomSplit | TimeSplit = TimeSplit(out_dir, spec["validation"], spec["test"])
     else:
         splitter = RandomSplit(out_dir, spec["validation"], spec["test"], spec["seed"])
-    for lines in batches:
-        splitter.add(lines)
+    missing = 0
+    for blob, rows, lacking in batches:
+        splitter.add(blob, rows)
+        missing += lacking
     files = splitter.finish()
-    return {"files": files, "missing_targets": splitter.missing}
+    return {"files": files, "missing_targets": missing}
 
 
 def main() -> None:
