@@ -1,12 +1,13 @@
 """Extraction speed and memory: mmeops extract (to local files, no upload) against
 `psql \\copy` (the floor) and `pandas.read_sql_query` + `to_csv` (the seed article's way).
 
-    python benchmarks/extract.py --rows 2000000 [--split time|random] [--repeat 3]
+    python benchmarks/extract.py --rows 2000000 [--split time|random] [--repeat 5]
 
 Builds an N-row, 12-column table (a time column, 10 features, a label) in a throwaway
 PostgreSQL cluster (the stack's PostgreSQL part alone), then runs each method in its own
 process and reads its wall time and peak RSS (ru_maxrss from wait4; for mmeops the parent's
-plus its split process's). Last line:
+plus its split process's, an overstatement: a child's ru_maxrss starts from its parent's
+RSS at the fork). Last line:
 
     extract rows=N vs_psql=X.XX vs_pandas=Y.Y peak_rss_mb=Z
 
@@ -169,7 +170,7 @@ def main() -> None:
     p.add_argument(
         "--repeat",
         type=int,
-        default=3,
+        default=5,
         help="runs of psql and mmeops, interleaved; the fastest counts (a shared runner is noisy)",
     )
     p.add_argument("--skip-pandas", action="store_true", help="(slow and 2 GB at 2M rows)")
@@ -195,6 +196,11 @@ def main() -> None:
             build_table(dsn, args.rows)
             print(f"built {args.rows:,} rows x 12 columns in {time.perf_counter() - t:.1f} s")
             make_repo(root, args.split)
+            from mmeops.extract_split import native
+
+            print(
+                "split loops:", "C" if native() else "Python (no C build, or MMEOPS_PURE_PYTHON=1)"
+            )
             env = {**os.environ, "BENCH_DSN": dsn, "MMEOPS_WAREHOUSE_DSN": dsn}
             runs: dict[str, list[tuple[float, float, float]]] = {"psql": [], "mmeops": []}
             methods = ["psql", "mmeops"] * args.repeat + ([] if args.skip_pandas else ["pandas"])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mmeops import extract_split
+from mmeops import extract_read, extract_split
 
 LAYOUTS = {
     # name: (columns, target, features)
@@ -63,7 +63,7 @@ def split(tmp: Path, blocks: list[bytes], spec: dict, pure: bool, monkeypatch) -
             m.setenv("MMEOPS_PURE_PYTHON", "1")
         else:
             m.delenv("MMEOPS_PURE_PYTHON", raising=False)
-        result = extract_split.run({**spec, "out_dir": str(out)}, iter(blocks))
+        result = extract_split.run({**spec, "out_dir": str(out)}, extract_read.Blocks(iter(blocks)))
     files = {s: (out / f"{s}.csv").read_bytes() for s in extract_split.SPLITS}
     return {"result": result, "files": files}
 
@@ -71,7 +71,7 @@ def split(tmp: Path, blocks: list[bytes], spec: dict, pure: bool, monkeypatch) -
 def test_the_c_loops_are_built_here():
     # A failed build is not an install error (setup.py marks the extension optional), so
     # this is where it shows: without it an extract takes about twice as long.
-    assert extract_split.native() is not None, (
+    assert extract_read.native() is not None, (
         "mmeops._fastsplit was not built: install a C compiler and Python's headers "
         "(e.g. gcc and python3-dev), then `pip install -e .` again"
     )

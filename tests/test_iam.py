@@ -28,9 +28,9 @@ POLICIES = ("training-role", "deployer-role", "reader-role")
 # Which role runs a module's calls. Calls on a `registry` object go to the Model Registry in
 # the training account through the training role, wherever they are made.
 TRAINING_MODULES = {
-    "extract", "extract_split", "warehouse", "tune", "tune_local", "tune_sagemaker", "history",
-    "warmstart", "artifact", "register", "registry", "evaluate", "retrain", "notify", "report",
-    "jsonl", "demo",
+    "extract", "extract_split", "extract_read", "warehouse", "tune", "tune_local",
+    "tune_sagemaker", "history", "warmstart", "artifact", "register", "registry", "evaluate",
+    "retrain", "notify", "report", "jsonl", "demo",
 }  # fmt: skip
 DEPLOYER_MODULES = {
     "reconcile", "remote", "planner", "executor", "executor_endpoint", "lease", "manifest",

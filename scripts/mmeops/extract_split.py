@@ -1,24 +1,21 @@
-"""The second half of an extract, run as a child process: COPY's CSV on stdin → the
-train / validation / test files the SageMaker XGBoost container reads (label first, no
-header, numeric features only).
-
-Why a process of its own: the parent spends its time in psycopg2's COPY loop, which takes
-the GIL for every row; splitting in a thread would fight it for the GIL, while a process
-runs on the other core and keeps pace with the server. The column types were checked
-beforehand, so every value is already a number in PostgreSQL's shortest exact text and is
-copied, never re-formatted.
-
-The per-row loops (reorder a line's fields; send each line to its split) are in C
-(_fastsplit.c) when it was built: in Python they cost about 2 µs a row, which on a 2-core
-runner made the split, not the server, the slowest part of an extract. Without the
-extension, or with MMEOPS_PURE_PYTHON=1, the same operations run in Python; both produce the
-same bytes (tests/test_extract_split.py).
+"""The second half of an extract, run as a child process: COPY's CSV, followed in raw.csv
+as the parent writes it → the train / validation / test files the SageMaker XGBoost
+container reads (label first, no header, numeric features only).
 
     python -m mmeops.extract_split SPEC_JSON  < notify-pipe  > result.json
 
-The child follows raw.csv as the parent writes it (a byte on the notify pipe per write, EOF
-at the end) rather than receiving the bytes through a pipe: one copy of the data fewer,
-which matters as much as CPU on a small runner.
+Why a process of its own: the parent spends its time in psycopg2's COPY loop, which takes
+the GIL for every row; a process runs on the other core beside the server. It follows
+raw.csv (a byte on the notify pipe per write, EOF at the end) rather than receiving the
+bytes through a pipe: one copy of the data fewer. The column types were checked beforehand,
+so every value is already a number in PostgreSQL's shortest exact text and is copied, never
+re-formatted.
+
+The per-row loops (reorder a line's fields; send each line to its split) are in C
+(_fastsplit.c) when it was built, writing into buffers reused for the whole stream: in
+Python they cost about 2 µs a row, which on a 2-core runner made the split, not the server,
+the slowest part of an extract. Without the extension, or with MMEOPS_PURE_PYTHON=1, the
+same operations run in Python; both produce the same bytes (tests/test_extract_split.py).
 
 Splits:
 - random: exact sizes without knowing the row count up front. Rows go in blocks of
@@ -31,40 +28,31 @@ Splits:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import compress
-from operator import itemgetter, methodcaller
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .extract_read import (
+    READ_SIZE,
+    Follow,
+    csv_lines,
+    native,
+    native_batches,
+    python_batches,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
 SPLITS = ("train", "validation", "test")
 BLOCK = 1000
-READ_SIZE = 1 << 20
-
-Transform = Callable[[list[bytes]], list[bytes]]
-Batch = tuple[bytes, int, int]  # complete output lines, their count, how many lack a target
-
-
-def native() -> Any:
-    """The C loops, or None: not built here, or turned off with MMEOPS_PURE_PYTHON=1."""
-    if os.environ.get("MMEOPS_PURE_PYTHON") == "1":
-        return None
-    try:
-        from . import _fastsplit
-    except ImportError:
-        return None
-    return _fastsplit
 
 
 def rounded(k: int, fraction: float) -> int:
@@ -72,142 +60,34 @@ def rounded(k: int, fraction: float) -> int:
     return math.floor(k * fraction + 0.5)
 
 
-# --- reading records -------------------------------------------------------------------------
+class Router:
+    """Sends each line to its split: through the C loop, into three buffers it reuses; or
+    in Python."""
 
+    def __init__(self) -> None:
+        self.fast = native()
+        self.outs = [bytearray(), bytearray(), bytearray()]
 
-def follow(raw: io.RawIOBase, notify_fd: int) -> Iterator[bytes]:
-    """The raw file's bytes as the parent writes them. The parent sends a byte on the notify
-    pipe after each write and closes it at the end, so reading the file to its current end,
-    then waiting on the pipe, never misses data and never polls."""
-    finished = False
-    while True:
-        block = raw.read(READ_SIZE)
-        if block:
-            yield block
-        elif finished:
-            return
-        elif not os.read(notify_fd, 1 << 16):
-            finished = True  # the writer is done: read what is left, then stop
+    def route(self, data: bytearray, labels: np.ndarray) -> tuple[list[memoryview], int]:
+        """The first len(labels) lines of `data` by split; and the bytes they took."""
+        if self.fast is None:
+            return self._python(bytes(data), labels)
+        if len(self.outs[0]) < len(data):
+            self.outs = [bytearray(2 * len(data)) for _ in SPLITS]
+        consumed, *written = self.fast.route(data, labels.tobytes(), *self.outs)
+        return [memoryview(o)[:n] for o, n in zip(self.outs, written, strict=True)], consumed
 
-
-class _Blocks(io.RawIOBase):
-    """An iterator of byte blocks as a readable stream (for the csv module)."""
-
-    def __init__(self, blocks: Iterator[bytes]):
-        self.blocks, self.rest = blocks, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if not self.rest:
-            self.rest = next(self.blocks, b"")
-        n = min(len(buffer), len(self.rest))
-        buffer[:n] = self.rest[:n]
-        self.rest = self.rest[n:]
-        return n
-
-
-def plain_chunks(blocks: Iterator[bytes]) -> Iterator[bytes]:
-    """The stream as runs of complete records, each ending in a line break, when no value
-    can hold a comma, quote or line break: one record per line. The header (whose names the
-    parent took from the query's description) is skipped."""
-    rest, header = b"", True
-    for block in blocks:
-        data = rest + block
-        cut = data.rfind(b"\n") + 1  # a partial record waits for the next block
-        rest = data[cut:]
-        begin = 0
-        if header and cut:
-            begin, header = data.index(b"\n") + 1, False
-        if cut > begin:
-            yield data[begin:cut]
-    if rest and not header:
-        yield rest + b"\n"
-
-
-def csv_lines(blocks: Iterator[bytes], columns: list[int]) -> Iterator[Batch]:
-    """Batches of output lines through the csv module, for results with quoted values (a
-    text time column). The selected columns are numeric, so joining them needs no quoting."""
-    stream = io.BufferedReader(_Blocks(blocks), READ_SIZE)
-    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
-    next(reader, None)
-    pick = itemgetter(*columns)  # target and at least one feature: always a tuple
-    batch: list[bytes] = []
-    for row in reader:
-        batch.append(",".join(pick(row)).encode())
-        if len(batch) == 20000:
-            yield joined(batch)
-            batch = []
-    if batch:
-        yield joined(batch)
-
-
-def make_transform(ncols: int, target: int, features: list[int]) -> Transform:
-    """Raw lines → output lines (target first, then the features), with the fewest
-    operations per line the layout allows. The usual layouts (target last, an optional time
-    column first; or target first) avoid splitting every field."""
-    contiguous = features == list(range(features[0], features[-1] + 1))
-    last = ncols - 1
-    if contiguous and target == last and features[-1] == last - 1 and features[0] <= 1:
-        # The walrus keeps it to one rindex per line: this loop is most of the CPU time.
-        if features[0] == 0:
-            return lambda lines: [
-                line[(j := line.rindex(b",")) + 1 :] + b"," + line[:j] for line in lines
-            ]
-        return lambda lines: [
-            line[(j := line.rindex(b",")) + 1 :] + b"," + line[line.index(b",") + 1 : j]
-            for line in lines
-        ]
-    if contiguous and target == 0 and features[0] == 1 and features[-1] == last:
-        return lambda lines: lines
-    pick = itemgetter(target, *features)
-    split = methodcaller("split", b",")
-    return lambda lines: list(map(b",".join, map(pick, map(split, lines))))
-
-
-def joined(lines: list[bytes]) -> Batch:
-    """Output lines as one blob, with the count of lines whose first field (the target) is
-    empty: NULL in the warehouse."""
-    rows = len(lines)
-    lines.append(b"")  # the last line's line break (cheaper than copying the blob)
-    blob = b"\n".join(lines)
-    return blob, rows, blob.count(b"\n,") + (blob[:1] == b",")
-
-
-def reordered(
-    chunks: Iterator[bytes], ncols: int, target: int, features: list[int]
-) -> Iterator[Batch]:
-    """Plain chunks → output lines (target first, then the features)."""
-    fast = native()
-    if fast:
-        order = (target, *features)
-        for chunk in chunks:
-            yield fast.reorder(chunk, ncols, order)
-        return
-    transform = make_transform(ncols, target, features)
-    for chunk in chunks:
-        lines = chunk.split(b"\n")
-        del lines[-1]  # after the last line break
-        yield joined(transform(lines))
-
-
-def routed(blob: bytes, labels: np.ndarray) -> tuple[list[bytes], bytes]:
-    """The first len(labels) lines of `blob`, each to the split labels[i] names; and what is
-    left of the blob."""
-    fast = native()
-    if fast:
-        *parts, consumed = fast.route(blob, labels.tobytes())
-        return parts, blob[consumed:]
-    lines = blob.split(b"\n", len(labels))
-    rest = lines.pop()
-    picks = labels.tolist()
-    parts = []
-    for split in range(len(SPLITS)):
-        chosen = list(compress(lines, [p == split for p in picks]))
-        chosen.append(b"")
-        parts.append(b"\n".join(chosen) if len(chosen) > 1 else b"")
-    return parts, rest
+    @staticmethod
+    def _python(data: bytes, labels: np.ndarray) -> tuple[list[memoryview], int]:
+        lines = data.split(b"\n", len(labels))
+        rest = lines.pop()
+        picks = labels.tolist()
+        parts = []
+        for split in range(len(SPLITS)):
+            chosen = list(compress(lines, [p == split for p in picks]))
+            chosen.append(b"")
+            parts.append(memoryview(b"\n".join(chosen) if len(chosen) > 1 else b""))
+        return parts, len(data) - len(rest)
 
 
 # --- writing splits --------------------------------------------------------------------------
@@ -223,7 +103,7 @@ class Out:
         self.bytes = 0
         self.rows = 0
 
-    def write(self, blob: bytes, rows: int) -> None:
+    def write(self, blob: bytes | memoryview, rows: int) -> None:
         self.file.write(blob)
         self.sha.update(blob)
         self.bytes += len(blob)
@@ -244,9 +124,10 @@ class RandomSplit:
         self.f_test, self.f_heldout = test, test + validation
         self.rng = np.random.default_rng(seed)
         self.seen = 0
-        self.pending, self.pending_rows = b"", 0  # lines of a block not yet complete
+        self.router = Router()
+        self.pending, self.pending_rows = bytearray(), 0  # lines of a block not yet complete
 
-    def add(self, blob: bytes, rows: int) -> None:
+    def add(self, blob: bytes | memoryview, rows: int) -> None:
         self.pending += blob
         self.pending_rows += rows
         full = self.pending_rows // BLOCK
@@ -256,9 +137,10 @@ class RandomSplit:
     def _assign(self, blocks: int, size: int) -> None:
         """Route the first blocks·size pending lines, `size` rows to a block."""
         labels = self._labels(blocks, size)
-        parts, self.pending = routed(self.pending, labels)
+        parts, consumed = self.router.route(self.pending, labels)
         for split, (out, part) in enumerate(zip(self.outs, parts, strict=True)):
             out.write(part, int((labels == split).sum()))
+        del self.pending[:consumed]
         self.pending_rows -= len(labels)
         self.seen += len(labels)
 
@@ -325,7 +207,7 @@ class TimeSplit:
         self.marks: list[tuple[int, int, object]] = []
         self.rows = self.bytes = 0
 
-    def add(self, blob: bytes, rows: int) -> None:
+    def add(self, blob: bytes | memoryview, rows: int) -> None:
         if not rows:
             return
         self.marks.append((self.rows, self.bytes, self.sha.copy()))
@@ -387,14 +269,17 @@ class TimeSplit:
 # --- the process -----------------------------------------------------------------------------
 
 
-def run(spec: dict, blocks: Iterator[bytes]) -> dict:
-    """Read COPY's CSV as blocks of bytes, write the three files; return their figures."""
+def run(spec: dict, source: io.RawIOBase) -> dict:
+    """Read COPY's CSV from `source`, write the three files; return their figures."""
     out_dir = Path(spec["out_dir"])
-    if spec["plain"]:
-        chunks = plain_chunks(blocks)
-        batches = reordered(chunks, spec["ncols"], spec["target"], spec["features"])
+    ncols, target, features = spec["ncols"], spec["target"], spec["features"]
+    fast = native()
+    if spec["plain"] and fast:
+        batches = native_batches(source, fast, ncols, (target, *features))
+    elif spec["plain"]:
+        batches = python_batches(source, ncols, target, features)
     else:
-        batches = csv_lines(blocks, [spec["target"], *spec["features"]])
+        batches = csv_lines(source, [target, *features])
     if spec["mode"] == "time":
         splitter: RandomSplit | TimeSplit = TimeSplit(out_dir, spec["validation"], spec["test"])
     else:
@@ -410,7 +295,7 @@ def run(spec: dict, blocks: Iterator[bytes]) -> dict:
 def main() -> None:
     spec = json.loads(sys.argv[1])
     with open(spec["raw"], "rb", buffering=0) as raw:
-        result = run(spec, follow(raw, sys.stdin.fileno()))
+        result = run(spec, Follow(raw, sys.stdin.fileno()))
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: the parent is waiting on us
