@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "bench-extract"
@@ -133,12 +134,21 @@ def run_psql(repo_root: Path, out: Path) -> None:
     print(json.dumps({"child_rss_kb": children, "psql_only": True, "seconds": seconds}))
 
 
-def measure(method: str, env: dict, repo_root: Path, out: Path) -> tuple[float, float, float]:
-    """(seconds of the extraction itself, seconds of the whole process, peak RSS MB) of one
-    method in a fresh process. The extraction is timed inside the process, after imports:
-    interpreter start and imports are a fixed cost, not a cost per row."""
-    cmd = [sys.executable, __file__, "--method", method, "--repo", str(repo_root),
+class Run(NamedTuple):
+    seconds: float  # the extraction itself, timed inside the process after imports
+    wall: float  # the whole process
+    rss_mb: float  # peak RSS
+    cpu: float  # user + system CPU seconds of the process and its children (not the server's)
+
+
+def measure(method: str, env: dict, repo_root: Path, out: Path) -> Run:
+    """One method in a fresh process. Interpreter start and imports are a fixed cost, not a
+    cost per row, hence `seconds`."""
+    name = "mmeops" if method == "mmeops-python" else method
+    cmd = [sys.executable, __file__, "--method", name, "--repo", str(repo_root),
            "--out", str(out)]  # fmt: skip
+    if method == "mmeops-python":
+        env = {**env, "MMEOPS_PURE_PYTHON": "1"}
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE)
     assert proc.stdout is not None
@@ -154,7 +164,7 @@ def measure(method: str, env: dict, repo_root: Path, out: Path) -> tuple[float, 
         rss_kb = usage.ru_maxrss + report["child_rss_kb"]
     for f in out.iterdir():
         f.unlink()
-    return report["seconds"], wall, rss_kb / 1024
+    return Run(report["seconds"], wall, rss_kb / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def main() -> None:
@@ -174,6 +184,11 @@ def main() -> None:
         help="runs of psql and mmeops, interleaved; the fastest counts (a shared runner is noisy)",
     )
     p.add_argument("--skip-pandas", action="store_true", help="(slow and 2 GB at 2M rows)")
+    p.add_argument(
+        "--python-loops",
+        action="store_true",
+        help="also run mmeops with MMEOPS_PURE_PYTHON=1 (the split without its C loops)",
+    )
     p.add_argument("--method", help=argparse.SUPPRESS)
     p.add_argument("--repo", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -196,36 +211,38 @@ def main() -> None:
             build_table(dsn, args.rows)
             print(f"built {args.rows:,} rows x 12 columns in {time.perf_counter() - t:.1f} s")
             make_repo(root, args.split)
-            from mmeops.extract_split import native
+            from mmeops.extract_read import native
 
-            print(
-                "split loops:", "C" if native() else "Python (no C build, or MMEOPS_PURE_PYTHON=1)"
-            )
+            loops = "C" if native() else "Python (no C build, or MMEOPS_PURE_PYTHON=1)"
+            print(f"split loops: {loops}")
             env = {**os.environ, "BENCH_DSN": dsn, "MMEOPS_WAREHOUSE_DSN": dsn}
-            runs: dict[str, list[tuple[float, float, float]]] = {"psql": [], "mmeops": []}
-            methods = ["psql", "mmeops"] * args.repeat + ([] if args.skip_pandas else ["pandas"])
+            ours = ["mmeops", "mmeops-python"] if args.python_loops else ["mmeops"]
+            methods = ["psql", *ours] * args.repeat + ([] if args.skip_pandas else ["pandas"])
+            runs: dict[str, list[Run]] = {}
             for method in methods:
-                seconds, wall, rss = measure(method, env, root, out)
-                runs.setdefault(method, []).append((seconds, wall, rss))
+                run = measure(method, env, root, out)
+                runs.setdefault(method, []).append(run)
                 print(
-                    f"{method:7s} {seconds:7.2f} s (process {wall:6.2f} s)  peak RSS {rss:7.1f} MB",
+                    f"{method:13s} {run.seconds:6.2f} s (process {run.wall:6.2f} s, "
+                    f"CPU {run.cpu:5.2f} s)  peak RSS {run.rss_mb:6.1f} MB",
                     flush=True,
                 )
-            # The fastest run of each method; the largest peak RSS seen.
-            best = {m: min(r) for m, r in runs.items()}
-            rss = max(x for _, _, x in runs["mmeops"])
         finally:
             pg.stop()
-    ours, psql = best["mmeops"][0], best["psql"][0]
-    vs_pandas = best["pandas"][0] / ours if "pandas" in best else float("nan")
-    pandas = f" pandas={best['pandas'][0]:.2f}s" if "pandas" in best else ""
+    # The fastest run of each method, its least CPU; the largest peak RSS seen.
+    best = {m: min(r.seconds for r in rs) for m, rs in runs.items()}
+    whole = {m: min(r.wall for r in rs) for m, rs in runs.items()}
+    cpu = {m: min(r.cpu for r in rs) for m, rs in runs.items()}
+    rss = max(r.rss_mb for r in runs["mmeops"])
+    for m in best:
+        print(f"best {m:13s} {best[m]:6.2f} s, client CPU {cpu[m]:5.2f} s")
+    if "mmeops-python" in best:
+        print(f"without the C loops: vs_psql={best['mmeops-python'] / best['psql']:.2f}")
+    vs_pandas = best["pandas"] / best["mmeops"] if "pandas" in best else float("nan")
+    print(f"split={args.split}; whole processes: vs_psql={whole['mmeops'] / whole['psql']:.2f}")
     print(
-        f"split={args.split} psql={psql:.2f}s mmeops={ours:.2f}s{pandas}; whole processes: "
-        f"vs_psql={best['mmeops'][1] / best['psql'][1]:.2f}"
-    )
-    print(
-        f"extract rows={args.rows} vs_psql={ours / psql:.2f} vs_pandas={vs_pandas:.1f} "
-        f"peak_rss_mb={rss:.0f}"
+        f"extract rows={args.rows} vs_psql={best['mmeops'] / best['psql']:.2f} "
+        f"vs_pandas={vs_pandas:.1f} peak_rss_mb={rss:.0f}"
     )
 
 
