@@ -122,7 +122,8 @@ def test_the_split_process_reports_its_figures_as_json(tmp_path):
     import subprocess
     import sys
 
-    (tmp_path / "raw.csv").write_bytes(as_csv(records(4, 300, seed=5)))
+    raw = as_csv(records(4, 300, seed=5))
+    (tmp_path / "raw.csv").write_bytes(raw)
     spec = {"out_dir": str(tmp_path), "raw": str(tmp_path / "raw.csv"), "plain": True,
             "ncols": 4, "target": 3, "features": [0, 1, 2], "mode": "random",
             "validation": 0.1, "test": 0.1, "seed": 2}  # fmt: skip
@@ -131,5 +132,7 @@ def test_the_split_process_reports_its_figures_as_json(tmp_path):
         stdin=subprocess.DEVNULL, capture_output=True, check=True,
     )  # fmt: skip
     result = json.loads(done.stdout)
+    # raw.csv is hashed here, as it is read, not in the parent's COPY loop
+    assert result["raw"] == {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
     assert {s: f["rows"] for s, f in result["files"].items()} == {
         "train": 240, "validation": 30, "test": 30}  # fmt: skip

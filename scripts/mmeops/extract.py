@@ -7,8 +7,8 @@ non-numeric feature, an empty window, an unreachable warehouse) is found before 
 upload, and raised as a UserError; lineage.json goes up last, so a dataset without it is
 incomplete and `latest_run_id` ignores it.
 
-One pass over the data: COPY's bytes go to raw.csv (hashed on the way) and through a pipe to
-a child process (extract_split) that writes the training files, so the split runs on the
+One pass over the data: COPY's bytes go to raw.csv, which a child process (extract_split)
+follows as it grows, hashing it and writing the training files, so the split runs on the
 other core while the server is still producing rows, and neither process holds the result.
 """
 
@@ -243,13 +243,13 @@ def _hint(col: warehouse.Column) -> str:
 
 
 class _Tee(io.RawIOBase):
-    """Where COPY's bytes go (behind a 1 MB buffer): raw.csv and its sha256, then a byte on
-    the notify pipe so the split process, which follows the file, reads on."""
+    """Where COPY's bytes go (behind a 1 MB buffer): raw.csv, then a byte on the notify pipe
+    so the split process, which follows the file, reads on. The split process hashes it:
+    this loop is what the server waits on, so it does no more than it must."""
 
     def __init__(self, raw_path: Path, progress: Progress | None):
         self.raw = open(raw_path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
         self.notify_fd = -1
-        self.sha = hashlib.sha256()
         self.bytes = 0
         self.progress = progress
 
@@ -258,7 +258,6 @@ class _Tee(io.RawIOBase):
 
     def write(self, b: Any) -> int:
         view = memoryview(b)
-        self.sha.update(view)  # here, not in the child: this process waits on the server anyway
         while view:
             view = view[self.raw.write(view) :]
         os.write(self.notify_fd, b"\0")
@@ -306,7 +305,13 @@ def _stream(
         if failed or proc.returncode != 0:
             errors.seek(0)
             raise MmeopsError(f"the split process failed: {_last_line(errors.read())}")
-    return rows, {**json.loads(out), "raw": {"bytes": tee.bytes, "sha256": tee.sha.hexdigest()}}
+    result = json.loads(out)
+    if result["raw"]["bytes"] != tee.bytes:  # it read the file to the end, or it says so
+        raise MmeopsError(
+            f"the split process read {result['raw']['bytes']} bytes of raw.csv, "
+            f"not the {tee.bytes} written"
+        )
+    return rows, result
 
 
 def _last_line(err: bytes) -> str:

@@ -9,6 +9,7 @@ results with quoted values go through the csv module.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 from collections.abc import Callable, Iterator
@@ -51,6 +52,27 @@ class Follow(io.RawIOBase):
                 return n or 0
             if not os.read(self.notify_fd, 1 << 16):
                 self.finished = True  # the writer is done: read what is left, then stop
+
+
+class Hashed(io.RawIOBase):
+    """A stream that hashes what is read through it: raw.csv's sha256 and size, here in the
+    split process rather than in the parent's COPY loop, which the server waits on."""
+
+    def __init__(self, source: io.RawIOBase):
+        self.source, self.sha, self.bytes = source, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.source.readinto(buffer) or 0
+        with memoryview(buffer) as view:
+            self.sha.update(view[:n])
+        self.bytes += n
+        return n
+
+    def figures(self) -> dict:
+        return {"bytes": self.bytes, "sha256": self.sha.hexdigest()}
 
 
 class Blocks(io.RawIOBase):

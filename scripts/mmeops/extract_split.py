@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from .extract_read import (
     READ_SIZE,
     Follow,
+    Hashed,
     csv_lines,
     native,
     native_batches,
@@ -295,7 +296,8 @@ def run(spec: dict, source: io.RawIOBase) -> dict:
 def main() -> None:
     spec = json.loads(sys.argv[1])
     with open(spec["raw"], "rb", buffering=0) as raw:
-        result = run(spec, Follow(raw, sys.stdin.fileno()))
+        source = Hashed(Follow(raw, sys.stdin.fileno()))
+        result = {**run(spec, source), "raw": source.figures()}
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: the parent is waiting on us
