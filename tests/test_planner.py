@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mmeops.aws import ObjectInfo
-from mmeops.desired import Desired, DesiredModel
+from mmeops.desired import Desired, DesiredModel, Scaling
 from mmeops.errors import UserError
 from mmeops.manifest import Manifest, ManifestEntry
 from mmeops.planner import (
     ENDPOINT,
+    ConfigureAutoscaling,
     CopyArtifact,
     EnsureEndpoint,
     MirrorApproval,
     PruneArtifact,
     PublishStable,
     RefreshEndpoint,
+    RemoveAutoscaling,
     RemoveModel,
     SmokeTest,
     Status,
@@ -25,7 +29,7 @@ from mmeops.planner import (
     drift,
     plan,
 )
-from mmeops.remote import EndpointState, Package, Remote
+from mmeops.remote import EndpointState, Package, Remote, ScalingState
 
 SIZE = 100
 
@@ -285,3 +289,31 @@ def test_stable_refresh_is_one_config_rollout_with_instance_change() -> None:
     assert len(p.of(UpdateEndpointConfig)) == 1 and not p.of(RefreshEndpoint)
     assert p.of(PublishStable)[0].key == "mme/a.tar.gz"
     assert not p.of(MirrorApproval)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "live", "expect"),
+    [
+        (None, None, []),
+        (Scaling(1, 4, 700), ScalingState(1, 4, 700, ("mme-qa-invocations",)), []),
+        (Scaling(1, 4, 700), None, ["ConfigureAutoscaling"]),
+        (Scaling(1, 4, 700), ScalingState(1, 2, 700, ("mme-qa-invocations",)),
+         ["ConfigureAutoscaling"]),
+        (None, ScalingState(1, 4, 700, ("mme-qa-invocations", "by-hand")),
+         ["RemoveAutoscaling"]),
+    ],
+    ids=["none", "in sync", "added", "changed", "removed from the file"],
+)  # fmt: skip
+def test_autoscaling_follows_the_file(wanted, live, expect) -> None:
+    d = desired({"a": 1}, autoscaling=wanted)
+    r = replace(remote({"a": 1}, {"a": [1]}), scaling=live)
+    p = plan(d, r)
+    assert kinds(p) == expect
+    if expect == ["RemoveAutoscaling"]:
+        (a,) = p.of(RemoveAutoscaling)
+        assert a.policies == ("mme-qa-invocations", "by-hand")  # every policy, not only ours
+        assert [r.message for r in p.rows if r.model == ENDPOINT] == [
+            "stop autoscaling (not in the file)"
+        ]
+    if expect == ["ConfigureAutoscaling"]:
+        assert p.of(ConfigureAutoscaling)[0].max_capacity == 4

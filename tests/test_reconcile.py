@@ -362,35 +362,41 @@ def test_stable_names_refresh_the_endpoint_and_a_failure_puts_the_old_model_back
     assert world.invoke("sandbox", m) == second
 
 
-def test_autoscaling_is_configured_once(world: World) -> None:
-    m = f"m{world.uid}-i"
-    add_model(world, m)
-    path = world.root / "environments" / "sandbox.yaml"
-    path.write_text(
-        path.read_text().replace(
-            "  instance_count: 1\n",
-            "  instance_count: 1\n  autoscaling:\n    min_capacity: 1\n    max_capacity: 4\n"
-            "    target_invocations_per_instance: 700\n",
-        )
-    )
-    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
-    world.mmeops("reconcile", "sandbox", "--apply")
-    e = world.env("sandbox")
-    resource = f"endpoint/{e.endpoint.name}/variant/AllTraffic"
-    scaling = world.env_aws("sandbox")
-    (target,) = scaling.call(
+AUTOSCALING = (
+    "  autoscaling:\n    min_capacity: 1\n    max_capacity: 4\n"
+    "    target_invocations_per_instance: 700\n"
+)
+
+
+def live_scaling(world: World) -> tuple[list[dict], list[dict]]:
+    """The sandbox endpoint's scalable targets and scaling policies, as AWS has them."""
+    resource = f"endpoint/{world.env('sandbox').endpoint.name}/variant/AllTraffic"
+    aws = world.env_aws("sandbox")
+    targets = aws.call(
         "application-autoscaling",
         "describe_scalable_targets",
         ServiceNamespace="sagemaker",
         ResourceIds=[resource],
     )["ScalableTargets"]
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
-    (policy,) = scaling.call(
+    policies = aws.call(
         "application-autoscaling",
         "describe_scaling_policies",
         ServiceNamespace="sagemaker",
         ResourceId=resource,
     )["ScalingPolicies"]
+    return targets, policies
+
+
+def test_autoscaling_is_configured_once_and_removed_with_its_lines(world: World) -> None:
+    m = f"m{world.uid}-i"
+    add_model(world, m)
+    path = world.root / "environments" / "sandbox.yaml"
+    without = path.read_text()
+    path.write_text(without.replace("  instance_count: 1\n", "  instance_count: 1\n" + AUTOSCALING))
+    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    (target,), (policy,) = live_scaling(world)
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
     config = policy["TargetTrackingScalingPolicyConfiguration"]
     assert config["TargetValue"] == 700
     assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
@@ -399,3 +405,13 @@ def test_autoscaling_is_configured_once(world: World) -> None:
     with Calls() as calls:
         world.mmeops("reconcile", "sandbox", "--apply")
     assert calls.mutating() == []  # already in sync: no lease, no write
+
+    # The lines go (a revert, say): the endpoint stops autoscaling, as the file now says.
+    path.write_text(path.read_text().replace(AUTOSCALING, ""))
+    assert "stop autoscaling (not in the file)" in world.mmeops("reconcile", "sandbox", "--plan")
+    assert "stop autoscaling" in world.mmeops("reconcile", "sandbox", "--check", code=3)
+    world.mmeops("reconcile", "sandbox", "--apply")
+    assert live_scaling(world) == ([], [])
+    with Calls() as calls:
+        world.mmeops("reconcile", "sandbox", "--apply")
+    assert calls.mutating() == []

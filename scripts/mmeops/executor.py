@@ -34,6 +34,7 @@ from .planner import (
     PruneArtifact,
     PublishStable,
     RefreshEndpoint,
+    RemoveAutoscaling,
     Row,
     SmokeTest,
     Status,
@@ -142,6 +143,8 @@ class Executor:
         self._per_model(plan.of(PruneArtifact), self.prune)
         for a in plan.of(ConfigureAutoscaling):
             self.endpoint.autoscale(a)
+        for a in plan.of(RemoveAutoscaling):
+            self.endpoint.stop_autoscaling(a)
         return self._results(plan)
 
     def _per_model(self, actions: Iterable[Action], fn: Callable[[Action], None]) -> None:

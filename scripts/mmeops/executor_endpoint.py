@@ -16,7 +16,12 @@ import time
 from .aws import Aws
 from .desired import VARIANT, Desired
 from .errors import AwsError, NotFound
-from .planner import ConfigureAutoscaling, EnsureEndpoint, UpdateEndpointConfig
+from .planner import (
+    ConfigureAutoscaling,
+    EnsureEndpoint,
+    RemoveAutoscaling,
+    UpdateEndpointConfig,
+)
 from .remote import scaling_resource
 
 KEEP_CONFIGS = 3
@@ -175,4 +180,26 @@ class EndpointOps:
                 "ScaleInCooldown": 300,
                 "ScaleOutCooldown": 60,
             },
+        )
+
+    def stop_autoscaling(self, a: RemoveAutoscaling) -> None:
+        """Delete the policies, then the scalable target. AWS deletes a target's policies
+        with it; deleting them first says so explicitly, and a rerun after a crash between
+        the two finds the target alone and finishes."""
+        resource = scaling_resource(self.desired)
+        for name in a.policies:
+            self.aws.call(
+                "application-autoscaling",
+                "delete_scaling_policy",
+                PolicyName=name,
+                ServiceNamespace="sagemaker",
+                ResourceId=resource,
+                ScalableDimension=SCALABLE_DIMENSION,
+            )
+        self.aws.call(
+            "application-autoscaling",
+            "deregister_scalable_target",
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension=SCALABLE_DIMENSION,
         )

@@ -24,6 +24,7 @@ from .planner_actions import (  # noqa: F401 (re-exported: the planner's public 
     PruneArtifact,
     PublishStable,
     RefreshEndpoint,
+    RemoveAutoscaling,
     RemoveModel,
     Row,
     SmokeTest,
@@ -337,6 +338,8 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
         s = remote.scaling
         if s is None or (s.min_capacity, s.max_capacity, s.target_invocations) != want:
             out.append(ConfigureAutoscaling(ENDPOINT, *want))
+    elif remote.scaling is not None:
+        out.append(RemoveAutoscaling(ENDPOINT, remote.scaling.policies))
     return out
 
 

@@ -185,6 +185,19 @@ class ConfigureAutoscaling(Action):
 
 
 @dataclass(frozen=True)
+class RemoveAutoscaling(Action):
+    """The file has no `autoscaling`, the endpoint has: delete its policies, deregister it.
+    The instance count stays where scaling left it until the next endpoint config."""
+
+    policies: tuple[str, ...] = ()
+    phase: ClassVar[int] = 8
+
+    @property
+    def message(self) -> str:
+        return "stop autoscaling (not in the file)"
+
+
+@dataclass(frozen=True)
 class Row:
     model: str
     live: int | None

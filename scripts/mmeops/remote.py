@@ -57,6 +57,7 @@ class ScalingState:
     min_capacity: int
     max_capacity: int
     target_invocations: int | None
+    policies: tuple[str, ...] = ()  # every scaling policy on the variant, by name
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ def read_scaling(aws: Aws, desired: Desired) -> ScalingState | None:
         cfg = p.get("TargetTrackingScalingPolicyConfiguration") or {}
         if cfg.get("TargetValue") is not None:
             target_value = int(cfg["TargetValue"])
-    return ScalingState(targets[0]["MinCapacity"], targets[0]["MaxCapacity"], target_value)
+    names = tuple(sorted(p["PolicyName"] for p in policies))
+    return ScalingState(targets[0]["MinCapacity"], targets[0]["MaxCapacity"], target_value, names)
 
 
 def stored_sha256(aws: Aws, bucket: str, key: str) -> str | None:
@@ -226,7 +228,8 @@ def read_remote(
     objects = {o.key[n:]: o for o in listing if not o.key[n:].startswith("_mmeops/")}
     lease_seen = any(o.key == desired.lease_key for o in listing)
     endpoint = read_endpoint(env_aws, desired.endpoint_name)
-    scaling = read_scaling(env_aws, desired) if desired.autoscaling and endpoint else None
+    # Read whether or not the file asks for autoscaling: one the file no longer has is removed.
+    scaling = read_scaling(env_aws, desired) if endpoint else None
     wanted = (
         [(m.name, m.version) for m in desired.models]
         if verify_all
