@@ -128,6 +128,7 @@ def native_batches(
 
 
 def blocks_of(source: io.RawIOBase) -> Iterator[bytes]:
+    """The stream as blocks of bytes, for the Python loops (a new block each time)."""
     while block := source.read(READ_SIZE):
         yield block
 
