@@ -136,3 +136,16 @@ def test_the_split_process_reports_its_figures_as_json(tmp_path):
     assert result["raw"] == {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
     assert {s: f["rows"] for s, f in result["files"].items()} == {
         "train": 240, "validation": 30, "test": 30}  # fmt: skip
+
+
+def test_lines_longer_than_the_read_buffer(tmp_path, monkeypatch):
+    # Real rows are far shorter than the 2 MB buffer; a tiny one makes every line outgrow it.
+    monkeypatch.setattr(extract_read, "READ_SIZE", 16)
+    columns, target, features = LAYOUTS["time first, target last"]
+    rows = records(columns, 200, seed=9)
+    spec = {"plain": True, "ncols": columns, "target": target, "features": features,
+            "mode": "random", "validation": 0.1, "test": 0.1, "seed": 4}  # fmt: skip
+    blocks = cut(as_csv(rows), seed=8)
+    c = split(tmp_path, blocks, spec, pure=False, monkeypatch=monkeypatch)
+    assert c == split(tmp_path, blocks, spec, pure=True, monkeypatch=monkeypatch)
+    assert sum(f["rows"] for f in c["result"]["files"].values()) == 200
