@@ -42,4 +42,4 @@ benchmarks: setup postgres
 
 clean:
 	-$(BIN)/mmeops stack down 2>/dev/null
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mmeops
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mmeops build scripts/mmeops/_fastsplit.*.so
