@@ -37,7 +37,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from itertools import compress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .extract_read import (
     READ_SIZE,
@@ -65,8 +65,8 @@ class Router:
     """Sends each line to its split: through the C loop, into three buffers it reuses; or
     in Python."""
 
-    def __init__(self) -> None:
-        self.fast = native()
+    def __init__(self, fast: Any) -> None:
+        self.fast = fast  # the C module, or None
         self.outs = [bytearray(), bytearray(), bytearray()]
 
     def route(self, data: bytearray, labels: np.ndarray) -> tuple[list[memoryview], int]:
@@ -118,14 +118,14 @@ class Out:
 class RandomSplit:
     """Seeded, exact-size random split in blocks (see the module docstring)."""
 
-    def __init__(self, out_dir: Path, validation: float, test: float, seed: int):
+    def __init__(self, out_dir: Path, validation: float, test: float, seed: int, fast: Any):
         import numpy as np  # here, not at the top: the time split needs no numpy (25 MB RSS)
 
         self.outs = [Out(out_dir / f"{s}.csv") for s in SPLITS]
         self.f_test, self.f_heldout = test, test + validation
         self.rng = np.random.default_rng(seed)
         self.seen = 0
-        self.router = Router()
+        self.router = Router(fast)
         self.pending, self.pending_rows = bytearray(), 0  # lines of a block not yet complete
 
     def add(self, blob: bytes | memoryview, rows: int) -> None:
@@ -284,7 +284,7 @@ def run(spec: dict, source: io.RawIOBase) -> dict:
     if spec["mode"] == "time":
         splitter: RandomSplit | TimeSplit = TimeSplit(out_dir, spec["validation"], spec["test"])
     else:
-        splitter = RandomSplit(out_dir, spec["validation"], spec["test"], spec["seed"])
+        splitter = RandomSplit(out_dir, spec["validation"], spec["test"], spec["seed"], fast)
     missing = 0
     for blob, rows, lacking in batches:
         splitter.add(blob, rows)
