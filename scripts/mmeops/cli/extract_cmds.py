@@ -45,20 +45,25 @@ def _summary_markdown(model: str, r: ExtractResult) -> str:
     )
 
 
+def window_options(command):
+    """--start and --end, the data window: shared by `extract` and `retrain`."""
+    command = click.option(
+        "--end",
+        type=click.DateTime(["%Y-%m-%d"]),
+        default=None,
+        help="Day after the window (exclusive; default: today minus window.lag_days).",
+    )(command)
+    return click.option(
+        "--start",
+        type=click.DateTime(["%Y-%m-%d"]),
+        default=None,
+        help="First day of the window (default: window.start in model.yaml).",
+    )(command)
+
+
 @main.command()
 @click.argument("model")
-@click.option(
-    "--start",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=None,
-    help="First day of the window (default: window.start in model.yaml).",
-)
-@click.option(
-    "--end",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=None,
-    help="Day after the window (exclusive; default: today minus window.lag_days).",
-)
+@window_options
 @click.option("--run-id", default=None, help="Dataset run id (default: a new time-sorted one).")
 @click.option(
     "--out",

@@ -11,6 +11,7 @@ from .. import github
 from ..errors import GateFailed
 from ..repo import Repo, load_repo
 from . import main
+from .extract_cmds import window_options
 from .tune_cmds import tuning_options
 
 if TYPE_CHECKING:
@@ -50,15 +51,19 @@ def _finish(repo: Repo, reg: Registration, report_file: str | None) -> None:
     github.set_output("version", str(reg.version))
 
 
-@main.command("register")
-@click.argument("model")
-@click.option("--tuning-job", help="Tuning job to register (default: the latest of MODEL).")
-@click.option(
+# Shared by `register` and `retrain`.
+report_option = click.option(
     "--report",
     "report_file",
     type=click.Path(dir_okay=False),
-    help="Also write the markdown report to this file (a pull request body).",
+    help="Also write the markdown evaluation report to this file (a pull request body).",
 )
+
+
+@main.command("register")
+@click.argument("model")
+@click.option("--tuning-job", help="Tuning job to register (default: the latest of MODEL).")
+@report_option
 @click.pass_obj
 def register_cmd(obj: dict, model: str, tuning_job: str | None, report_file: str | None) -> None:
     """Evaluate the best tuned model, gate it against the champion, register it.
@@ -80,18 +85,8 @@ def register_cmd(obj: dict, model: str, tuning_job: str | None, report_file: str
 @main.command("retrain")
 @click.argument("model")
 @tuning_options
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="Window start (default: config).")
-@click.option(
-    "--end",
-    type=click.DateTime(["%Y-%m-%d"]),
-    help="Window end, exclusive (default: today minus the config's lag days).",
-)
-@click.option(
-    "--report",
-    "report_file",
-    type=click.Path(dir_okay=False),
-    help="Also write the evaluation report to this file (a pull request body).",
-)
+@window_options
+@report_option
 @click.pass_obj
 def retrain_cmd(
     obj: dict,
