@@ -75,6 +75,24 @@ def no_package(world: World, model: str) -> bool:
     return not found
 
 
+def restamp(world: World, model: str, version: int, why: str, **metadata: str) -> None:
+    """Record in the registry that a package was trained with xgboost TRAINED_ELSEWHERE
+    (and whatever else `metadata` says), as if an older runner had registered it."""
+    pkg = world.package(model, version)
+    world.training.call(
+        "sagemaker",
+        "update_model_package",
+        ModelPackageArn=pkg["ModelPackageArn"],
+        ModelApprovalStatus=pkg["ModelApprovalStatus"],
+        ApprovalDescription=why,
+        CustomerMetadataProperties={
+            **pkg["CustomerMetadataProperties"],
+            "xgboost_version": TRAINED_ELSEWHERE,
+            **metadata,
+        },
+    )
+
+
 def test_register_refuses_an_artifact_trained_for_another_image(world: World) -> None:
     m = f"s{world.uid}-r"
     add_model(world, m)
@@ -104,18 +122,7 @@ def test_plan_and_apply_refuse_a_package_trained_for_another_image(world: World)
         add_model(world, m)
     v_ok, v_skewed = world.register(ok), world.register(skewed)
     # The skewed package was registered by a runner with an old xgboost (register records it).
-    pkg = world.package(skewed, v_skewed)
-    world.training.call(
-        "sagemaker",
-        "update_model_package",
-        ModelPackageArn=pkg["ModelPackageArn"],
-        ModelApprovalStatus=pkg["ModelApprovalStatus"],
-        ApprovalDescription="registered by an older runner",
-        CustomerMetadataProperties={
-            **pkg["CustomerMetadataProperties"],
-            "xgboost_version": TRAINED_ELSEWHERE,
-        },
-    )
+    restamp(world, skewed, v_skewed, "registered by an older runner")
     world.mmeops("promote", ok, str(v_ok), "--to", "sandbox")
     world.mmeops("promote", skewed, str(v_skewed), "--to", "sandbox")
     env_file = world.root / "environments" / "sandbox.yaml"
@@ -150,19 +157,7 @@ def test_the_image_the_live_endpoint_runs_decides_not_the_files(world: World) ->
     model_yaml = world.root / "models" / old / "model.yaml"
     model_yaml.write_text(model_yaml.read_text().replace('"3.2-0"', '"1.7-1"'))
     v = world.register(old)
-    pkg = world.package(old, v)
-    world.training.call(
-        "sagemaker",
-        "update_model_package",
-        ModelPackageArn=pkg["ModelPackageArn"],
-        ModelApprovalStatus=pkg["ModelApprovalStatus"],
-        ApprovalDescription="trained for the 1.7 image",
-        CustomerMetadataProperties={
-            **pkg["CustomerMetadataProperties"],
-            "xgboost_version": TRAINED_ELSEWHERE,
-            "image_version": "1.7-1",
-        },
-    )
+    restamp(world, old, v, "trained for the 1.7 image", image_version="1.7-1")
     env_file = world.root / "environments" / "sandbox.yaml"
     env_file.write_text(env_file.read_text().replace(f"  {first}:", f"  {old}: {v}\n  #{first}:"))
     out = world.mmeops("reconcile", "sandbox", "--plan", code=2)
