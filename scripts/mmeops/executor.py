@@ -51,13 +51,9 @@ class StepFailed(Exception):
 
 
 @dataclass(frozen=True)
-class ModelResult:
-    model: str
-    live: int | None
-    desired: int | None
-    status: Status
-    action: str
-    message: str
+class ModelResult(Row):
+    """A plan row after the apply: its status is now what happened to the model."""
+
     details: tuple[str, ...] = ()
 
 
