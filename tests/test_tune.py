@@ -28,6 +28,7 @@ from mmeops.extract import extract
 from mmeops.repo import load_repo
 from mmeops.tune import tune
 from mmeops.warmstart import IDENTICAL, TRANSFER
+from test_config import line_of
 
 
 def new_model(root: Path, base: str = "diabetes-progression") -> str:
@@ -181,9 +182,7 @@ def test_version_skew_is_refused_before_anything_runs(setup):
     root, model, run_id = setup
     path = root / "models" / model / "model.yaml"
     path.write_text(path.read_text().replace('image_version: "3.2-0"', 'image_version: "1.7-1"'))
-    line = next(
-        i for i, text in enumerate(path.read_text().splitlines(), 1) if "image_version" in text
-    )
+    line = line_of(path, "image_version")
     out = CliRunner().invoke(main, ["--repo", str(root), "tune", model, "--dataset", run_id])
     assert out.exit_code == 2
     assert (

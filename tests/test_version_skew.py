@@ -17,6 +17,7 @@ import xgboost
 
 from mmeops import aws, history
 from mmeops.artifact import pack
+from test_config import line_of
 from test_reconcile import SHA, Calls, World, add_model, isolate
 
 TRAINED_ELSEWHERE = "1.7.6"  # a runner with an old xgboost-cpu, image 3.2-0 serves 3.2
@@ -26,10 +27,6 @@ TRAINED_ELSEWHERE = "1.7.6"  # a runner with an old xgboost-cpu, image 3.2-0 ser
 def world(stack, repo_copy: Path, monkeypatch) -> World:
     monkeypatch.setenv("GITHUB_SHA", SHA)
     return World(repo_copy, isolate(repo_copy, "v"))
-
-
-def line_of(path: Path, needle: str) -> int:
-    return next(i for i, t in enumerate(path.read_text().splitlines(), 1) if needle in t)
 
 
 def tuned_with(world: World, model: str, xgboost_version: str) -> str:
