@@ -167,27 +167,6 @@ class RandomSplit:
         return {s: out.close() for s, out in zip(SPLITS, self.outs, strict=True)}
 
 
-def copy_range(src: int, dst: int, offset: int, count: int) -> None:
-    """`count` bytes of file `src` from `offset` to the end of `dst`: in the kernel where it
-    can (no trip through this process's memory), else by reading and writing."""
-    try:
-        while count:
-            n = os.copy_file_range(src, dst, count, offset)
-            if n == 0:
-                raise OSError("the source file ended early")
-            offset, count = offset + n, count - n
-        return
-    except (AttributeError, OSError):  # not Linux, or a file system that cannot
-        pass
-    os.lseek(src, offset, os.SEEK_SET)
-    while count:
-        chunk = os.read(src, min(count, READ_SIZE))
-        if not chunk:
-            raise OSError("the source file ended early")
-        os.write(dst, chunk)
-        count -= len(chunk)
-
-
 def _rounded(k: np.ndarray, fraction: float) -> np.ndarray:
     import numpy as np
 
@@ -236,13 +215,13 @@ class TimeSplit:
     def _copy(self, start: int, end: int, rows: int, path: Path) -> dict:
         """Bytes [start, end) of the ordered file into `path`, and their figures. Run for
         validation and test at once, in threads: the server is done by now, so both cores
-        are free, and the copy and the hash release the GIL."""
+        are free, and reads, writes and hashing release the GIL."""
+        sha, left = hashlib.sha256(), end - start
         with open(self.path, "rb") as src, open(path, "wb") as dst:
-            copy_range(src.fileno(), dst.fileno(), start, end - start)
             src.seek(start)
-            sha, left = hashlib.sha256(), end - start
             while left:
                 chunk = src.read(min(left, READ_SIZE))
+                dst.write(chunk)
                 sha.update(chunk)
                 left -= len(chunk)
         return {"rows": rows, "bytes": end - start, "sha256": sha.hexdigest()}
