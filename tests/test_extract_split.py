@@ -9,6 +9,7 @@ quickly.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 from pathlib import Path
@@ -44,6 +45,24 @@ def as_csv(rows: list[list[str]]) -> bytes:
     return (header + "\n" + "".join(",".join(r) + "\n" for r in rows)).encode()
 
 
+class Blocks(io.RawIOBase):
+    """Blocks of bytes as a readable stream, each read returning at most one block."""
+
+    def __init__(self, blocks: list[bytes]):
+        self.blocks, self.rest = iter(blocks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self.rest:
+            self.rest = next(self.blocks, b"")
+        n = min(len(buffer), len(self.rest))
+        buffer[:n] = self.rest[:n]
+        self.rest = self.rest[n:]
+        return n
+
+
 def cut(data: bytes, seed: int) -> list[bytes]:
     """The stream in blocks of uneven sizes, as the split reads a file still being written."""
     rnd, blocks, at = random.Random(seed), [], 0
@@ -63,7 +82,7 @@ def split(tmp: Path, blocks: list[bytes], spec: dict, pure: bool, monkeypatch) -
             m.setenv("MMEOPS_PURE_PYTHON", "1")
         else:
             m.delenv("MMEOPS_PURE_PYTHON", raising=False)
-        result = extract_split.run({**spec, "out_dir": str(out)}, extract_read.Blocks(iter(blocks)))
+        result = extract_split.run({**spec, "out_dir": str(out)}, Blocks(blocks))
     files = {s: (out / f"{s}.csv").read_bytes() for s in extract_split.SPLITS}
     return {"result": result, "files": files}
 

@@ -75,29 +75,15 @@ class Hashed(io.RawIOBase):
         return {"bytes": self.bytes, "sha256": self.sha.hexdigest()}
 
 
-class Blocks(io.RawIOBase):
-    """An iterator of byte blocks as a readable stream."""
-
-    def __init__(self, blocks: Iterator[bytes]):
-        self.blocks, self.rest = blocks, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if not self.rest:
-            self.rest = next(self.blocks, b"")
-        n = min(len(buffer), len(self.rest))
-        buffer[:n] = self.rest[:n]
-        self.rest = self.rest[n:]
-        return n
-
-
-def native_batches(
-    source: io.RawIOBase, fast: Any, ncols: int, order: tuple[int, ...]
+def plain_batches(
+    source: io.RawIOBase, fast: Any, ncols: int, target: int, features: list[int]
 ) -> Iterator[Batch]:
-    """Plain CSV → output lines through the C loop, in two buffers reused for the whole
-    stream. A yielded blob is a view of one of them: valid until the next is asked for."""
+    """Plain CSV → output lines (target first, then the features), through the C loop
+    (`fast`) or, when it is None, the same operations in Python. One read buffer serves the
+    whole stream, and with C one output buffer too: a yielded blob may be a view of it,
+    valid until the next is asked for."""
+    order = (target, *features)
+    transform = None if fast else make_transform(ncols, target, features)
     buf, out = bytearray(2 * READ_SIZE), bytearray(2 * READ_SIZE)
     filled, header, ended = 0, True, False
     while not ended:
@@ -119,36 +105,21 @@ def native_batches(
                 continue  # the header is longer than what has arrived
             header = False
         with memoryview(buf) as view:
-            consumed, written, rows, missing = fast.reorder(view[begin:filled], ncols, order, out)
+            if fast:
+                consumed, written, rows, missing = fast.reorder(
+                    view[begin:filled], ncols, order, out
+                )
+                batch: Batch = (memoryview(out)[:written], rows, missing)
+            else:  # complete lines only; a partial last one waits, as in the C loop
+                consumed = max(buf.rfind(b"\n", begin, filled) + 1 - begin, 0)
+                lines = bytes(view[begin : begin + consumed]).split(b"\n")
+                del lines[-1]  # after the last line break
+                batch = joined(transform(lines))
             rest = begin + consumed
             view[: filled - rest] = view[rest:filled]  # the partial line to the front
         filled -= rest
-        if rows:
-            yield memoryview(out)[:written], rows, missing
-
-
-def blocks_of(source: io.RawIOBase) -> Iterator[bytes]:
-    """The stream as blocks of bytes, for the Python loops (a new block each time)."""
-    while block := source.read(READ_SIZE):
-        yield block
-
-
-def plain_chunks(blocks: Iterator[bytes]) -> Iterator[bytes]:
-    """The stream as runs of complete records, each ending in a line break, when no value
-    can hold a comma, quote or line break: one record per line. The header (whose names the
-    parent took from the query's description) is skipped."""
-    rest, header = b"", True
-    for block in blocks:
-        data = rest + block
-        cut = data.rfind(b"\n") + 1  # a partial record waits for the next block
-        rest = data[cut:]
-        begin = 0
-        if header and cut:
-            begin, header = data.index(b"\n") + 1, False
-        if cut > begin:
-            yield data[begin:cut]
-    if rest and not header:
-        yield rest + b"\n"
+        if batch[1]:
+            yield batch
 
 
 def csv_lines(source: io.RawIOBase, columns: list[int]) -> Iterator[Batch]:
@@ -198,14 +169,3 @@ def joined(lines: list[bytes]) -> Batch:
     lines.append(b"")  # the last line's line break (cheaper than copying the blob)
     blob = b"\n".join(lines)
     return blob, rows, blob.count(b"\n,") + (blob[:1] == b",")
-
-
-def python_batches(
-    source: io.RawIOBase, ncols: int, target: int, features: list[int]
-) -> Iterator[Batch]:
-    """Plain CSV → output lines in Python: what native_batches does, without the C loop."""
-    transform = make_transform(ncols, target, features)
-    for chunk in plain_chunks(blocks_of(source)):
-        lines = chunk.split(b"\n")
-        del lines[-1]  # after the last line break
-        yield joined(transform(lines))

@@ -45,8 +45,7 @@ from .extract_read import (
     Hashed,
     csv_lines,
     native,
-    native_batches,
-    python_batches,
+    plain_batches,
 )
 
 if TYPE_CHECKING:
@@ -254,10 +253,8 @@ def run(spec: dict, source: io.RawIOBase) -> dict:
     out_dir = Path(spec["out_dir"])
     ncols, target, features = spec["ncols"], spec["target"], spec["features"]
     fast = native()
-    if spec["plain"] and fast:
-        batches = native_batches(source, fast, ncols, (target, *features))
-    elif spec["plain"]:
-        batches = python_batches(source, ncols, target, features)
+    if spec["plain"]:
+        batches = plain_batches(source, fast, ncols, target, features)
     else:
         batches = csv_lines(source, [target, *features])
     if spec["mode"] == "time":
