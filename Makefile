@@ -10,8 +10,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 setup: $(VENV)/.installed
 
 # --no-compile keeps the venv small (under 700 MB); Python compiles what it imports anyway.
-# setup.py builds the C part of the extract's split (scripts/mmeops/_fastsplit.c) in place.
-$(VENV)/.installed: pyproject.toml setup.py scripts/mmeops/_fastsplit.c
+# setup.py builds the C part of the extract's split (scripts/mmeops/train/_fastsplit.c) in place.
+$(VENV)/.installed: pyproject.toml setup.py scripts/mmeops/train/_fastsplit.c
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
 		|| { echo "mmeops needs Python >= 3.10 (found $(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,7 @@ test: setup postgres
 lint: setup
 	$(BIN)/ruff check scripts tests benchmarks
 	$(BIN)/ruff format --check scripts tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/mmeops validate
 	$(BIN)/zizmor --offline --quiet .github/workflows actions
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -42,4 +43,4 @@ benchmarks: setup postgres
 
 clean:
 	-$(BIN)/mmeops stack down 2>/dev/null
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mmeops build scripts/mmeops/_fastsplit.*.so
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mmeops build scripts/mmeops/train/_fastsplit.*.so

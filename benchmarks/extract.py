@@ -91,8 +91,8 @@ def make_repo(root: Path, split: str) -> None:
 def run_mmeops(repo_root: Path, out: Path) -> None:
     import datetime as dt
 
-    from mmeops import extract
-    from mmeops.repo import load_repo
+    from mmeops.config.repo import load_repo
+    from mmeops.train import extract
 
     repo = load_repo(repo_root)
     window = extract.Window(dt.date.fromisoformat(START), dt.date.fromisoformat(END))
@@ -204,7 +204,7 @@ def main() -> None:
         methods[args.method](args.repo, args.out)
         return
 
-    from mmeops.pgcluster import PgCluster
+    from mmeops.stack.postgres import PgCluster
 
     pg = PgCluster()
     with tempfile.TemporaryDirectory(prefix="mmeops-bench-") as tmp:
@@ -217,7 +217,7 @@ def main() -> None:
             build_table(dsn, args.rows)
             print(f"built {args.rows:,} rows x 12 columns in {time.perf_counter() - t:.1f} s")
             make_repo(root, args.split)
-            from mmeops.extract_read import native
+            from mmeops.train.extract_read import native
 
             loops = "C" if native() else "Python (no C build, or MMEOPS_PURE_PYTHON=1)"
             print(f"split loops: {loops}")

@@ -50,9 +50,9 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 from mmeops import aws  # noqa: E402
 from mmeops.artifact import pack  # noqa: E402
-from mmeops.reconcile import reconcile  # noqa: E402
-from mmeops.repo import load_repo  # noqa: E402
-from mmeops.stack import EmbeddedStack  # noqa: E402
+from mmeops.config.repo import load_repo  # noqa: E402
+from mmeops.deploy.reconcile import reconcile  # noqa: E402
+from mmeops.stack.embedded import EmbeddedStack  # noqa: E402
 
 ENV = "sandbox"
 

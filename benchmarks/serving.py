@@ -24,8 +24,8 @@ from botocore.config import Config
 
 from mmeops import aws
 from mmeops.artifact import pack
-from mmeops.repo import load_repo
-from mmeops.stack import EmbeddedStack
+from mmeops.config.repo import load_repo
+from mmeops.stack.embedded import EmbeddedStack
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_CALLS = 1000

@@ -22,7 +22,7 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 def stack() -> Iterator:
     """The embedded stack (moto, PostgreSQL with demo tables, local MME), its environment
     applied to os.environ for the whole session. Tests share it: use unique names."""
-    from mmeops.stack import EmbeddedStack
+    from mmeops.stack.embedded import EmbeddedStack
 
     with EmbeddedStack(REPO_ROOT) as s:
         s.apply_env()
@@ -40,19 +40,25 @@ def repo_copy(tmp_path: Path) -> Path:
     return root
 
 
+def pytest_collection_modifyitems(items: list) -> None:
+    """Tests marked `suite_wide` check what the whole session did (every AWS call, say): they
+    run after all others, wherever their file sits in the tree."""
+    items.sort(key=lambda item: item.get_closest_marker("suite_wide") is not None)
+
+
 # --- reliability (issue 9): what every test did with AWS, and whether it leaked a secret ------
 # Two session-wide observers, added here because only conftest.py sees every test. Neither
 # changes what a test does: one records AWS calls, the other fails a test that printed a secret.
 
 
 def _caller() -> str:
-    """Who made an AWS call: the innermost frame of our own code, as `mmeops/<file>` or
+    """Who made an AWS call: the innermost frame of our own code, as `mmeops/<stage>/<file>` or
     `tests`; "" when none is on the stack (s3transfer's worker threads)."""
     frame = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
-        if "/mmeops/" in name and not name.endswith("/aws.py"):
-            return "mmeops/" + Path(name).name
+        if "/scripts/mmeops/" in name and not name.endswith("/mmeops/aws.py"):
+            return "mmeops/" + name.rpartition("/scripts/mmeops/")[2]
         if "/tests/" in name:
             return "tests"
         frame = frame.f_back
@@ -87,7 +93,7 @@ def _where(service: str, request: dict) -> dict:
 @pytest.fixture(scope="session", autouse=True)
 def aws_calls() -> Iterator[list[tuple[str | None, str, str, str, dict]]]:
     """Every AWS call made in-process this session as (account_id, service, wire operation,
-    caller, resource parameters); tests/test_zz_least_privilege.py checks them against
+    caller, resource parameters); tests/iam/test_least_privilege.py checks them against
     docs/iam/ at the end."""
     from mmeops import aws
 
@@ -110,7 +116,7 @@ def _current_secrets() -> set[str]:
     from urllib.parse import urlsplit
 
     from mmeops import aws
-    from mmeops.stack_moto import BASE_SECRET_ACCESS_KEY
+    from mmeops.stack.moto_server import BASE_SECRET_ACCESS_KEY
 
     _SEEN_SECRETS.add(BASE_SECRET_ACCESS_KEY)
     dsn = os.environ.get("MMEOPS_WAREHOUSE_DSN", "")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import xgboost
 
-from .config import XGBOOST_IMAGE_VERSIONS
-from .errors import UserError
-from .repo import Repo
+from mmeops.config.kinds import XGBOOST_IMAGE_VERSIONS
+from mmeops.config.repo import Repo
+from mmeops.errors import UserError
 
 MODEL_FILE = "xgboost-model"
 

@@ -17,7 +17,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from .errors import AwsError, NotFound, PreconditionFailed
+from mmeops.errors import AwsError, NotFound, PreconditionFailed
 
 # Adaptive retries: throttling (30% of calls in the reliability tests) backs off and converges
 # instead of failing the apply. Ten attempts cover a long burst without hiding a real outage.

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .aws import Aws
-from .errors import AwsError, NotFound, PreconditionFailed
+from mmeops.aws import Aws
+from mmeops.errors import AwsError, NotFound, PreconditionFailed
 
 ATTEMPTS = 20
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .aws import Aws
+from mmeops.aws import Aws
 
 
 def publish(aws: Aws, topic_arn: str, event: str, detail: dict) -> None:

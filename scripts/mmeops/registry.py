@@ -3,8 +3,8 @@ training account, package metadata in CustomerMetadataProperties (moto cannot ta
 
 from __future__ import annotations
 
-from .aws import Aws
-from .errors import NotFound
+from mmeops.aws import Aws
+from mmeops.errors import NotFound
 
 
 def package_arn(region: str, account: str, group: str, version: int) -> str:

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ..errors import MmeopsError
+from mmeops.errors import MmeopsError
 
 # Each module registers its commands on `main` when imported; one line per area.
 COMMAND_MODULES = [

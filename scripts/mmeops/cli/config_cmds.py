@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigErrors, UserError
-from ..repo import load_repo
-from ..schema import write_schemas
-from . import main
+from mmeops.cli import main
+from mmeops.config.repo import load_repo
+from mmeops.config.schema import write_schemas
+from mmeops.errors import ConfigErrors, UserError
 
 
 def _escape(text: str) -> str:

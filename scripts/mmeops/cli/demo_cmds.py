@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import main
+from mmeops.cli import main
 
 
 @main.command("demo")
@@ -30,7 +30,7 @@ def demo_cmd(obj: dict, max_jobs: int | None) -> None:
 
         mmeops demo
     """
-    from ..demo import run_demo  # imports every stage: only when the demo runs
+    from mmeops.stack.demo import run_demo  # imports every stage: only when the demo runs
 
     console = Console(highlight=False)
     start = time.monotonic()

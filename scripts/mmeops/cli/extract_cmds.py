@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..github import append_summary, set_output
-from ..repo import load_repo
-from . import main
+from mmeops.cli import main
+from mmeops.config.repo import load_repo
+from mmeops.github import append_summary, set_output
 
 if TYPE_CHECKING:  # the stage is imported when the command runs, not at CLI startup
-    from ..extract import ExtractResult
+    from mmeops.train.extract import ExtractResult
 
 SPLITS = ("train", "validation", "test")
 
@@ -91,7 +91,7 @@ def extract(
 
         mmeops extract diabetes-progression --start 2025-01-01 --end 2026-01-01
     """
-    from .. import extract as extract_mod
+    from mmeops.train import extract as extract_mod
 
     repo = load_repo(obj["repo_root"])
     with _progress() as bar:

@@ -9,10 +9,10 @@ import sys
 
 import click
 
-from .. import github
-from ..due import due_models
-from ..repo import load_repo
-from . import main
+from mmeops import github
+from mmeops.cli import main
+from mmeops.config.repo import load_repo
+from mmeops.train.due import due_models
 
 _WINDOW = re.compile(r"^([1-9][0-9]*)([mhd])$")
 
@@ -49,7 +49,7 @@ def invoke_cmd(obj: dict, env: str, model: str, body_file) -> None:
 
         mmeops invoke prod diabetes-progression --body rows.csv
     """
-    from ..invoke import invoke
+    from mmeops.deploy.invoke import invoke
 
     result = invoke(load_repo(obj["repo_root"]), env, model, body_file.read())
     for prediction in result.predictions:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ..errors import DriftDetected, MmeopsError
-from ..promote import promote as promote_model
-from ..reconcile import reconcile as run_reconcile
-from ..render import COLUMNS, as_json, markdown, rows
-from ..repo import load_repo
-from . import main
+from mmeops.cli import main
+from mmeops.config.repo import load_repo
+from mmeops.deploy.promote import promote as promote_model
+from mmeops.deploy.reconcile import reconcile as run_reconcile
+from mmeops.deploy.render import COLUMNS, as_json, markdown, rows
+from mmeops.errors import DriftDetected, MmeopsError
 
 _STYLE = {
     "synced": "green",

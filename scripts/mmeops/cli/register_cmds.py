@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import github
-from ..errors import GateFailed
-from ..repo import Repo, load_repo
-from . import main
-from .extract_cmds import window_options
-from .tune_cmds import tuning_options
+from mmeops import github
+from mmeops.cli import main
+from mmeops.cli.extract_cmds import window_options
+from mmeops.cli.tune_cmds import tuning_options
+from mmeops.config.repo import Repo, load_repo
+from mmeops.errors import GateFailed
 
 if TYPE_CHECKING:
-    from ..register import Registration
+    from mmeops.train.register import Registration
 
 # The stages import xgboost, scikit-learn and optuna (seconds): imported when a command runs,
 # so `mmeops --help` and the light commands start at once.
@@ -38,8 +38,8 @@ def _print_result(result: Registration, report: str, report_file: str | None) ->
 
 def _finish(repo: Repo, reg: Registration, report_file: str | None) -> None:
     """Print the verdict and report; exit 3 on a failed gate, else publish the version."""
-    from ..register import evaluation_history
-    from ..report import render
+    from mmeops.train.register import evaluation_history
+    from mmeops.train.report import render
 
     report = render(reg, repo.model(reg.model).gate.bound, evaluation_history(repo, reg.model))
     _print_result(reg, report, report_file)
@@ -76,7 +76,7 @@ def register_cmd(obj: dict, model: str, tuning_job: str | None, report_file: str
 
         mmeops register diabetes-progression --report report.md
     """
-    from ..register import register
+    from mmeops.train.register import register
 
     repo = load_repo(obj["repo_root"])
     _finish(repo, register(repo, model, tuning_job), report_file)
@@ -106,7 +106,7 @@ def retrain_cmd(
 
         mmeops retrain breast-cancer --backend local
     """
-    from ..retrain import retrain
+    from mmeops.train.retrain import retrain
 
     repo = load_repo(obj["repo_root"])
     r = retrain(

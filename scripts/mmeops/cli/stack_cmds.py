@@ -6,8 +6,8 @@ import shlex
 
 import click
 
-from .. import stack as stack_mod
-from . import main
+from mmeops.cli import main
+from mmeops.stack import embedded as stack_mod
 
 
 @main.group()
@@ -103,8 +103,8 @@ def serve(obj: dict, host: str, port: int, cache_bytes: int, recheck_seconds: fl
 
         mmeops serve --port 8080
     """
-    from .. import aws
-    from ..mme_server import MmeServer, MultiModelEndpoints
+    from mmeops import aws
+    from mmeops.stack.mme import MmeServer, MultiModelEndpoints
 
     endpoints = MultiModelEndpoints(
         stack_mod.known_accounts(obj["repo_root"]),

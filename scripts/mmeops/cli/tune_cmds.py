@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import github
-from ..repo import load_repo
-from . import main
+from mmeops import github
+from mmeops.cli import main
+from mmeops.config.repo import load_repo
 
 if TYPE_CHECKING:
-    from ..tune import Progress
+    from mmeops.train.tune import Progress
 
-# Kept here rather than imported from mmeops.tune, which loads xgboost and optuna (seconds).
+# Kept here rather than imported from mmeops.train.tune, which loads xgboost and optuna (seconds).
 BACKENDS = ("local", "sagemaker")
 
 
@@ -69,7 +69,7 @@ def tune_cmd(
 
         mmeops tune diabetes-progression --backend local --max-jobs 12
     """
-    from ..tune import summary_markdown, tune
+    from mmeops.train.tune import summary_markdown, tune
 
     repo = load_repo(obj["repo_root"])
     result = tune(

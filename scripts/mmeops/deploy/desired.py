@@ -1,0 +1,139 @@
+"""Desired state: one environment file as frozen dataclasses, plus where each line is.
+
+Nothing here reads AWS. The planner checks it against what is live; the line numbers let every
+refusal point at the exact line of the environment file to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmeops.config.repo import Repo
+from mmeops.gitinfo import current_commit
+
+MANIFEST_KEY = "_mmeops/manifest.json"
+LEASE_KEY = "_mmeops/lease.json"
+VARIANT = "AllTraffic"
+
+
+@dataclass(frozen=True)
+class DesiredModel:
+    name: str
+    version: int
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Scaling:
+    min_capacity: int
+    max_capacity: int
+    target_invocations: int
+
+
+@dataclass(frozen=True)
+class Desired:
+    env: str
+    account_id: str
+    region: str
+    role_arn: str
+    registry_account: str
+    registry_region: str
+    endpoint_name: str
+    instance_type: str
+    instance_count: int
+    bucket: str
+    key_prefix: str
+    naming: str = "versioned"
+    approve: bool = False
+    retention: int = 3
+    autoscaling: Scaling | None = None
+    models: tuple[DesiredModel, ...] = ()
+    promotion_from: str | None = None
+    # The versions pinned in promotion_from's file: model -> version.
+    upstream: dict[str, int] = field(default_factory=dict)
+    source: str = ""
+    git_sha: str = ""
+    image_version: str = "3.2-0"
+    execution_role_arn: str = ""
+
+    # --- where things live (docs/architecture.md, "Per environment")
+    def artifact_key(self, model: str, version: int) -> str:
+        return f"{self.key_prefix}{model}/v{version}.tar.gz"
+
+    def stable_key(self, model: str) -> str:
+        return f"{self.key_prefix}{model}.tar.gz"
+
+    def target_model(self, model: str, version: int) -> str:
+        """What clients send as TargetModel: the key relative to the prefix."""
+        if self.naming == "stable":
+            return f"{model}.tar.gz"
+        return f"{model}/v{version}.tar.gz"
+
+    @property
+    def manifest_key(self) -> str:
+        return self.key_prefix + MANIFEST_KEY
+
+    @property
+    def lease_key(self) -> str:
+        return self.key_prefix + LEASE_KEY
+
+    @property
+    def prefix_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key_prefix}"
+
+    def model(self, name: str) -> DesiredModel | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+def _image_version(repo: Repo, models: list[str]) -> str:
+    # One container serves every model of an MME: take the image the pinned models train for.
+    versions = [repo.models[m].xgboost.image_version for m in models if m in repo.models]
+    if not versions:
+        versions = [m.xgboost.image_version for m in repo.models.values()] or ["3.2-0"]
+    return max(set(versions), key=versions.count)
+
+
+def execution_role(repo: Repo, account_id: str) -> str:
+    """The role the endpoint's containers run as: the training execution role's name, in the
+    environment's own account (a role is per account; mmeops.yaml names it once)."""
+    name = repo.settings.training.execution_role_arn.split(":role/", 1)[1]
+    partition = repo.settings.training.execution_role_arn.split(":")[1]
+    return f"arn:{partition}:iam::{account_id}:role/{name}"
+
+
+def load_desired(repo: Repo, env_name: str, sha: str | None = None) -> Desired:
+    env = repo.env(env_name)
+    source = repo.env_source(env_name)
+    models = tuple(
+        DesiredModel(name, version, source.line("models", name))
+        for name, version in env.models.items()
+    )
+    upstream = dict(repo.envs[env.promotion_from].models) if env.promotion_from else {}
+    scaling = None
+    if env.endpoint.autoscaling is not None:
+        a = env.endpoint.autoscaling
+        scaling = Scaling(a.min_capacity, a.max_capacity, a.target_invocations_per_instance)
+    return Desired(
+        env=env.name,
+        account_id=env.account_id,
+        region=env.region,
+        role_arn=env.role_arn,
+        registry_account=env.registry.account_id,
+        registry_region=env.registry.region,
+        endpoint_name=env.endpoint.name,
+        instance_type=env.endpoint.instance_type,
+        instance_count=env.endpoint.instance_count,
+        bucket=env.artifact_bucket,
+        key_prefix=env.artifact_key_prefix,
+        naming=env.naming,
+        approve=env.approve,
+        retention=env.retention,
+        autoscaling=scaling,
+        models=models,
+        promotion_from=env.promotion_from,
+        upstream=upstream,
+        source=str(source.path),
+        git_sha=sha if sha is not None else current_commit(repo.root),
+        image_version=_image_version(repo, list(env.models)),
+        execution_role_arn=execution_role(repo, env.account_id),
+    )

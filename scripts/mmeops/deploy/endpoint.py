@@ -1,0 +1,205 @@
+"""Endpoint-wide mutations: create the MME, roll out new endpoint configs, autoscaling.
+
+A new endpoint config is how SageMaker changes instances (blue/green: the old fleet serves
+until the new one is InService) and how a stable-named artifact is refreshed (a new fleet
+starts with an empty model cache). The last `KEEP_CONFIGS` configs are kept for a manual
+switch back; older ones are deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import time
+
+from mmeops.aws import Aws
+from mmeops.deploy.desired import VARIANT, Desired
+from mmeops.deploy.planner import (
+    ConfigureAutoscaling,
+    EnsureEndpoint,
+    RemoveAutoscaling,
+    UpdateEndpointConfig,
+)
+from mmeops.deploy.remote import scaling_resource
+from mmeops.errors import AwsError, NotFound
+
+KEEP_CONFIGS = 3
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+
+def model_name(endpoint: str) -> str:
+    return f"{endpoint[:59]}-mme"
+
+
+def config_name(endpoint: str, now: dt.datetime | None = None) -> str:
+    """`<endpoint>-<UTC timestamp>`: sorts by time and tells when it was rolled out."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{endpoint[:42]}-{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z"
+
+
+@functools.cache
+def image_uri(region: str, image_version: str) -> str:
+    # Cached: retrieve() re-reads botocore's endpoint data on every call (half a second).
+    from sagemaker.core import image_uris  # heavy import, needed only to create an endpoint
+
+    return image_uris.retrieve("xgboost", region, image_version)
+
+
+class EndpointOps:
+    def __init__(
+        self,
+        aws: Aws,
+        desired: Desired,
+        poll_seconds: float = 15.0,
+        timeout_seconds: float = 3600.0,
+    ):
+        self.aws = aws
+        self.desired = desired
+        self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
+
+    def _create_config(self, model: str, instance_type: str, count: int) -> str:
+        name = config_name(self.desired.endpoint_name)
+        self.aws.call(
+            "sagemaker",
+            "create_endpoint_config",
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": VARIANT,
+                    "ModelName": model,
+                    "InstanceType": instance_type,
+                    "InitialInstanceCount": count,
+                }
+            ],
+        )
+        return name
+
+    def ensure(self, a: EnsureEndpoint) -> None:
+        """The seed's one-time setup: MultiModel model, endpoint config, endpoint."""
+        name = model_name(a.endpoint)
+        try:
+            self.aws.call("sagemaker", "describe_model", ModelName=name)
+        except NotFound:
+            self.aws.call(
+                "sagemaker",
+                "create_model",
+                ModelName=name,
+                ExecutionRoleArn=self.desired.execution_role_arn,
+                PrimaryContainer={
+                    "Image": image_uri(self.desired.region, a.image_version),
+                    "ModelDataUrl": self.desired.prefix_uri,
+                    "Mode": "MultiModel",
+                },
+            )
+        config = self._create_config(name, a.instance_type, a.instance_count)
+        self.aws.call(
+            "sagemaker", "create_endpoint", EndpointName=a.endpoint, EndpointConfigName=config
+        )
+        self.wait_in_service()
+
+    def update(self, a: UpdateEndpointConfig) -> None:
+        """Blue/green: a new endpoint config, UpdateEndpoint, wait, drop configs beyond 3."""
+        model = a.model_name or model_name(self.desired.endpoint_name)
+        config = self._create_config(model, a.instance_type, a.instance_count)
+        self.aws.call(
+            "sagemaker",
+            "update_endpoint",
+            EndpointName=self.desired.endpoint_name,
+            EndpointConfigName=config,
+        )
+        self.wait_in_service()
+        self.prune_configs(config)
+
+    def wait_in_service(self) -> None:
+        deadline = time.monotonic() + self.timeout_seconds
+        name = self.desired.endpoint_name
+        while True:
+            status = self.aws.call("sagemaker", "describe_endpoint", EndpointName=name)
+            state = status.get("EndpointStatus")
+            if state == "InService":
+                return
+            if state in ("Failed", "OutOfService"):
+                raise AwsError(
+                    "wait_in_service",
+                    state,
+                    status.get("FailureReason", f"endpoint {name} is {state}"),
+                )
+            if time.monotonic() > deadline:
+                raise AwsError(
+                    "wait_in_service",
+                    "Timeout",
+                    f"endpoint {name} still {state} after {self.timeout_seconds}s",
+                )
+            time.sleep(self.poll_seconds)
+
+    def prune_configs(self, in_use: str) -> list[str]:
+        ours = re.compile(re.escape(self.desired.endpoint_name[:42]) + r"-[0-9]{8}T[0-9]{9}Z$")
+        configs = [
+            c["EndpointConfigName"]
+            for c in self.aws.paginate(
+                "sagemaker",
+                "list_endpoint_configs",
+                "EndpointConfigs",
+                NameContains=self.desired.endpoint_name[:42],
+                SortBy="CreationTime",
+                SortOrder="Descending",
+            )
+            if ours.match(c["EndpointConfigName"])
+        ]
+        doomed = [c for c in configs[KEEP_CONFIGS:] if c != in_use]
+        for c in doomed:
+            self.aws.call("sagemaker", "delete_endpoint_config", EndpointConfigName=c)
+        return doomed
+
+    def autoscale(self, a: ConfigureAutoscaling) -> None:
+        resource = scaling_resource(self.desired)
+        self.aws.call(
+            "application-autoscaling",
+            "register_scalable_target",
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension=SCALABLE_DIMENSION,
+            MinCapacity=a.min_capacity,
+            MaxCapacity=a.max_capacity,
+        )
+        self.aws.call(
+            "application-autoscaling",
+            "put_scaling_policy",
+            PolicyName=f"{self.desired.endpoint_name}-invocations",
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension=SCALABLE_DIMENSION,
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": float(a.target_invocations),
+                "PredefinedMetricSpecification": {
+                    "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance",
+                },
+                "ScaleInCooldown": 300,
+                "ScaleOutCooldown": 60,
+            },
+        )
+
+    def stop_autoscaling(self, a: RemoveAutoscaling) -> None:
+        """Delete the policies, then the scalable target. AWS deletes a target's policies
+        with it; deleting them first says so explicitly, and a rerun after a crash between
+        the two finds the target alone and finishes."""
+        resource = scaling_resource(self.desired)
+        for name in a.policies:
+            self.aws.call(
+                "application-autoscaling",
+                "delete_scaling_policy",
+                PolicyName=name,
+                ServiceNamespace="sagemaker",
+                ResourceId=resource,
+                ScalableDimension=SCALABLE_DIMENSION,
+            )
+        self.aws.call(
+            "application-autoscaling",
+            "deregister_scalable_target",
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension=SCALABLE_DIMENSION,
+        )

@@ -1,0 +1,360 @@
+"""The executor: the only code that mutates AWS. `DisplayExecutor` shows a plan instead.
+
+Actions run in the plan's order (see planner.py); copies, verifications, approvals, smoke
+tests and prunes run concurrently in a bounded pool, so a first sync of hundreds of models is
+not a serial loop. A model whose step fails is left out of every later step, keeps its previous
+manifest entry and ends `sync failed`; endpoint-wide failures stop the run. With versioned
+names, smoke tests run before the manifest is written (see `run`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import math
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from mmeops.aws import Aws, split_s3_uri
+from mmeops.deploy.desired import Desired
+from mmeops.deploy.endpoint import EndpointOps
+from mmeops.deploy.manifest import Manifest, utc_now, write_manifest
+from mmeops.deploy.planner import (
+    ENDPOINT,
+    Action,
+    ConfigureAutoscaling,
+    CopyArtifact,
+    EnsureEndpoint,
+    MirrorApproval,
+    Plan,
+    PruneArtifact,
+    PublishStable,
+    RefreshEndpoint,
+    RemoveAutoscaling,
+    Row,
+    SmokeTest,
+    Status,
+    UpdateEndpointConfig,
+    VerifyArtifact,
+    WriteManifest,
+)
+from mmeops.errors import AwsError, MmeopsError, NotFound, PreconditionFailed
+
+SMOKE_ROWS = 5
+
+
+class StepFailed(Exception):
+    """One model's step failed; the message is short and lowercase, for the results table."""
+
+
+@dataclass(frozen=True)
+class ModelResult(Row):
+    """A plan row after the apply: its status is now what happened to the model."""
+
+    details: tuple[str, ...] = ()
+
+
+def _details(plan: Plan, model: str) -> tuple[str, ...]:
+    return tuple(a.message for a in plan.actions if a.model == model)
+
+
+class DisplayExecutor:
+    """`--plan`: what apply would do, per model; touches nothing."""
+
+    def run(self, plan: Plan) -> list[ModelResult]:
+        return [
+            ModelResult(
+                r.model, r.live, r.desired, r.status, r.action, r.message, _details(plan, r.model)
+            )
+            for r in plan.rows
+        ]
+
+
+def _digest(aws: Aws, bucket: str, key: str) -> tuple[int, str] | None:
+    """(size, sha256 hex) of an object: S3's stored SHA-256 when present, else read and hash."""
+    try:
+        head = aws.call("s3", "head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except NotFound:
+        return None
+    stored = head.get("ChecksumSHA256")
+    if stored and "-" not in stored:
+        return int(head["ContentLength"]), base64.b64decode(stored).hex()
+    body, _ = aws.get_bytes(bucket, key)
+    return len(body), hashlib.sha256(body).hexdigest()
+
+
+class Executor:
+    def __init__(
+        self,
+        env_aws: Aws,
+        registry: Aws,
+        desired: Desired,
+        *,
+        workers: int = 16,
+        smoke_timeout: float = 300.0,
+        poll_seconds: float = 15.0,
+    ):
+        self.aws = env_aws
+        self.registry = registry
+        self.desired = desired
+        self.workers = workers
+        self.smoke_timeout = smoke_timeout
+        self.endpoint = EndpointOps(env_aws, desired, poll_seconds=poll_seconds)
+        self.failed: dict[str, str] = {}
+        self.manifest_etag: str | None = None
+        self.written: Manifest | None = None
+
+    # --- orchestration
+    def run(self, plan: Plan) -> list[ModelResult]:
+        steps: list[tuple[type, Callable]] = [
+            (EnsureEndpoint, self.endpoint.ensure),
+            (CopyArtifact, self.copy),
+            (VerifyArtifact, self.verify),
+            (PublishStable, self.publish_stable),
+            (MirrorApproval, self.approve),
+        ]
+        for kind, fn in steps:
+            if kind is EnsureEndpoint:
+                for a in plan.of(kind):
+                    fn(a)
+            else:
+                self._per_model(plan.of(kind), fn)
+        stable = self.desired.naming == "stable"
+        if not stable:
+            # A versioned artifact answers under its own key before anything routes to it:
+            # smoke-test first, so a failure leaves the manifest as it was and a crash can
+            # never leave an untested model routed (the next apply would see it as live).
+            self._per_model(plan.of(SmokeTest), self.smoke_test)
+        for a in plan.of(WriteManifest):
+            self.write(a)  # failed models keep their previous entries
+        for a in plan.of(UpdateEndpointConfig):  # RefreshEndpoint included
+            self.endpoint.update(a)
+        if stable:
+            # A stable name serves the new artifact only once the endpoint is refreshed.
+            self._per_model(plan.of(SmokeTest), self.smoke_test)
+            self._restore_failed(plan)
+        self._per_model(plan.of(PruneArtifact), self.prune)
+        for a in plan.of(ConfigureAutoscaling):
+            self.endpoint.autoscale(a)
+        for a in plan.of(RemoveAutoscaling):
+            self.endpoint.stop_autoscaling(a)
+        return self._results(plan)
+
+    def _per_model(self, actions: Iterable[Action], fn: Callable[[Action], None]) -> None:
+        todo = [a for a in actions if a.model not in self.failed]
+        if not todo:
+            return
+
+        def guarded(a: Action) -> None:
+            try:
+                fn(a)
+            except (StepFailed, AwsError) as e:
+                self.failed.setdefault(a.model, str(e))
+
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(todo))) as pool:
+            list(pool.map(guarded, todo))
+
+    # --- artifacts
+    def copy(self, a: CopyArtifact) -> None:
+        """Server-side copy from the registry's ModelDataUrl; never overwrites."""
+        src_bucket, src_key = split_s3_uri(a.source_uri)
+        # PreconditionFailed: someone copied it first; the check below judges their copy.
+        with contextlib.suppress(PreconditionFailed):
+            self.aws.call(
+                "s3",
+                "copy_object",
+                Bucket=self.desired.bucket,
+                Key=a.key,
+                CopySource={"Bucket": src_bucket, "Key": src_key},
+                ChecksumAlgorithm="SHA256",
+                IfNoneMatch="*",
+            )
+        self._check(a.key, a.size, a.sha256)
+
+    def verify(self, a: VerifyArtifact) -> None:
+        self._check(a.key, a.size, a.sha256)
+
+    def _check(self, key: str, size: int, sha256: str) -> None:
+        found = _digest(self.aws, self.desired.bucket, key)
+        if found is None:
+            raise StepFailed(f"{key} is missing after the copy")
+        if found[1] != sha256:
+            raise StepFailed(
+                f"{key} exists with sha256 {found[1][:12]}…, the registry says {sha256[:12]}…; "
+                "it was changed outside mmeops: delete it and apply again"
+            )
+        if found[0] != size:
+            raise StepFailed(f"{key} is {found[0]} bytes, the registry says {size}")
+
+    def publish_stable(self, a: PublishStable) -> None:
+        # Stable names are overwritten by design: the endpoint refresh that follows drops
+        # whatever copy the fleet had cached.
+        self.aws.call(
+            "s3",
+            "copy_object",
+            Bucket=self.desired.bucket,
+            Key=a.key,
+            CopySource={"Bucket": self.desired.bucket, "Key": a.source_key},
+            ChecksumAlgorithm="SHA256",
+        )
+        self._check(a.key, a.size, a.sha256)
+
+    def prune(self, a: PruneArtifact) -> None:
+        referenced = self.written.models.values() if self.written else ()
+        rel = a.key[len(self.desired.key_prefix) :]
+        if any(e.target_model == rel for e in referenced):
+            return  # never delete what the manifest routes to
+        self.aws.call("s3", "delete_object", Bucket=self.desired.bucket, Key=a.key)
+
+    # --- registry
+    def approve(self, a: MirrorApproval) -> None:
+        # Moto's update_model_package overwrites every field: send all three together.
+        self.registry.call(
+            "sagemaker",
+            "update_model_package",
+            ModelPackageArn=a.package_arn,
+            ModelApprovalStatus="Approved",
+            ApprovalDescription=(
+                f"approved by merging {self.desired.git_sha} into {self.desired.source}"
+            ),
+            CustomerMetadataProperties=dict(a.metadata),
+        )
+
+    # --- manifest
+    def _put_manifest(self, manifest: Manifest, etag: str | None) -> None:
+        manifest = replace(manifest, updated=utc_now())
+        try:
+            self.manifest_etag = write_manifest(
+                self.aws, self.desired.bucket, self.desired.manifest_key, manifest, etag
+            )
+        except PreconditionFailed:
+            raise MmeopsError(
+                f"s3://{self.desired.bucket}/{self.desired.manifest_key} changed since it was "
+                "read (another writer); nothing was routed, run reconcile again"
+            ) from None
+        self.written = manifest
+
+    def write(self, a: WriteManifest) -> None:
+        assert a.manifest is not None
+        self._put_manifest(self._without_failed(a.manifest, a.previous), a.etag)
+
+    def _without_failed(self, manifest: Manifest, previous: Manifest | None) -> Manifest:
+        """`manifest` with each failed model's entry put back as it was before."""
+        models = dict(manifest.models)
+        before = previous.models if previous else {}
+        for name in self.failed:
+            if name in before:
+                models[name] = before[name]
+            else:
+                models.pop(name, None)
+        return replace(manifest, models=models)
+
+    def _restore_failed(self, plan: Plan) -> None:
+        """After failed smoke tests: route the failed models back to their previous entries."""
+        if self.written is None:
+            return
+        writes = plan.of(WriteManifest)
+        previous = writes[0].previous if writes else None
+        restored = self._without_failed(self.written, previous)
+        if restored.models == self.written.models:
+            return
+        self._put_manifest(restored, self.manifest_etag)
+        self._restore_stable(plan, previous)
+
+    def _restore_stable(self, plan: Plan, previous: Manifest | None) -> None:
+        """Stable names were overwritten: put the previous version back and refresh, so the
+        fleet drops the failed model it may have cached."""
+        before = previous.models if previous else {}
+        back = [a for a in plan.of(PublishStable) if a.model in self.failed and a.model in before]
+        for a in back:
+            old = before[a.model]
+            self.aws.call(
+                "s3",
+                "copy_object",
+                Bucket=self.desired.bucket,
+                Key=a.key,
+                CopySource={
+                    "Bucket": self.desired.bucket,
+                    "Key": self.desired.artifact_key(a.model, old.version),
+                },
+                ChecksumAlgorithm="SHA256",
+            )
+        if back:
+            d = self.desired
+            self.endpoint.update(
+                RefreshEndpoint(
+                    ENDPOINT,
+                    d.instance_type,
+                    d.instance_count,
+                    f"restore after failed smoke tests: {', '.join(a.model for a in back)}",
+                )
+            )
+
+    # --- smoke tests
+    def smoke_test(self, a: SmokeTest) -> None:
+        bucket, key = split_s3_uri(a.sample_uri)
+        body, _ = self.registry.get_bytes(bucket, key)
+        rows = [line for line in body.decode().splitlines() if line.strip()][:SMOKE_ROWS]
+        payload = "\n".join(rows).encode()
+        deadline = time.monotonic() + self.smoke_timeout
+        delay = 1.0
+        while True:
+            try:
+                out = self.aws.call(
+                    "sagemaker-runtime",
+                    "invoke_endpoint",
+                    EndpointName=self.desired.endpoint_name,
+                    TargetModel=a.target_model,
+                    ContentType="text/csv",
+                    Body=payload,
+                )
+                break
+            except AwsError as e:
+                # A model still loading answers ModelNotReadyException: wait, within a bound.
+                if e.code != "ModelNotReadyException" or time.monotonic() + delay > deadline:
+                    raise StepFailed(f"smoke test failed: {e.code}: {_short(e)}") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        lines = out["Body"].read().decode().splitlines()
+        if len(lines) != len(rows):
+            raise StepFailed(f"smoke test failed: {len(lines)} predictions for {len(rows)} rows")
+        for line in lines:
+            try:
+                values = [float(v) for v in line.split(",")]
+            except ValueError:
+                raise StepFailed(f"smoke test failed: not a prediction: {line[:40]!r}") from None
+            if not all(math.isfinite(v) for v in values):
+                raise StepFailed(f"smoke test failed: non-finite prediction {line[:40]!r}")
+
+    # --- results
+    def _results(self, plan: Plan) -> list[ModelResult]:
+        return [self._result(r, _details(plan, r.model)) for r in plan.rows]
+
+    def _result(self, r: Row, details: tuple[str, ...]) -> ModelResult:
+        if r.model in self.failed:
+            return ModelResult(
+                r.model,
+                r.live,
+                r.desired,
+                Status.SYNC_FAILED,
+                r.action,
+                self.failed[r.model],
+                details,
+            )
+        if r.status is not Status.OUT_OF_SYNC:
+            return ModelResult(r.model, r.live, r.desired, r.status, r.action, r.message, details)
+        if r.model == ENDPOINT:
+            return ModelResult(r.model, None, None, Status.SYNCED, r.action, r.message, details)
+        if r.desired is None:  # removed from the file, applied with --prune
+            return ModelResult(r.model, r.live, None, Status.PRUNED, r.action, "removed", details)
+        return ModelResult(
+            r.model, r.desired, r.desired, Status.SYNCED, r.action, r.message, details
+        )
+
+
+def _short(e: AwsError) -> str:
+    text = str(e).split(": ", 2)[-1]
+    return text.lower()[:160]

@@ -1,0 +1,76 @@
+"""The routing manifest: which target model serves each model in one environment.
+
+Stored at `<prefix>_mmeops/manifest.json` and replaced only with a conditional put on the
+ETag read before (docs/architecture.md). Clients invoke with `TargetModel = target_model`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+
+from mmeops.aws import Aws
+from mmeops.errors import NotFound
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    target_model: str
+    version: int
+    package_arn: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    environment: str
+    git_sha: str = ""
+    updated: str = ""
+    models: dict[str, ManifestEntry] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["models"] = {k: asdict(v) for k, v in sorted(self.models.items())}
+        return json.dumps(data, indent=2, sort_keys=False).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> Manifest:
+        data = json.loads(body)
+        models = {k: ManifestEntry(**v) for k, v in (data.get("models") or {}).items()}
+        return cls(data["environment"], data.get("git_sha", ""), data.get("updated", ""), models)
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_manifest(aws: Aws, bucket: str, key: str) -> tuple[Manifest | None, str | None]:
+    """The live manifest and its ETag; (None, None) when there is none yet."""
+    try:
+        body, etag = aws.get_bytes(bucket, key)
+    except NotFound:
+        return None, None
+    return Manifest.from_json(body), etag
+
+
+def write_manifest(
+    aws: Aws,
+    bucket: str,
+    key: str,
+    manifest: Manifest,
+    etag: str | None,
+    kms_key_id: str | None = None,
+) -> str:
+    """Replace the manifest only if it is still the version read (ETag), or create it only if
+    there was none; PreconditionFailed means another writer got there first. Returns the ETag."""
+    return aws.put_bytes(
+        bucket,
+        key,
+        manifest.to_json(),
+        if_match=etag,
+        if_none_match=etag is None,
+        kms_key_id=kms_key_id,
+        content_type="application/json",
+    )

@@ -1,0 +1,392 @@
+"""The planner: a pure function (desired, remote) -> Plan. It never calls AWS.
+
+A plan is an ordered list of typed actions, each with a one-line message, plus one row per
+model (live version, desired version, status, what will happen). Apply order keeps the
+endpoint serving something valid at every moment: ensure endpoint -> copy and verify
+artifacts -> publish stable names -> mirror approvals -> write manifest -> refresh endpoint ->
+smoke tests -> prune -> autoscaling (`Action.phase`). With versioned names the smoke tests come
+before the manifest write: a model is tested under its own key before anything routes to it.
+"""
+
+from __future__ import annotations
+
+from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's public vocabulary)
+    ENDPOINT,
+    Action,
+    ConfigureAutoscaling,
+    CopyArtifact,
+    EnsureEndpoint,
+    MirrorApproval,
+    Plan,
+    PruneArtifact,
+    PublishStable,
+    RefreshEndpoint,
+    RemoveAutoscaling,
+    RemoveModel,
+    Row,
+    SmokeTest,
+    Status,
+    UpdateEndpointConfig,
+    VerifyArtifact,
+    WriteManifest,
+)
+from mmeops.deploy.desired import Desired
+from mmeops.deploy.manifest import Manifest, ManifestEntry
+from mmeops.deploy.remote import VERSION_KEY, Package, Remote, is_live
+from mmeops.errors import ConfigErrors, UserError
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def check_policy(desired: Desired) -> list[UserError]:
+    """promotion_from: every version here must have passed through the upstream file. A version
+    newer than upstream's pin has not; an older one is a rollback and stays allowed (a revert
+    of this file must work while upstream keeps its newer pin)."""
+    if desired.promotion_from is None:
+        return []
+    problems = []
+    up = desired.promotion_from
+    for m in desired.models:
+        pinned = desired.upstream.get(m.name)
+        if pinned is None:
+            problems.append(
+                UserError(
+                    f"{m.name} is not pinned in environments/{up}.yaml (promotion_from); "
+                    f"promote it to {up} first",
+                    desired.source,
+                    m.line,
+                )
+            )
+        elif m.version > pinned:
+            problems.append(
+                UserError(
+                    f"{m.name} v{m.version} is newer than v{pinned} pinned in "
+                    f"environments/{up}.yaml (promotion_from); promote it to {up} first",
+                    desired.source,
+                    m.line,
+                )
+            )
+    return problems
+
+
+def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
+    problems = []
+    # The image the endpoint runs; the one it will be created with when there is none yet.
+    image = (remote.endpoint and remote.endpoint.image_version) or desired.image_version
+    for (name, version), pkg in remote.packages.items():
+        m = desired.model(name)
+        line = m.line if m else None
+        if pkg is None:
+            problems.append(
+                UserError(
+                    f"{name} v{version} is not in the registry (model package group {name}); "
+                    "pin a registered version",
+                    desired.source,
+                    line,
+                )
+            )
+        elif pkg.status == "Rejected":
+            problems.append(
+                UserError(
+                    f"{name} v{version} is Rejected in the registry; pin another version",
+                    desired.source,
+                    line,
+                )
+            )
+        elif not (pkg.sha256 and pkg.size > 0 and pkg.model_data_url and pkg.sample_uri):
+            problems.append(
+                UserError(
+                    f"{name} v{version}'s package lacks artifact_sha256, artifact_size, "
+                    "sample_uri or ModelDataUrl; register the model again",
+                    desired.source,
+                    line,
+                )
+            )
+        elif skew := version_skew(pkg, image):
+            problems.append(UserError(f"{name} v{version} {skew}", desired.source, line))
+    return problems
+
+
+def version_skew(pkg: Package, image_version: str) -> str | None:
+    """Why `pkg` must not be served by `image_version`, or None. A model saved by one xgboost
+    release line loads in another without error and predicts different numbers (FACTS.md), so
+    a recorded `xgboost_version` must be the image's release line. A package without one (made
+    before mmeops recorded it) cannot be judged and passes; `mmeops register` records it."""
+    trained = pkg.metadata.get("xgboost_version", "")
+    if trained in ("", "unknown"):
+        return None
+    serves = image_version.split("-", 1)[0]
+    if ".".join(trained.split(".")[:2]) == serves:
+        return None
+    return (
+        f"was trained with xgboost {trained} but this environment's endpoint serves image "
+        f"{image_version} (xgboost {serves}); it would predict wrong numbers without an error. "
+        f"Pin a version trained with xgboost {serves}, or retrain it"
+    )
+
+
+def validate(desired: Desired, remote: Remote) -> None:
+    problems = check_policy(desired) + check_registry(desired, remote)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigErrors(problems)
+
+
+# --- planning -------------------------------------------------------------------------------
+
+
+def _rel(desired: Desired, key: str) -> str:
+    return key[len(desired.key_prefix) :]
+
+
+def _model_actions(
+    desired: Desired,
+    remote: Remote,
+    name: str,
+    version: int,
+    pkg: Package,
+    live: ManifestEntry | None,
+) -> list[Action]:
+    key = desired.artifact_key(name, version)
+    acts: list[Action] = []
+    if _rel(desired, key) in remote.objects:
+        acts.append(VerifyArtifact(name, version, key, pkg.sha256, pkg.size))
+    else:
+        acts.append(CopyArtifact(name, version, pkg.model_data_url, key, pkg.sha256, pkg.size))
+    if desired.naming == "stable":
+        acts.append(
+            PublishStable(name, version, key, desired.stable_key(name), pkg.sha256, pkg.size)
+        )
+    if desired.approve and pkg.status != "Approved":
+        acts.append(MirrorApproval(name, version, pkg.arn, pkg.metadata))
+    if live is None or live.version != version or live.sha256 != pkg.sha256:
+        acts.append(SmokeTest(name, version, desired.target_model(name, version), pkg.sample_uri))
+    return acts
+
+
+def _describe_change(live: int | None, version: int, retained: bool) -> str:
+    if live is None:
+        return f"add v{version}"
+    if live == version:
+        return f"repair v{version}"
+    if version < live:
+        return f"rollback v{live} → v{version}" + (" (retained: manifest only)" if retained else "")
+    return f"upgrade v{live} → v{version}"
+
+
+def _retention_prunes(
+    desired: Desired, remote: Remote, name: str, version: int, live: int | None
+) -> list[Action]:
+    versions = remote.versions(name) | {version}
+    keep = set(sorted(versions, reverse=True)[: desired.retention]) | {version}
+    if live is not None:
+        keep.add(live)
+    return [
+        PruneArtifact(name, desired.artifact_key(name, v), f"beyond retention {desired.retention}")
+        for v in sorted(versions - keep)
+    ]
+
+
+def _removed(desired: Desired, remote: Remote) -> dict[str, list[str]]:
+    """Models live (manifest) or stored (prefix) but no longer in the file -> their keys."""
+    wanted = {m.name for m in desired.models}
+    out: dict[str, list[str]] = {}
+    for name in remote.manifest.models if remote.manifest else {}:
+        if name not in wanted:
+            out.setdefault(name, [])
+    for rel in remote.objects:
+        match = VERSION_KEY.match(rel)
+        name = match.group("model") if match else rel.removesuffix(".tar.gz")
+        stable = "/" not in rel and rel.endswith(".tar.gz")
+        if (match or stable) and name not in wanted:
+            out.setdefault(name, []).append(desired.key_prefix + rel)
+    return out
+
+
+def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
+    """Validate, then compute the actions that make live equal desired."""
+    validate(desired, remote)
+    old = remote.manifest.models if remote.manifest else {}
+    new: dict[str, ManifestEntry] = {}
+    actions: list[Action] = []
+    rows: list[Row] = []
+
+    for m in desired.models:
+        live = old.get(m.name)
+        live_v = live.version if live else None
+        if is_live(desired, remote.manifest, remote.objects, m.name):
+            new[m.name] = live
+            prunes = _retention_prunes(desired, remote, m.name, m.version, live_v)
+            actions += prunes
+            status = Status.OUT_OF_SYNC if prunes else Status.SYNCED
+            msg = prunes[0].message if prunes else f"v{m.version} live"
+            rows.append(Row(m.name, live_v, m.version, status, "prune" if prunes else "none", msg))
+            continue
+        pkg = remote.packages[(m.name, m.version)]
+        assert pkg is not None  # validate() refused missing packages
+        new[m.name] = ManifestEntry(
+            desired.target_model(m.name, m.version), m.version, pkg.arn, pkg.sha256, pkg.size
+        )
+        acts = _model_actions(desired, remote, m.name, m.version, pkg, live)
+        acts += _retention_prunes(desired, remote, m.name, m.version, live_v)
+        actions += acts
+        retained = any(isinstance(a, VerifyArtifact) for a in acts)
+        change = _describe_change(live_v, m.version, retained)
+        rows.append(Row(m.name, live_v, m.version, Status.OUT_OF_SYNC, change.split()[0], change))
+
+    for name, keys in sorted(_removed(desired, remote).items()):
+        live = old.get(name)
+        live_v = live.version if live else None
+        if not prune:
+            if live is not None:
+                new[name] = live
+            rows.append(
+                Row(
+                    name,
+                    live_v,
+                    None,
+                    Status.PRUNE_SKIPPED,
+                    "none",
+                    f"not in {desired.source}; rerun with --prune to remove it",
+                )
+            )
+            continue
+        if live is not None:
+            actions.append(RemoveModel(name, live_v or 0))
+        actions += [PruneArtifact(name, k, "model removed from the file") for k in keys]
+        rows.append(
+            Row(
+                name,
+                live_v,
+                None,
+                Status.OUT_OF_SYNC,
+                "remove",
+                f"remove (not in {desired.source})",
+            )
+        )
+
+    endpoint_actions = _endpoint_actions(desired, remote, actions)
+    actions += endpoint_actions
+    rows += [
+        Row(ENDPOINT, None, None, Status.OUT_OF_SYNC, type(a).__name__, a.message)
+        for a in endpoint_actions
+    ]
+    if new != old:
+        changed = tuple(sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k)))
+        previous = remote.manifest
+        actions.append(
+            WriteManifest(
+                "",
+                Manifest(desired.env, desired.git_sha, "", new),
+                previous,
+                remote.manifest_etag,
+                changed,
+            )
+        )
+    actions.sort(key=lambda a: _apply_order(a, desired))  # stable: keeps per-phase order
+    return Plan(desired.env, tuple(actions), tuple(rows))
+
+
+def _apply_order(action: Action, desired: Desired) -> float:
+    """`Action.phase`, except that with versioned names a model is smoke-tested under its own
+    key before the manifest routes to it (the executor runs them in this order)."""
+    if isinstance(action, SmokeTest) and desired.naming != "stable":
+        return WriteManifest.phase - 0.5
+    return action.phase
+
+
+def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -> list[Action]:
+    out: list[Action] = []
+    ep = remote.endpoint
+    if ep is None:
+        out.append(
+            EnsureEndpoint(
+                ENDPOINT,
+                desired.endpoint_name,
+                desired.image_version,
+                desired.instance_type,
+                desired.instance_count,
+            )
+        )
+    elif (ep.instance_type, ep.instance_count) != (desired.instance_type, desired.instance_count):
+        out.append(
+            UpdateEndpointConfig(
+                ENDPOINT,
+                desired.instance_type,
+                desired.instance_count,
+                f"was {ep.instance_count} x {ep.instance_type}",
+                ep.model_name,
+            )
+        )
+    elif any(isinstance(a, PublishStable) for a in actions):
+        # Stable names: the endpoint may serve a cached copy of the replaced artifact; a new
+        # endpoint config starts a new, empty fleet.
+        replaced = sorted({a.model for a in actions if isinstance(a, PublishStable)})
+        out.append(
+            RefreshEndpoint(
+                ENDPOINT,
+                desired.instance_type,
+                desired.instance_count,
+                f"stable names replaced: {', '.join(replaced)}",
+                ep.model_name,
+            )
+        )
+    if desired.autoscaling is not None:
+        a = desired.autoscaling
+        want = (a.min_capacity, a.max_capacity, a.target_invocations)
+        s = remote.scaling
+        if s is None or (s.min_capacity, s.max_capacity, s.target_invocations) != want:
+            out.append(ConfigureAutoscaling(ENDPOINT, *want))
+    elif remote.scaling is not None:
+        out.append(RemoveAutoscaling(ENDPOINT, remote.scaling.policies))
+    return out
+
+
+# --- drift (`--check`) ----------------------------------------------------------------------
+
+
+def drift(desired: Desired, remote: Remote, the_plan: Plan) -> list[str]:
+    """How live differs from desired, one short line each; empty when in sync. Expects a
+    remote read with `verify_all` (every pinned version resolved, checksums read)."""
+    out: list[str] = []
+    ep = remote.endpoint
+    if ep is None:
+        out.append(f"endpoint {desired.endpoint_name} does not exist")
+    elif ep.status != "InService":
+        out.append(f"endpoint {desired.endpoint_name} is {ep.status}, not InService")
+    if remote.manifest is None and desired.models:
+        out.append("no routing manifest")
+    for m in desired.models:
+        pkg = remote.packages.get((m.name, m.version))
+        keys = [desired.artifact_key(m.name, m.version)]
+        if desired.naming == "stable":
+            keys.append(desired.stable_key(m.name))
+        for key in keys:
+            rel = _rel(desired, key)
+            if rel not in remote.objects:
+                out.append(f"{m.name}: artifact {key} is missing")
+            elif pkg and rel in remote.checksums and remote.checksums[rel] != pkg.sha256:
+                out.append(
+                    f"{m.name}: {key} has sha256 {remote.checksums[rel][:12]}…, the "
+                    f"registry says {pkg.sha256[:12]}…; delete it and apply to re-copy"
+                )
+        if pkg and desired.approve and pkg.status != "Approved":
+            out.append(f"{m.name}: v{m.version} is {pkg.status} in the registry, not Approved")
+    for row in the_plan.rows:
+        if row.model == ENDPOINT:
+            out.append(f"endpoint: {row.message}")
+        elif row.status is Status.PRUNE_SKIPPED:
+            out.append(f"{row.model}: unexpected (not in the file), still live or stored")
+        elif row.status is Status.OUT_OF_SYNC:
+            out.append(f"{row.model}: manifest out of date ({row.message})")
+    known = {
+        _rel(desired, k)
+        for m in desired.models
+        for k in (desired.artifact_key(m.name, m.version), desired.stable_key(m.name))
+    }
+    for rel in sorted(remote.objects):
+        match = VERSION_KEY.match(rel)
+        if not match and rel not in known:
+            out.append(f"unexpected object {desired.key_prefix}{rel}")
+    return list(dict.fromkeys(out))

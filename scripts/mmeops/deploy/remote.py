@@ -1,0 +1,257 @@
+"""Remote state: read-only calls that describe what is live in one environment.
+
+Reads the routing manifest (and its ETag), the objects under the artifact prefix, the endpoint
+and its config, autoscaling when configured, and the registry entries of the versions that
+need resolving. A no-op reconcile resolves none: only models whose pinned version differs from
+the manifest (or whose artifact is missing) are looked up; `--check` looks up all of them and
+also reads every live artifact's stored SHA-256.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from mmeops.aws import Aws, ObjectInfo
+from mmeops.deploy.desired import VARIANT, Desired
+from mmeops.deploy.manifest import Manifest, read_manifest
+from mmeops.errors import NotFound
+from mmeops.registry import package_arn
+
+VERSION_KEY = re.compile(r"^(?P<model>[a-z][a-z0-9-]*)/v(?P<version>[0-9]+)\.tar\.gz$")
+
+
+@dataclass(frozen=True)
+class Package:
+    """One model package version in the registry, as reconcile needs it."""
+
+    model: str
+    version: int
+    arn: str
+    status: str
+    model_data_url: str
+    sha256: str
+    size: int
+    sample_uri: str
+    image_version: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    name: str
+    status: str
+    config_name: str
+    model_name: str
+    instance_type: str
+    instance_count: int
+    # The image tag its model runs (`3.2-0`): what every artifact it loads must be trained for.
+    image_version: str = ""
+
+
+@dataclass(frozen=True)
+class ScalingState:
+    min_capacity: int
+    max_capacity: int
+    target_invocations: int | None
+    policies: tuple[str, ...] = ()  # every scaling policy on the variant, by name
+
+
+@dataclass(frozen=True)
+class Remote:
+    manifest: Manifest | None = None
+    manifest_etag: str | None = None
+    # Keys relative to the artifact prefix (mmeops's own `_mmeops/` objects left out).
+    objects: dict[str, ObjectInfo] = field(default_factory=dict)
+    endpoint: EndpointState | None = None
+    # (model, version) -> the package, or None when the registry has no such version.
+    packages: dict[tuple[str, int], Package | None] = field(default_factory=dict)
+    # Relative key -> stored SHA-256 (hex); filled by `--check` only.
+    checksums: dict[str, str] = field(default_factory=dict)
+    scaling: ScalingState | None = None
+    # Whether the listing showed a lease object: a no-op apply then checks whether it is a
+    # lease its own dead run left behind, and pays nothing when there is none.
+    lease_seen: bool = False
+
+    def versions(self, model: str) -> set[int]:
+        """Versions of `model` with an artifact under the prefix."""
+        out = set()
+        for key in self.objects:
+            m = VERSION_KEY.match(key)
+            if m and m.group("model") == model:
+                out.add(int(m.group("version")))
+        return out
+
+
+def describe_package(registry: Aws, desired: Desired, model: str, version: int) -> Package | None:
+    arn = package_arn(desired.registry_region, desired.registry_account, model, version)
+    try:
+        p = registry.call("sagemaker", "describe_model_package", ModelPackageName=arn)
+    except NotFound:
+        return None
+    meta = dict(p.get("CustomerMetadataProperties") or {})
+    containers = (p.get("InferenceSpecification") or {}).get("Containers") or [{}]
+    return Package(
+        model=model,
+        version=version,
+        arn=p.get("ModelPackageArn", arn),
+        status=p.get("ModelApprovalStatus", ""),
+        model_data_url=containers[0].get("ModelDataUrl", ""),
+        sha256=meta.get("artifact_sha256", ""),
+        size=int(meta.get("artifact_size") or 0),
+        sample_uri=meta.get("sample_uri", ""),
+        image_version=meta.get("image_version", ""),
+        metadata=meta,
+    )
+
+
+def is_live(desired: Desired, manifest: Manifest | None, objects: dict, model: str) -> bool:
+    """True when `model` already serves its pinned version: the manifest routes to it and its
+    artifacts are under the prefix with the size the manifest recorded. No registry call."""
+    m = desired.model(model)
+    entry = manifest.models.get(model) if manifest else None
+    if m is None or entry is None or entry.version != m.version:
+        return False
+    if entry.target_model != desired.target_model(model, m.version):
+        return False
+    n = len(desired.key_prefix)
+    keys = [desired.artifact_key(model, m.version)[n:]]
+    if desired.naming == "stable":
+        keys.append(desired.stable_key(model)[n:])
+    return all(k in objects and objects[k].size == entry.size for k in keys)
+
+
+def needs_resolving(desired: Desired, manifest: Manifest | None, objects: dict) -> list:
+    """(model, version) pairs whose registry entry the plan needs: those not already live."""
+    return [
+        (m.name, m.version)
+        for m in desired.models
+        if not is_live(desired, manifest, objects, m.name)
+    ]
+
+
+def read_endpoint(aws: Aws, name: str) -> EndpointState | None:
+    try:
+        ep = aws.call("sagemaker", "describe_endpoint", EndpointName=name)
+    except NotFound:
+        return None
+    config_name = ep.get("EndpointConfigName", "")
+    try:
+        config = aws.call("sagemaker", "describe_endpoint_config", EndpointConfigName=config_name)
+        variant = config["ProductionVariants"][0]
+    except NotFound:
+        variant = {}
+    return EndpointState(
+        name=name,
+        status=ep.get("EndpointStatus", ""),
+        config_name=config_name,
+        model_name=variant.get("ModelName", ""),
+        instance_type=variant.get("InstanceType", ""),
+        instance_count=int(variant.get("InitialInstanceCount") or 0),
+        image_version=read_image_version(aws, variant.get("ModelName", "")),
+    )
+
+
+def read_image_version(aws: Aws, model_name: str) -> str:
+    """The tag of the image a SageMaker model runs (`...sagemaker-xgboost:3.2-0` -> `3.2-0`),
+    or "" when unknown. The live image, not the files, decides what an artifact must match."""
+    if not model_name:
+        return ""
+    try:
+        model = aws.call("sagemaker", "describe_model", ModelName=model_name)
+    except NotFound:
+        return ""
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    image = container.get("Image", "")
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""
+
+
+def scaling_resource(desired: Desired) -> str:
+    return f"endpoint/{desired.endpoint_name}/variant/{VARIANT}"
+
+
+def read_scaling(aws: Aws, desired: Desired) -> ScalingState | None:
+    resource = scaling_resource(desired)
+    targets = aws.call(
+        "application-autoscaling",
+        "describe_scalable_targets",
+        ServiceNamespace="sagemaker",
+        ResourceIds=[resource],
+    ).get("ScalableTargets", [])
+    if not targets:
+        return None
+    policies = aws.call(
+        "application-autoscaling",
+        "describe_scaling_policies",
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+    ).get("ScalingPolicies", [])
+    target_value = None
+    for p in policies:
+        cfg = p.get("TargetTrackingScalingPolicyConfiguration") or {}
+        if cfg.get("TargetValue") is not None:
+            target_value = int(cfg["TargetValue"])
+    names = tuple(sorted(p["PolicyName"] for p in policies))
+    return ScalingState(targets[0]["MinCapacity"], targets[0]["MaxCapacity"], target_value, names)
+
+
+def stored_sha256(aws: Aws, bucket: str, key: str) -> str | None:
+    """An object's SHA-256 (hex): S3's stored checksum when it has one, else read and hash."""
+    try:
+        head = aws.call("s3", "head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except NotFound:
+        return None
+    stored = head.get("ChecksumSHA256")
+    if stored and "-" not in stored:  # a multipart checksum is not the object's sha256
+        return base64.b64decode(stored).hex()
+    body, _ = aws.get_bytes(bucket, key)
+    return hashlib.sha256(body).hexdigest()
+
+
+def read_remote(
+    env_aws: Aws,
+    registry: Aws,
+    desired: Desired,
+    *,
+    verify_all: bool = False,
+    workers: int = 16,
+) -> Remote:
+    """Everything the planner needs, read-only. `verify_all` (`--check`) resolves every pinned
+    version and reads every live artifact's checksum."""
+    manifest, etag = read_manifest(env_aws, desired.bucket, desired.manifest_key)
+    n = len(desired.key_prefix)
+    listing = env_aws.list_objects(desired.bucket, desired.key_prefix)
+    objects = {o.key[n:]: o for o in listing if not o.key[n:].startswith("_mmeops/")}
+    lease_seen = any(o.key == desired.lease_key for o in listing)
+    endpoint = read_endpoint(env_aws, desired.endpoint_name)
+    # Read whether or not the file asks for autoscaling: one the file no longer has is removed.
+    scaling = read_scaling(env_aws, desired) if endpoint else None
+    wanted = (
+        [(m.name, m.version) for m in desired.models]
+        if verify_all
+        else needs_resolving(desired, manifest, objects)
+    )
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = pool.map(lambda mv: describe_package(registry, desired, *mv), wanted)
+        packages = dict(zip(wanted, found, strict=True))
+        checksums: dict[str, str] = {}
+        if verify_all:
+            # The artifacts the desired state serves; retained versions are checked when used.
+            keys = [
+                k
+                for m in desired.models
+                for k in (
+                    desired.artifact_key(m.name, m.version)[n:],
+                    desired.stable_key(m.name)[n:] if desired.naming == "stable" else "",
+                )
+                if k in objects
+            ]
+            sums = pool.map(
+                lambda k: stored_sha256(env_aws, desired.bucket, desired.key_prefix + k), keys
+            )
+            checksums = {k: s for k, s in zip(keys, sums, strict=True) if s is not None}
+    return Remote(manifest, etag, objects, endpoint, packages, checksums, scaling, lease_seen)

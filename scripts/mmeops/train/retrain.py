@@ -1,0 +1,47 @@
+"""extract → tune → register, the scheduled retraining of one model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mmeops.config.repo import Repo
+from mmeops.train.extract import ExtractResult, extract
+from mmeops.train.register import Registration, register
+from mmeops.train.tune import Progress, TuneResult, tune
+
+
+@dataclass(frozen=True)
+class Retrain:
+    extract: ExtractResult
+    tune: TuneResult
+    registration: Registration
+
+
+def retrain(
+    repo: Repo,
+    model: str,
+    *,
+    testing: bool = False,
+    backend: str = "local",
+    max_jobs: int | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> Retrain:
+    """Run the three stages on one fresh dataset; the gate's verdict is in the result
+    (`registration.version` is None when it failed), never an exception."""
+    repo.model(model)  # an unknown model fails here, before any stage starts
+    extracted = extract(repo, model, start=start, end=end)
+    tuned = tune(
+        repo,
+        model,
+        dataset=extracted.run_id,
+        backend=backend,
+        testing=testing,
+        max_jobs=max_jobs,
+        progress=progress,
+    )
+    registered = register(repo, model, tuned.record.job_name)
+    return Retrain(extracted, tuned, registered)

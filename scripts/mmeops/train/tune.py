@@ -1,0 +1,325 @@
+"""The tune stage: dataset → warm-start parents → backend → tuning record.
+
+    tune(repo, "diabetes-progression", backend="local") -> TuneResult
+
+Validation comes first (model, backend, job count, the xgboost version, the dataset exists);
+only then does anything run or get written. Every finished job, failed ones included, leaves
+a record in the history; a failed job then raises TuningFailed with SageMaker's reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import xgboost
+
+from mmeops import artifact
+from mmeops.aws import Aws, for_account, split_s3_uri
+from mmeops.config.kinds import ModelConfig
+from mmeops.config.repo import Repo
+from mmeops.errors import MmeopsError, NotFound, UserError
+from mmeops.train import extract, history, tune_local, tune_sagemaker, warmstart
+from mmeops.train.history import TuningRecord
+
+BACKENDS = ("local", "sagemaker")
+SEED = 0
+# One thread: the datasets are small, and on a busy 2-core runner two OpenMP threads ran
+# 7x slower than one (threads spin waiting for each other).
+NTHREAD = 1
+JOB_NAME_MAX = 32  # SageMaker's limit for tuning job names
+PREFIX_MAX = 14  # leaves room for -YYMMDDHHMMSS-xxxx
+
+
+class TuningFailed(MmeopsError):
+    """The tuning job ran and failed; its record (status Failed) is in the history."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    completed: int
+    running: int
+    failed: int
+    total: int
+    best_value: float | None = None
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    record: TuningRecord
+    warm_start: warmstart.WarmStart
+    n_prior_trials: int = 0  # parent trials the local study started with
+
+
+@dataclass(frozen=True)
+class Dataset:
+    run_id: str
+    sha256: str
+    train_uri: str
+    validation_uri: str
+
+
+def job_prefix(model: str) -> str:
+    return model[:PREFIX_MAX].rstrip("-")
+
+
+def new_job_name(model: str, now: dt.datetime) -> str:
+    name = f"{job_prefix(model)}-{now:%y%m%d%H%M%S}-{secrets.token_hex(2)}"
+    assert len(name) <= JOB_NAME_MAX
+    return name
+
+
+def resolve_dataset(aws: Aws, bucket: str, model: str, run_id: str | None) -> Dataset:
+    """The dataset to tune on (the newest when `run_id` is None) and its sha256."""
+    if run_id is None:
+        run_id = extract.latest_run_id(aws, bucket, model)
+        if run_id is None:
+            raise UserError(
+                f"no dataset for {model} in s3://{bucket}/datasets/{model}/; "
+                f"run `mmeops extract {model}` first"
+            )
+    paths = extract.dataset_paths(bucket, model, run_id)
+    try:
+        body, _ = aws.get_bytes(*split_s3_uri(paths.lineage))
+    except NotFound:
+        raise UserError(
+            f"dataset {run_id} of {model} not found (no {paths.lineage}); "
+            f"run `mmeops extract {model}` or pick an existing --dataset"
+        ) from None
+    sha = json.loads(body)["dataset_sha256"]
+    return Dataset(run_id, sha, paths.train, paths.validation)
+
+
+def _today(cfg: ModelConfig, ds: Dataset, backend: str) -> warmstart.Today:
+    return warmstart.Today(
+        model=cfg.name,
+        objective=str(cfg.xgboost.static_hyperparameters.get("objective", "")),
+        eval_metric=cfg.tuning.objective_metric,
+        ranges=_ranges(cfg),
+        static_hyperparameters=dict(cfg.xgboost.static_hyperparameters),
+        dataset_sha256=ds.sha256,
+        image_version=cfg.xgboost.image_version,
+        backend=backend,
+        max_parents=cfg.tuning.max_parents,
+    )
+
+
+def _ranges(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
+    return {name: r.model_dump(exclude_none=True) for name, r in cfg.tuning.ranges.items()}
+
+
+def _validate(
+    repo: Repo, model_name: str, backend: str, testing: bool, max_jobs: int | None
+) -> tuple[ModelConfig, int]:
+    cfg = repo.model(model_name)
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if max_jobs is not None and max_jobs < 1:
+        raise UserError(f"--max-jobs must be at least 1 (got {max_jobs})")
+    if backend == "local":
+        artifact.check_version(repo, model_name)
+    # A testing run is exactly one training job, whatever else was asked.
+    return cfg, 1 if testing else (max_jobs or cfg.tuning.max_jobs)
+
+
+def tune(
+    repo: Repo,
+    model_name: str,
+    *,
+    dataset: str | None = None,
+    backend: str = "local",
+    testing: bool = False,
+    max_jobs: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> TuneResult:
+    """Tune `model_name` on a dataset (the newest by default), warm-started when it can be."""
+    cfg, n_jobs = _validate(repo, model_name, backend, testing, max_jobs)
+    settings = repo.settings
+    aws = for_account(
+        settings.training.account_id, settings.training.region, settings.training.role_arn
+    )
+    ds = resolve_dataset(aws, settings.bucket, model_name, dataset)
+    today = _today(cfg, ds, backend)
+    plan = warmstart.choose(history.read(aws, settings.bucket, model_name), today)
+    now = dt.datetime.now(dt.timezone.utc)
+    base = {
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "job_name": new_job_name(model_name, now),
+        "model": model_name,
+        "prefix": job_prefix(model_name),
+        "objective": today.objective,
+        "eval_metric": today.eval_metric,
+        "dataset_run_id": ds.run_id,
+        "dataset_sha256": ds.sha256,
+        "backend": backend,
+        "testing": testing,
+        "ranges": today.ranges,
+        "static_hyperparameters": today.static_hyperparameters,
+        "parents": plan.parent_names,
+        "warm_start_type": plan.type,
+        "image_version": cfg.xgboost.image_version,
+    }
+    if backend == "local":
+        record, n_prior = _run_local(aws, repo, cfg, ds, plan, base, n_jobs, progress)
+    else:
+        record, n_prior = _run_sagemaker(aws, repo, cfg, ds, plan, base, n_jobs, progress), 0
+    history.append(aws, settings.bucket, record, kms_key_id=settings.kms_key_id)
+    if record.status != history.COMPLETED:
+        raise TuningFailed(f"tuning job {record.job_name} failed: {record.failure_reason}")
+    return TuneResult(record, plan, n_prior)
+
+
+def _run_local(
+    aws: Aws,
+    repo: Repo,
+    cfg: ModelConfig,
+    ds: Dataset,
+    plan: warmstart.WarmStart,
+    base: dict,
+    n_jobs: int,
+    progress: Callable[[Progress], None] | None,
+) -> tuple[TuningRecord, int]:
+    bucket = repo.settings.bucket
+    train = tune_local.load_csv(aws.get_bytes(*split_s3_uri(ds.train_uri))[0])
+    validation = tune_local.load_csv(aws.get_bytes(*split_s3_uri(ds.validation_uri))[0])
+
+    def on_trial(done: int, best: float | None) -> None:
+        if progress is not None:
+            progress(Progress(done, 0, 0, n_jobs, best))
+
+    priors = [t for parent in plan.parents for t in parent.trials]
+    # The newest parent's best goes first: the new job is never worse than it on this data.
+    enqueue = [plan.parents[0].best_hyperparameters] if plan.parents else []
+    try:
+        result = tune_local.search(
+            train,
+            validation,
+            ranges=base["ranges"],
+            static=base["static_hyperparameters"],
+            objective_metric=cfg.tuning.objective_metric,
+            direction=cfg.tuning.direction,
+            n_trials=n_jobs,
+            seed=SEED,
+            priors=priors,
+            enqueue=enqueue,
+            nthread=NTHREAD,
+            on_trial=on_trial,
+        )
+    except RuntimeError as e:
+        record = TuningRecord(
+            **base,
+            best_value=None,
+            n_training_jobs=n_jobs,
+            status="Failed",
+            failure_reason=str(e),
+            xgboost_version=xgboost.__version__,
+        )
+        return record, 0
+    key = f"tuning/{cfg.name}/{base['job_name']}/model.tar.gz"
+    aws.put_bytes(
+        bucket,
+        key,
+        artifact.pack(result.booster),
+        if_none_match=True,
+        kms_key_id=repo.settings.kms_key_id,
+        content_type="application/x-tar",
+    )
+    record = TuningRecord(
+        **base,
+        best_value=result.best_value,
+        n_training_jobs=len(result.trials),
+        status=history.COMPLETED,
+        best_hyperparameters=result.best_hyperparameters,
+        artifact_uri=f"s3://{bucket}/{key}",
+        xgboost_version=xgboost.__version__,
+        trials=result.trials,
+    )
+    return record, result.n_prior
+
+
+def _run_sagemaker(
+    aws: Aws,
+    repo: Repo,
+    cfg: ModelConfig,
+    ds: Dataset,
+    plan: warmstart.WarmStart,
+    base: dict,
+    n_jobs: int,
+    progress: Callable[[Progress], None] | None,
+) -> TuningRecord:
+    try:
+        image = tune_sagemaker.training_image(aws.region, cfg.xgboost.image_version)
+    except ValueError as e:
+        source = repo.model_source(cfg.name)
+        raise UserError(
+            f"no built-in XGBoost image {cfg.xgboost.image_version} in {aws.region}: {e}",
+            source.path,
+            source.line("xgboost", "image_version"),
+        ) from None
+    bucket = repo.settings.bucket
+    request = tune_sagemaker.build_request(
+        job_name=base["job_name"],
+        image=image,
+        role_arn=repo.settings.training.execution_role_arn,
+        instance_type=cfg.training_instance_type,
+        objective_metric=cfg.tuning.objective_metric,
+        direction=cfg.tuning.direction,
+        max_jobs=n_jobs,
+        max_parallel_jobs=cfg.tuning.max_parallel_jobs,
+        ranges=base["ranges"],
+        static=base["static_hyperparameters"],
+        train_uri=ds.train_uri,
+        validation_uri=ds.validation_uri,
+        output_path=f"s3://{bucket}/tuning/{cfg.name}/{base['job_name']}/output/",
+        parents=plan.parent_names,
+        warm_start_type=plan.type,
+        kms_key_id=repo.settings.kms_key_id,
+    )
+
+    def on_status(completed: int, running: int, failed: int) -> None:
+        if progress is not None:
+            progress(Progress(completed, running, failed, n_jobs))
+
+    outcome = tune_sagemaker.run(aws, request, on_status=on_status)
+    trials = (
+        []
+        if outcome.best_value is None
+        else [{"hyperparameters": outcome.best_hyperparameters, "value": outcome.best_value}]
+    )
+    return TuningRecord(
+        **base,
+        best_value=outcome.best_value,
+        n_training_jobs=outcome.n_training_jobs,
+        status=outcome.status,
+        best_hyperparameters=outcome.best_hyperparameters,
+        artifact_uri=outcome.artifact_uri,
+        trials=trials,
+        failure_reason=outcome.failure_reason,
+    )
+
+
+def summary_markdown(result: TuneResult) -> str:
+    """The job summary: status first, details below."""
+    r = result.record
+    start = (
+        f"{r.warm_start_type} from {', '.join(r.parents)}"
+        if r.parents
+        else result.warm_start.reason
+    )
+    return "\n".join(
+        [
+            f"### Tuned {r.model}: {r.eval_metric} = {r.best_value:.6g}",
+            "",
+            "| | |",
+            "|---|---|",
+            f"| job | `{r.job_name}` ({r.backend}{', testing' if r.testing else ''}) |",
+            f"| warm start | {start} |",
+            f"| trials | {r.n_training_jobs} |",
+            f"| dataset | `{r.dataset_run_id}` (sha256 `{r.dataset_sha256[:12]}`) |",
+            f"| artifact | `{r.artifact_uri}` |",
+        ]
+    )

@@ -1,0 +1,236 @@
+"""The local multi-model endpoint answers boto3's own sagemaker-runtime client like SageMaker."""
+
+from __future__ import annotations
+
+import pickle
+import uuid
+from dataclasses import dataclass
+
+import boto3
+import numpy as np
+import pytest
+import xgboost as xgb
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from mmeops import aws
+from mmeops.artifact import pack, pack_file
+from mmeops.config.repo import load_repo
+
+
+def _booster(objective: str, seed: int) -> tuple[xgb.Booster, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.random((200, 5))
+    y = X[:, 0] * 3 + X[:, 1] if objective.startswith("reg") else (X[:, 0] > 0.5).astype(float)
+    booster = xgb.train({"objective": objective, "max_depth": 3}, xgb.DMatrix(X, label=y), 20)
+    return booster, X[:7]
+
+
+@dataclass
+class Endpoint:
+    name: str
+    sagemaker: aws.Aws
+    model_name: str
+    boosters: dict[str, xgb.Booster]
+    rows: dict[str, np.ndarray]
+    sizes: dict[str, int]
+
+    def new_config(self) -> str:
+        name = f"{self.name}-{uuid.uuid4().hex[:6]}"
+        self.sagemaker.call(
+            "sagemaker",
+            "create_endpoint_config",
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": self.model_name,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                }
+            ],
+        )
+        return name
+
+
+@pytest.fixture(scope="module")
+def endpoint(stack) -> Endpoint:
+    """An MME in the sandbox account serving two models: a regressor and a classifier."""
+    env = load_repo(stack.repo_root).envs["sandbox"]
+    sandbox = aws.for_account(env.account_id, env.region, env.role_arn)
+    name = f"mme-test-{uuid.uuid4().hex[:8]}"
+    prefix = f"{name}/"
+    boosters, rows, sizes = {}, {}, {}
+    for target, objective, seed in [
+        ("progression/v1.tar.gz", "reg:squarederror", 1),
+        ("malignant/v1.tar.gz", "binary:logistic", 2),
+    ]:
+        boosters[target], rows[target] = _booster(objective, seed)
+        sizes[target] = len(boosters[target].save_raw("ubj"))
+        sandbox.put_bytes(env.artifact_bucket, prefix + target, pack(boosters[target]))
+    model_name = f"{name}-model"
+    sandbox.call(
+        "sagemaker",
+        "create_model",
+        ModelName=model_name,
+        ExecutionRoleArn=f"arn:aws:iam::{env.account_id}:role/sagemaker",
+        PrimaryContainer={
+            "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
+            "Mode": "MultiModel",
+            "ModelDataUrl": f"s3://{env.artifact_bucket}/{prefix}",
+        },
+    )
+    ep = Endpoint(name, sandbox, model_name, boosters, rows, sizes)
+    sandbox.call(
+        "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=ep.new_config()
+    )
+    return ep
+
+
+@pytest.fixture(scope="module")
+def runtime(stack):
+    # One attempt: a wrong answer must show up as the error, not as a retry.
+    return boto3.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1}))
+
+
+def _csv(rows: np.ndarray) -> str:
+    return "\n".join(",".join(repr(float(v)) for v in row) for row in rows)
+
+
+def _invoke(runtime, endpoint: Endpoint, target: str) -> np.ndarray:
+    r = runtime.invoke_endpoint(
+        EndpointName=endpoint.name,
+        TargetModel=target,
+        ContentType="text/csv",
+        Body=_csv(endpoint.rows[target]),
+    )
+    assert r["ContentType"].startswith("text/csv")
+    return np.array([float(line) for line in r["Body"].read().decode().splitlines()])
+
+
+def _cached_targets(stack, endpoint: Endpoint) -> set[str]:
+    return {key[2] for key in stack.endpoints.cache.loaded() if key[0] == endpoint.name}
+
+
+def test_two_models_on_one_endpoint_predict_what_xgboost_predicts(runtime, endpoint):
+    for target, booster in endpoint.boosters.items():
+        expected = booster.predict(xgb.DMatrix(endpoint.rows[target]))
+        got = _invoke(runtime, endpoint, target)
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    probabilities = _invoke(runtime, endpoint, "malignant/v1.tar.gz")
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
+def test_unknown_target_model_is_a_validation_error_naming_it(runtime, endpoint):
+    with pytest.raises(ClientError) as e:
+        runtime.invoke_endpoint(
+            EndpointName=endpoint.name, TargetModel="nope/v9.tar.gz", Body="1,2,3,4,5"
+        )
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert "nope/v9.tar.gz" in e.value.response["Error"]["Message"]
+
+
+def test_unknown_endpoint_is_a_validation_error_naming_it(runtime, stack):
+    with pytest.raises(ClientError) as e:
+        runtime.invoke_endpoint(EndpointName="mme-nowhere", TargetModel="a.tar.gz", Body="1")
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert "mme-nowhere" in e.value.response["Error"]["Message"]
+
+
+def test_rows_the_model_cannot_take_are_a_model_error(runtime, endpoint):
+    with pytest.raises(ClientError) as e:
+        runtime.invoke_endpoint(
+            EndpointName=endpoint.name, TargetModel="progression/v1.tar.gz", Body="1,2"
+        )
+    assert e.value.response["Error"]["Code"] == "ModelError"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+
+
+def test_cache_evicts_under_its_memory_bound_and_reloads_on_demand(
+    runtime, endpoint, stack, monkeypatch
+):
+    cache = stack.endpoints.cache
+    reg, clf = "progression/v1.tar.gz", "malignant/v1.tar.gz"
+    # Room for the larger of the two models, not for both.
+    monkeypatch.setattr(cache, "max_bytes", max(endpoint.sizes.values()) + 1)
+    _invoke(runtime, endpoint, reg)
+    _invoke(runtime, endpoint, clf)
+    assert _cached_targets(stack, endpoint) == {clf}
+    assert cache.bytes <= cache.max_bytes
+
+    loads = cache.loads
+    got = _invoke(runtime, endpoint, reg)
+    assert cache.loads == loads + 1  # fetched from S3 again
+    assert _cached_targets(stack, endpoint) == {reg}
+    np.testing.assert_allclose(
+        got, endpoint.boosters[reg].predict(xgb.DMatrix(endpoint.rows[reg])), rtol=1e-6
+    )
+
+
+def test_update_endpoint_empties_the_endpoints_cache(runtime, endpoint, stack):
+    target = "progression/v1.tar.gz"
+    _invoke(runtime, endpoint, target)
+    assert target in _cached_targets(stack, endpoint)
+
+    config = endpoint.new_config()
+    endpoint.sagemaker.call(
+        "sagemaker", "update_endpoint", EndpointName=endpoint.name, EndpointConfigName=config
+    )
+    assert _cached_targets(stack, endpoint) == set()
+
+    loads = stack.endpoints.cache.loads
+    _invoke(runtime, endpoint, target)  # the new fleet loads it again, from the new config
+    assert stack.endpoints.cache.loads == loads + 1
+    assert {key[1] for key in stack.endpoints.cache.loaded() if key[0] == endpoint.name} == {config}
+
+
+def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stack):
+    """Delete an endpoint and create it again on a model with another S3 prefix: callers get
+    the new prefix's models, not what the old endpoint had loaded."""
+    bucket = load_repo(stack.repo_root).envs["sandbox"].artifact_bucket
+    target = "progression/v1.tar.gz"
+    name = f"{endpoint.name}-again"
+    sm = endpoint.sagemaker
+    sm.call(
+        "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=endpoint.new_config()
+    )
+    row = "0.5,0.5,0.5,0.5,0.5"
+    first = float(
+        runtime.invoke_endpoint(EndpointName=name, TargetModel=target, Body=row)["Body"].read()
+    )
+
+    other, _ = _booster("reg:squarederror", 3)
+    sm.put_bytes(bucket, f"{name}/{target}", pack(other))
+    sm.call(
+        "sagemaker",
+        "create_model",
+        ModelName=f"{name}-model",
+        ExecutionRoleArn="arn:aws:iam::222222222222:role/sagemaker",
+        PrimaryContainer={
+            "Image": "xgboost",
+            "Mode": "MultiModel",
+            "ModelDataUrl": f"s3://{bucket}/{name}/",
+        },
+    )
+    moved = Endpoint(name, sm, f"{name}-model", {}, {}, {})
+    sm.call("sagemaker", "delete_endpoint", EndpointName=name)
+    sm.call(
+        "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=moved.new_config()
+    )
+
+    second = float(
+        runtime.invoke_endpoint(EndpointName=name, TargetModel=target, Body=row)["Body"].read()
+    )
+    expected = float(other.predict(xgb.DMatrix(np.full((1, 5), 0.5)))[0])
+    assert second == pytest.approx(expected, rel=1e-6)
+    assert first != pytest.approx(expected, rel=1e-6)  # the two models do differ
+
+
+def test_a_pickled_booster_is_served_like_the_container_serves_it(runtime, endpoint, stack):
+    booster, rows = _booster("reg:squarederror", 4)
+    bucket = load_repo(stack.repo_root).envs["sandbox"].artifact_bucket
+    artifact = pack_file(pickle.dumps(booster))
+    endpoint.sagemaker.put_bytes(bucket, f"{endpoint.name}/pickled/v1.tar.gz", artifact)
+    endpoint.rows["pickled/v1.tar.gz"] = rows
+    got = _invoke(runtime, endpoint, "pickled/v1.tar.gz")
+    np.testing.assert_allclose(got, booster.predict(xgb.DMatrix(rows)), rtol=1e-6)

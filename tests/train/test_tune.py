@@ -1,0 +1,333 @@
+"""The tune stage against the embedded stack: history, warm starts, both backends, the artifact.
+
+Each test tunes its own copy of a demo model (a fresh name), so the tuning histories of tests
+sharing the session's stack never mix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import secrets
+import shutil
+import tarfile
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost
+from click.testing import CliRunner
+
+from helpers import line_of
+from mmeops import artifact
+from mmeops.aws import add_call_listener, for_account, split_s3_uri
+from mmeops.cli import main
+from mmeops.config.repo import load_repo
+from mmeops.train import history, tune_local
+from mmeops.train.extract import extract
+from mmeops.train.tune import tune
+from mmeops.train.warmstart import IDENTICAL, TRANSFER
+
+
+def new_model(root: Path, base: str = "diabetes-progression") -> str:
+    """A copy of a demo model under a fresh name, small enough to tune in a second."""
+    name = f"tune-{secrets.token_hex(3)}"
+    shutil.copytree(root / "models" / base, root / "models" / name)
+    path = root / "models" / name / "model.yaml"
+    text = path.read_text().replace(f"name: {base}", f"name: {name}")
+    text = text.replace("num_round: 300", "num_round: 40").replace(
+        "num_round: 200", "num_round: 40"
+    )
+    path.write_text(text.replace("early_stopping_rounds: 20", "early_stopping_rounds: 5"))
+    return name
+
+
+def training_aws(repo):
+    t = repo.settings.training
+    return for_account(t.account_id, t.region, t.role_arn)
+
+
+@pytest.fixture
+def setup(stack, repo_copy):
+    """(repo root, model name, dataset run id) for a fresh copy of the diabetes model,
+    extracted from the demo warehouse up to 2025-10-01 (later rows make a newer dataset)."""
+    model = new_model(repo_copy)
+    run_id = extract(load_repo(repo_copy), model, end=dt.date(2025, 10, 1)).run_id
+    return repo_copy, model, run_id
+
+
+def read_history(root: Path, model: str) -> list[history.TuningRecord]:
+    repo = load_repo(root)
+    return history.read(training_aws(repo), repo.settings.bucket, model)
+
+
+def test_local_tuning_writes_history_and_a_servable_artifact(setup):
+    root, model, run_id = setup
+    repo = load_repo(root)
+    seen = []
+    result = tune(repo, model, dataset=run_id, max_jobs=3, progress=seen.append)
+
+    record = result.record
+    assert result.warm_start.cold
+    assert result.warm_start.reason == f"cold start: no earlier tuning job of {model}"
+    assert [p.completed for p in seen] == [1, 2, 3]
+    assert read_history(root, model) == [record]
+    assert record.status == "Completed" and record.backend == "local" and not record.testing
+    assert record.n_training_jobs == 3 and len(record.trials) == 3
+    assert record.best_value == min(t["value"] for t in record.trials)
+    assert record.xgboost_version == xgboost.__version__ and record.image_version == "3.2-0"
+    assert set(record.ranges) == {"eta", "max_depth", "min_child_weight", "subsample", "lambda"}
+    assert record.static_hyperparameters["num_round"] == 40
+
+    aws = training_aws(repo)
+    tarball, _ = aws.get_bytes(*split_s3_uri(record.artifact_uri))
+    with tarfile.open(fileobj=io.BytesIO(tarball)) as tar:
+        assert tar.getnames() == ["xgboost-model"]
+    valid_x, valid_y = tune_local.load_csv(
+        aws.get_bytes(repo.settings.bucket, f"datasets/{model}/{run_id}/validation.csv")[0]
+    )
+    test_x, _ = tune_local.load_csv(
+        aws.get_bytes(repo.settings.bucket, f"datasets/{model}/{run_id}/test.csv")[0]
+    )
+    booster = artifact.load_booster(tarball)
+    # The validation RMSE of the artifact is the value the job reported.
+    rmse = float(np.sqrt(np.mean((booster.predict(xgboost.DMatrix(valid_x)) - valid_y) ** 2)))
+    assert rmse == pytest.approx(record.best_value, rel=1e-5)
+    # Loaded the container's way (a file named xgboost-model), it predicts the same numbers.
+    container = xgboost.Booster()
+    path = root / "xgboost-model"
+    path.write_bytes(artifact.model_bytes(tarball))
+    container.load_model(str(path))
+    held_out = xgboost.DMatrix(test_x)
+    assert np.array_equal(container.predict(held_out), booster.predict(held_out))
+
+
+def test_second_run_warm_starts_from_the_first_and_new_data_transfers(setup):
+    root, model, run_id = setup
+    repo = load_repo(root)
+    first = tune(repo, model, dataset=run_id, max_jobs=3).record
+
+    again = tune(repo, model, dataset=run_id, max_jobs=3)
+    assert again.warm_start.type == IDENTICAL
+    assert again.record.parents == [first.job_name]
+    assert again.record.warm_start_type == IDENTICAL
+    assert again.n_prior_trials == 3
+    # The parent's best is evaluated first, on the same data: the same score.
+    assert again.record.trials[0]["hyperparameters"] == pytest.approx(first.best_hyperparameters)
+    assert again.record.trials[0]["value"] == pytest.approx(first.best_value)
+    assert again.record.best_value <= first.best_value
+
+    # New rows in the warehouse: a newer dataset. (Named explicitly: two run ids made within
+    # the same second do not sort by time.)
+    newer = extract(repo, model, end=dt.date(2026, 1, 1))
+    transfer = tune(repo, model, max_jobs=2, dataset=newer.run_id)
+    assert transfer.warm_start.type == TRANSFER
+    assert transfer.record.parents == [again.record.job_name, first.job_name]
+    assert transfer.n_prior_trials == 6
+    assert transfer.record.dataset_sha256 != first.dataset_sha256
+
+
+def test_testing_run_is_one_trial_and_never_a_parent(setup):
+    root, model, run_id = setup
+    runner = CliRunner()
+    out = runner.invoke(
+        main,
+        ["--repo", str(root), "tune", model, "--dataset", run_id, "--testing", "--max-jobs", "5"],
+    )
+    assert out.exit_code == 0, out.output
+    assert "trials: 1" in out.output
+    [record] = read_history(root, model)
+    assert record.testing and record.n_training_jobs == 1 and len(record.trials) == 1
+
+    out = runner.invoke(
+        main, ["--repo", str(root), "tune", model, "--dataset", run_id, "--max-jobs", "2"]
+    )
+    assert out.exit_code == 0, out.output
+    assert (
+        f"cold start: none of 1 earlier tuning jobs is eligible (newest, {record.job_name}: "
+        "a testing run" in out.output
+    )
+    assert read_history(root, model)[-1].parents == []
+
+
+def test_cli_prints_the_job_and_writes_the_step_summary(setup, tmp_path, monkeypatch):
+    root, model, run_id = setup
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    out = CliRunner().invoke(
+        main, ["--repo", str(root), "tune", model, "--dataset", run_id, "--max-jobs", "2"]
+    )
+    assert out.exit_code == 0, out.output
+    [record] = read_history(root, model)
+    assert f"job: {record.job_name} (local)" in out.output
+    assert f"artifact: {record.artifact_uri}" in out.output
+    assert f"best validation:rmse: {record.best_value:.6g}" in out.output
+    text = summary.read_text()
+    assert text.startswith(f"### Tuned {model}: validation:rmse = ")
+    assert record.artifact_uri in text
+
+
+def test_binary_model_maximizes_auc(stack, repo_copy):
+    model = new_model(repo_copy, base="breast-cancer")
+    repo = load_repo(repo_copy)
+    extract(repo, model)
+    record = tune(repo, model, max_jobs=2).record
+    assert record.eval_metric == "validation:auc"
+    assert record.best_value == max(t["value"] for t in record.trials) > 0.9
+
+
+def test_version_skew_is_refused_before_anything_runs(setup):
+    root, model, run_id = setup
+    path = root / "models" / model / "model.yaml"
+    path.write_text(path.read_text().replace('image_version: "3.2-0"', 'image_version: "1.7-1"'))
+    line = line_of(path, "image_version")
+    out = CliRunner().invoke(main, ["--repo", str(root), "tune", model, "--dataset", run_id])
+    assert out.exit_code == 2
+    assert (
+        f"models/{model}/model.yaml:{line}: xgboost.image_version 1.7-1 serves xgboost "
+        f"1.7, but this machine trains with xgboost {xgboost.__version__}" in out.output
+    )
+    assert 'image_version: "3.2-0"' in out.output
+    assert read_history(root, model) == []
+
+
+def test_missing_dataset_is_a_user_error(setup):
+    root, model, _ = setup
+    out = CliRunner().invoke(main, ["--repo", str(root), "tune", model, "--dataset", "nope"])
+    assert out.exit_code == 2
+    assert f"dataset nope of {model} not found" in out.output
+
+
+def test_sagemaker_backend_sends_a_valid_warm_started_request(setup):
+    root, model, run_id = setup
+    repo = load_repo(root)
+    cfg = repo.model(model)
+    aws = training_aws(repo)
+    lineage = json.loads(
+        aws.get_bytes(repo.settings.bucket, f"datasets/{model}/{run_id}/lineage.json")[0]
+    )
+    # An earlier SageMaker tuning job of this model on the same data, as the history holds it.
+    parent = history.TuningRecord(
+        time="2026-11-01T03:00:00Z",
+        job_name=f"{model}-parent",
+        model=model,
+        prefix=model,
+        objective="reg:squarederror",
+        eval_metric="validation:rmse",
+        best_value=55.0,
+        n_training_jobs=12,
+        dataset_run_id=run_id,
+        dataset_sha256=lineage["dataset_sha256"],
+        backend="sagemaker",
+        testing=False,
+        status="Completed",
+        ranges={k: v.model_dump(exclude_none=True) for k, v in cfg.tuning.ranges.items()},
+        static_hyperparameters=dict(cfg.xgboost.static_hyperparameters),
+        image_version="3.2-0",
+    )
+    history.append(aws, repo.settings.bucket, parent)
+
+    sent = []
+    # Listeners see the request as serialized after botocore validated it: the JSON body.
+    remove = add_call_listener(
+        lambda service, op, request: (
+            sent.append(json.loads(request["body"]))
+            if op == "CreateHyperParameterTuningJob"
+            else None
+        )
+    )
+    try:
+        result = tune(repo, model, dataset=run_id, backend="sagemaker", max_jobs=4)
+    finally:
+        remove()
+
+    [request] = sent
+    config = request["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Bayesian"
+    assert config["HyperParameterTuningJobObjective"] == {
+        "Type": "Minimize",
+        "MetricName": "validation:rmse",
+    }
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2}
+    ranges = config["ParameterRanges"]
+    assert {
+        "Name": "eta",
+        "MinValue": "0.01",
+        "MaxValue": "0.3",
+        "ScalingType": "Logarithmic",
+    } in ranges["ContinuousParameterRanges"]
+    assert ranges["IntegerParameterRanges"] == [
+        {"Name": "max_depth", "MinValue": "2", "MaxValue": "6", "ScalingType": "Auto"}
+    ]
+    definition = request["TrainingJobDefinition"]
+    assert definition["StaticHyperParameters"] == {
+        "objective": "reg:squarederror",
+        "num_round": "40",
+        "early_stopping_rounds": "5",
+    }
+    assert (
+        definition["AlgorithmSpecification"]["TrainingImage"]
+        == "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
+    )
+    assert definition["RoleArn"] == repo.settings.training.execution_role_arn
+    prefix = f"s3://{repo.settings.bucket}/datasets/{model}/{run_id}/"
+    assert [
+        (c["ChannelName"], c["ContentType"], c["DataSource"]["S3DataSource"]["S3Uri"])
+        for c in definition["InputDataConfig"]
+    ] == [
+        ("train", "text/csv", prefix + "train.csv"),
+        ("validation", "text/csv", prefix + "validation.csv"),
+    ]
+    assert request["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": f"{model}-parent"}],
+        "WarmStartType": IDENTICAL,
+    }
+
+    record = result.record
+    assert read_history(root, model) == [parent, record]
+    assert record.backend == "sagemaker" and record.status == "Completed"
+    assert record.parents == [f"{model}-parent"] and record.warm_start_type == IDENTICAL
+    # moto's tuning jobs finish at once with a fake best training job (FACTS.md).
+    assert record.artifact_uri == (
+        f"s3://{repo.settings.bucket}/tuning/{model}/"
+        f"{record.job_name}/output/FakeTrainingJobName/output/"
+        "model.tar.gz"
+    )
+
+
+def test_concurrent_appends_keep_every_record(setup):
+    root, model, run_id = setup
+    repo = load_repo(root)
+    aws = training_aws(repo)
+    template = history.TuningRecord(
+        time="2026-11-01T03:00:00Z",
+        job_name="x",
+        model=model,
+        prefix=model,
+        objective="o",
+        eval_metric="validation:rmse",
+        best_value=1.0,
+        n_training_jobs=2,
+        dataset_run_id=run_id,
+        dataset_sha256="s",
+        backend="local",
+        testing=False,
+        status="Completed",
+        ranges={},
+        static_hyperparameters={},
+    )
+
+    def writer(i: int) -> None:
+        for j in range(3):
+            history.append(aws, repo.settings.bucket, replace(template, job_name=f"job-{i}-{j}"))
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    names = sorted(r.job_name for r in read_history(root, model))
+    assert names == sorted(f"job-{i}-{j}" for i in range(4) for j in range(3))
