@@ -56,10 +56,22 @@ def tuning_options(command):
 @main.command("tune")
 @click.argument("model")
 @click.option("--dataset", metavar="RUN_ID", help="Dataset run id (default: the newest).")
+@click.option(
+    "--attach",
+    metavar="JOB",
+    help="Wait again for SageMaker tuning job JOB, which an earlier run started and did not "
+    "see end (a runner restart, expired credentials), and record its result.",
+)
 @tuning_options
 @click.pass_obj
 def tune_cmd(
-    obj: dict, model: str, dataset: str | None, backend: str, testing: bool, max_jobs: int | None
+    obj: dict,
+    model: str,
+    dataset: str | None,
+    attach: str | None,
+    backend: str,
+    testing: bool,
+    max_jobs: int | None,
 ) -> None:
     """Tune MODEL's hyperparameters, warm-started from its tuning history when compatible.
 
@@ -68,23 +80,28 @@ def tune_cmd(
     Example:
 
         mmeops tune diabetes-progression --backend local --max-jobs 12
+
+        mmeops tune diabetes-progression --attach diabetes-progr-261128030000-1a2b
     """
-    from mmeops.train.tune import summary_markdown, tune
+    from mmeops.train import tune as tune_mod
 
     repo = load_repo(obj["repo_root"])
-    result = tune(
-        repo,
-        model,
-        dataset=dataset,
-        backend=backend,
-        testing=testing,
-        max_jobs=max_jobs,
-        progress=_show_progress,
-    )
+    if attach is not None:
+        result = tune_mod.attach(repo, model, attach, progress=_show_progress)
+    else:
+        result = tune_mod.tune(
+            repo,
+            model,
+            dataset=dataset,
+            backend=backend,
+            testing=testing,
+            max_jobs=max_jobs,
+            progress=_show_progress,
+        )
     r = result.record
     click.echo(f"job: {r.job_name} ({r.backend}{', testing' if r.testing else ''})")
     click.echo(result.warm_start.reason)
     click.echo(f"trials: {r.n_training_jobs}")
     click.echo(f"best {r.eval_metric}: {r.best_value:.6g}")
     click.echo(f"artifact: {r.artifact_uri}")
-    github.append_summary(summary_markdown(result))
+    github.append_summary(tune_mod.summary_markdown(result))

@@ -221,6 +221,11 @@ class ModelConfig(Strict):
     gate: Gate
     schedule: str | None = None
     training_instance_type: InstanceType = "ml.m5.large"
+    # The SageMaker backend's ResourceConfig.VolumeSizeInGB and
+    # StoppingCondition.MaxRuntimeInSeconds; defaults are the SageMaker Python SDK's (30 GB)
+    # and AWS's (one day); AWS allows up to 28 days of training.
+    training_volume_gb: Annotated[int, Field(ge=1, le=16384)] = 30
+    training_max_runtime_seconds: Annotated[int, Field(ge=1, le=28 * 86400)] = 86400
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:

@@ -18,6 +18,11 @@ from mmeops.errors import NotFound
 
 COMPLETED = "Completed"
 FAILED = "Failed"
+STOPPED = "Stopped"
+IN_PROGRESS = "InProgress"  # a SageMaker job created and not yet waited for to its end
+# A stopped SageMaker tuning job whose best training job completed is a result like any
+# other (AWS accepts it as a warm-start parent, too).
+USABLE = frozenset({COMPLETED, STOPPED})
 
 
 def history_key(model: str) -> str:
@@ -63,17 +68,19 @@ class TuningRecord:
 
 
 def parse(text: str) -> list[TuningRecord]:
-    """Records in file order (oldest first). A line that does not parse is skipped: one bad
-    line must not stop every future tuning run of the model."""
-    records = []
+    """Records in file order (oldest first), one per job: a job's later record (its end)
+    replaces its earlier one (InProgress) in place. A line that does not parse is skipped:
+    one bad line must not stop every future tuning run of the model."""
+    records: dict[str, TuningRecord] = {}
     for line in text.splitlines():
         if not line.strip():
             continue
         try:
-            records.append(TuningRecord.from_dict(json.loads(line)))
+            record = TuningRecord.from_dict(json.loads(line))
         except (ValueError, TypeError):
             continue
-    return records
+        records[record.job_name] = record
+    return list(records.values())
 
 
 def read(aws: Aws, bucket: str, model: str) -> list[TuningRecord]:
@@ -88,10 +95,10 @@ def read(aws: Aws, bucket: str, model: str) -> list[TuningRecord]:
 def latest(
     aws: Aws, bucket: str, model: str, *, testing: bool | None = None
 ) -> TuningRecord | None:
-    """The newest completed record with an artifact (optionally only testing or non-testing
+    """The newest usable record with an artifact (optionally only testing or non-testing
     runs): what register evaluates next."""
     for record in reversed(read(aws, bucket, model)):
-        if record.status != COMPLETED or not record.artifact_uri:
+        if record.status not in USABLE or not record.artifact_uri:
             continue
         if testing is not None and record.testing != testing:
             continue

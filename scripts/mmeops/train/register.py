@@ -68,7 +68,7 @@ def find_tuning_record(aws: Aws, repo: Repo, model: str, job: str | None) -> his
         return record
     for record in records:
         if record.job_name == job:
-            if record.status != history.COMPLETED or not record.artifact_uri:
+            if record.status not in history.USABLE or not record.artifact_uri:
                 raise UserError(f"tuning job {job} is {record.status} and has no artifact")
             return record
     raise UserError(

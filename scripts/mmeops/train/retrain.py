@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from mmeops.config.repo import Repo
 from mmeops.train.extract import ExtractResult, extract
 from mmeops.train.register import Registration, register
-from mmeops.train.tune import Progress, TuneResult, tune
+from mmeops.train.tune import Progress, TuneResult, preflight, tune
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ def retrain(
 ) -> Retrain:
     """Run the three stages on one fresh dataset; the gate's verdict is in the result
     (`registration.version` is None when it failed), never an exception."""
-    repo.model(model)  # an unknown model fails here, before any stage starts
+    # Every refusal known up front (unknown model, backend, image, xgboost version) comes
+    # before the extract uploads anything.
+    preflight(repo, model, backend, testing, max_jobs)
     extracted = extract(repo, model, start=start, end=end)
     tuned = tune(
         repo,

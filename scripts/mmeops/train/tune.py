@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import xgboost
@@ -112,18 +112,45 @@ def _ranges(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
     return {name: r.model_dump(exclude_none=True) for name, r in cfg.tuning.ranges.items()}
 
 
-def _validate(
+@dataclass(frozen=True)
+class Preflight:
+    """What a tune needs settled before anything is written: the config, the number of
+    training jobs and, for SageMaker, the training image."""
+
+    cfg: ModelConfig
+    n_jobs: int
+    image: str | None
+
+
+def preflight(
     repo: Repo, model_name: str, backend: str, testing: bool, max_jobs: int | None
-) -> tuple[ModelConfig, int]:
+) -> Preflight:
+    """Every refusal known before any data moves (`retrain` calls this before it extracts)."""
     cfg = repo.model(model_name)
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if max_jobs is not None and max_jobs < 1:
         raise UserError(f"--max-jobs must be at least 1 (got {max_jobs})")
+    image = None
     if backend == "local":
         artifact.check_version(repo, model_name)
+    else:
+        image = _training_image(repo, cfg)
     # A testing run is exactly one training job, whatever else was asked.
-    return cfg, 1 if testing else (max_jobs or cfg.tuning.max_jobs)
+    return Preflight(cfg, 1 if testing else (max_jobs or cfg.tuning.max_jobs), image)
+
+
+def _training_image(repo: Repo, cfg: ModelConfig) -> str:
+    region = repo.settings.training.region
+    try:
+        return tune_sagemaker.training_image(region, cfg.xgboost.image_version)
+    except ValueError as e:
+        source = repo.model_source(cfg.name)
+        raise UserError(
+            f"no built-in XGBoost image {cfg.xgboost.image_version} in {region}: {e}",
+            source.path,
+            source.line("xgboost", "image_version"),
+        ) from None
 
 
 def tune(
@@ -137,7 +164,8 @@ def tune(
     progress: Callable[[Progress], None] | None = None,
 ) -> TuneResult:
     """Tune `model_name` on a dataset (the newest by default), warm-started when it can be."""
-    cfg, n_jobs = _validate(repo, model_name, backend, testing, max_jobs)
+    checked = preflight(repo, model_name, backend, testing, max_jobs)
+    cfg, n_jobs = checked.cfg, checked.n_jobs
     settings = repo.settings
     aws = for_account(
         settings.training.account_id, settings.training.region, settings.training.role_arn
@@ -166,11 +194,44 @@ def tune(
     if backend == "local":
         record, n_prior = _run_local(aws, repo, cfg, ds, plan, base, n_jobs, progress)
     else:
-        record, n_prior = _run_sagemaker(aws, repo, cfg, ds, plan, base, n_jobs, progress), 0
+        assert checked.image is not None
+        record = _run_sagemaker(aws, repo, cfg, ds, plan, base, checked.image, n_jobs, progress)
+        n_prior = 0
     history.append(aws, settings.bucket, record, kms_key_id=settings.kms_key_id)
-    if record.status != history.COMPLETED:
+    if record.status not in history.USABLE:
         raise TuningFailed(f"tuning job {record.job_name} failed: {record.failure_reason}")
     return TuneResult(record, plan, n_prior)
+
+
+def attach(
+    repo: Repo,
+    model_name: str,
+    job: str,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+) -> TuneResult:
+    """Wait again for a SageMaker tuning job an earlier run created and did not see end (its
+    runner died, or its credentials expired), then record its end as `tune` would have."""
+    cfg = repo.model(model_name)
+    settings = repo.settings
+    aws = for_account(
+        settings.training.account_id, settings.training.region, settings.training.role_arn
+    )
+    started = next((r for r in history.read(aws, settings.bucket, model_name)
+                    if r.job_name == job), None)  # fmt: skip
+    if started is None:
+        raise UserError(
+            f"tuning job {job} not found in the history of {model_name}; "
+            "`mmeops tune` prints the job names"
+        )
+    if started.status != history.IN_PROGRESS:
+        raise UserError(f"tuning job {job} already ended ({started.status}); nothing to attach to")
+    record = _wait_sagemaker(aws, started, _deadline(cfg, started.n_training_jobs), progress)
+    history.append(aws, settings.bucket, record, kms_key_id=settings.kms_key_id)
+    if record.status not in history.USABLE:
+        raise TuningFailed(f"tuning job {record.job_name} failed: {record.failure_reason}")
+    how = f"{record.warm_start_type} from {', '.join(record.parents)}" if record.parents else "cold"
+    return TuneResult(record, warmstart.WarmStart(record.warm_start_type, (), f"attached ({how})"))
 
 
 def _run_local(
@@ -248,18 +309,10 @@ def _run_sagemaker(
     ds: Dataset,
     plan: warmstart.WarmStart,
     base: dict,
+    image: str,
     n_jobs: int,
     progress: Callable[[Progress], None] | None,
 ) -> TuningRecord:
-    try:
-        image = tune_sagemaker.training_image(aws.region, cfg.xgboost.image_version)
-    except ValueError as e:
-        source = repo.model_source(cfg.name)
-        raise UserError(
-            f"no built-in XGBoost image {cfg.xgboost.image_version} in {aws.region}: {e}",
-            source.path,
-            source.line("xgboost", "image_version"),
-        ) from None
     bucket = repo.settings.bucket
     request = tune_sagemaker.build_request(
         job_name=base["job_name"],
@@ -278,18 +331,53 @@ def _run_sagemaker(
         parents=plan.parent_names,
         warm_start_type=plan.type,
         kms_key_id=repo.settings.kms_key_id,
+        volume_gb=cfg.training_volume_gb,
+        max_runtime_seconds=cfg.training_max_runtime_seconds,
+    )
+    tune_sagemaker.create(aws, request)
+    # Recorded before the wait: a runner that dies (or whose credentials expire) while the
+    # job runs leaves a record that `mmeops tune MODEL --attach JOB` picks up again.
+    started = TuningRecord(
+        **base, best_value=None, n_training_jobs=n_jobs, status=history.IN_PROGRESS
+    )
+    history.append(aws, bucket, started, kms_key_id=repo.settings.kms_key_id)
+    return _wait_sagemaker(aws, started, _deadline(cfg, n_jobs), progress)
+
+
+def _deadline(cfg: ModelConfig, n_jobs: int) -> float:
+    return tune_sagemaker.deadline_seconds(
+        n_jobs, cfg.tuning.max_parallel_jobs, cfg.training_max_runtime_seconds
     )
 
+
+def _wait_sagemaker(
+    aws: Aws,
+    started: TuningRecord,
+    deadline: float,
+    progress: Callable[[Progress], None] | None,
+) -> TuningRecord:
+    on_status = _on_status(progress, started.n_training_jobs)
+    outcome = tune_sagemaker.attach(aws, started.job_name, deadline=deadline, on_status=on_status)
+    return sagemaker_record(_base_of(started), outcome)
+
+
+def _base_of(record: TuningRecord) -> dict:
+    """The fields a record has from its start (what the job was asked to do)."""
+    results = {"best_value", "n_training_jobs", "status", "best_hyperparameters",
+               "artifact_uri", "xgboost_version", "trials", "failure_reason"}  # fmt: skip
+    return {k: v for k, v in asdict(record).items() if k not in results}
+
+
+def _on_status(progress: Callable[[Progress], None] | None, n_jobs: int):
     def on_status(completed: int, running: int, failed: int) -> None:
         if progress is not None:
             progress(Progress(completed, running, failed, n_jobs))
 
-    outcome = tune_sagemaker.run(aws, request, on_status=on_status)
-    trials = (
-        []
-        if outcome.best_value is None
-        else [{"hyperparameters": outcome.best_hyperparameters, "value": outcome.best_value}]
-    )
+    return on_status
+
+
+def sagemaker_record(base: dict, outcome: tune_sagemaker.Outcome) -> TuningRecord:
+    """The history record of an ended SageMaker tuning job: only what it really produced."""
     return TuningRecord(
         **base,
         best_value=outcome.best_value,
@@ -297,7 +385,7 @@ def _run_sagemaker(
         status=outcome.status,
         best_hyperparameters=outcome.best_hyperparameters,
         artifact_uri=outcome.artifact_uri,
-        trials=trials,
+        trials=[{"hyperparameters": t.hyperparameters, "value": t.value} for t in outcome.trials],
         failure_reason=outcome.failure_reason,
     )
 

@@ -7,18 +7,24 @@ configured version for the region (sagemaker-core knows the registry accounts, o
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mmeops.aws import Aws
-from mmeops.errors import AwsError
+from mmeops.errors import AwsError, MmeopsError, NotFound
 
-TERMINAL = {"Completed", "Failed", "Stopped"}
-POLL_SECONDS = 30
-MAX_RUNTIME_SECONDS = 3600
-VOLUME_GB = 10
+# HyperParameterTuningJobStatus (botocore's service model): where waiting ends, and where it
+# goes on. A Stopped job with a completed best training job is a usable result.
+TERMINAL = {"Completed", "Failed", "Stopped", "DeleteFailed"}
+WAITING = {"InProgress", "Stopping", "Deleting"}
+USABLE = {"Completed", "Stopped"}
+FIRST_POLL_SECONDS = 1.0
+POLL_SECONDS = 30.0
+# The wire value of the warm-start type (HyperParameterTuningJobWarmStartType), as the SDK sends.
+IDENTICAL_WIRE = "IdenticalDataAndAlgorithm"
 
 # (completed, running, failed) training jobs so far
 OnStatus = Callable[[int, int, int], None]
@@ -90,6 +96,8 @@ def build_request(
     parents: Sequence[str] = (),
     warm_start_type: str | None = None,
     kms_key_id: str | None = None,
+    volume_gb: int = 30,
+    max_runtime_seconds: int = 86400,
 ) -> dict[str, Any]:
     """CreateHyperParameterTuningJob's parameters."""
     output: dict[str, Any] = {"S3OutputPath": output_path}
@@ -119,9 +127,9 @@ def build_request(
             "ResourceConfig": {
                 "InstanceType": instance_type,
                 "InstanceCount": 1,
-                "VolumeSizeInGB": VOLUME_GB,
+                "VolumeSizeInGB": volume_gb,
             },
-            "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
+            "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
         },
     }
     if parents:
@@ -135,14 +143,29 @@ def build_request(
 
 
 @dataclass(frozen=True)
+class Trial:
+    """One training job of the tuning job that reported its objective."""
+
+    training_job: str
+    hyperparameters: dict[str, str]
+    value: float
+
+
+@dataclass(frozen=True)
 class Outcome:
-    status: str
+    status: str  # Completed, Stopped (both usable when a best job exists) or Failed
     n_training_jobs: int
     best_value: float | None
     best_training_job: str | None
     best_hyperparameters: dict[str, str]
     artifact_uri: str | None
     failure_reason: str | None
+    trials: tuple[Trial, ...] = ()
+
+
+class StillRunning(MmeopsError):
+    """The deadline passed while the tuning job was still running; it goes on in SageMaker
+    and `mmeops tune MODEL --attach JOB` picks it up again."""
 
 
 def _counts(description: dict) -> tuple[int, int, int]:
@@ -151,54 +174,145 @@ def _counts(description: dict) -> tuple[int, int, int]:
     return c.get("Completed", 0), c.get("InProgress", 0), failed
 
 
-def _artifact_uri(aws: Aws, job: str, output_path: str) -> str:
-    """Where the best training job wrote its model.tar.gz."""
-    try:
-        described = aws.call("sagemaker", "describe_training_job", TrainingJobName=job)
-        uri = described.get("ModelArtifacts", {}).get("S3ModelArtifacts")
-        if uri:
-            return uri
-    except AwsError:
-        pass  # the tuning job named it, so fall back on SageMaker's fixed layout
-    return f"{output_path.rstrip('/')}/{job}/output/model.tar.gz"
+def deadline_seconds(max_jobs: int, max_parallel_jobs: int, max_runtime_seconds: int) -> float:
+    """How long a tuning job may take before waiting for it is pointless: every wave of
+    parallel training jobs at its full MaxRuntimeInSeconds, plus an hour for SageMaker's own
+    provisioning and bookkeeping."""
+    waves = math.ceil(max_jobs / min(max_parallel_jobs, max_jobs))
+    return waves * max_runtime_seconds + 3600.0
 
 
-def run(
+def wait(
     aws: Aws,
-    request: dict[str, Any],
+    name: str,
     *,
+    deadline: float,
     on_status: OnStatus | None = None,
-    poll_seconds: float = POLL_SECONDS,
+    poll: Iterator[float] | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> Outcome:
-    """Create the tuning job and wait for it to finish."""
-    name = request["HyperParameterTuningJobName"]
-    aws.call("sagemaker", "create_hyper_parameter_tuning_job", **request)
+    clock: Callable[[], float] = time.monotonic,
+) -> dict:
+    """Poll the tuning job until it ends (Completed, Stopped or Failed) and return its
+    description. Stopping and Deleting are passing states; DeleteFailed ends it too."""
+    give_up = clock() + deadline
+    poll = poll or backoff()
     while True:
         described = aws.call(
             "sagemaker", "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=name
         )
-        completed, running, failed = _counts(described)
         if on_status is not None:
-            on_status(completed, running, failed)
+            on_status(*_counts(described))
         status = described["HyperParameterTuningJobStatus"]
         if status in TERMINAL:
-            break
-        sleep(poll_seconds)
+            return described
+        if status not in WAITING:
+            raise AwsError(
+                "describe_hyper_parameter_tuning_job",
+                status,
+                f"tuning job {name} is {status}: {described.get('FailureReason', 'no reason')}",
+            )
+        if clock() > give_up:
+            raise StillRunning(
+                f"tuning job {name} is still {status} after {deadline:.0f}s; it goes on in "
+                f"SageMaker: `mmeops tune MODEL --attach {name}` waits for it again"
+            )
+        sleep(next(poll))
+
+
+def backoff(first: float = FIRST_POLL_SECONDS, cap: float = POLL_SECONDS) -> Iterator[float]:
+    """1 s, 2 s, 4 s ... up to `cap`: quick for short jobs, gentle on the API for long ones."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(cap, delay * 2)
+
+
+def best_job(described: dict) -> dict:
+    """The best training job to take: after an identical-data warm start SageMaker may find
+    that a parent's job is the best overall (`OverallBestTrainingJob`); it was trained on the
+    same data with the same algorithm, so it is the right result."""
     best = described.get("BestTrainingJob") or {}
+    warm = described.get("WarmStartConfig") or {}
+    overall = described.get("OverallBestTrainingJob")
+    if overall and warm.get("WarmStartType") == IDENTICAL_WIRE:
+        return overall
+    return best
+
+
+def trials(aws: Aws, name: str) -> tuple[Trial, ...]:
+    """Every training job of the tuning job that reported its objective (what later local
+    warm starts may use as prior observations)."""
+    found = []
+    for job in aws.paginate(
+        "sagemaker",
+        "list_training_jobs_for_hyper_parameter_tuning_job",
+        "TrainingJobSummaries",
+        HyperParameterTuningJobName=name,
+    ):
+        metric = job.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+        if job.get("TrainingJobStatus") == "Completed" and "Value" in metric:
+            found.append(
+                Trial(
+                    job["TrainingJobName"],
+                    dict(job.get("TunedHyperParameters") or {}),
+                    float(metric["Value"]),
+                )
+            )
+    return tuple(found)
+
+
+def _artifact_uri(aws: Aws, job: str) -> str | None:
+    """Where the training job wrote its model.tar.gz, when it did."""
+    try:
+        described = aws.call("sagemaker", "describe_training_job", TrainingJobName=job)
+    except NotFound:
+        return None
+    if described.get("TrainingJobStatus") != "Completed":
+        return None
+    return (described.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or None
+
+
+def outcome(aws: Aws, described: dict) -> Outcome:
+    """What the ended tuning job produced: a usable best artifact (Completed, or Stopped with a
+    completed best job) or a failure with SageMaker's reason. Nothing it did not produce."""
+    name = described["HyperParameterTuningJobName"]
+    status = described["HyperParameterTuningJobStatus"]
+    completed, running, failed = _counts(described)
+    best = best_job(described)
     metric = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
-    best_job = best.get("TrainingJobName")
-    artifact = None
-    if status == "Completed" and best_job:
-        output_path = request["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
-        artifact = _artifact_uri(aws, best_job, output_path)
+    job = best.get("TrainingJobName")
+    artifact = _artifact_uri(aws, job) if job and status in USABLE and "Value" in metric else None
+    if artifact is None:
+        reason = described.get("FailureReason") or (
+            f"tuning job ended {status} without a completed best training job"
+            if not job
+            else f"tuning job ended {status}; its best training job {job} has no model artifact"
+        )
+        return Outcome("Failed", completed + running + failed, None, None, {}, None, reason)
     return Outcome(
-        status="Completed" if status == "Completed" and best_job else "Failed",
+        status=status,
         n_training_jobs=completed + running + failed,
-        best_value=float(metric["Value"]) if "Value" in metric else None,
-        best_training_job=best_job,
+        best_value=float(metric["Value"]),
+        best_training_job=job,
         best_hyperparameters=dict(best.get("TunedHyperParameters") or {}),
         artifact_uri=artifact,
-        failure_reason=described.get("FailureReason")
-        or (None if status == "Completed" and best_job else f"tuning job ended {status}"),
+        failure_reason=None,
+        trials=trials(aws, name),
     )
+
+
+def create(aws: Aws, request: dict[str, Any]) -> None:
+    aws.call("sagemaker", "create_hyper_parameter_tuning_job", **request)
+
+
+def attach(
+    aws: Aws,
+    name: str,
+    *,
+    deadline: float,
+    on_status: OnStatus | None = None,
+    poll: Iterator[float] | None = None,
+) -> Outcome:
+    """Wait for a tuning job (one this run created, or one a runner that died left behind)
+    to end and read what it produced."""
+    return outcome(aws, wait(aws, name, deadline=deadline, on_status=on_status, poll=poll))

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mmeops.train.history import COMPLETED, TuningRecord
+from mmeops.train.history import USABLE, TuningRecord
 
 IDENTICAL = "IDENTICAL_DATA_AND_ALGORITHM"
 TRANSFER = "TRANSFER_LEARNING"
@@ -86,7 +86,7 @@ def ineligibility(record: TuningRecord, today: Today) -> str | None:
     """Why `record` cannot be a parent today, or None when it can."""
     if record.testing or record.n_training_jobs <= 1:
         return "a testing run (one training job)"
-    if record.status != COMPLETED:
+    if record.status not in USABLE or record.best_value is None:
         return f"status {record.status}"
     if today.backend == "sagemaker" and record.backend != "sagemaker":
         return f"a {record.backend} run; SageMaker warm-starts only from its own tuning jobs"
