@@ -18,8 +18,16 @@ from mmeops.cli import main
     default=None,
     help="Tuning trials per retrain (default: each model's tuning.max_jobs).",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(("sagemaker", "local")),
+    default="sagemaker",
+    show_default=True,
+    help="sagemaker: the production path, SageMaker tuning jobs the embedded stack runs; "
+    "local: optuna over xgboost in-process.",
+)
 @click.pass_obj
-def demo_cmd(obj: dict, max_jobs: int | None) -> None:
+def demo_cmd(obj: dict, max_jobs: int | None, backend: str) -> None:
     """Run the whole GitOps loop on the embedded stack, verifying every step.
 
     Retrain → pin in sandbox → promote to qa and prod → new data → warm-started retrain →
@@ -35,7 +43,10 @@ def demo_cmd(obj: dict, max_jobs: int | None) -> None:
     console = Console(highlight=False)
     start = time.monotonic()
     result = run_demo(
-        obj["repo_root"], lambda line: console.print(line, markup=False), max_jobs=max_jobs
+        obj["repo_root"],
+        lambda line: console.print(line, markup=False),
+        max_jobs=max_jobs,
+        backend=backend,
     )
     served = Table(title="What each environment serves at the end")
     for column in ("environment", "model", "version served", "sample prediction"):

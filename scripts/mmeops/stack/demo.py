@@ -1,6 +1,7 @@
 """`mmeops demo`: the whole GitOps loop, performed for real on the embedded stack.
 
-In a temporary git repository holding a copy of the configs: retrain both demo models (v1),
+In a temporary git repository holding a copy of the configs: retrain both demo models (v1,
+with SageMaker tuning jobs that the embedded stack runs, unless `backend="local"`),
 pin them in sandbox and promote them to qa and prod (one commit and one reconcile each),
 invoke; new rows arrive; retrain (warm-started, v2); promote v2 through sandbox, qa and prod;
 `git revert` prod's last commit, reconcile, and check that v1 answers again with exactly the
@@ -34,6 +35,11 @@ from mmeops.train.retrain import retrain
 MODELS = ("diabetes-progression", "breast-cancer")
 ENVS = ("sandbox", "qa", "prod")
 GIT_USER = ["-c", "user.name=mmeops demo", "-c", "user.email=demo@mmeops.invalid"]
+# The production path by default: SageMaker tuning jobs, which the embedded stack really runs.
+BACKEND_STEP = {
+    "sagemaker": "SageMaker tuning jobs on the embedded stack",
+    "local": "local tuning (optuna over xgboost, in-process)",
+}
 
 
 class DemoFailed(MmeopsError):
@@ -60,10 +66,17 @@ def _check(condition: bool, message: str) -> None:
 
 
 class Demo:
-    def __init__(self, source: Path, say: Callable[[str], None], max_jobs: int | None = None):
+    def __init__(
+        self,
+        source: Path,
+        say: Callable[[str], None],
+        max_jobs: int | None = None,
+        backend: str = "sagemaker",
+    ):
         self.source = source
         self.say = say
         self.max_jobs = max_jobs
+        self.backend = backend
         self.result = DemoResult()
         self.root = Path()
         self.samples: dict[str, bytes] = {}
@@ -104,7 +117,8 @@ class Demo:
         return self.result
 
     def _loop(self, stack: EmbeddedStack) -> None:
-        self.step("retrain both models on the warehouse (version 1)", lambda: self.retrain(1))
+        how = BACKEND_STEP[self.backend]
+        self.step(f"retrain both models: {how} (version 1)", lambda: self.retrain(1))
         for env in ENVS:
             self.step(
                 f"pin v1 in {env}.yaml, commit, reconcile {env}",
@@ -116,7 +130,9 @@ class Demo:
             "new rows arrive in the warehouse",
             lambda: self.new_rows(stack.dsn),
         )
-        self.step("retrain, warm-started from v1's tuning (version 2)", lambda: self.retrain(2))
+        self.step(
+            f"retrain: {how}, warm-started from v1's tuning (version 2)", lambda: self.retrain(2)
+        )
         for env in ENVS:
             self.step(
                 f"promote v2: edit {env}.yaml, commit, reconcile {env}",
@@ -134,7 +150,7 @@ class Demo:
     def retrain(self, version: int) -> None:
         repo = self.repo()
         for model in MODELS:
-            r = retrain(repo, model, max_jobs=self.max_jobs)
+            r = retrain(repo, model, backend=self.backend, max_jobs=self.max_jobs)
             reg, tuned = r.registration, r.tune
             self.say(
                 f"  {model}: {r.extract.total_rows} rows extracted; "
@@ -214,6 +230,9 @@ class Demo:
 
 
 def run_demo(
-    source: str | Path, say: Callable[[str], None], max_jobs: int | None = None
+    source: str | Path,
+    say: Callable[[str], None],
+    max_jobs: int | None = None,
+    backend: str = "sagemaker",
 ) -> DemoResult:
-    return Demo(Path(source).resolve(), say, max_jobs).run()
+    return Demo(Path(source).resolve(), say, max_jobs, backend).run()
