@@ -442,6 +442,8 @@ def _permissions_needed(job: dict) -> dict[str, str]:
             need["issues"] = "write"
         if "gh run " in run:
             need["actions"] = "read"
+        if "/deployments" in run:
+            need["deployments"] = "read"
     return need
 
 
