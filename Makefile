@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export AWS_EC2_METADATA_DISABLED := true
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint setup postgres benchmarks clean
+.PHONY: demo test lint setup postgres shellcheck benchmarks clean
 
 setup: $(VENV)/.installed
 
@@ -22,13 +22,17 @@ $(VENV)/.installed: pyproject.toml setup.py scripts/mmeops/train/_fastsplit.c
 postgres:
 	@bash scripts/ensure-postgres.sh
 
+# actionlint runs shellcheck on every workflow script when it is on PATH.
+shellcheck:
+	@bash scripts/ensure-shellcheck.sh
+
 demo: setup postgres
 	$(BIN)/mmeops demo
 
-test: setup postgres
+test: setup postgres shellcheck
 	$(BIN)/pytest -q
 
-lint: setup
+lint: setup shellcheck
 	$(BIN)/ruff check scripts tests benchmarks
 	$(BIN)/ruff format --check scripts tests benchmarks
 	$(BIN)/lint-imports
@@ -36,6 +40,7 @@ lint: setup
 	$(BIN)/zizmor --offline --quiet .github/workflows actions
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions actions/*/action.yml
+	$(BIN)/actionlint
 	$(BIN)/cfn-lint infra/bootstrap.yaml
 
 benchmarks: setup postgres

@@ -238,7 +238,9 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 # --- sessions per account -------------------------------------------------------------------
 
-_sessions: dict[tuple[str, str], Aws] = {}
+# One session per (account, region, role): a read-only registry role and the training role
+# reach the same account with different rights.
+_sessions: dict[tuple[str, str, str], Aws] = {}
 _sessions_lock = threading.Lock()
 
 
@@ -251,7 +253,7 @@ def for_account(account_id: str, region: str, role_arn: str) -> Aws:
     account (a runner that assumed the role through OIDC), otherwise the role assumed from them.
     """
     with _sessions_lock:
-        cached = _sessions.get((account_id, region))
+        cached = _sessions.get((account_id, region, role_arn))
         if cached is not None:
             return cached
     base = Aws(base_session(), region)
@@ -269,7 +271,7 @@ def for_account(account_id: str, region: str, role_arn: str) -> Aws:
         )
         aws = Aws(session, region, account_id)
     with _sessions_lock:
-        _sessions[(account_id, region)] = aws
+        _sessions[(account_id, region, role_arn)] = aws
     return aws
 
 

@@ -31,6 +31,9 @@ PINS = {
     "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
     "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+    "actions/create-github-app-token": ("1b10c78c7865c340bc4f6099eb2f838309f1e8c3", "v3.1.1"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
 }
 
 
@@ -61,6 +64,19 @@ THIRD_PARTY_INPUTS = {
         "special-characters-workaround use-existing-credentials allowed-account-ids "
         "force-skip-oidc action-timeout-s custom-tags sts-endpoint"
     ),
+    # Of its 60-odd permission-* inputs, the ones a step here may name.
+    "actions/create-github-app-token": _words(
+        "client-id app-id private-key owner repositories skip-token-revoke github-api-url "
+        "permission-contents permission-pull-requests"
+    ),
+    "actions/upload-artifact": _words(
+        "name path if-no-files-found retention-days compression-level overwrite "
+        "include-hidden-files archive"
+    ),
+    "actions/download-artifact": _words(
+        "name artifact-ids path pattern merge-multiple github-token repository run-id "
+        "skip-decompress digest-mismatch"
+    ),
 }
 THIRD_PARTY_OUTPUTS = {
     "actions/checkout": {"ref", "commit"},
@@ -69,9 +85,18 @@ THIRD_PARTY_OUTPUTS = {
         "aws-account-id", "aws-access-key-id", "aws-secret-access-key", "aws-session-token",
         "aws-expiration",
     },
+    "actions/create-github-app-token": {"token", "installation-id", "app-slug"},
+    "actions/upload-artifact": {"artifact-id", "artifact-url", "artifact-digest"},
+    "actions/download-artifact": {"download-path"},
 }  # fmt: skip
 # Step outputs the mmeops commands write to $GITHUB_OUTPUT themselves.
-MMEOPS_OUTPUTS = {"extract": {"run_id"}, "register": {"version"}, "due": {"models"}}
+MMEOPS_OUTPUTS = {
+    "extract": {"run_id"},
+    "register": {"version"},
+    "due": {"models", "batches"},
+    # One output per environment: the plan workflow's three (tests below check the names).
+    "affected": {"sandbox", "qa", "prod"},
+}
 
 # Plausible values for the shell variables of `mmeops` command lines; a list tries each.
 SHELL_VALUES = {
@@ -92,6 +117,9 @@ SHELL_VALUES = {
     "TO": ["sandbox", "qa", "prod"],
     "SINCE": "2026-11-22T03:00:00Z",
     "UNTIL": "2026-11-22T04:00:00Z",
+    "MODELS": "breast-cancer diabetes-progression",
+    "full": "/tmp/reconcile-full.md",
+    "RUNNER_TEMP": "/tmp",
 }
 
 
@@ -282,6 +310,8 @@ def test_a_misspelt_option_would_be_caught():
 def test_the_outputs_mmeops_writes_are_the_ones_assumed(tmp_path, monkeypatch):
     for name, outputs in MMEOPS_OUTPUTS.items():
         source = Path(sys.modules[main.get_command(None, name).callback.__module__].__file__)
+        if name == "affected":  # named after the environments: run for real in test_github
+            continue
         for output in outputs:
             assert f'set_output("{output}"' in source.read_text(), f"mmeops {name}: {output}"
     # `due` is cheap to run for real: the matrix it writes is JSON.
@@ -289,9 +319,10 @@ def test_the_outputs_mmeops_writes_are_the_ones_assumed(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     main.main(["--repo", str(ROOT), "due", "--since", "2026-11-16T02:00Z", "--until",
                "2026-11-16T04:00Z"], standalone_mode=False)  # fmt: skip
-    name, _, value = out.read_text().rstrip("\n").partition("=")
-    models = json.loads(value)
-    assert name == "models" and models and set(models) <= {p.name for p in ROOT.glob("models/*")}
+    written = dict(line.partition("=")[::2] for line in out.read_text().splitlines())
+    models = json.loads(written["models"])
+    assert models and set(models) <= {p.name for p in ROOT.glob("models/*")}
+    assert json.loads(written["batches"]) == [models]  # one batch below 256 models
 
 
 # --- outputs read are outputs written -------------------------------------------------------
@@ -411,6 +442,8 @@ def _permissions_needed(job: dict) -> dict[str, str]:
             need["issues"] = "write"
         if "gh run " in run:
             need["actions"] = "read"
+        if "/deployments" in run:
+            need["deployments"] = "read"
     return need
 
 

@@ -12,7 +12,7 @@ import click
 from mmeops import github
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
-from mmeops.train.due import due_models
+from mmeops.train.due import batches, chosen_models, due_models
 
 _WINDOW = re.compile(r"^([1-9][0-9]*)([mhd])$")
 
@@ -66,16 +66,42 @@ def invoke_cmd(obj: dict, env: str, model: str, body_file) -> None:
     show_default=True,
     help="Window length when --since is not given: N followed by m, h or d.",
 )
+@click.option(
+    "--models",
+    "names",
+    help="Models to retrain instead, separated by spaces or commas (no schedule needed).",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Models per batch in the batches output (a GitHub matrix holds at most 256 jobs).",
+)
 @click.pass_obj
-def due_cmd(obj: dict, since: str | None, until: str | None, window: str) -> None:
+def due_cmd(
+    obj: dict,
+    since: str | None,
+    until: str | None,
+    window: str,
+    names: str | None,
+    batch_size: int,
+) -> None:
     """Print the JSON list of models whose `schedule` fired in the window.
 
-    Also writes `models=<json>` to $GITHUB_OUTPUT for a workflow matrix.
+    Also writes `models=<json>` and `batches=<json>` (lists of at most --batch-size models)
+    to $GITHUB_OUTPUT for the workflow's matrices.
 
     Example:
 
+    \b
         mmeops due --since 2026-11-22T03:00Z
+        mmeops due --models "breast-cancer diabetes-progression"
     """
+    if names is not None:
+        chosen = re.split(r"[\s,]+", names.strip())
+        _write_due(chosen_models(load_repo(obj["repo_root"]), chosen), batch_size)
+        return
     end = _parse_time(until)
     if since is None:
         match = _WINDOW.match(window)
@@ -89,7 +115,12 @@ def due_cmd(obj: dict, since: str | None, until: str | None, window: str) -> Non
         start = _parse_time(since)
     if start >= end:
         raise click.BadParameter("the window is empty: --since must be before --until")
-    models = json.dumps(due_models(load_repo(obj["repo_root"]), start, end))
-    click.echo(models)
-    github.set_output("models", models)
+    _write_due(due_models(load_repo(obj["repo_root"]), start, end), batch_size)
+
+
+def _write_due(models: list[str], batch_size: int) -> None:
+    cut = batches(models, batch_size)
+    click.echo(json.dumps(models))
+    github.set_output("models", json.dumps(models))
+    github.set_output("batches", json.dumps(cut, separators=(",", ":")))
     sys.stdout.flush()

@@ -8,7 +8,7 @@ from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.deploy.promote import promote as promote_model
 from mmeops.deploy.reconcile import reconcile as run_reconcile
-from mmeops.deploy.render import COLUMNS, as_json, markdown, rows
+from mmeops.deploy.render import COLUMNS, COMMENT_CHARS, as_json, markdown, rows
 from mmeops.errors import DriftDetected, MmeopsError
 
 _STYLE = {
@@ -60,8 +60,17 @@ def _table(report) -> None:
     show_default=True,
     help="markdown for a pull request comment, json for machines.",
 )
+@click.option(
+    "--comment",
+    "comment_file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the markdown report cut to fit a third of a GitHub comment (models "
+    "with nothing to do counted, not listed; a cut says so) to this file.",
+)
 @click.pass_obj
-def reconcile(obj: dict, env: str, mode: str, prune: bool, output: str) -> None:
+def reconcile(
+    obj: dict, env: str, mode: str, prune: bool, output: str, comment_file: str | None
+) -> None:
     """Make ENV's multi-model endpoint match environments/ENV.yaml.
 
     Exit 0 in sync or applied, 1 when a model failed to sync (its previous routing is kept)
@@ -73,8 +82,12 @@ def reconcile(obj: dict, env: str, mode: str, prune: bool, output: str) -> None:
     \b
         mmeops reconcile sandbox --plan
         mmeops reconcile prod --apply --output markdown
+        mmeops reconcile qa --plan --output markdown --comment plan-qa.md
     """
     report = run_reconcile(load_repo(obj["repo_root"]), env, mode, prune=prune)
+    if comment_file:
+        with open(comment_file, "w", encoding="utf-8") as f:
+            f.write(markdown(report, max_chars=COMMENT_CHARS))
     if output == "json":
         click.echo(as_json(report))
     elif output == "markdown":

@@ -104,6 +104,10 @@ class TrainingAccount(Strict):
     region: Region
     role_arn: RoleArn
     execution_role_arn: RoleArn
+    # A read-only role in the training account (DescribeModelPackage, ListModelPackages) that
+    # plans and drift checks assume to read the registry: the reader roles of the environments
+    # then never reach role_arn, which can write.
+    registry_role_arn: RoleArn | None = None
 
 
 class Warehouse(Strict):

@@ -60,10 +60,15 @@ class Report:
         return f"{self.env}: {verb}: {parts or 'no models'}"
 
 
-def accounts(repo: Repo, desired: Desired) -> tuple[aws_mod.Aws, aws_mod.Aws]:
-    """(the environment's account, the registry's account), each through its role."""
+def accounts(
+    repo: Repo, desired: Desired, read_only: bool = False
+) -> tuple[aws_mod.Aws, aws_mod.Aws]:
+    """(the environment's account, the registry's account), each through its role. Reads
+    reach the registry through training.registry_role_arn when set (plans and checks run
+    with the environment's reader role, which may assume only that read-only role)."""
     t = repo.settings.training
-    registry = aws_mod.for_account(t.account_id, desired.registry_region, t.role_arn)
+    role = t.registry_role_arn if read_only and t.registry_role_arn else t.role_arn
+    registry = aws_mod.for_account(t.account_id, desired.registry_region, role)
     env_aws = aws_mod.for_account(desired.account_id, desired.region, desired.role_arn)
     return env_aws, registry
 
@@ -82,7 +87,7 @@ def reconcile(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     desired = load_desired(repo, env_name, git_sha)
-    env_aws, registry = accounts(repo, desired)
+    env_aws, registry = accounts(repo, desired, read_only=mode != "apply")
     if mode == "check":
         remote = read_remote(env_aws, registry, desired, verify_all=True, workers=workers)
         the_plan = plan(desired, remote, prune=prune)

@@ -8,6 +8,7 @@ import datetime as dt
 from croniter import croniter
 
 from mmeops.config.repo import Repo
+from mmeops.errors import UserError
 
 
 def due_models(repo: Repo, since: dt.datetime, until: dt.datetime) -> list[str]:
@@ -24,3 +25,32 @@ def due_models(repo: Repo, since: dt.datetime, until: dt.datetime) -> list[str]:
         if next_fire <= until:
             due.append(name)
     return due
+
+
+# GitHub expands a matrix into at most 256 jobs: the scheduled workflow fans out over batches
+# (one matrix) and each batch over its models (another), so neither exceeds the limit.
+MATRIX_LIMIT = 256
+
+
+def batches(models: list[str], size: int = MATRIX_LIMIT) -> list[list[str]]:
+    """`models` cut into consecutive batches of at most `size`; at most `size` batches."""
+    if not 1 <= size <= MATRIX_LIMIT:
+        raise UserError(f"--batch-size must be 1 to {MATRIX_LIMIT}, not {size}")
+    cut = [models[i : i + size] for i in range(0, len(models), size)]
+    if len(cut) > MATRIX_LIMIT:
+        raise UserError(
+            f"{len(models)} models in one run exceed {MATRIX_LIMIT} batches of {size}: "
+            "shorten the window (--since) or spread the models' schedules"
+        )
+    return cut
+
+
+def chosen_models(repo: Repo, names: list[str]) -> list[str]:
+    """The named models (deduplicated, sorted), each checked to exist: a retrain by hand
+    ignores `schedule`, so a model without one can be retrained too."""
+    names = [n for n in names if n]
+    if not names:
+        raise UserError("--models names no model: give at least one name from models/")
+    for name in names:
+        repo.model(name)  # an unknown name is a UserError listing the known ones
+    return sorted(set(names))
