@@ -62,6 +62,12 @@ def tuning_options(command):
     help="Wait again for SageMaker tuning job JOB, which an earlier run started and did not "
     "see end (a runner restart, expired credentials), and record its result.",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="With --backend sagemaker: if MODEL has a tuning job still InProgress in its history "
+    "(a re-run after a runner died), wait for it instead of starting another.",
+)
 @tuning_options
 @click.pass_obj
 def tune_cmd(
@@ -69,6 +75,7 @@ def tune_cmd(
     model: str,
     dataset: str | None,
     attach: str | None,
+    resume: bool,
     backend: str,
     testing: bool,
     max_jobs: int | None,
@@ -97,6 +104,7 @@ def tune_cmd(
             testing=testing,
             max_jobs=max_jobs,
             progress=_show_progress,
+            resume=resume,
         )
     r = result.record
     click.echo(f"job: {r.job_name} ({r.backend}{', testing' if r.testing else ''})")

@@ -162,14 +162,22 @@ def tune(
     testing: bool = False,
     max_jobs: int | None = None,
     progress: Callable[[Progress], None] | None = None,
+    resume: bool = False,
 ) -> TuneResult:
-    """Tune `model_name` on a dataset (the newest by default), warm-started when it can be."""
+    """Tune `model_name` on a dataset (the newest by default), warm-started when it can be.
+    With `resume`, a SageMaker job of this model still InProgress in the history (its runner
+    died, or its credentials expired) is waited for instead of starting another."""
     checked = preflight(repo, model_name, backend, testing, max_jobs)
     cfg, n_jobs = checked.cfg, checked.n_jobs
     settings = repo.settings
     aws = for_account(
         settings.training.account_id, settings.training.region, settings.training.role_arn
     )
+    if resume and backend == "sagemaker":
+        pending = [r for r in history.read(aws, settings.bucket, model_name)
+                   if r.status == history.IN_PROGRESS and r.backend == "sagemaker"]  # fmt: skip
+        if pending:
+            return attach(repo, model_name, pending[-1].job_name, progress=progress)
     ds = resolve_dataset(aws, settings.bucket, model_name, dataset)
     today = _today(cfg, ds, backend)
     plan = warmstart.choose(history.read(aws, settings.bucket, model_name), today)
