@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import line_of
 
+from helpers import line_of
 from mmeops.cli import main
 
 MODEL = "models/diabetes-progression/model.yaml"
