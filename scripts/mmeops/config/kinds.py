@@ -221,7 +221,7 @@ class Monitor(Strict):
     method: Literal["robust", "simple"] = "robust"
     thresholds: dict[Column, Annotated[float, Field(gt=0)]] = {}
     completeness_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.05
-    range_margin: Annotated[float, Field(ge=0)] = 0.25
+    range_margin: Annotated[float, Field(ge=0)] = 1.0
     min_rows: Annotated[int, Field(ge=1)] = 30
 
 

@@ -45,7 +45,12 @@ def monitoring_window(
 
 def read_rows(repo: Repo, dsn: str, model: str, window: Window) -> Rows:
     query = load_query(repo, model, window)
-    with warehouse.connect(dsn, repo.settings.warehouse.statement_timeout_s) as conn:
+    return read_query(dsn, query, window, repo.settings.warehouse.statement_timeout_s)
+
+
+def read_query(dsn: str, query: warehouse.Query, window: Window, timeout_s: int) -> Rows:
+    """Run a bound query with COPY and parse its CSV: one round trip, no row objects."""
+    with warehouse.connect(dsn, timeout_s) as conn:
         columns = warehouse.describe(conn, query)
         sink = io.BytesIO()
         warehouse.copy_csv(conn, query, sink)
