@@ -128,7 +128,10 @@ def load_warehouse(dsn: str, models: int, rows: int, seed: int) -> None:
             data = draw(rows, rng)
             buf = io.StringIO()
             for row in data:
-                buf.write(f"{m},2026-06-01," + ",".join("" if np.isnan(v) else repr(float(v)) for v in row))
+                buf.write(
+                    f"{m},2026-06-01,"
+                    + ",".join("" if np.isnan(v) else repr(float(v)) for v in row)
+                )
                 buf.write("\n")
             buf.seek(0)
             cur.copy_expert("COPY bench FROM STDIN WITH (FORMAT csv)", buf)

@@ -71,7 +71,8 @@ THIRD_PARTY_OUTPUTS = {
     },
 }  # fmt: skip
 # Step outputs the mmeops commands write to $GITHUB_OUTPUT themselves.
-MMEOPS_OUTPUTS = {"extract": {"run_id"}, "register": {"version"}, "due": {"models"}}
+MMEOPS_OUTPUTS = {"extract": {"run_id"}, "register": {"version"}, "due": {"models"},
+                  "monitor": {"data_drift", "quality"}}  # fmt: skip
 
 # Plausible values for the shell variables of `mmeops` command lines; a list tries each.
 SHELL_VALUES = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmeops import artifact, registry
+from mmeops import artifact, notify, registry
 from mmeops.aws import Aws, for_account, split_s3_uri
 from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
@@ -235,12 +235,30 @@ def monitor(
             results.append(ModelRun(model, SKIPPED, reason="no models/ folder in this repository"))
         else:
             results.append(monitor_model(ctx, model, served[model]))
+    _notify(repo, training, env_name, results)
     past = {
         m.model: history.read(training, repo.settings.bucket, m.model, env_name)
         for m in results
         if m.status != SKIPPED
     }
     return MonitorRun(env_name, ctx.run_id, now.isoformat(timespec="seconds"), results, past)
+
+
+def _notify(repo: Repo, training: Aws, env: str, results: list[ModelRun]) -> None:
+    """One SNS message per violated model, when mmeops.yaml names a topic."""
+    topic = repo.settings.sns_topic_arn
+    for m in results if topic else []:
+        if m.status != VIOLATED:
+            continue
+        event = "model quality violated" if m.quality_violated else "data drift"
+        detail = {
+            "env": env,
+            "model": m.model,
+            "version": m.version,
+            "drifted": m.drifted,
+            "violations_uri": m.violations_uri,
+        }
+        notify.publish(training, topic, event, detail)
 
 
 def check_since(since: dt.date | None) -> None:
