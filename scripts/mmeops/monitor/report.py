@@ -16,7 +16,8 @@ def headline(m: ModelRun) -> str:
         return f"{m.model}: skipped ({m.reason})"
     parts = [f"{m.model} v{m.version}: {m.status}"]
     if m.data:
-        parts.append(f"{m.data.rows} rows {m.window}" if not m.data.skipped else m.data.skipped)
+        window = f"{m.data.rows} rows dated {m.window.start} to {m.window.end} (exclusive)"
+        parts.append(m.data.skipped or window)
     if m.drifted:
         parts.append("drift on " + ", ".join(m.drifted))
     if m.quality_violated:

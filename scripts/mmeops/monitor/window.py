@@ -55,7 +55,18 @@ def read_query(dsn: str, query: warehouse.Query, window: Window, timeout_s: int)
         sink = io.BytesIO()
         warehouse.copy_csv(conn, query, sink)
     sink.seek(0)
-    frame = pd.read_csv(sink, dtype=str, keep_default_na=False, na_values=[""])
-    numeric = frame.apply(pd.to_numeric, errors="coerce").astype(np.float64)
-    numeric.columns = [c.name for c in columns]
-    return Rows(window, columns, numeric)
+    names = [c.name for c in columns]
+    # Numbers parse straight to float64 (the C parser, no object columns); anything else is
+    # read as text and becomes missing here, a type violation in `checks`.
+    frame = pd.read_csv(
+        sink,
+        header=0,
+        names=names,
+        dtype={c.name: np.float64 if c.numeric else str for c in columns},
+        keep_default_na=False,
+        na_values=[""],
+    )
+    for c in columns:
+        if not c.numeric:
+            frame[c.name] = pd.to_numeric(frame[c.name], errors="coerce").astype(np.float64)
+    return Rows(window, columns, frame)
