@@ -265,3 +265,20 @@ def test_the_cli_reports_writes_the_violations_file_and_exits_3(served: Served, 
     assert all(
         set(v) == {"feature_name", "constraint_check_type", "description"} for v in violations
     )
+
+
+def test_a_broken_query_is_exit_2_and_nothing_is_written(served: Served):
+    query = served.root / "models" / served.name / "query.sql"
+    original = query.read_text()
+    repo = load_repo(served.root)
+    t = repo.settings.training
+    training = aws.for_account(t.account_id, t.region, t.role_arn)
+    before = training.get_bytes(repo.settings.bucket, history_key(served.name))[0]
+    query.write_text(original.replace("FROM", "FORM"))
+    try:
+        result = CliRunner().invoke(main, ["--repo", str(served.root), "monitor", "sandbox"])
+    finally:
+        query.write_text(original)
+    assert result.exit_code == 2, result.output
+    assert f"models/{served.name}/query.sql:" in result.output and "Traceback" not in result.output
+    assert training.get_bytes(repo.settings.bucket, history_key(served.name))[0] == before

@@ -9,6 +9,7 @@ environment's account; writes only under `monitoring/` in the training bucket.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -149,14 +150,17 @@ class Context:
     today: dt.date | None
 
 
-def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> ModelRun:
+def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> tuple[ModelRun, dict]:
+    """Check one served model; nothing is written here. Returns the result and the window's
+    statistics (small: sketches, not rows), which `_record` stores."""
     cfg = ctx.repo.model(model)
     package = registry.describe(ctx.training, model, entry.version)
     if package is None:
-        return ModelRun(model, SKIPPED, entry.version, reason="served version not in the registry")
+        skipped = ModelRun(model, SKIPPED, entry.version, reason="served version not in registry")
+        return skipped, {}
     documents = baseline.load(ctx.training, package)
     if documents is None:
-        return ModelRun(model, SKIPPED, entry.version, reason="registered without a baseline")
+        return ModelRun(model, SKIPPED, entry.version, reason="registered without a baseline"), {}
     stats, cons = documents
     trained_until, lineage = _trained_until(ctx.training, package)
     window = monitoring_window(trained_until, ctx.since, ctx.today)
@@ -167,15 +171,17 @@ def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> ModelRun:
         booster = _served_booster(ctx.env_aws, ctx.bucket, ctx.prefix, entry)
         quality = _model_quality(cfg, rows, lineage["features"], booster)
     status = VIOLATED if data.violations or (quality and quality.violations) else OK
-    result = ModelRun(model, status, entry.version, window, data, quality)
-    return _record(ctx, result, rows)
-
-
-def _record(ctx: Context, result: ModelRun, rows: Rows) -> ModelRun:
-    kms = ctx.repo.settings.kms_key_id
-    bucket = ctx.repo.settings.bucket
     numeric = [c.name for c in rows.columns if c.numeric]
     window_stats = dataset_statistics(numeric, rows.frame[numeric].to_numpy(dtype=np.float64))
+    return ModelRun(model, status, entry.version, window, data, quality), window_stats
+
+
+def _record(ctx: Context, result: ModelRun, window_stats: dict) -> ModelRun:
+    """Store the run's files and history row; returns the result with its violations' URI."""
+    if result.status == SKIPPED:
+        return result
+    kms = ctx.repo.settings.kms_key_id
+    bucket = ctx.repo.settings.bucket
     prefix = history.run_prefix(result.model, ctx.env, ctx.run_id)
     uri = history.write_run(ctx.training, bucket, prefix, window_stats, result.violations, kms)
     assert result.data is not None and result.window is not None
@@ -196,7 +202,7 @@ def _record(ctx: Context, result: ModelRun, rows: Rows) -> ModelRun:
         "violations_uri": uri,
     }
     history.append(ctx.training, bucket, result.model, row, kms)
-    return ModelRun(**{**result.__dict__, "violations_uri": uri})
+    return dataclasses.replace(result, violations_uri=uri)
 
 
 def _selected(repo: Repo, served: dict[str, ManifestEntry], models: list[str]) -> list[str]:
@@ -215,26 +221,29 @@ def monitor(
 ) -> MonitorRun:
     """Monitor `models` (default: every model the environment serves) in `env_name`."""
     desired = load_desired(repo, env_name)
-    selected_input = list(models or [])
     training = training_aws(repo)
     env_aws = for_account(desired.account_id, desired.region, desired.role_arn)
     manifest, _ = read_manifest(env_aws, desired.bucket, desired.manifest_key)
     served = dict(manifest.models) if manifest else {}
-    selected = _selected(repo, served, selected_input)
+    selected = _selected(repo, served, list(models or []))
     dsn = warehouse.resolve_dsn(repo.settings.warehouse, repo.sources["settings"], lambda: training)
     now = dt.datetime.now(dt.timezone.utc)
     ctx = Context(
         repo, env_name, new_run_id(now), dsn, training, env_aws,
         desired.bucket, desired.key_prefix, since, today,
     )  # fmt: skip
-    results = []
+    # Every model is checked before anything is written: a bad query file (exit 2) leaves
+    # no partial run behind.
+    checked = []
     for model in selected:
         if model not in served:
-            results.append(ModelRun(model, SKIPPED, reason=f"not served in {env_name}"))
+            checked.append((ModelRun(model, SKIPPED, reason=f"not served in {env_name}"), {}))
         elif model not in repo.models:
-            results.append(ModelRun(model, SKIPPED, reason="no models/ folder in this repository"))
+            reason = "no models/ folder in this repository"
+            checked.append((ModelRun(model, SKIPPED, reason=reason), {}))
         else:
-            results.append(monitor_model(ctx, model, served[model]))
+            checked.append(monitor_model(ctx, model, served[model]))
+    results = [_record(ctx, result, stats) for result, stats in checked]
     _notify(repo, training, env_name, results)
     past = {
         m.model: history.read(training, repo.settings.bucket, m.model, env_name)
