@@ -16,6 +16,7 @@ import psycopg2
 import pytest
 from click.testing import CliRunner
 
+from helpers import received, subscribed_queue
 from mmeops import aws
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
@@ -282,3 +283,26 @@ def test_a_broken_query_is_exit_2_and_nothing_is_written(served: Served):
     assert result.exit_code == 2, result.output
     assert f"models/{served.name}/query.sql:" in result.output and "Traceback" not in result.output
     assert training.get_bytes(repo.settings.bucket, history_key(served.name))[0] == before
+
+
+def test_a_violation_is_published_when_a_topic_is_configured(served: Served):
+    repo = load_repo(served.root)
+    t = repo.settings.training
+    training = aws.for_account(t.account_id, t.region, t.role_arn)
+    topic, queue_url = subscribed_queue(training, served.name)
+    settings = served.root / "mmeops.yaml"
+    original = settings.read_text()
+    settings.write_text(original + f"sns_topic_arn: {topic}\n")
+    data = rows(400, seed=9)
+    data["x2"] = data["x2"] * 3
+    data["y"] = np.full(400, np.nan)
+    try:
+        result = served.monitor(served.window(data))
+    finally:
+        settings.write_text(original)
+    assert result.drifted == ["x2"]
+    events = received(training, queue_url)
+    assert [(e["event"], e["model"], e["drifted"]) for e in events] == [
+        ("data drift", served.name, ["x2"])
+    ]
+    assert events[0]["violations_uri"] == result.violations_uri
