@@ -31,6 +31,7 @@ import os
 import time
 
 import numpy as np
+import pandas as pd
 
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
@@ -125,14 +126,11 @@ def load_warehouse(dsn: str, models: int, rows: int, seed: int) -> None:
         cols = ", ".join(f"{f} double precision" for f in FEATURES)
         cur.execute(f"CREATE TABLE bench (model int, event_date date, {cols})")
         for m in range(models):
-            data = draw(rows, rng)
+            frame = pd.DataFrame(draw(rows, rng), columns=FEATURES)
+            frame.insert(0, "event_date", "2026-06-01")
+            frame.insert(0, "model", m)
             buf = io.StringIO()
-            for row in data:
-                buf.write(
-                    f"{m},2026-06-01,"
-                    + ",".join("" if np.isnan(v) else repr(float(v)) for v in row)
-                )
-                buf.write("\n")
+            frame.to_csv(buf, index=False, header=False, na_rep="")
             buf.seek(0)
             cur.copy_expert("COPY bench FROM STDIN WITH (FORMAT csv)", buf)
         cur.execute("CREATE INDEX ON bench (model, event_date)")
