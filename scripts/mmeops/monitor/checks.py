@@ -93,7 +93,9 @@ def _range(name: str, num: dict, constraint: dict, present: np.ndarray, margin: 
     found = []
     low, high = num["min"], num["max"]
     if present.size and low is not None and high is not None:
-        slack = margin * max(high - low, abs(high), abs(low), 1e-12)
+        # Widened by `margin` times the training range (a constant feature: its magnitude):
+        # heavy tails pass, sentinel values (-999, 99999) and unit mix-ups do not.
+        slack = margin * (high - low if high > low else max(abs(high), 1.0))
         outside = present[(present < low - slack) | (present > high + slack)]
         if outside.size:
             found.append(
@@ -101,7 +103,7 @@ def _range(name: str, num: dict, constraint: dict, present: np.ndarray, margin: 
                     name,
                     "range_check",
                     f"{outside.size} value(s) outside the baseline's range [{low:.6g}, "
-                    f"{high:.6g}] widened by {margin:.0%}, e.g. {outside[0]:.6g}",
+                    f"{high:.6g}] widened by {margin:g}x its width, e.g. {outside[0]:.6g}",
                 )
             )
     if constraint.get("num_constraints", {}).get("is_non_negative") and np.any(present < 0):
