@@ -11,3 +11,29 @@ def line_of(path: Path, needle: str) -> int:
         if needle in line:
             return number
     raise AssertionError(f"{needle!r} not in {path}")
+
+
+def subscribed_queue(aws, name: str) -> tuple[str, str]:
+    """A new SNS topic with an SQS queue subscribed (raw delivery): (topic ARN, queue URL)."""
+    topic = aws.call("sns", "create_topic", Name=f"{name}-events")["TopicArn"]
+    queue_url = aws.call("sqs", "create_queue", QueueName=f"{name}-events")["QueueUrl"]
+    queue_arn = aws.call(
+        "sqs", "get_queue_attributes", QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    aws.call(
+        "sns",
+        "subscribe",
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return topic, queue_url
+
+
+def received(aws, queue_url: str) -> list[dict]:
+    """The JSON messages waiting on the queue."""
+    import json
+
+    messages = aws.call("sqs", "receive_message", QueueUrl=queue_url, MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]

@@ -31,6 +31,10 @@ TRAINING_MODULES = {"artifact", "registry", "notify", "jsonl"}  # shared, used b
 # Every module of a stage runs as that stage's role; the embedded stack (stack/) and its local
 # endpoint stand in for AWS itself: no role runs them.
 STAGE_ROLES = {"train": "training-role", "deploy": "deployer-role", "stack": None}
+# monitor/ runs as the training role (registry, baselines, warehouse secret, monitoring/ in the
+# training bucket); its only calls into an environment's account read the manifest and the
+# served artifact (s3:GetObject), which the reader role grants.
+STAGE_ROLES["monitor"] = "training-role"
 
 # The S3 helpers of mmeops.aws and the IAM actions they need.
 S3_HELPERS = {

@@ -13,6 +13,7 @@ import pytest
 import xgboost
 from click.testing import CliRunner
 
+from helpers import received, subscribed_queue
 from mmeops import artifact
 from mmeops.aws import for_account, split_s3_uri
 from mmeops.cli import main
@@ -191,27 +192,12 @@ def test_notifications_arrive_on_a_subscribed_queue(diabetes):
     root, name = diabetes
     repo = load_repo(root)
     aws = training(repo)
-    topic = aws.call("sns", "create_topic", Name=f"{name}-events")["TopicArn"]
-    queue_url = aws.call("sqs", "create_queue", QueueName=f"{name}-events")["QueueUrl"]
-    queue_arn = aws.call(
-        "sqs", "get_queue_attributes", QueueUrl=queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-    aws.call(
-        "sns",
-        "subscribe",
-        TopicArn=topic,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
+    topic, queue_url = subscribed_queue(aws, name)
     settings = root / "mmeops.yaml"
     settings.write_text(settings.read_text() + f"sns_topic_arn: {topic}\n")
 
     assert run(root, "register", name).exit_code == 0
-    messages = aws.call("sqs", "receive_message", QueueUrl=queue_url, MaxNumberOfMessages=10).get(
-        "Messages", []
-    )
-    events = [json.loads(m["Body"]) for m in messages]
+    events = received(aws, queue_url)
     assert [e["event"] for e in events] == ["registered"]
     assert events[0]["model"] == name and events[0]["version"] == 1
 

@@ -96,6 +96,7 @@ MMEOPS_OUTPUTS = {
     "due": {"models", "batches"},
     # One output per environment: the plan workflow's three (tests below check the names).
     "affected": {"sandbox", "qa", "prod"},
+    "monitor": {"data_drift", "quality"},
 }
 
 # Plausible values for the shell variables of `mmeops` command lines; a list tries each.

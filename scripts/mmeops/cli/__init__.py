@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "demo_cmds",
     "reconcile_cmds",
     "workflow_cmds",
+    "monitor_cmds",
 ]
 
 

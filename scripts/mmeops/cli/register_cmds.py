@@ -87,6 +87,11 @@ def register_cmd(obj: dict, model: str, tuning_job: str | None, report_file: str
 @tuning_options
 @window_options
 @report_option
+@click.option(
+    "--recalibrate",
+    is_flag=True,
+    help="Train once with the hyperparameters the champion environment serves (no search).",
+)
 @click.pass_obj
 def retrain_cmd(
     obj: dict,
@@ -97,14 +102,20 @@ def retrain_cmd(
     start,
     end,
     report_file: str | None,
+    recalibrate: bool,
 ) -> None:
     """Extract, tune and register MODEL, then print one summary of all three.
+
+    With --recalibrate, the tuning step is one training job with the hyperparameters of the
+    version the champion environment serves; the report says which kind of change it was.
 
     Exits 3 when the gate fails (nothing registered); writes `version=N` to $GITHUB_OUTPUT.
 
     Example:
 
         mmeops retrain breast-cancer --backend local
+
+        mmeops retrain breast-cancer --backend local --recalibrate
     """
     from mmeops.train.retrain import retrain
 
@@ -117,6 +128,7 @@ def retrain_cmd(
         max_jobs=max_jobs,
         start=start.date() if start else None,
         end=end.date() if end else None,
+        recalibrate=recalibrate,
     )
     ex, tuned, reg = r.extract, r.tune.record, r.registration
     split = " / ".join(f"{name} {rows}" for name, rows in ex.rows.items())

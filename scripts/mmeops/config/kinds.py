@@ -213,6 +213,22 @@ class Gate(Strict):
     champion_env: EnvName | None = None
 
 
+class Monitor(Strict):
+    """`mmeops monitor`'s data-quality settings (docs/monitoring.md says why these defaults)."""
+
+    # linf: the largest gap between the two CDFs (Model Monitor's numerical distance);
+    # psi: population stability index over the baseline's ten buckets.
+    distance: Literal["linf", "psi"] = "linf"
+    threshold: Annotated[float, Field(gt=0)] = 0.1
+    # robust: a distance counts only when it is also beyond chance for the two sample sizes
+    # (Model Monitor's comparison_method Robust); simple: the threshold alone.
+    method: Literal["robust", "simple"] = "robust"
+    thresholds: dict[Column, Annotated[float, Field(gt=0)]] = {}
+    completeness_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.05
+    range_margin: Annotated[float, Field(ge=0)] = 1.0
+    min_rows: Annotated[int, Field(ge=1)] = 30
+
+
 class ModelConfig(Strict):
     name: ModelName
     problem: Literal["regression", "binary"]
@@ -230,6 +246,7 @@ class ModelConfig(Strict):
     # and AWS's (one day); AWS allows up to 28 days of training.
     training_volume_gb: Annotated[int, Field(ge=1, le=16384)] = 30
     training_max_runtime_seconds: Annotated[int, Field(ge=1, le=28 * 86400)] = 86400
+    monitor: Monitor = Monitor()
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:

@@ -27,7 +27,7 @@ from mmeops.deploy.promote import promote
 from mmeops.deploy.reconcile import Report, reconcile
 from mmeops.errors import MmeopsError
 from mmeops.registry import describe
-from mmeops.stack import demo_data
+from mmeops.stack import demo_data, demo_monitor
 from mmeops.stack.embedded import EmbeddedStack
 from mmeops.train.register import training_aws
 from mmeops.train.retrain import retrain
@@ -141,6 +141,10 @@ class Demo:
         self.step("invoke v2 in every environment", lambda: self.invoke_all(2))
         self.step("roll back prod: git revert, reconcile prod", self.rollback)
         self.step("invoke prod again: version 1 answers", lambda: self.verify_rollback(v1))
+        self.step(
+            "monitor prod: drifted rows, then bad labels, and the retrain they trigger",
+            lambda: demo_monitor.run(self.root, stack.dsn, self.say, _check, self.max_jobs),
+        )
 
     def new_rows(self, dsn: str) -> None:
         inserted = demo_data.arrive_new_rows(dsn)

@@ -23,7 +23,7 @@ from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import NotFound, UserError
 from mmeops.gitinfo import current_commit
-from mmeops.train import evaluate, history
+from mmeops.train import baseline, evaluate, history
 from mmeops.train.gate import Verdict, judge
 
 SAMPLE_ROWS = 5
@@ -191,6 +191,7 @@ def register(
             evaluation_uri,
             f"s3://{bucket}/{eval_prefix}/sample.csv",
             artifact_bytes,
+            baseline.store(aws, bucket, eval_prefix, dataset, cfg.monitor, kms),
         )
     result = Registration(
         model,
@@ -233,6 +234,7 @@ def _create_package(
     evaluation_uri: str,
     sample_uri: str,
     artifact_bytes: bytes,
+    data_quality: baseline.Baseline,
 ) -> tuple[str, int]:
     from sagemaker.core import image_uris
 
@@ -268,8 +270,10 @@ def _create_package(
         ModelMetrics={
             "ModelQuality": {
                 "Statistics": {"ContentType": "application/json", "S3Uri": evaluation_uri}
-            }
+            },
+            "ModelDataQuality": data_quality.model_metrics(),
         },
+        DriftCheckBaselines={"ModelDataQuality": data_quality.model_metrics()},
         CustomerMetadataProperties=metadata,
     )
     arn = response["ModelPackageArn"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mmeops.train.recalibrate import kind_line
 from mmeops.train.register import Registration
 
 HISTORY_POINTS = 10
@@ -17,7 +18,7 @@ def render(r: Registration, bound: float, history_rows: list[dict]) -> str:
         head = f"### ✅ {r.model} v{r.version} registered (PendingManualApproval)"
     else:
         head = f"### ❌ {r.model}: gate failed, nothing registered"
-    lines = [head, "", r.verdict.summary(), ""]
+    lines = [head, "", kind_line(r.record), "", r.verdict.summary(), ""]
     champion = f"champion ({r.champion.env} v{r.champion.version})" if r.champion else "champion"
     lines += [f"| metric | challenger | {champion} | bound |", "|---|---|---|---|"]
     for name, value in r.metrics.items():

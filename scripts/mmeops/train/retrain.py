@@ -29,6 +29,7 @@ def retrain(
     start: dt.date | None = None,
     end: dt.date | None = None,
     progress: Callable[[Progress], None] | None = None,
+    recalibrate: bool = False,
 ) -> Retrain:
     """Run the three stages on one fresh dataset; the gate's verdict is in the result
     (`registration.version` is None when it failed), never an exception."""
@@ -44,6 +45,7 @@ def retrain(
         testing=testing,
         max_jobs=max_jobs,
         progress=progress,
+        recalibrate=recalibrate,
     )
     registered = register(repo, model, tuned.record.job_name)
     return Retrain(extracted, tuned, registered)

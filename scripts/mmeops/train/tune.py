@@ -24,6 +24,7 @@ from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import MmeopsError, NotFound, UserError
 from mmeops.train import extract, history, tune_local, tune_sagemaker, warmstart
+from mmeops.train import recalibrate as recalibration
 from mmeops.train.history import TuningRecord
 
 BACKENDS = ("local", "sagemaker")
@@ -163,10 +164,12 @@ def tune(
     max_jobs: int | None = None,
     progress: Callable[[Progress], None] | None = None,
     resume: bool = False,
+    recalibrate: bool = False,
 ) -> TuneResult:
     """Tune `model_name` on a dataset (the newest by default), warm-started when it can be.
     With `resume`, a SageMaker job of this model still InProgress in the history (its runner
-    died, or its credentials expired) is waited for instead of starting another."""
+    died, or its credentials expired) is waited for instead of starting another;
+    `recalibrate`: one training job with the champion's hyperparameters instead of a search."""
     checked = preflight(repo, model_name, backend, testing, max_jobs)
     cfg, n_jobs = checked.cfg, checked.n_jobs
     settings = repo.settings
@@ -181,6 +184,8 @@ def tune(
     ds = resolve_dataset(aws, settings.bucket, model_name, dataset)
     today = _today(cfg, ds, backend)
     plan = warmstart.choose(history.read(aws, settings.bucket, model_name), today)
+    if recalibrate:
+        plan, n_jobs = recalibration.plan(repo, model_name, backend), 1
     now = dt.datetime.now(dt.timezone.utc)
     base = {
         "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -1,0 +1,65 @@
+"""`mmeops monitor`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mmeops import github
+from mmeops.cli import main
+from mmeops.config.repo import load_repo
+
+
+@main.command("monitor")
+@click.argument("env")
+@click.argument("models", nargs=-1)
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First day of the window (default: the day the served version's training data ends).",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="What to print.",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the markdown report to this file (an issue or pull request body).",
+)
+@click.pass_obj
+def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file) -> None:
+    """Check every model ENV serves (or only MODELS) against its served version's baseline.
+
+    Data quality: the model's query over the rows after its training window, against the
+    baseline registered with the version. Model quality: where labels arrived, the served
+    artifact's gate metric against its bound. Exits 3 on any violation; writes
+    `data_drift=<json>` and `quality=<json>` (model lists) to $GITHUB_OUTPUT.
+
+    Example:
+
+        mmeops monitor prod --output markdown
+    """
+    from mmeops.monitor import report
+    from mmeops.monitor.run import Violated, check_since, monitor
+
+    day = since.date() if since else None
+    check_since(day)
+    run = monitor(load_repo(obj["repo_root"]), env, list(models), since=day)
+    markdown = report.markdown(run)
+    click.echo({"table": report.table, "json": report.as_json}.get(output, report.markdown)(run))
+    if report_file:
+        Path(report_file).write_text(markdown, encoding="utf-8")
+    github.append_summary(markdown)
+    github.set_output("data_drift", json.dumps([m.model for m in run.models if m.data_violated]))
+    github.set_output("quality", json.dumps([m.model for m in run.models if m.quality_violated]))
+    if run.violated:
+        bad = ", ".join(m.model for m in run.models if m.status == "violated")
+        raise Violated(f"monitoring found violations in {env}: {bad}")

@@ -1,0 +1,7 @@
+"""Monitoring the models an environment serves: data quality against the served version's
+baseline, model quality against its gate (docs/monitoring.md).
+
+window (the rows after the training data) → distance → checks → history → report, and
+`run.monitor()` over all of them. The baselines themselves are made at registration
+(train/baseline.py, train/statistics.py): train cannot import this package.
+"""

@@ -1,0 +1,117 @@
+"""The monitoring report: markdown for a pull request or job summary (status first, detail
+in a table per model, a trend of the drift score), a terminal table, or JSON."""
+
+from __future__ import annotations
+
+import json
+
+from mmeops.monitor.run import OK, SKIPPED, VIOLATED, ModelRun, MonitorRun
+
+TREND_POINTS = 20
+ICON = {OK: "✅", VIOLATED: "❌", SKIPPED: "⏭️"}
+
+
+def headline(m: ModelRun) -> str:
+    if m.status == SKIPPED:
+        return f"{m.model}: skipped ({m.reason})"
+    parts = [f"{m.model} v{m.version}: {m.status}"]
+    if m.data:
+        window = f"{m.data.rows} rows dated {m.window.start} to {m.window.end} (exclusive)"
+        parts.append(m.data.skipped or window)
+    if m.drifted:
+        parts.append("drift on " + ", ".join(m.drifted))
+    if m.quality_violated:
+        parts.append("model quality below its gate")
+    return "; ".join(parts)
+
+
+def table(run: MonitorRun) -> str:
+    lines = [f"monitor {run.env} ({run.run_id})"]
+    for m in run.models:
+        lines.append(headline(m))
+        for v in m.violations:
+            where = v.get("feature_name") or v.get("metric_name")
+            lines.append(f"  {v['constraint_check_type']:22} {where}: {v['description']}")
+    return "\n".join(lines)
+
+
+def _trend(model: str, rows: list[dict]) -> list[str]:
+    points = [r for r in rows if r.get("drift_score") is not None][-TREND_POINTS:]
+    if len(points) < 2:
+        return []
+    xs = ", ".join(f'"{r["run_id"][:8]}"' for r in points)
+    ys = ", ".join(f"{r['drift_score']:.4g}" for r in points)
+    return [
+        "",
+        "```mermaid",
+        "xychart-beta",
+        f'    title "{model}: drift score by run (1 = at the threshold)"',
+        f"    x-axis [{xs}]",
+        '    y-axis "drift score"',
+        f"    line [{ys}]",
+        "```",
+    ]
+
+
+def _model_section(m: ModelRun, past: list[dict]) -> list[str]:
+    lines = [f"### {ICON[m.status]} {headline(m)}", ""]
+    if m.status == SKIPPED:
+        return lines
+    bad = [f for f in (m.data.features if m.data else ()) if f.violations]
+    if bad:
+        lines += ["| feature | distance | limit | checks |", "|---|---|---|---|"]
+        for f in bad:
+            kinds = ", ".join(sorted({v["constraint_check_type"] for v in f.violations}))
+            shown = "n/a" if f.distance is None else f"{f.distance:.4f}"
+            lines.append(f"| {f.name} | {shown} | {f.limit:.4f} | {kinds} |")
+    if m.quality and m.quality.metrics:
+        values = ", ".join(f"{k} {v:.4g}" for k, v in m.quality.metrics.items())
+        lines += ["", f"Model quality on {m.quality.labeled_rows} labeled rows: {values}"]
+    elif m.quality and m.quality.skipped:
+        lines += ["", f"Model quality not measured: {m.quality.skipped}"]
+    lines += [
+        "",
+        "<details><summary>violations and trend</summary>",
+        "",
+        *(f"- `{v['constraint_check_type']}` {v['description']}" for v in m.violations),
+        *_trend(m.model, past),
+        "",
+        f"Violations file: `{m.violations_uri}`" if m.violations_uri else "",
+        "</details>",
+        "",
+    ]
+    return lines
+
+
+def markdown(run: MonitorRun) -> str:
+    bad = [m.model for m in run.models if m.status == VIOLATED]
+    status = f"❌ violations in {', '.join(bad)}" if bad else "✅ no violations"
+    lines = [f"## Monitoring {run.env}: {status}", "", f"Run `{run.run_id}`.", ""]
+    for m in run.models:
+        lines += _model_section(m, run.history.get(m.model, []))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def as_json(run: MonitorRun) -> str:
+    models = []
+    for m in run.models:
+        models.append(
+            {
+                "model": m.model,
+                "status": m.status,
+                "version": m.version,
+                "reason": m.reason,
+                "window": {"start": str(m.window.start), "end": str(m.window.end)}
+                if m.window
+                else None,
+                "rows": m.data.rows if m.data else 0,
+                "drift_score": m.data.score if m.data else None,
+                "drifted": m.drifted,
+                "data_violated": m.data_violated,
+                "quality_violated": m.quality_violated,
+                "metrics": m.quality.metrics if m.quality else {},
+                "violations": m.violations,
+                "violations_uri": m.violations_uri,
+            }
+        )
+    return json.dumps({"env": run.env, "run_id": run.run_id, "models": models}, indent=2)

@@ -1,0 +1,308 @@
+"""`mmeops monitor` against real PostgreSQL and the embedded AWS: one model trained on its own
+table, registered (with its baseline), served in sandbox; each scenario adds rows on its own
+future day and monitors just that day, so scenarios never see each other's rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import psycopg2
+import pytest
+from click.testing import CliRunner
+
+from helpers import received, subscribed_queue
+from mmeops import aws
+from mmeops.cli import main
+from mmeops.config.repo import load_repo
+from mmeops.deploy.reconcile import reconcile
+from mmeops.monitor.history import history_key
+from mmeops.monitor.run import monitor
+from mmeops.train.extract import extract
+from mmeops.train.register import register
+from mmeops.train.tune import tune
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FEATURES = ("x1", "x2", "x3", "x4")
+TODAY = dt.datetime.now(dt.timezone.utc).date()
+
+
+def rows(n: int, seed: int, day: dt.date | None = None, span_days: int = 0) -> dict:
+    """x1 ~ N(10, 2), x2 ~ N(50, 5), x3 ~ N(0, 1), x4 whole numbers 80..120; y linear + noise."""
+    rng = np.random.default_rng(seed)
+    data = {
+        "x1": rng.normal(10, 2, n),
+        "x2": rng.normal(50, 5, n),
+        "x3": rng.normal(0, 1, n),
+        "x4": rng.integers(80, 121, n).astype(float),
+    }
+    data["y"] = 3 * data["x1"] + 0.5 * data["x2"] - 2 * data["x3"] + rng.normal(0, 1, n)
+    start = day or TODAY
+    data["event_date"] = [
+        start + dt.timedelta(days=int(d)) for d in rng.integers(0, span_days + 1, n)
+    ]
+    return data
+
+
+def _sql(value):
+    """A psycopg2 parameter: numpy numbers as Python floats, NaN as NULL."""
+    if isinstance(value, dt.date):
+        return value
+    return None if np.isnan(value) else float(value)
+
+
+def insert(dsn: str, table: str, data: dict) -> None:
+    columns = ["event_date", *FEATURES, "y"]
+    records = list(zip(*(data[c] for c in columns), strict=True))
+    conn = psycopg2.connect(dsn)
+    with conn, conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * 6)})",
+            [tuple(_sql(v) for v in r) for r in records],
+        )
+    conn.close()
+
+
+class Served:
+    def __init__(self, root: Path, name: str, table: str, dsn: str):
+        self.root, self.name, self.table, self.dsn = root, name, table, dsn
+        self.day = 0
+
+    def window(self, data: dict) -> dt.date:
+        """Insert `data` on a day of its own and return that day."""
+        self.day += 1
+        day = TODAY + dt.timedelta(days=10 + self.day)
+        data = {**data, "event_date": [day] * len(data["x1"])}
+        insert(self.dsn, self.table, data)
+        return day
+
+    def monitor(self, day: dt.date, env: str = "sandbox"):
+        run = monitor(load_repo(self.root), env, [self.name], since=day, today=day)
+        assert len(run.models) == 1
+        return run.models[0]
+
+
+@pytest.fixture(scope="module")
+def served(stack, tmp_path_factory) -> Served:
+    """A regression model on its own table, v1 registered by `register` and served in
+    sandbox (its own artifact prefix and endpoint name on the shared stack)."""
+    root = tmp_path_factory.mktemp("monitor")
+    shutil.copy2(REPO_ROOT / "mmeops.yaml", root / "mmeops.yaml")
+    for folder in ("models", "environments"):
+        shutil.copytree(REPO_ROOT / folder, root / folder)
+    uid = uuid.uuid4().hex[:6]
+    for path in (root / "environments").glob("*.yaml"):  # private prefix and endpoint names
+        text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>mon{uid}/", path.read_text())
+        path.write_text(re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text))
+    name, table = f"mon-{uid}", f"public.mon_{uid}"
+    conn = psycopg2.connect(stack.dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE {table} (id serial PRIMARY KEY, event_date date NOT NULL, "
+            + ", ".join(f"{c} double precision" for c in (*FEATURES, "y"))
+            + ")"
+        )
+    conn.close()
+    train = rows(
+        1500, seed=1, day=dt.date(2025, 1, 1), span_days=(TODAY - dt.date(2025, 1, 3)).days
+    )
+    insert(stack.dsn, table, train)
+
+    model = root / "models" / name
+    model.mkdir()
+    (model / "query.sql").write_text(
+        f"SELECT event_date, {', '.join(FEATURES)}, y\nFROM {table}\n"
+        "WHERE event_date >= %(start_date)s AND event_date < %(end_date)s\nORDER BY id\n"
+    )
+    yaml = (root / "models" / "diabetes-progression" / "model.yaml").read_text()
+    yaml = yaml.replace("name: diabetes-progression", f"name: {name}")
+    yaml = yaml.replace("target: progression", "target: y")
+    yaml = yaml.replace("  max_jobs: 12", "  max_jobs: 2").replace(
+        "num_round: 300", "num_round: 60"
+    )
+    yaml = yaml.replace("  bound: 80", "  bound: 5")
+    (model / "model.yaml").write_text(yaml)
+
+    repo = load_repo(root)
+    extract(repo, name)
+    tune(repo, name)
+    reg = register(repo, name)
+    assert reg.version == 1, reg.verdict.summary()
+    env = root / "environments" / "sandbox.yaml"
+    env.write_text(env.read_text().replace("models: {}", f"models:\n  {name}: 1"))
+    report = reconcile(load_repo(root), "sandbox", "apply", poll_seconds=0.1)
+    assert not report.failed, report.summary()
+    return Served(root, name, table, stack.dsn)
+
+
+def kinds(result) -> dict[str, set[str]]:
+    """feature or metric → the checks it violated."""
+    found: dict[str, set[str]] = {}
+    for v in result.violations:
+        found.setdefault(v.get("feature_name") or v["metric_name"], set()).add(
+            v["constraint_check_type"]
+        )
+    return found
+
+
+def test_the_package_references_its_data_quality_baseline(served: Served):
+    repo = load_repo(served.root)
+    t = repo.settings.training
+    training = aws.for_account(t.account_id, t.region, t.role_arn)
+    arn = f"arn:aws:sagemaker:{t.region}:{t.account_id}:model-package/{served.name}/1"
+    package = training.call("sagemaker", "describe_model_package", ModelPackageName=arn)
+    quality = package["ModelMetrics"]["ModelDataQuality"]
+    assert package["DriftCheckBaselines"]["ModelDataQuality"] == quality
+    stats_uri = quality["Statistics"]["S3Uri"]
+    # Beside the evaluation: evaluations/<model>/<job>/statistics.json
+    assert re.match(
+        rf"s3://{repo.settings.bucket}/evaluations/{served.name}/.+/statistics\.json$", stats_uri
+    )
+    stats = json.loads(training.get_bytes(*aws.split_s3_uri(stats_uri))[0])
+    assert [f["name"] for f in stats["features"]] == ["y", *FEATURES]
+    assert quality["Statistics"]["ContentDigest"].startswith("sha256:")
+
+
+def test_no_drift_on_rows_from_the_training_distribution(served: Served):
+    result = served.monitor(served.window(rows(400, seed=2)))
+    assert result.status == "ok", result.violations
+    assert result.data.rows == 400
+    assert result.quality.labeled_rows == 400 and result.quality.violations == ()
+
+
+def test_a_mean_shift_is_drift_on_that_feature_only(served: Served):
+    data = rows(400, seed=3)
+    data["x1"] = data["x1"] + 2  # one standard deviation
+    data["y"] = np.full(400, np.nan)  # labels have not arrived
+    result = served.monitor(served.window(data))
+    assert result.status == "violated"
+    assert kinds(result) == {"x1": {"baseline_drift_check"}}
+    assert result.drifted == ["x1"]
+    assert result.quality.labeled_rows == 0 and not result.quality_violated
+
+
+def test_a_scale_change_is_drift(served: Served):
+    data = rows(400, seed=4)
+    data["x3"] = data["x3"] * 2
+    data["y"] = np.full(400, np.nan)
+    result = served.monitor(served.window(data))
+    assert result.drifted == ["x3"]
+
+
+def test_a_jump_in_missing_values_breaks_completeness(served: Served):
+    data = rows(400, seed=5)
+    data["x2"][:120] = np.nan  # 30% missing; training had none
+    data["y"] = np.full(400, np.nan)
+    result = served.monitor(served.window(data))
+    assert kinds(result) == {"x2": {"completeness_check"}}
+
+
+def test_a_value_out_of_range_is_a_violation(served: Served):
+    data = rows(400, seed=6)
+    data["x4"][7] = 5000.0
+    data["y"] = np.full(400, np.nan)
+    result = served.monitor(served.window(data))
+    assert kinds(result) == {"x4": {"range_check"}}
+
+
+def test_labels_that_flip_violate_model_quality(served: Served):
+    data = rows(400, seed=7)
+    data["y"] = 120 - data["y"]  # the relation reverses; the features do not move
+    result = served.monitor(served.window(data))
+    assert kinds(result) == {"rmse": {"GreaterThanThreshold"}}
+    assert result.quality.metrics["rmse"] > 5 and not result.data_violated
+
+
+def test_nothing_is_monitored_for_a_model_the_environment_does_not_serve(served: Served):
+    repo = load_repo(served.root)
+    t = repo.settings.training
+    training = aws.for_account(t.account_id, t.region, t.role_arn)
+    before = training.get_bytes(repo.settings.bucket, history_key(served.name))[0]
+    result = served.monitor(TODAY, env="qa")
+    assert result.status == "skipped" and result.reason == "not served in qa"
+    assert training.get_bytes(repo.settings.bucket, history_key(served.name))[0] == before
+
+
+def test_the_cli_reports_writes_the_violations_file_and_exits_3(served: Served, tmp_path: Path):
+    data = rows(400, seed=8)
+    data["x1"] = data["x1"] + 3
+    data["y"] = np.full(400, np.nan)
+    served.monitor(TODAY)  # a run before this one, for the trend chart
+    out = tmp_path / "github_output"
+    report = tmp_path / "report.md"
+    # The CLI refuses a future --since; this scenario's rows are dated today instead.
+    insert(served.dsn, served.table, {**data, "event_date": [TODAY] * 400})
+    result = CliRunner().invoke(
+        main,
+        [
+            "--repo",
+            str(served.root),
+            "monitor",
+            "sandbox",
+            "--since",
+            str(TODAY),
+            "--report",
+            str(report),
+        ],
+        env={"GITHUB_OUTPUT": str(out)},
+    )
+    assert result.exit_code == 3, result.output
+    assert f"{served.name} v1: violated" in result.output and "drift on x1" in result.output
+    assert f'data_drift=["{served.name}"]' in out.read_text()
+    markdown = report.read_text()
+    assert markdown.startswith("## Monitoring sandbox: ❌")
+    assert "| x1 |" in markdown and "xychart-beta" in markdown  # trend over past runs
+    uri = re.search(r"`(s3://[^`]+constraint_violations\.json)`", markdown).group(1)
+    repo = load_repo(served.root)
+    t = repo.settings.training
+    training = aws.for_account(t.account_id, t.region, t.role_arn)
+    violations = json.loads(training.get_bytes(*aws.split_s3_uri(uri))[0])["violations"]
+    assert {v["feature_name"] for v in violations} == {"x1"}
+    assert all(
+        set(v) == {"feature_name", "constraint_check_type", "description"} for v in violations
+    )
+
+
+def test_a_broken_query_is_exit_2_and_nothing_is_written(served: Served):
+    query = served.root / "models" / served.name / "query.sql"
+    original = query.read_text()
+    repo = load_repo(served.root)
+    t = repo.settings.training
+    training = aws.for_account(t.account_id, t.region, t.role_arn)
+    before = training.get_bytes(repo.settings.bucket, history_key(served.name))[0]
+    query.write_text(original.replace("FROM", "FORM"))
+    try:
+        result = CliRunner().invoke(main, ["--repo", str(served.root), "monitor", "sandbox"])
+    finally:
+        query.write_text(original)
+    assert result.exit_code == 2, result.output
+    assert f"models/{served.name}/query.sql:" in result.output and "Traceback" not in result.output
+    assert training.get_bytes(repo.settings.bucket, history_key(served.name))[0] == before
+
+
+def test_a_violation_is_published_when_a_topic_is_configured(served: Served):
+    repo = load_repo(served.root)
+    t = repo.settings.training
+    training = aws.for_account(t.account_id, t.region, t.role_arn)
+    topic, queue_url = subscribed_queue(training, served.name)
+    settings = served.root / "mmeops.yaml"
+    original = settings.read_text()
+    settings.write_text(original + f"sns_topic_arn: {topic}\n")
+    data = rows(400, seed=9)
+    data["x2"] = data["x2"] * 3
+    data["y"] = np.full(400, np.nan)
+    try:
+        result = served.monitor(served.window(data))
+    finally:
+        settings.write_text(original)
+    assert result.drifted == ["x2"]
+    events = received(training, queue_url)
+    assert [(e["event"], e["model"], e["drifted"]) for e in events] == [
+        ("data drift", served.name, ["x2"])
+    ]
+    assert events[0]["violations_uri"] == result.violations_uri

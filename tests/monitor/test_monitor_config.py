@@ -1,0 +1,43 @@
+"""A bad `monitor:` section in model.yaml is bad input: exit 2, one line naming the file and
+the line, before anything is read from AWS or the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from helpers import line_of
+from mmeops.cli import main
+
+MODEL = "models/diabetes-progression/model.yaml"
+
+
+@pytest.mark.parametrize(
+    ("section", "needle", "expect"),
+    [
+        ("monitor:\n  distance: hellinger\n", "distance: hellinger", "'linf' or 'psi'"),
+        ("monitor:\n  threshold: -0.1\n", "threshold: -0.1", "greater than 0"),
+        ("monitor:\n  thresholds:\n    bmi: -1\n", "bmi: -1", "greater than 0"),
+        ("monitor:\n  method: strict\n", "method: strict", "'robust' or 'simple'"),
+    ],
+)
+def test_a_bad_monitor_section_is_exit_2_at_its_line(
+    repo_copy: Path, section: str, needle: str, expect: str
+):
+    path = repo_copy / MODEL
+    path.write_text(path.read_text() + section)
+    result = CliRunner().invoke(main, ["--repo", str(repo_copy), "monitor", "prod"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert f"{MODEL}:{line_of(path, needle)}:" in lines[0]
+    assert expect in lines[0]
+
+
+def test_the_defaults_need_no_monitor_section(repo_copy: Path):
+    from mmeops.config.repo import load_repo
+
+    settings = load_repo(repo_copy).model("diabetes-progression").monitor
+    assert (settings.distance, settings.threshold, settings.method) == ("linf", 0.1, "robust")

@@ -1,0 +1,47 @@
+"""`mmeops retrain --recalibrate`: one training job with the hyperparameters of the version
+the champion environment serves, no search; the report names the kind of change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_register import diabetes as diabetes_model  # noqa: F401 (a fixture)
+from test_register import pin, run, training
+
+from mmeops.config.repo import load_repo
+from mmeops.train import history
+from mmeops.train.register import register
+from mmeops.train.report import render
+
+
+def test_recalibrate_trains_once_with_the_champions_hyperparameters(
+    diabetes_model,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+):
+    root, name = diabetes_model
+    repo = load_repo(root)
+    champion = register(repo, name)
+    assert champion.version == 1, champion.verdict.summary()
+    assert "**Kind: retuned**" in render(champion, 80, [])  # a search, the default
+
+    # No version in prod yet: nothing approved to recalibrate with, bad input.
+    refused = run(root, "retrain", name, "--backend", "local", "--recalibrate")
+    assert refused.exit_code == 2, refused.output
+    assert "environments/prod.yaml" in refused.output and "without --recalibrate" in refused.output
+
+    pin(root, "prod", name, 1)
+    report = tmp_path / "report.md"
+    result = run(
+        root, "retrain", name, "--backend", "local", "--recalibrate", "--report", str(report)
+    )
+    assert result.exit_code == 0, result.output
+    assert "recalibration: prod's v1 hyperparameters" in result.output
+
+    aws = training(load_repo(root))
+    records = history.read(aws, load_repo(root).settings.bucket, name)
+    new = records[-1]
+    assert new.n_training_jobs == 1 and new.warm_start_type == "RECALIBRATE"
+    assert new.parents == [champion.tuning_job]
+    assert new.best_hyperparameters == champion.record.best_hyperparameters
+    assert new.dataset_run_id != champion.record.dataset_run_id  # today's data
+    assert "**Kind: recalibrated**" in report.read_text()
