@@ -143,7 +143,9 @@ class Demo:
         self.step("invoke prod again: version 1 answers", lambda: self.verify_rollback(v1))
         self.step(
             "monitor prod: drifted rows, then bad labels, and the retrain they trigger",
-            lambda: demo_monitor.run(self.root, stack.dsn, self.say, _check, self.max_jobs),
+            lambda: demo_monitor.run(
+                self.root, stack.dsn, self.say, _check, self.max_jobs, self.backend
+            ),
         )
 
     def new_rows(self, dsn: str) -> None:

@@ -90,6 +90,7 @@ def run(
     say: Callable[[str], None],
     check: Callable[[bool, str], None],
     max_jobs: int | None = None,
+    backend: str = "sagemaker",
 ) -> None:
     """Shift, monitor, label, monitor, retrain: every claim checked."""
     rows = shifted_rows(np.random.default_rng(SEED))
@@ -112,7 +113,7 @@ def run(
 
     for m in triggered:
         say(f"  model-quality violation → retrain {m.model} with tuning ({m.violations_uri})")
-        r = retrain(load_repo(root), m.model, max_jobs=max_jobs)
+        r = retrain(load_repo(root), m.model, backend=backend, max_jobs=max_jobs)
         reg = r.registration
         kind = kind_line(r.tune.record).replace("**", "")
         say(f"  {m.model}: {kind} {reg.verdict.summary()}")
