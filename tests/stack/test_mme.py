@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
+from mmeops.capacity import model_cost
 from mmeops.config.repo import load_repo
 
 
@@ -102,10 +104,12 @@ def _invoke(runtime, endpoint: Endpoint, target: str) -> np.ndarray:
         EndpointName=endpoint.name,
         TargetModel=target,
         ContentType="text/csv",
+        Accept="text/csv",
         Body=_csv(endpoint.rows[target]),
     )
-    assert r["ContentType"].startswith("text/csv")
-    return np.array([float(line) for line in r["Body"].read().decode().splitlines()])
+    assert r["ContentType"] == "text/csv"
+    # The container's multi-model path answers CSV on one line (handler_service.py:104).
+    return np.array([float(v) for v in r["Body"].read().decode().split(",")])
 
 
 def _cached_targets(stack, endpoint: Endpoint) -> set[str]:
@@ -140,10 +144,14 @@ def test_unknown_endpoint_is_a_validation_error_naming_it(runtime, stack):
 def test_rows_the_model_cannot_take_are_a_model_error(runtime, endpoint):
     with pytest.raises(ClientError) as e:
         runtime.invoke_endpoint(
-            EndpointName=endpoint.name, TargetModel="progression/v1.tar.gz", Body="1,2"
+            EndpointName=endpoint.name,
+            TargetModel="progression/v1.tar.gz",
+            ContentType="text/csv",
+            Body="1,2,3,4,5,6",  # one column more than the model has
         )
     assert e.value.response["Error"]["Code"] == "ModelError"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert e.value.response["OriginalStatusCode"] == 503
 
 
 def test_cache_evicts_under_its_memory_bound_and_reloads_on_demand(
@@ -151,12 +159,12 @@ def test_cache_evicts_under_its_memory_bound_and_reloads_on_demand(
 ):
     cache = stack.endpoints.cache
     reg, clf = "progression/v1.tar.gz", "malignant/v1.tar.gz"
-    # Room for the larger of the two models, not for both.
-    monkeypatch.setattr(cache, "max_bytes", max(endpoint.sizes.values()) + 1)
+    # Room for the larger of the two models' workers, not for both.
+    monkeypatch.setattr(cache, "max_bytes", model_cost(max(endpoint.sizes.values())) + 1)
     _invoke(runtime, endpoint, reg)
     _invoke(runtime, endpoint, clf)
     assert _cached_targets(stack, endpoint) == {clf}
-    assert cache.bytes <= cache.max_bytes
+    assert sum(c for k, (_, c) in cache._items.items() if k[0] == endpoint.name) <= cache.max_bytes
 
     loads = cache.loads
     got = _invoke(runtime, endpoint, reg)
@@ -195,9 +203,11 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=endpoint.new_config()
     )
     row = "0.5,0.5,0.5,0.5,0.5"
-    first = float(
-        runtime.invoke_endpoint(EndpointName=name, TargetModel=target, Body=row)["Body"].read()
-    )
+    first = json.loads(  # no Accept: a JSON array (mms_transformer.py:62-63)
+        runtime.invoke_endpoint(
+            EndpointName=name, TargetModel=target, ContentType="text/csv", Body=row
+        )["Body"].read()
+    )[0]
 
     other, _ = _booster("reg:squarederror", 3)
     sm.put_bytes(bucket, f"{name}/{target}", pack(other))
@@ -218,9 +228,11 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=moved.new_config()
     )
 
-    second = float(
-        runtime.invoke_endpoint(EndpointName=name, TargetModel=target, Body=row)["Body"].read()
-    )
+    second = json.loads(  # no Accept: a JSON array (mms_transformer.py:62-63)
+        runtime.invoke_endpoint(
+            EndpointName=name, TargetModel=target, ContentType="text/csv", Body=row
+        )["Body"].read()
+    )[0]
     expected = float(other.predict(xgb.DMatrix(np.full((1, 5), 0.5)))[0])
     assert second == pytest.approx(expected, rel=1e-6)
     assert first != pytest.approx(expected, rel=1e-6)  # the two models do differ

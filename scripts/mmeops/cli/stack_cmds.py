@@ -80,10 +80,10 @@ def down(obj: dict) -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option(
     "--cache-bytes",
-    default=512 * 1024 * 1024,
-    show_default=True,
+    default=None,
     type=int,
-    help="Memory bound of the loaded-model cache (estimated from serialized sizes).",
+    help="Memory bound of each endpoint's loaded models (default: what one instance of the "
+    "endpoint's instance type holds, at one worker process per model).",
 )
 @click.option(
     "--recheck-seconds",
@@ -92,7 +92,7 @@ def down(obj: dict) -> None:
     help="How often a cached endpoint is described again (a new config empties its cache).",
 )
 @click.pass_obj
-def serve(obj: dict, host: str, port: int, cache_bytes: int, recheck_seconds: float) -> None:
+def serve(obj: dict, host: str, port: int, cache_bytes: int | None, recheck_seconds: float) -> None:
     """Run a local multi-model endpoint (SageMaker runtime protocol) in the foreground.
 
     It finds endpoints in the accounts the repository names, through whatever
