@@ -246,3 +246,30 @@ def test_a_pickled_booster_is_served_like_the_container_serves_it(runtime, endpo
     endpoint.rows["pickled/v1.tar.gz"] = rows
     got = _invoke(runtime, endpoint, "pickled/v1.tar.gz")
     np.testing.assert_allclose(got, booster.predict(xgb.DMatrix(rows)), rtol=1e-6)
+
+
+def test_a_slow_load_answers_model_not_ready_then_serves(runtime, endpoint, stack, monkeypatch):
+    """Past the runtime's wait a loading model answers ModelNotReadyException (HTTP 429) and
+    the load goes on (AWS docs, "Invoke a multi-model endpoint"; the service model's
+    ModelNotReadyException is httpStatusCode 429); once loaded it serves."""
+    target = "progression/v1.tar.gz"
+    stack.endpoints.forget(endpoint.name)
+    monkeypatch.setattr(stack.endpoints, "load_seconds", 1.0)
+    monkeypatch.setattr(stack.endpoints, "wait_seconds", 0.2)
+    with pytest.raises(ClientError) as e:
+        _invoke(runtime, endpoint, target)
+    assert e.value.response["Error"]["Code"] == "ModelNotReadyException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    monkeypatch.setattr(stack.endpoints, "wait_seconds", 5.0)
+    got = _invoke(runtime, endpoint, target)
+    expected = endpoint.boosters[target].predict(xgb.DMatrix(endpoint.rows[target]))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_each_fleet_holds_what_one_instance_of_its_type_holds(stack, endpoint, runtime):
+    """The cache bound comes from the instance type: ml.m5.large (8 GiB) holds 34 models at
+    215 MB each (mmeops/capacity.py), not thousands of small artifacts."""
+    _invoke(runtime, endpoint, "progression/v1.tar.gz")
+    fleet = next(k[:2] for k in stack.endpoints.cache.loaded() if k[0] == endpoint.name)
+    bound = stack.endpoints.cache._bounds[fleet]
+    assert bound // model_cost(max(endpoint.sizes.values())) == 34
