@@ -225,8 +225,15 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
             continue
         pkg = remote.packages[(m.name, m.version)]
         assert pkg is not None  # validate() refused missing packages
+        names = pkg.expected.feature_names if pkg.expected else ()
         new[m.name] = ManifestEntry(
-            desired.target_model(m.name, m.version), m.version, pkg.arn, pkg.sha256, pkg.size
+            desired.target_model(m.name, m.version),
+            m.version,
+            pkg.arn,
+            pkg.sha256,
+            pkg.size,
+            feature_names=names,
+            feature_count=len(names),
         )
         acts = _model_actions(desired, remote, m.name, m.version, pkg, live)
         acts += _retention_prunes(desired, remote, m.name, m.version, live_v)

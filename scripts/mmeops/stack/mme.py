@@ -281,6 +281,7 @@ class MultiModelEndpoints:
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple, _Load] = {}
+        self.not_ready_answers = 0  # how often a caller was told ModelNotReadyException
 
     # -- endpoint resolution
     def _describe(self, aws: Aws, ref: AccountRef, name: str) -> Route | None:
@@ -370,6 +371,7 @@ class MultiModelEndpoints:
                     target=self._run_load, args=(key, name, route, target, load), daemon=True
                 ).start()
         if not load.done.wait(self.wait_seconds):
+            self.not_ready_answers += 1
             raise _not_ready(target)
         if load.error is not None:
             raise load.error
