@@ -461,3 +461,22 @@ def test_an_endpoint_answering_other_numbers_fails_the_sync_and_keeps_the_routin
     assert row["status"] == "sync failed"
     assert "the registered model" in row["message"]
     assert world.manifest("sandbox")["models"][m]["version"] == good
+
+
+def test_invoke_reads_the_one_line_csv_answer_and_refuses_a_wrong_column_count(world, tmp_path):
+    m = f"m{world.uid}-i"
+    add_model(world, m)
+    version = world.register(m)
+    world.mmeops("promote", m, str(version), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("-2,0,0\n2,0,0\n")
+    as_csv = world.mmeops("invoke", "sandbox", m, "--body", str(rows)).splitlines()[:3]
+    as_json = world.mmeops("invoke", "sandbox", m, "--body", str(rows), "--accept", "json")
+    assert as_csv[2].startswith("answered by")  # one prediction per row, then who answered
+    assert as_json.splitlines()[:2] == as_csv[:2] and as_csv[0] != as_csv[1]
+
+    # The endpoint would score a short row (missing values); the client refuses it, exit 2.
+    rows.write_text("0.1,0.2,0.3\n0.4,0.5\n")
+    out = world.mmeops("invoke", "sandbox", m, "--body", str(rows), code=2)
+    assert f"{rows}:2:" in out and "has 2 columns" in out and "takes 3" in out
