@@ -31,6 +31,7 @@ from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's pu
     WriteManifest,
 )
 from mmeops.deploy.desired import Desired
+from mmeops.deploy.fit import fit
 from mmeops.deploy.manifest import Manifest, ManifestEntry
 from mmeops.deploy.remote import VERSION_KEY, Package, Remote, is_live
 from mmeops.errors import ConfigErrors, UserError
@@ -292,7 +293,8 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
             )
         )
     actions.sort(key=lambda a: _apply_order(a, desired))  # stable: keeps per-phase order
-    return Plan(desired.env, tuple(actions), tuple(rows))
+    room = fit(desired.instance_type, desired.instance_count, len(desired.models))
+    return Plan(desired.env, tuple(actions), tuple(rows), room.line, room.over)
 
 
 def _apply_order(action: Action, desired: Desired) -> float:

@@ -28,6 +28,8 @@ def _cell(text: str) -> str:
 def markdown(report: Report) -> str:
     icon = "✅" if report.in_sync else ("❌" if report.failed or report.drift else "🔄")
     out = [f"{icon} **{report.summary()}**", ""]
+    if report.plan is not None and report.plan.capacity:
+        out += [("⚠️ " if report.plan.over_capacity else "") + _cell(report.plan.capacity), ""]
     if report.drift:
         out += [f"- {_cell(d)}" for d in report.drift] + [""]
     out += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -50,6 +52,7 @@ def as_json(report: Report) -> str:
             "summary": report.summary(),
             "in_sync": report.in_sync,
             "drift": list(report.drift),
+            "capacity": report.plan.capacity if report.plan is not None else "",
             "models": [
                 {
                     "model": r.model,
