@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import struct
 import tarfile
 import uuid
 from collections.abc import Callable
@@ -145,6 +146,24 @@ def _libsvm(rows: np.ndarray, label: str = "") -> str:
     return "\n".join(lines)
 
 
+def _recordio(rows: np.ndarray) -> bytes:
+    """RecordIO-protobuf written by hand from the documented wire format (AWS docs, "Common
+    data formats for training": Record.features=1 map<string, Value>, Value.float32_tensor=2,
+    Float32Tensor.values=1 packed; RecordIO: magic 0xCED7230A, length, 4-byte padding)."""
+
+    def field(number: int, payload: bytes) -> bytes:  # wire type 2; lengths here are < 128
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    out = b""
+    for row in rows:
+        tensor = field(1, struct.pack(f"<{len(row)}f", *row))
+        entry = field(1, b"values") + field(2, field(2, tensor))
+        record = field(1, entry)
+        out += struct.pack("<II", 0xCED7230A, len(record)) + record
+        out += b"\0" * (-len(record) % 4)
+    return out
+
+
 @dataclass
 class Case:
     id: str
@@ -190,70 +209,70 @@ CASES = [
         {"ContentType": "text/csv", "Accept": "text/csv", "Body": CSV},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "accept-none",
         "mms_transformer.py:62-63; TK environment.py:87-89",
         {"ContentType": "text/csv", "Body": CSV},
         content_type="application/json",
         body=_json,
-    ),  # noqa: E501
+    ),
     Case(
         "accept-any",
         "mms_transformer.py:62-63",
         {"ContentType": "text/csv", "Accept": "*/*", "Body": CSV},
         content_type="application/json",
         body=_json,
-    ),  # noqa: E501
+    ),
     Case(
         "accept-json",
         "handler_service.py:106-107; TK encoder.py:25-44",
         {"ContentType": "text/csv", "Accept": "application/json", "Body": CSV},
         content_type="application/json",
         body=_json,
-    ),  # noqa: E501
+    ),
     Case(
         "accept-upper-csv",
         "handler_service.py:97 lower(); mms_transformer.py:68,75 echo",
         {"ContentType": "text/csv", "Accept": "TEXT/CSV", "Body": CSV},
         content_type="TEXT/CSV",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "accept-bare-csv",
         "handler_service.py:99 accept_type == 'csv'",
         {"ContentType": "text/csv", "Accept": "csv", "Body": CSV},
         content_type="csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     _failed(
         "accept-bare-json",
         "handler_service.py:106-107 then TK encoder.py:106-110 KeyError",
         ContentType="text/csv",
         Accept="json",
         Body=CSV,
-    ),  # noqa: E501
+    ),
     _failed(
         "accept-csv-charset",
         "handler_service.py:99-116: exact match only",
         ContentType="text/csv",
         Accept="text/csv; charset=utf-8",
         Body=CSV,
-    ),  # noqa: E501
+    ),
     _failed(
         "accept-recordio",
         "handler_service.py:108-116",
         ContentType="text/csv",
         Accept="application/x-recordio-protobuf",
         Body=CSV,
-    ),  # noqa: E501
+    ),
     _failed(
         "accept-list",
         "handler_service.py:108-116 (no list parsing)",
         ContentType="text/csv",
         Accept="application/json, text/csv",
         Body=CSV,
-    ),  # noqa: E501
+    ),
     # --- Content-Type: request parsing
     Case(
         "ct-csv-charset",
@@ -261,74 +280,91 @@ CASES = [
         {"ContentType": "text/csv; charset=utf-8", "Accept": "text/csv", "Body": CSV},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "ct-csv-label-size-1",
         "data_utils.py:103",
         {"ContentType": "text/csv;label_size=1", "Accept": "text/csv", "Body": CSV},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     _failed(
         "ct-csv-label-size-2",
         "data_utils.py:103-108 UserError",
         ContentType="text/csv;label_size=2",
         Body=CSV,
-    ),  # noqa: E501
+    ),
     Case(
         "ct-bare-csv",
         "data_utils.py:100",
         {"ContentType": "csv", "Accept": "text/csv", "Body": CSV},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "ct-upper-csv",
         "data_utils.py:98 lower()",
         {"ContentType": "TEXT/CSV", "Accept": "text/csv", "Body": CSV},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "ct-none-is-libsvm",
         "data_utils.py:92-93; serve_utils.py:134-137",
         {"Accept": "text/csv", "Body": _libsvm(ROWS)},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "ct-libsvm",
         "data_utils.py:110-111",
         {"ContentType": "text/libsvm", "Accept": "text/csv", "Body": _libsvm(ROWS)},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "ct-x-libsvm",
         "data_utils.py:110-111",
         {"ContentType": "text/x-libsvm", "Accept": "text/csv", "Body": _libsvm(ROWS)},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "libsvm-with-label",
         "serve_utils.py:101-102 tokens without ':' skipped",
         {"ContentType": "text/libsvm", "Accept": "text/csv", "Body": _libsvm(ROWS, label="3.5")},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
+    Case(
+        "ct-recordio-protobuf",
+        "data_utils.py:114-115; serve_utils.py:143-151; recordio_protobuf.py:72-137",
+        {
+            "ContentType": "application/x-recordio-protobuf",
+            "Accept": "text/csv",
+            "Body": _recordio(ROWS),
+        },
+        content_type="text/csv",
+        body=lambda m: _line(m, ROWS.astype(np.float32)),
+    ),
+    _failed(
+        "recordio-bad-magic",
+        "recordio_protobuf.py:35-37",
+        ContentType="application/x-recordio-protobuf",
+        Body=b"\0" * 16,
+    ),
     _failed(
         "ct-json",
         "data_utils.py:116-117 UserError",
         ContentType="application/json",
         Body="[[0.1, 0.2]]",
-    ),  # noqa: E501
+    ),
     _failed(
         "ct-parquet",
         "data_utils.py:112-113 then serve_utils.py:152-153",
         ContentType="application/x-parquet",
         Body=b"PAR1",
-    ),  # noqa: E501
+    ),
     # --- CSV details
     Case(
         "csv-trailing-newline",
@@ -336,46 +372,46 @@ CASES = [
         {"ContentType": "text/csv", "Accept": "text/csv", "Body": CSV + "\n\n"},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "csv-empty-field-is-nan",
         "encoder.py:31-32",
         {"ContentType": "text/csv", "Accept": "text/csv", "Body": "0.1,,0.3,0.5,0.7"},
         content_type="text/csv",
         body=lambda m: _line(m, np.array([[0.1, np.nan, 0.3, 0.5, 0.7]])),
-    ),  # noqa: E501
+    ),
     Case(
         "csv-semicolons",
         "encoder.py:47-48 sniffed delimiter",
         {"ContentType": "text/csv", "Accept": "text/csv", "Body": _csv(ROWS, ";")},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     Case(
         "csv-tabs",
         "encoder.py:47-48 sniffed delimiter",
         {"ContentType": "text/csv", "Accept": "text/csv", "Body": _csv(ROWS, "\t")},
         content_type="text/csv",
         body=_line,
-    ),  # noqa: E501
+    ),
     _failed(
         "csv-header-row",
         "encoder.py:51 astype(float); serve_utils.py:129-133",
         ContentType="text/csv",
         Body="a,b,c,d,e\n" + CSV,
-    ),  # noqa: E501
+    ),
     _failed(
         "csv-ragged-rows",
         "encoder.py:51 np.array of unequal rows",
         ContentType="text/csv",
         Body="0.1,0.2,0.3,0.4,0.5\n0.1,0.2",
-    ),  # noqa: E501
+    ),
     _failed(
         "csv-empty-body",
         "handler_service.py:70-71 NoContentInferenceError",
         ContentType="text/csv",
         Body=b"",
-    ),  # noqa: E501
+    ),
     # --- feature counts
     Case(
         "csv-fewer-columns-scored",
@@ -383,13 +419,13 @@ CASES = [
         {"ContentType": "text/csv", "Accept": "text/csv", "Body": _csv(ROWS[:, :4])},
         content_type="text/csv",
         body=lambda m: _line(m, ROWS[:, :4]),
-    ),  # noqa: E501
+    ),
     _failed(
         "csv-more-columns",
         "serve_utils.py:244-250; handler_service.py:86-87",
         ContentType="text/csv",
         Body=_csv(np.hstack([ROWS, ROWS[:, :1]])),
-    ),  # noqa: E501
+    ),
     Case(
         "pickle-one-fewer-column",
         "serve_utils.py:218-219 x == y + 1",
@@ -397,14 +433,14 @@ CASES = [
         content_type="text/csv",
         body=lambda m: _line(m, ROWS[:, :4]),
         target="pickled.tar.gz",
-    ),  # noqa: E501
+    ),
     _failed(
         "pickle-two-fewer-columns",
         "serve_utils.py:218-223",
         "pickled.tar.gz",
         ContentType="text/csv",
         Body=_csv(ROWS[:, :3]),
-    ),  # noqa: E501
+    ),
     Case(
         "softprob-csv-lists",
         "handler_service.py:104 str() of each row's list",
@@ -412,7 +448,7 @@ CASES = [
         content_type="text/csv",
         body=lambda m: m.csv_line(m.predict(m.softprob, ROWS)),
         target="softprob.tar.gz",
-    ),  # noqa: E501
+    ),
     # --- archives
     Case(
         "archive-two-files-ensemble",
@@ -423,7 +459,7 @@ CASES = [
             np.mean([m.predict(m.reg, ROWS), m.predict(m.other, ROWS)], axis=0)
         ),
         target="two-files.tar.gz",
-    ),  # noqa: E501
+    ),
     Case(
         "archive-dotfile-ignored",
         "serve_utils.py:162-166",
@@ -431,7 +467,7 @@ CASES = [
         content_type="text/csv",
         body=_line,
         target="dotfile.tar.gz",
-    ),  # noqa: E501
+    ),
     Case(
         "archive-only-dotfile",
         "serve_utils.py:172 [0:1] empty; handler_service.py:51-54",
@@ -441,7 +477,7 @@ CASES = [
         original_status=500,
         message_has="Unable to load model",
         target="only-dotfile.tar.gz",
-    ),  # noqa: E501
+    ),
     Case(
         "archive-subdir-only",
         "serve_utils.py:158-161 isfile at top level only",
@@ -451,7 +487,7 @@ CASES = [
         original_status=500,
         message_has="Unable to load model",
         target="in-subdir.tar.gz",
-    ),  # noqa: E501
+    ),
     Case(
         "archive-not-a-model",
         "serve_utils.py:179-192",
@@ -461,7 +497,7 @@ CASES = [
         original_status=500,
         message_has="cannot be loaded",
         target="not-a-model.tar.gz",
-    ),  # noqa: E501
+    ),
     # --- the runtime's own limits
     Case(
         "target-model-too-long",
@@ -471,7 +507,7 @@ CASES = [
         "ValidationError",
         message_has="1024",
         target="m/" + "x" * 1023,
-    ),  # noqa: E501
+    ),
     Case(
         "body-over-6-mb",
         "SM Body max 6291456",
@@ -479,7 +515,7 @@ CASES = [
         400,
         "ValidationError",
         message_has="6291456",
-    ),  # noqa: E501
+    ),
     Case(
         "target-model-relative-path",
         "MMS ModelArchive.java:77",
@@ -488,7 +524,7 @@ CASES = [
         "ValidationError",
         message_has="../x.tar.gz",
         target="../x.tar.gz",
-    ),  # noqa: E501
+    ),
     Case(
         "target-model-missing-object",
         "AWS docs, invoke a multi-model endpoint",
@@ -497,7 +533,7 @@ CASES = [
         "ValidationError",
         message_has="nope/v9.tar.gz",
         target="nope/v9.tar.gz",
-    ),  # noqa: E501
+    ),
 ]
 
 

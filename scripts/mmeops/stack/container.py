@@ -31,6 +31,8 @@ import numpy as np
 import xgboost
 from scipy.sparse import csr_matrix
 
+from mmeops.stack import recordio
+
 log = logging.getLogger(__name__)
 
 PKL_FORMAT, XGB_FORMAT = "pkl_format", "xgb_format"
@@ -172,10 +174,11 @@ def parse(body: bytes, content_type: str | None) -> tuple[xgboost.DMatrix, str]:
             return xgboost.DMatrix(_libsvm_matrix(body.strip().decode("utf-8"))), kind
         except Exception as e:
             raise prediction_failed(f"Loading libsvm data failed with Exception: {e}") from None
-    if kind == RECORDIO:
-        # Served by the container (serve_utils.py:143-151); not emulated here, so the local
-        # endpoint refuses it (stricter, never more lenient: docs/embedded-stack.md).
-        raise prediction_failed("recordio-protobuf is not emulated by the local endpoint")
+    if kind == RECORDIO:  # serve_utils.py:143-151, encoder.py:90-99
+        try:
+            return xgboost.DMatrix(recordio.read_features(body)), kind
+        except Exception as e:
+            raise prediction_failed(f"Loading recordio-protobuf data failed: {e}") from None
     # parquet passes get_content_type but parse_content_data has no branch for it
     # (serve_utils.py:152-153).
     raise prediction_failed(f"Content-type {content_type} is not supported.")
