@@ -4,16 +4,14 @@ Registration stores, next to `sample.csv` (a few feature rows, no label), `sampl
 model's feature names in column order and the registered model's own predictions for those
 rows. A smoke test passes only when the endpoint answers exactly those numbers: a serving
 image whose xgboost differs from the training one (it loads, and predicts other numbers) or a
-wrong artifact fails it. Written by train, read by deploy: the format lives here.
+wrong artifact fails it. Written by train (train/expected.py), read by deploy: the format
+lives here, free of the ML libraries so the CLI starts fast.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-
-import numpy as np
-import xgboost
 
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.errors import NotFound
@@ -49,33 +47,6 @@ class Expected:
 def expected_uri(sample_uri: str) -> str:
     """`.../sample.csv` -> `.../sample.json`."""
     return sample_uri.removesuffix(".csv") + ".json"
-
-
-def predict_sample(booster: xgboost.Booster, sample_csv: str) -> tuple[float, ...]:
-    """The booster's predictions for CSV rows, read as the serving container reads CSV (float64
-    rows into a DMatrix, empty fields missing) and flattened row by row."""
-    rows = [line for line in sample_csv.strip().split("\n") if line]
-    data = np.array([["nan" if v == "" else v for v in r.split(",")] for r in rows]).astype(float)
-    pred = booster.predict(xgboost.DMatrix(data), validate_features=False)
-    return tuple(float(p) for p in np.asarray(pred).ravel())
-
-
-def write_expected(
-    aws: Aws,
-    sample_uri: str,
-    booster: xgboost.Booster,
-    sample_csv: str,
-    feature_names: list[str],
-    kms_key_id: str | None = None,
-) -> str:
-    """Store what the model answers for its sample; returns the object's URI."""
-    predictions = predict_sample(booster, sample_csv)
-    rows = len([line for line in sample_csv.strip().split("\n") if line])
-    uri = expected_uri(sample_uri)
-    bucket, key = split_s3_uri(uri)
-    body = Expected(tuple(feature_names), predictions, rows).to_json()
-    aws.put_bytes(bucket, key, body, kms_key_id=kms_key_id, content_type="application/json")
-    return uri
 
 
 def read_expected(aws: Aws, sample_uri: str) -> Expected | None:

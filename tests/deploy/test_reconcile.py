@@ -20,7 +20,7 @@ from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
-from mmeops.sample import write_expected
+from mmeops.train.expected import write_expected
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

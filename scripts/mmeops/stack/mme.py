@@ -24,7 +24,6 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,20 +34,21 @@ from mmeops.capacity import capacity, model_cost
 from mmeops.errors import AwsError, NotFound
 from mmeops.stack import container
 from mmeops.stack.container import ContainerError, LoadedModel
+from mmeops.stack.model_cache import ModelCache
+from mmeops.stack.runtime import (
+    FALLBACK_INSTANCE,
+    RUNTIME_WAIT_SECONDS,
+    SERVING_STATES,
+    InvokeError,
+    check_request,
+    model_error,
+    not_ready,
+    validation,
+)
 
 log = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^/endpoints/([^/]+)/invocations/?$")
-# botocore's sagemaker-runtime service model (InvokeEndpointInput): what AWS checks server-side.
-MAX_BODY_BYTES = 6 * 1024 * 1024  # Body max 6291456
-MAX_TARGET_MODEL = 1024  # TargetModel 1-1024, pattern \A\S[\p{Print}]*\z
-_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")  # EndpointName, max 63
-# The runtime waits this long for a model to load, then answers ModelNotReadyException while
-# the load goes on (AWS docs, "Invoke a multi-model endpoint").
-RUNTIME_WAIT_SECONDS = 60.0
-# Endpoint states in which an endpoint serves: an update keeps the old fleet serving.
-SERVING_STATES = {"InService", "Updating", "SystemUpdating", "RollingBack"}
-FALLBACK_INSTANCE = "ml.m5.large"
 
 
 @dataclass(frozen=True)
@@ -56,161 +56,6 @@ class AccountRef:
     account_id: str
     region: str
     role_arn: str
-
-
-class InvokeError(Exception):
-    """An error the runtime API would answer: its code, HTTP status and message."""
-
-    def __init__(self, code: str, status: int, message: str, **extra: Any):
-        super().__init__(message)
-        self.code, self.status, self.message, self.extra = code, status, message, extra
-
-
-def _validation(message: str) -> InvokeError:
-    return InvokeError("ValidationError", 400, message)
-
-
-def _constraint(member: str, value: str, rule: str) -> InvokeError:
-    """The wording AWS's request validation uses for a service-model constraint."""
-    shown = f"Value '{value}' at" if value else "Value at"
-    return _validation(
-        f"1 validation error detected: {shown} '{member}' failed to satisfy constraint: {rule}"
-    )
-
-
-def _model_error(e: ContainerError, endpoint: str, account_id: str, region: str) -> InvokeError:
-    """The runtime's 424 around the container's answer: its status and body as sent."""
-    kind = "client" if e.status < 500 else "server"
-    group = f"/aws/sagemaker/Endpoints/{endpoint}"
-    return InvokeError(
-        "ModelError",
-        424,
-        f'Received {kind} error ({e.status}) from model with message "{e.body}". See '
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#logEventViewer:group={group} in account {account_id} for more information.",
-        OriginalStatusCode=e.status,
-        OriginalMessage=e.body,
-        LogStreamArn=f"arn:aws:logs:{region}:{account_id}:log-group:{group}",
-    )
-
-
-def _not_ready(target: str) -> InvokeError:
-    return InvokeError(
-        "ModelNotReadyException",
-        429,
-        f"Model {target} is still loading; wait and try your request again.",
-    )
-
-
-def check_request(endpoint: str, target_model: str | None, body: bytes) -> None:
-    """What the runtime refuses before any endpoint is looked at (service model limits)."""
-    if len(endpoint) > 63 or not _ENDPOINT_NAME.match(endpoint):
-        raise _constraint(
-            "endpointName",
-            endpoint,
-            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
-        )
-    if len(body) > MAX_BODY_BYTES:
-        raise _constraint(
-            "body", "", f"Member must have length less than or equal to {MAX_BODY_BYTES}"
-        )
-    if not target_model:
-        raise _validation(
-            "A target model is required when invoking a multi-model endpoint "
-            "(header X-Amzn-SageMaker-Target-Model)."
-        )
-    if len(target_model) > MAX_TARGET_MODEL:
-        raise _constraint(
-            "targetModel",
-            target_model,
-            f"Member must have length less than or equal to {MAX_TARGET_MODEL}",
-        )
-    if target_model[0].isspace() or not target_model.isprintable():
-        raise _constraint(
-            "targetModel",
-            target_model,
-            "Member must satisfy regular expression pattern: \\A\\S[\\p{Print}]*\\z",
-        )
-    if ".." in target_model.split("/"):
-        # multi-model-server refuses relative paths (ModelArchive.java:77).
-        raise _validation(f"Invalid target model '{target_model}'.")
-
-
-# --- the cache ------------------------------------------------------------------------------
-
-
-class ModelCache:
-    """Loaded models per endpoint config, least recently used first out. Each config (one
-    fleet) is bounded by what one instance of its type holds, each model costing its worker
-    process plus its size (mmeops/capacity.py); `max_bytes`, when set, overrides that bound
-    for every config. A model larger than the whole bound still loads (and evicts everything
-    else in its fleet): refusing it would make it unservable."""
-
-    def __init__(self, max_bytes: int | None = None):
-        self._max_bytes = max_bytes
-        self._items: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
-        self._bounds: dict[tuple, int] = {}
-        self._lock = threading.Lock()
-        self.loads = 0
-        self.evictions = 0
-
-    @property
-    def max_bytes(self) -> int | None:
-        return self._max_bytes
-
-    @max_bytes.setter
-    def max_bytes(self, value: int | None) -> None:
-        """A new bound applies at once: shrinking it evicts."""
-        with self._lock:
-            self._max_bytes = value
-            for fleet in {k[:2] for k in self._items}:
-                self._evict(fleet)
-
-    @property
-    def bytes(self) -> int:
-        with self._lock:
-            return sum(size for _, size in self._items.values())
-
-    def bound(self, fleet: tuple) -> int:
-        return self._max_bytes if self._max_bytes is not None else self._bounds[fleet]
-
-    def loaded(self) -> list[tuple]:
-        """Keys of the loaded models, least recently used first."""
-        with self._lock:
-            return list(self._items)
-
-    def get(self, key: tuple) -> Any | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            self._items.move_to_end(key)
-            return item[0]
-
-    def put(self, key: tuple, model: Any, cost: int, fleet_bound: int) -> None:
-        with self._lock:
-            self._bounds[key[:2]] = fleet_bound
-            self._items[key] = (model, cost)
-            self._items.move_to_end(key)
-            self.loads += 1
-            self._evict(key[:2])
-
-    def _evict(self, fleet: tuple) -> None:
-        keys = [k for k in self._items if k[:2] == fleet]
-        total = sum(self._items[k][1] for k in keys)
-        limit = self.bound(fleet)
-        for k in keys[:-1]:  # oldest first, never the one just used
-            if total <= limit:
-                break
-            total -= self._items.pop(k)[1]
-            self.evictions += 1
-
-    def drop(self, predicate: Callable[[tuple], bool]) -> int:
-        with self._lock:
-            doomed = [k for k in self._items if predicate(k)]
-            for k in doomed:
-                del self._items[k]
-            return len(doomed)
 
 
 # --- endpoints and models -------------------------------------------------------------------
@@ -299,7 +144,7 @@ class MultiModelEndpoints:
         model = aws.call("sagemaker", "describe_model", ModelName=variant["ModelName"])
         box = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
         if box.get("Mode") != "MultiModel":
-            raise _validation(f"Endpoint {name} is not a multi-model endpoint.")
+            raise validation(f"Endpoint {name} is not a multi-model endpoint.")
         bucket, prefix = split_s3_uri(box["ModelDataUrl"])
         if prefix and not prefix.endswith("/"):
             prefix += "/"
@@ -332,7 +177,7 @@ class MultiModelEndpoints:
         if fresh is None:
             self.forget(name)
             account = self.accounts[0].account_id if self.accounts else "unknown"
-            raise _validation(f"Endpoint {name} of account {account} not found.")
+            raise validation(f"Endpoint {name} of account {account} not found.")
         if route is not None and (route.account_id, route.config_name) != (
             fresh.account_id,
             fresh.config_name,
@@ -372,7 +217,7 @@ class MultiModelEndpoints:
                 ).start()
         if not load.done.wait(self.wait_seconds):
             self.not_ready_answers += 1
-            raise _not_ready(target)
+            raise not_ready(target)
         if load.error is not None:
             raise load.error
         assert load.model is not None
@@ -397,7 +242,7 @@ class MultiModelEndpoints:
         try:
             data, _ = route.aws.get_bytes(route.bucket, key)
         except NotFound:
-            raise _validation(
+            raise validation(
                 f"Failed to download model data for target model '{target}' "
                 f"(bucket: {route.bucket}, key: {key}). Please ensure that there is an object "
                 "located at the URL and that the role passed to CreateModel has permissions "
@@ -406,7 +251,7 @@ class MultiModelEndpoints:
         try:
             return load_model(data)
         except ContainerError as e:
-            raise _model_error(e, name, route.account_id, route.region) from None
+            raise model_error(e, name, route.account_id, route.region) from None
 
     def invoke(
         self,
@@ -425,7 +270,7 @@ class MultiModelEndpoints:
             matrix, kind = container.parse(body, content_type)
             return container.encode(container.predict(model, matrix, kind), accept)
         except ContainerError as e:
-            raise _model_error(e, endpoint_name, route.account_id, route.region) from None
+            raise model_error(e, endpoint_name, route.account_id, route.region) from None
 
     def variant(self, endpoint_name: str) -> str:
         route = self._routes.get(endpoint_name)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import xgboost
 
-from mmeops.aws import Aws
+from mmeops.aws import Aws, split_s3_uri
 from mmeops.errors import NotFound
-from mmeops.sample import write_expected
+from mmeops.sample import Expected, expected_uri
 
 
 def feature_names(aws: Aws, bucket: str, dataset_prefix: str) -> list[str]:
@@ -36,3 +37,30 @@ def record(
     """Store the booster's predictions for the sample rows and the feature names."""
     names = feature_names(aws, bucket, dataset_prefix)
     return write_expected(aws, sample_uri, booster, sample_csv, names, kms_key_id)
+
+
+def predict_sample(booster: xgboost.Booster, sample_csv: str) -> tuple[float, ...]:
+    """The booster's predictions for CSV rows, read as the serving container reads CSV (float64
+    rows into a DMatrix, empty fields missing) and flattened row by row."""
+    rows = [line for line in sample_csv.strip().split("\n") if line]
+    data = np.array([["nan" if v == "" else v for v in r.split(",")] for r in rows]).astype(float)
+    pred = booster.predict(xgboost.DMatrix(data), validate_features=False)
+    return tuple(float(p) for p in np.asarray(pred).ravel())
+
+
+def write_expected(
+    aws: Aws,
+    sample_uri: str,
+    booster: xgboost.Booster,
+    sample_csv: str,
+    feature_names: list[str],
+    kms_key_id: str | None = None,
+) -> str:
+    """Store what the model answers for its sample; returns the object's URI."""
+    predictions = predict_sample(booster, sample_csv)
+    rows = len([line for line in sample_csv.strip().split("\n") if line])
+    uri = expected_uri(sample_uri)
+    bucket, key = split_s3_uri(uri)
+    body = Expected(tuple(feature_names), predictions, rows).to_json()
+    aws.put_bytes(bucket, key, body, kms_key_id=kms_key_id, content_type="application/json")
+    return uri
