@@ -47,7 +47,9 @@ def constraint(member: str, value: str, rule: str) -> InvokeError:
 
 
 def model_error(e: ContainerError, endpoint: str, account_id: str, region: str) -> InvokeError:
-    """The runtime's 424 around the container's answer: its status and body as sent."""
+    """The runtime's 424 around the container's answer: its status and body as sent. The
+    message's wording is the one users report from real endpoints, e.g. "Received server
+    error (500) from model with message ..." (github.com/aws/amazon-sagemaker-examples#1247)."""
     kind = "client" if e.status < 500 else "server"
     group = f"/aws/sagemaker/Endpoints/{endpoint}"
     return InvokeError(
