@@ -14,6 +14,7 @@ import xgboost as xgb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from helpers import create_multi_model
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.capacity import model_cost
@@ -71,17 +72,7 @@ def endpoint(stack) -> Endpoint:
         sizes[target] = len(boosters[target].save_raw("ubj"))
         sandbox.put_bytes(env.artifact_bucket, prefix + target, pack(boosters[target]))
     model_name = f"{name}-model"
-    sandbox.call(
-        "sagemaker",
-        "create_model",
-        ModelName=model_name,
-        ExecutionRoleArn=f"arn:aws:iam::{env.account_id}:role/sagemaker",
-        PrimaryContainer={
-            "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
-            "Mode": "MultiModel",
-            "ModelDataUrl": f"s3://{env.artifact_bucket}/{prefix}",
-        },
-    )
+    create_multi_model(sandbox, model_name, env.account_id, f"s3://{env.artifact_bucket}/{prefix}")
     ep = Endpoint(name, sandbox, model_name, boosters, rows, sizes)
     sandbox.call(
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=ep.new_config()

@@ -36,6 +36,7 @@ import xgboost as xgb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from helpers import create_multi_model
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.config.repo import load_repo
@@ -105,17 +106,7 @@ def mme(stack):
     }
     for target, data in artifacts.items():
         sandbox.put_bytes(env.artifact_bucket, f"{name}/{target}", data)
-    sandbox.call(
-        "sagemaker",
-        "create_model",
-        ModelName=name,
-        ExecutionRoleArn=f"arn:aws:iam::{env.account_id}:role/sagemaker",
-        PrimaryContainer={
-            "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
-            "Mode": "MultiModel",
-            "ModelDataUrl": f"s3://{env.artifact_bucket}/{name}/",
-        },
-    )
+    create_multi_model(sandbox, name, env.account_id, f"s3://{env.artifact_bucket}/{name}/")
     sandbox.call(
         "sagemaker",
         "create_endpoint_config",
