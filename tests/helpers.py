@@ -37,3 +37,22 @@ def received(aws, queue_url: str) -> list[dict]:
 
     messages = aws.call("sqs", "receive_message", QueueUrl=queue_url, MaxNumberOfMessages=10)
     return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
+
+
+def create_multi_model(sagemaker, name: str, account_id: str, model_data_url: str) -> None:
+    """A SageMaker model in MultiModel mode whose target models live under `model_data_url`
+    (`sagemaker` is an mmeops.aws.Aws of the account)."""
+    sagemaker.call(
+        "sagemaker",
+        "create_model",
+        ModelName=name,
+        ExecutionRoleArn=f"arn:aws:iam::{account_id}:role/sagemaker",
+        PrimaryContainer={
+            "Image": XGBOOST_IMAGE,
+            "Mode": "MultiModel",
+            "ModelDataUrl": model_data_url,
+        },
+    )

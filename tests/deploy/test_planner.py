@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 
 from mmeops.aws import ObjectInfo
+from mmeops.deploy import render
 from mmeops.deploy.desired import Desired, DesiredModel, Scaling
 from mmeops.deploy.manifest import Manifest, ManifestEntry
 from mmeops.deploy.planner import (
@@ -28,6 +30,7 @@ from mmeops.deploy.planner import (
     drift,
     plan,
 )
+from mmeops.deploy.reconcile import Report
 from mmeops.deploy.remote import EndpointState, Package, Remote, ScalingState
 from mmeops.errors import UserError
 
@@ -317,3 +320,39 @@ def test_autoscaling_follows_the_file(wanted, live, expect) -> None:
         ]
     if expect == ["ConfigureAutoscaling"]:
         assert p.of(ConfigureAutoscaling)[0].max_capacity == 4
+
+
+def _pinned(n: int) -> dict[str, int]:
+    return {f"m{i}": 1 for i in range(n)}
+
+
+def test_the_plan_says_how_many_models_the_fleet_holds():
+    # ml.m5.large: 8 GiB less the OS reserve and multi-model-server's heap, 215 MiB per loaded
+    # model's worker (mmeops/capacity.py) -> 34 per instance.
+    models = _pinned(3)
+    p = plan(desired(models, instance_count=2), remote(models, {m: [1] for m in models}, []))
+    assert "2 x ml.m5.large hold 68 XGBoost models" in p.capacity
+    assert "34 per instance" in p.capacity and "3 pinned" in p.capacity
+    assert not p.over_capacity
+
+
+def test_more_pinned_models_than_fit_is_a_warning_with_the_numbers():
+    models = _pinned(40)
+    p = plan(
+        desired(models, instance_type="ml.t2.medium"),
+        remote({}, {}, [pkg(m, 1) for m in models]),
+    )
+    assert p.over_capacity
+    assert "1 x ml.t2.medium hold 15 XGBoost models" in p.capacity and "40 pinned" in p.capacity
+    assert "ModelNotReadyException" in p.capacity
+
+
+def test_the_pull_request_comment_and_json_carry_the_capacity_line():
+    models = _pinned(40)
+    p = plan(
+        desired(models, instance_type="ml.t2.medium"),
+        remote({}, {}, [pkg(m, 1) for m in models]),
+    )
+    report = Report("qa", "plan", "abc123", (), (), p)
+    assert "⚠️ capacity: 1 x ml.t2.medium hold 15 XGBoost models" in render.markdown(report)
+    assert json.loads(render.as_json(report))["capacity"] == p.capacity

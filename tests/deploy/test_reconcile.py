@@ -20,6 +20,7 @@ from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
+from mmeops.train.expected import write_expected
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -49,7 +50,9 @@ class World:
         )
         return json.loads(body)
 
-    def register(self, model: str, *, corrupt: bool = False, seed: int = 0) -> int:
+    def register(
+        self, model: str, *, corrupt: bool = False, seed: int = 0, answers_differ: bool = False
+    ) -> int:
         """A package like `mmeops register` makes: PendingManualApproval, metadata, a real
         one-file xgboost artifact and a sample in the training bucket."""
         rng = np.random.default_rng(seed)
@@ -58,6 +61,11 @@ class World:
             {"max_depth": 2}, xgboost.DMatrix(x, label=x[:, 0] * 2), num_boost_round=3
         )
         artifact = pack_file(b"not a model at all") if corrupt else pack(booster)
+        if answers_differ:  # an artifact that loads and predicts, other numbers than recorded
+            other = xgboost.train(
+                {"max_depth": 2}, xgboost.DMatrix(x, label=x[:, 1]), num_boost_round=3
+            )
+            artifact = pack(other)
         bucket = self.repo.settings.bucket
         run = uuid.uuid4().hex[:8]
         art_key = f"tuning/{model}/{run}/model.tar.gz"
@@ -65,6 +73,10 @@ class World:
         self.training.put_bytes(bucket, art_key, artifact)
         sample = "\n".join(",".join(f"{v:.4f}" for v in row) for row in x[:3])
         self.training.put_bytes(bucket, sample_key, sample.encode())
+        # What `mmeops register` stores with it: the model's own answers for the sample.
+        write_expected(
+            self.training, f"s3://{bucket}/{sample_key}", booster, sample, ["a", "b", "c"]
+        )
         with contextlib.suppress(aws.AwsError):  # the group exists already
             self.training.call(
                 "sagemaker", "create_model_package_group", ModelPackageGroupName=model
@@ -415,3 +427,56 @@ def test_autoscaling_is_configured_once_and_removed_with_its_lines(world: World)
     with Calls() as calls:
         world.mmeops("reconcile", "sandbox", "--apply")
     assert calls.mutating() == []
+
+
+def test_a_model_still_loading_is_retried_until_the_smoke_test_passes(world, stack, monkeypatch):
+    """A first invocation loads the model; past the runtime's wait the endpoint answers
+    ModelNotReadyException (HTTP 429, AWS docs "Invoke a multi-model endpoint") and the
+    executor waits and tries again until the model answers what registration recorded."""
+    m = f"m{world.uid}-l"
+    add_model(world, m)
+    version = world.register(m)
+    world.mmeops("promote", m, str(version), "--to", "sandbox")
+    monkeypatch.setattr(stack.endpoints, "load_seconds", 1.5)
+    monkeypatch.setattr(stack.endpoints, "wait_seconds", 0.3)
+    before = stack.endpoints.not_ready_answers
+    world.mmeops("reconcile", "sandbox", "--apply")
+    assert stack.endpoints.not_ready_answers > before  # it really was not ready at first
+    assert world.manifest("sandbox")["models"][m]["version"] == version
+
+
+def test_an_endpoint_answering_other_numbers_fails_the_sync_and_keeps_the_routing(world):
+    """The smoke test is an equality check against the registered model's own predictions: an
+    artifact that loads and predicts, but other numbers, is never routed."""
+    m = f"m{world.uid}-x"
+    add_model(world, m)
+    good, differs = world.register(m), world.register(m, answers_differ=True)
+    world.mmeops("promote", m, str(good), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    assert world.manifest("sandbox")["models"][m]["feature_count"] == 3
+    world.mmeops("promote", m, str(differs), "--to", "sandbox")
+    out = world.mmeops("reconcile", "sandbox", "--apply", "--output", "json", code=1)
+    result = json.loads(out[: out.rindex("}") + 1])
+    (row,) = [r for r in result["models"] if r["model"] == m]
+    assert row["status"] == "sync failed"
+    assert "the registered model" in row["message"]
+    assert world.manifest("sandbox")["models"][m]["version"] == good
+
+
+def test_invoke_reads_the_one_line_csv_answer_and_refuses_a_wrong_column_count(world, tmp_path):
+    m = f"m{world.uid}-i"
+    add_model(world, m)
+    version = world.register(m)
+    world.mmeops("promote", m, str(version), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("-2,0,0\n2,0,0\n")
+    as_csv = world.mmeops("invoke", "sandbox", m, "--body", str(rows)).splitlines()[:3]
+    as_json = world.mmeops("invoke", "sandbox", m, "--body", str(rows), "--accept", "json")
+    assert as_csv[2].startswith("answered by")  # one prediction per row, then who answered
+    assert as_json.splitlines()[:2] == as_csv[:2] and as_csv[0] != as_csv[1]
+
+    # The endpoint would score a short row (missing values); the client refuses it, exit 2.
+    rows.write_text("0.1,0.2,0.3\n0.4,0.5\n")
+    out = world.mmeops("invoke", "sandbox", m, "--body", str(rows), code=2)
+    assert f"{rows}:2:" in out and "has 2 columns" in out and "takes 3" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import uuid
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ import xgboost as xgb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from helpers import create_multi_model
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
+from mmeops.capacity import model_cost
 from mmeops.config.repo import load_repo
 
 
@@ -69,17 +72,7 @@ def endpoint(stack) -> Endpoint:
         sizes[target] = len(boosters[target].save_raw("ubj"))
         sandbox.put_bytes(env.artifact_bucket, prefix + target, pack(boosters[target]))
     model_name = f"{name}-model"
-    sandbox.call(
-        "sagemaker",
-        "create_model",
-        ModelName=model_name,
-        ExecutionRoleArn=f"arn:aws:iam::{env.account_id}:role/sagemaker",
-        PrimaryContainer={
-            "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
-            "Mode": "MultiModel",
-            "ModelDataUrl": f"s3://{env.artifact_bucket}/{prefix}",
-        },
-    )
+    create_multi_model(sandbox, model_name, env.account_id, f"s3://{env.artifact_bucket}/{prefix}")
     ep = Endpoint(name, sandbox, model_name, boosters, rows, sizes)
     sandbox.call(
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=ep.new_config()
@@ -102,10 +95,12 @@ def _invoke(runtime, endpoint: Endpoint, target: str) -> np.ndarray:
         EndpointName=endpoint.name,
         TargetModel=target,
         ContentType="text/csv",
+        Accept="text/csv",
         Body=_csv(endpoint.rows[target]),
     )
-    assert r["ContentType"].startswith("text/csv")
-    return np.array([float(line) for line in r["Body"].read().decode().splitlines()])
+    assert r["ContentType"] == "text/csv"
+    # The container's multi-model path answers CSV on one line (handler_service.py:104).
+    return np.array([float(v) for v in r["Body"].read().decode().split(",")])
 
 
 def _cached_targets(stack, endpoint: Endpoint) -> set[str]:
@@ -140,10 +135,14 @@ def test_unknown_endpoint_is_a_validation_error_naming_it(runtime, stack):
 def test_rows_the_model_cannot_take_are_a_model_error(runtime, endpoint):
     with pytest.raises(ClientError) as e:
         runtime.invoke_endpoint(
-            EndpointName=endpoint.name, TargetModel="progression/v1.tar.gz", Body="1,2"
+            EndpointName=endpoint.name,
+            TargetModel="progression/v1.tar.gz",
+            ContentType="text/csv",
+            Body="1,2,3,4,5,6",  # one column more than the model has
         )
     assert e.value.response["Error"]["Code"] == "ModelError"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert e.value.response["OriginalStatusCode"] == 503
 
 
 def test_cache_evicts_under_its_memory_bound_and_reloads_on_demand(
@@ -151,12 +150,12 @@ def test_cache_evicts_under_its_memory_bound_and_reloads_on_demand(
 ):
     cache = stack.endpoints.cache
     reg, clf = "progression/v1.tar.gz", "malignant/v1.tar.gz"
-    # Room for the larger of the two models, not for both.
-    monkeypatch.setattr(cache, "max_bytes", max(endpoint.sizes.values()) + 1)
+    # Room for the larger of the two models' workers, not for both.
+    monkeypatch.setattr(cache, "max_bytes", model_cost(max(endpoint.sizes.values())) + 1)
     _invoke(runtime, endpoint, reg)
     _invoke(runtime, endpoint, clf)
     assert _cached_targets(stack, endpoint) == {clf}
-    assert cache.bytes <= cache.max_bytes
+    assert sum(c for k, (_, c) in cache._items.items() if k[0] == endpoint.name) <= cache.max_bytes
 
     loads = cache.loads
     got = _invoke(runtime, endpoint, reg)
@@ -195,9 +194,11 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=endpoint.new_config()
     )
     row = "0.5,0.5,0.5,0.5,0.5"
-    first = float(
-        runtime.invoke_endpoint(EndpointName=name, TargetModel=target, Body=row)["Body"].read()
-    )
+    first = json.loads(  # no Accept: a JSON array (mms_transformer.py:62-63)
+        runtime.invoke_endpoint(
+            EndpointName=name, TargetModel=target, ContentType="text/csv", Body=row
+        )["Body"].read()
+    )[0]
 
     other, _ = _booster("reg:squarederror", 3)
     sm.put_bytes(bucket, f"{name}/{target}", pack(other))
@@ -218,9 +219,11 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=moved.new_config()
     )
 
-    second = float(
-        runtime.invoke_endpoint(EndpointName=name, TargetModel=target, Body=row)["Body"].read()
-    )
+    second = json.loads(  # no Accept: a JSON array (mms_transformer.py:62-63)
+        runtime.invoke_endpoint(
+            EndpointName=name, TargetModel=target, ContentType="text/csv", Body=row
+        )["Body"].read()
+    )[0]
     expected = float(other.predict(xgb.DMatrix(np.full((1, 5), 0.5)))[0])
     assert second == pytest.approx(expected, rel=1e-6)
     assert first != pytest.approx(expected, rel=1e-6)  # the two models do differ
@@ -234,3 +237,30 @@ def test_a_pickled_booster_is_served_like_the_container_serves_it(runtime, endpo
     endpoint.rows["pickled/v1.tar.gz"] = rows
     got = _invoke(runtime, endpoint, "pickled/v1.tar.gz")
     np.testing.assert_allclose(got, booster.predict(xgb.DMatrix(rows)), rtol=1e-6)
+
+
+def test_a_slow_load_answers_model_not_ready_then_serves(runtime, endpoint, stack, monkeypatch):
+    """Past the runtime's wait a loading model answers ModelNotReadyException (HTTP 429) and
+    the load goes on (AWS docs, "Invoke a multi-model endpoint"; the service model's
+    ModelNotReadyException is httpStatusCode 429); once loaded it serves."""
+    target = "progression/v1.tar.gz"
+    stack.endpoints.forget(endpoint.name)
+    monkeypatch.setattr(stack.endpoints, "load_seconds", 1.0)
+    monkeypatch.setattr(stack.endpoints, "wait_seconds", 0.2)
+    with pytest.raises(ClientError) as e:
+        _invoke(runtime, endpoint, target)
+    assert e.value.response["Error"]["Code"] == "ModelNotReadyException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    monkeypatch.setattr(stack.endpoints, "wait_seconds", 5.0)
+    got = _invoke(runtime, endpoint, target)
+    expected = endpoint.boosters[target].predict(xgb.DMatrix(endpoint.rows[target]))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_each_fleet_holds_what_one_instance_of_its_type_holds(stack, endpoint, runtime):
+    """The cache bound comes from the instance type: ml.m5.large (8 GiB) holds 34 models at
+    215 MB each (mmeops/capacity.py), not thousands of small artifacts."""
+    _invoke(runtime, endpoint, "progression/v1.tar.gz")
+    fleet = next(k[:2] for k in stack.endpoints.cache.loaded() if k[0] == endpoint.name)
+    bound = stack.endpoints.cache._bounds[fleet]
+    assert bound // model_cost(max(endpoint.sizes.values())) == 34

@@ -9,6 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xgboost
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from mmeops import artifact
 from mmeops.aws import for_account, split_s3_uri
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
+from mmeops.sample import read_expected
 from mmeops.train import history
 from mmeops.train.evaluate import read_split
 from mmeops.train.extract import extract
@@ -127,6 +129,15 @@ def test_package_has_exactly_the_promised_fields(diabetes, tmp_path: Path):
     first = sample.splitlines()[0].split(",")
     assert len(first) == test_features.shape[1]
     assert [float(v) for v in first] == pytest.approx(list(test_features[0]))
+
+    # ...and registration stored what the registered artifact answers for it, with the
+    # feature names in column order: the smoke test's answer key and the manifest's columns.
+    stored = read_expected(aws, meta["sample_uri"])
+    url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    served = artifact.load_booster(aws.get_bytes(*split_s3_uri(url))[0])
+    rows = np.array([[float(v) for v in line.split(",")] for line in sample.splitlines()])
+    assert stored.predictions == tuple(map(float, served.predict(xgboost.DMatrix(rows))))
+    assert len(stored.feature_names) == test_features.shape[1] == len(set(stored.feature_names))
 
     report = (tmp_path / "report.md").read_text()
     assert report.startswith(f"### ✅ {name} v1 registered")

@@ -39,11 +39,20 @@ def _parse_time(value: str | None) -> dt.datetime:
     required=True,
     help="CSV rows of features (no label); - reads standard input.",
 )
+@click.option(
+    "--accept",
+    type=click.Choice(["csv", "json"]),
+    default="csv",
+    show_default=True,
+    help="Ask the endpoint for text/csv or application/json.",
+)
 @click.pass_obj
-def invoke_cmd(obj: dict, env: str, model: str, body_file) -> None:
+def invoke_cmd(obj: dict, env: str, model: str, body_file, accept: str) -> None:
     """Invoke MODEL on ENV's endpoint through the routing manifest.
 
-    Prints one prediction per line, then the version that answered (on stderr).
+    Prints one prediction per line, then the version that answered (on stderr). Rows whose
+    column count is not the model's (the manifest records it) are refused before the call:
+    the endpoint itself would score a short row with missing values.
 
     Example:
 
@@ -51,7 +60,14 @@ def invoke_cmd(obj: dict, env: str, model: str, body_file) -> None:
     """
     from mmeops.deploy.invoke import invoke
 
-    result = invoke(load_repo(obj["repo_root"]), env, model, body_file.read())
+    result = invoke(
+        load_repo(obj["repo_root"]),
+        env,
+        model,
+        body_file.read(),
+        source=None if body_file.name == "<stdin>" else body_file.name,
+        accept=accept,
+    )
     for prediction in result.predictions:
         click.echo(prediction)
     click.echo(f"answered by {model} v{result.version} ({result.target_model}) in {env}", err=True)

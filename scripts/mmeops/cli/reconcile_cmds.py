@@ -34,6 +34,9 @@ def _table(report) -> None:
     console.print(table)
     for d in report.drift:
         console.print(f"drift: {d}", markup=False, highlight=False)
+    if report.plan is not None and report.plan.capacity:
+        warn = "warning: " if report.plan.over_capacity else ""
+        console.print(warn + report.plan.capacity, markup=False, highlight=False)
 
 
 @main.command()

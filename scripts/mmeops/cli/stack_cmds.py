@@ -80,10 +80,10 @@ def down(obj: dict) -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option(
     "--cache-bytes",
-    default=512 * 1024 * 1024,
-    show_default=True,
+    default=None,
     type=int,
-    help="Memory bound of the loaded-model cache (estimated from serialized sizes).",
+    help="Memory bound of each endpoint's loaded models (default: what one instance of the "
+    "endpoint's instance type holds, at one worker process per model).",
 )
 @click.option(
     "--recheck-seconds",
@@ -91,8 +91,23 @@ def down(obj: dict) -> None:
     show_default=True,
     help="How often a cached endpoint is described again (a new config empties its cache).",
 )
+@click.option(
+    "--load-seconds",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="How long loading a model takes (a real XGBoost worker takes seconds); past the "
+    "runtime's 60 s wait callers get ModelNotReadyException.",
+)
 @click.pass_obj
-def serve(obj: dict, host: str, port: int, cache_bytes: int, recheck_seconds: float) -> None:
+def serve(
+    obj: dict,
+    host: str,
+    port: int,
+    cache_bytes: int | None,
+    recheck_seconds: float,
+    load_seconds: float,
+) -> None:
     """Run a local multi-model endpoint (SageMaker runtime protocol) in the foreground.
 
     It finds endpoints in the accounts the repository names, through whatever
@@ -111,6 +126,7 @@ def serve(obj: dict, host: str, port: int, cache_bytes: int, recheck_seconds: fl
         lambda ref: aws.for_account(ref.account_id, ref.region, ref.role_arn),
         cache_bytes=cache_bytes,
         recheck_seconds=recheck_seconds,
+        load_seconds=load_seconds,
     )
     server = MmeServer(endpoints, host=host, port=port)
     click.echo(f"serving the SageMaker runtime protocol on {server.url} (Ctrl-C to stop)")

@@ -212,6 +212,9 @@ class Plan:
     env: str
     actions: tuple[Action, ...] = ()
     rows: tuple[Row, ...] = ()
+    # Whether the pinned models fit in the endpoint's memory (deploy/fit.py); informational.
+    capacity: str = ""
+    over_capacity: bool = False
 
     @property
     def empty(self) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import math
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +41,7 @@ from mmeops.deploy.planner import (
     WriteManifest,
 )
 from mmeops.errors import AwsError, MmeopsError, NotFound, PreconditionFailed
+from mmeops.sample import expected_uri, parse_csv_answer, read_expected
 
 SMOKE_ROWS = 5
 
@@ -295,10 +295,40 @@ class Executor:
 
     # --- smoke tests
     def smoke_test(self, a: SmokeTest) -> None:
+        """Send the sample rows and require exactly the predictions registration recorded
+        for them (mmeops/sample.py): same rows, same artifact, same xgboost, same numbers."""
         bucket, key = split_s3_uri(a.sample_uri)
         body, _ = self.registry.get_bytes(bucket, key)
         rows = [line for line in body.decode().splitlines() if line.strip()][:SMOKE_ROWS]
-        payload = "\n".join(rows).encode()
+        expected = read_expected(self.registry, a.sample_uri)
+        if expected is None or not expected.rows:
+            raise StepFailed(
+                "smoke test failed: the package has no recorded predictions "
+                f"({expected_uri(a.sample_uri)}); register the model again"
+            )
+        per_row = len(expected.predictions) // expected.rows
+        want = expected.predictions[: len(rows) * per_row]
+        text = self._invoke_sample(a, "\n".join(rows).encode())
+        try:
+            got = parse_csv_answer(text)
+        except ValueError:
+            raise StepFailed(f"smoke test failed: not a prediction: {text[:40]!r}") from None
+        if len(got) != len(want):
+            raise StepFailed(
+                f"smoke test failed: {len(got)} predictions for {len(rows)} rows, "
+                f"the registered model gives {len(want)}"
+            )
+        if got != want:
+            i = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w)
+            raise StepFailed(
+                f"smoke test failed: the endpoint answers {got[i]!r} for sample value {i + 1}, "
+                f"the registered model {want[i]!r}; is the serving image's xgboost the one "
+                "the model was trained with?"
+            )
+
+    def _invoke_sample(self, a: SmokeTest, payload: bytes) -> str:
+        """The endpoint's CSV answer (one line, as the container's multi-model path writes
+        it), waiting out ModelNotReadyException within `smoke_timeout`."""
         deadline = time.monotonic() + self.smoke_timeout
         delay = 1.0
         while True:
@@ -309,25 +339,16 @@ class Executor:
                     EndpointName=self.desired.endpoint_name,
                     TargetModel=a.target_model,
                     ContentType="text/csv",
+                    Accept="text/csv",
                     Body=payload,
                 )
-                break
+                return out["Body"].read().decode()
             except AwsError as e:
                 # A model still loading answers ModelNotReadyException: wait, within a bound.
                 if e.code != "ModelNotReadyException" or time.monotonic() + delay > deadline:
                     raise StepFailed(f"smoke test failed: {e.code}: {_short(e)}") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        lines = out["Body"].read().decode().splitlines()
-        if len(lines) != len(rows):
-            raise StepFailed(f"smoke test failed: {len(lines)} predictions for {len(rows)} rows")
-        for line in lines:
-            try:
-                values = [float(v) for v in line.split(",")]
-            except ValueError:
-                raise StepFailed(f"smoke test failed: not a prediction: {line[:40]!r}") from None
-            if not all(math.isfinite(v) for v in values):
-                raise StepFailed(f"smoke test failed: non-finite prediction {line[:40]!r}")
 
     # --- results
     def _results(self, plan: Plan) -> list[ModelResult]:

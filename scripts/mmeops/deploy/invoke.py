@@ -1,11 +1,16 @@
 """Invoke a model the way a client does: through the environment's routing manifest.
 
-The manifest names the target model (`<model>/v<version>.tar.gz`) and version; the call goes
-to the environment's endpoint through `sagemaker-runtime`, real or embedded alike.
+The manifest names the target model (`<model>/v<version>.tar.gz`), its version and its feature
+columns; the call goes to the environment's endpoint through `sagemaker-runtime`, real or
+embedded alike. The endpoint scores a row with too few columns without a word (the missing
+ones become missing values) and the XGBoost container answers CSV on one line, so this client
+checks the column count first and reads the answer the way the container writes it.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 from mmeops.aws import for_account
@@ -24,9 +29,20 @@ class Invocation:
     predictions: tuple[str, ...]
 
 
-def invoke(repo: Repo, env_name: str, model: str, body: bytes) -> Invocation:
+ACCEPT = {"csv": "text/csv", "json": "application/json"}
+
+
+def invoke(
+    repo: Repo,
+    env_name: str,
+    model: str,
+    body: bytes,
+    *,
+    source: str | None = None,
+    accept: str = "csv",
+) -> Invocation:
     if not body.strip():
-        raise UserError("the request body is empty; send CSV rows of features, no label")
+        raise UserError("the request body is empty; send CSV rows of features, no label", source)
     desired = load_desired(repo, env_name)
     aws = for_account(desired.account_id, desired.region, desired.role_arn)
     manifest, _ = read_manifest(aws, desired.bucket, desired.manifest_key)
@@ -36,15 +52,49 @@ def invoke(repo: Repo, env_name: str, model: str, body: bytes) -> Invocation:
             f"{model} is not routed in {env_name} (no entry in its manifest); pin it in "
             f"environments/{env_name}.yaml and run `mmeops reconcile {env_name} --apply`"
         )
+    if entry.feature_count:
+        check_columns(body, entry.feature_count, f"{model} v{entry.version}", source)
     response = aws.call(
         "sagemaker-runtime",
         "invoke_endpoint",
         EndpointName=desired.endpoint_name,
         TargetModel=entry.target_model,
         ContentType="text/csv",
-        Accept="text/csv",
+        Accept=ACCEPT[accept],
         Body=body,
     )
     text = response["Body"].read().decode("utf-8")
-    predictions = tuple(p for p in text.replace(",", "\n").split() if p)
+    predictions = parse_json(text) if accept == "json" else parse_csv(text)
     return Invocation(env_name, model, entry.version, entry.target_model, predictions)
+
+
+def check_columns(body: bytes, expected: int, who: str, source: str | None) -> None:
+    """Refuse a row whose column count is not the model's: the endpoint would score a short
+    row with missing values instead of refusing it."""
+    for number, line in enumerate(body.decode("utf-8").strip().split("\n"), start=1):
+        found = len(line.split(","))
+        if found != expected:
+            raise UserError(
+                f"row {number} has {found} columns, {who} takes {expected}; send exactly "
+                f"{expected} comma-separated features per row, no label",
+                source,
+                number if source else None,
+            )
+
+
+def parse_csv(text: str) -> tuple[str, ...]:
+    """The container's `text/csv` answer: all predictions comma-joined on ONE line; a row of
+    several outputs (multi:softprob) written as a Python list, `[0.1, 0.9],[0.2, 0.8]`."""
+    text = text.strip()
+    if text.startswith("["):
+        return tuple(",".join(v.strip() for v in row.split(",")) for row in _LISTS.findall(text))
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+_LISTS = re.compile(r"\[([^\]]*)\]")
+
+
+def parse_json(text: str) -> tuple[str, ...]:
+    """The `application/json` answer: a JSON array, one number (or list) per row."""
+    rows = json.loads(text)
+    return tuple(",".join(map(str, r)) if isinstance(r, list) else str(r) for r in rows)

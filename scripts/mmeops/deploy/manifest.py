@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from mmeops.aws import Aws
 from mmeops.errors import NotFound
@@ -21,6 +21,17 @@ class ManifestEntry:
     package_arn: str
     sha256: str
     size: int
+    # The model's feature columns in order, and how many: clients send exactly these. Absent
+    # (empty, 0) in manifests written before they were recorded.
+    feature_names: tuple[str, ...] = ()
+    feature_count: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ManifestEntry:
+        known = {f.name for f in fields(cls)}
+        entry = {k: v for k, v in data.items() if k in known}
+        entry["feature_names"] = tuple(entry.get("feature_names") or ())
+        return cls(**entry)
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,7 @@ class Manifest:
     @classmethod
     def from_json(cls, body: bytes) -> Manifest:
         data = json.loads(body)
-        models = {k: ManifestEntry(**v) for k, v in (data.get("models") or {}).items()}
+        models = {k: ManifestEntry.from_dict(v) for k, v in (data.get("models") or {}).items()}
         return cls(data["environment"], data.get("git_sha", ""), data.get("updated", ""), models)
 
 

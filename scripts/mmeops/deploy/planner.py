@@ -31,6 +31,7 @@ from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's pu
     WriteManifest,
 )
 from mmeops.deploy.desired import Desired
+from mmeops.deploy.fit import fit
 from mmeops.deploy.manifest import Manifest, ManifestEntry
 from mmeops.deploy.remote import VERSION_KEY, Package, Remote, is_live
 from mmeops.errors import ConfigErrors, UserError
@@ -225,8 +226,15 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
             continue
         pkg = remote.packages[(m.name, m.version)]
         assert pkg is not None  # validate() refused missing packages
+        names = pkg.expected.feature_names if pkg.expected else ()
         new[m.name] = ManifestEntry(
-            desired.target_model(m.name, m.version), m.version, pkg.arn, pkg.sha256, pkg.size
+            desired.target_model(m.name, m.version),
+            m.version,
+            pkg.arn,
+            pkg.sha256,
+            pkg.size,
+            feature_names=names,
+            feature_count=len(names),
         )
         acts = _model_actions(desired, remote, m.name, m.version, pkg, live)
         acts += _retention_prunes(desired, remote, m.name, m.version, live_v)
@@ -285,7 +293,8 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
             )
         )
     actions.sort(key=lambda a: _apply_order(a, desired))  # stable: keeps per-phase order
-    return Plan(desired.env, tuple(actions), tuple(rows))
+    room = fit(desired.instance_type, desired.instance_count, len(desired.models))
+    return Plan(desired.env, tuple(actions), tuple(rows), room.line, room.over)
 
 
 def _apply_order(action: Action, desired: Desired) -> float:

@@ -20,6 +20,7 @@ from mmeops.deploy.desired import VARIANT, Desired
 from mmeops.deploy.manifest import Manifest, read_manifest
 from mmeops.errors import NotFound
 from mmeops.registry import package_arn
+from mmeops.sample import Expected, read_expected
 
 VERSION_KEY = re.compile(r"^(?P<model>[a-z][a-z0-9-]*)/v(?P<version>[0-9]+)\.tar\.gz$")
 
@@ -38,6 +39,8 @@ class Package:
     sample_uri: str
     image_version: str
     metadata: dict[str, str] = field(default_factory=dict)
+    # What registration stored for the sample (mmeops/sample.py); None for older packages.
+    expected: Expected | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ def describe_package(registry: Aws, desired: Desired, model: str, version: int) 
         sample_uri=meta.get("sample_uri", ""),
         image_version=meta.get("image_version", ""),
         metadata=meta,
+        expected=read_expected(registry, meta["sample_uri"]) if meta.get("sample_uri") else None,
     )
 
 

@@ -38,6 +38,8 @@ def markdown(report: Report, max_chars: int | None = None) -> str:
     to do are counted instead of listed and rows beyond the budget are cut, saying so."""
     icon = "✅" if report.in_sync else ("❌" if report.failed or report.drift else "🔄")
     out = [f"{icon} **{report.summary()}**", ""]
+    if report.plan is not None and report.plan.capacity:
+        out += [("⚠️ " if report.plan.over_capacity else "") + _cell(report.plan.capacity), ""]
     drift = [f"- {_cell(d)}" for d in report.drift]
     results = list(report.results)
     if max_chars is not None:
@@ -94,6 +96,7 @@ def as_json(report: Report) -> str:
             "summary": report.summary(),
             "in_sync": report.in_sync,
             "drift": list(report.drift),
+            "capacity": report.plan.capacity if report.plan is not None else "",
             "models": [
                 {
                     "model": r.model,

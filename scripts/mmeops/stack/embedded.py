@@ -67,7 +67,7 @@ class EmbeddedStack:
     def __init__(
         self,
         repo_root: str | Path = ".",
-        cache_bytes: int = 512 * 1024 * 1024,
+        cache_bytes: int | None = None,
         demo_rows: bool = True,
     ):
         self.repo_root = Path(repo_root).resolve()

@@ -23,7 +23,7 @@ from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import NotFound, UserError
 from mmeops.gitinfo import current_commit
-from mmeops.train import baseline, evaluate, history
+from mmeops.train import baseline, evaluate, expected, history
 from mmeops.train.gate import Verdict, judge
 
 SAMPLE_ROWS = 5
@@ -180,6 +180,9 @@ def register(
             sample.encode(),
             kms_key_id=kms,
             content_type="text/csv",
+        )
+        expected.record(
+            aws, bucket, dataset, f"s3://{bucket}/{eval_prefix}/sample.csv", booster, sample, kms
         )
         arn, version = _create_package(
             repo,
