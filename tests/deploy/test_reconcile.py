@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
+from mmeops.aws import split_s3_uri
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.train.expected import write_expected
@@ -461,6 +462,20 @@ def test_an_endpoint_answering_other_numbers_fails_the_sync_and_keeps_the_routin
     assert row["status"] == "sync failed"
     assert "the registered model" in row["message"]
     assert world.manifest("sandbox")["models"][m]["version"] == good
+
+
+def test_a_package_registered_before_sample_json_still_deploys(world):
+    """An upgrade must not block the next deploy: a package registered by an mmeops that did
+    not record predictions yet (no sample.json) is smoke-tested for one number per row."""
+    m = f"m{world.uid}-o"
+    add_model(world, m)
+    version = world.register(m)
+    sample_uri = world.package(m, version)["CustomerMetadataProperties"]["sample_uri"]
+    bucket, key = split_s3_uri(sample_uri.removesuffix(".csv") + ".json")
+    world.training.call("s3", "delete_object", Bucket=bucket, Key=key)
+    world.mmeops("promote", m, str(version), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    assert world.manifest("sandbox")["models"][m]["version"] == version
 
 
 def test_invoke_reads_the_one_line_csv_answer_and_refuses_a_wrong_column_count(world, tmp_path):
