@@ -216,8 +216,8 @@ def _s3_error(
     operation: OperationModel, problem: strict_rules.Problem
 ) -> tuple[str, list[tuple[str, str]], bytes]:
     """S3 answers a bad argument with `InvalidArgument` naming it (the header or parameter as it
-    travels), a bad storage class with `InvalidStorageClass`, a missing body with
-    `MalformedXML`; one error, not a list."""
+    travels), a bad storage class with `InvalidStorageClass`, a bad region with
+    `InvalidLocationConstraint`, a missing body with `MalformedXML`; one error, not a list."""
     top = problem.path.split(".")[0]
     name = next(n for n in operation.input_shape.members if n[:1].lower() + n[1:] == top)
     member = operation.input_shape.members[name]
@@ -230,6 +230,8 @@ def _s3_error(
         )
     elif member.name == "StorageClass":
         code, text = "InvalidStorageClass", "The storage class you specified is not valid"
+    elif problem.path.endswith(".locationConstraint"):
+        code, text = "InvalidLocationConstraint", "The specified location-constraint is not valid"
     else:
         code, text = "InvalidArgument", problem.message()
     value = "" if problem.value is None else escape(str(problem.value))

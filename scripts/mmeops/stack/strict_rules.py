@@ -57,6 +57,43 @@ def _java_str(value: Any) -> str:
     return str(value)
 
 
+# Java's shorthand and POSIX classes are ASCII-only (Java without UNICODE_CHARACTER_CLASS);
+# Python's are Unicode. As ranges, usable inside a class or, bracketed, outside one.
+_ASCII_CLASSES = {
+    r"\w": "a-zA-Z_0-9",
+    r"\W": "\\x00-\\x2F\\x3A-\\x40\\x5B-\\x5E\\x60\\x7B-\\U0010FFFF",
+    r"\d": "0-9",
+    r"\D": "\\x00-\\x2F\\x3A-\\U0010FFFF",
+    r"\s": " \\t\\n\\x0B\\f\\r",
+    r"\S": "\\x00-\\x08\\x0E-\\x1F\\x21-\\U0010FFFF",
+    r"\p{Alnum}": "a-zA-Z0-9",
+    r"\p{Alpha}": "a-zA-Z",
+    r"\p{Digit}": "0-9",
+    r"\p{Lower}": "a-z",
+    r"\p{Upper}": "A-Z",
+    r"\p{ASCII}": "\\x00-\\x7F",
+    r"\p{Print}": "\\x20-\\x7E",
+    r"\p{Graph}": "\\x21-\\x7E",
+    r"\p{Punct}": "!-/:-@\\[-`{-~",
+}
+_TOKEN = regex.compile(r"\\p\{\w+\}|\\.|\[|\]|[^\\\[\]]+", regex.S)
+
+
+def _ascii_classes(java: str) -> str:
+    """Java's ASCII-only classes spelled out, inside a character class or outside one."""
+    out, depth = [], 0
+    for part in _TOKEN.findall(java):
+        if part == "[":
+            depth += 1
+        elif part == "]" and depth:
+            depth -= 1
+        elif part in _ASCII_CLASSES:
+            ranges = _ASCII_CLASSES[part]
+            part = ranges if depth else f"[{ranges}]"
+        out.append(part)
+    return "".join(out)
+
+
 @functools.lru_cache(maxsize=4096)
 def _pattern(java: str) -> regex.Pattern | None:
     """The Java pattern compiled for `regex`; None when it cannot be (it is then not checked)."""
@@ -65,7 +102,7 @@ def _pattern(java: str) -> regex.Pattern | None:
         java,
     )
     try:
-        return regex.compile(joined, regex.V0)
+        return regex.compile(_ascii_classes(joined), regex.V0)
     except regex.error:
         return None
 
