@@ -598,4 +598,5 @@ def test_every_request_the_suite_sent_was_valid():
     process or a CLI child) satisfied its service's model, outside `expecting()` blocks."""
     if strict.checked() < 300:  # a full run checks thousands; a single module a few dozen
         pytest.skip(f"only {strict.checked()} requests checked: run the whole suite")
+    print(f"requests checked by strict.py: {strict.summary()}")
     assert [f"{v.service}:{v.operation}: {v.message}" for v in strict.violations()] == []

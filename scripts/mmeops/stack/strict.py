@@ -56,6 +56,7 @@ class Log:
     """What the validator saw: requests checked per service, and the violations."""
 
     checked: Counter = field(default_factory=Counter)
+    unresolved: Counter = field(default_factory=Counter)  # "METHOD service" no operation matched
     violations: list[Violation] = field(default_factory=list)
 
 
@@ -75,6 +76,13 @@ def checked() -> int:
     """How many requests the validator resolved and checked outside `expecting()` blocks."""
     with _lock:
         return sum(_log.checked.values())
+
+
+def summary() -> dict[str, dict[str, int]]:
+    """Requests checked per service, and signed requests no operation of the models matched
+    (they passed unchecked), outside `expecting()` blocks."""
+    with _lock:
+        return {"checked": dict(_log.checked), "unresolved": dict(_log.unresolved)}
 
 
 @contextmanager
@@ -174,6 +182,8 @@ def _validate(environ: dict) -> tuple[OperationModel, list[strict_rules.Problem]
     request = strict_wire.Request(method, path, query, _headers(environ), body)
     operation = strict_wire.resolve(models, request)
     if operation is None:
+        with _lock:
+            (_expected[-1] if _expected else _log).unresolved[f"{method} {scope.group(1)}"] += 1
         return None
     if body is None and _wants_body(operation):
         request = strict_wire.Request(method, path, query, request.headers, _read_body(environ))
