@@ -459,6 +459,32 @@ def test_sts_refuses_a_tag_outside_the_enum_free_pattern(client):
     ) in message
 
 
+# --- SNS (query protocol): SNS answers with its own InvalidParameter --------------------------
+# botocore's SNS model: InvalidParameterException, code InvalidParameter, "Indicates that a
+# request parameter does not comply with the associated constraints"; message form
+# `Invalid parameter: <Name> Reason: ...` (repost.aws knowledge center,
+# "sns-invalid-parameter-error-api-call").
+
+
+def test_sns_refuses_a_missing_message_and_a_too_long_tag_key(client):
+    sns = client("sns")
+    code, message, status, _ = refused(sns, "publish", TopicArn="arn:aws:sns:us-east-1:1:t")
+    assert (code, status) == ("InvalidParameter", 400)
+    assert message == (
+        "Invalid parameter: Message Reason: Value null at 'message' failed to satisfy "
+        "constraint: Member must not be null"
+    )
+    code, message, _, _ = refused(
+        sns, "create_topic", Name=f"strict-{UID}", Tags=[{"Key": "k" * 129, "Value": "v"}]
+    )
+    assert code == "InvalidParameter"
+    assert message.startswith("Invalid parameter: Tags Reason: ")
+    assert (
+        "at 'tags.1.member.key' failed to satisfy constraint: Member must have length less "
+        "than or equal to 128"
+    ) in message
+
+
 # --- S3 (rest-xml): S3 answers a bad argument its own way ------------------------------------
 
 

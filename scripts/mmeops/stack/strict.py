@@ -10,7 +10,8 @@ answers a violation the way the service answers on its protocol, before moto see
 - JSON protocols (SageMaker, Secrets Manager, Application Auto Scaling): HTTP 400
   `ValidationException`, message `1 validation error detected: Value 'X' at 'a.b' failed to
   satisfy constraint: Member must ...`;
-- query protocol (STS, SNS): HTTP 400 `<ErrorResponse>` with code `ValidationError`;
+- query protocol: HTTP 400 `<ErrorResponse>` with code `ValidationError` (STS), SNS with its
+  own `InvalidParameter` (`Invalid parameter: <Name> Reason: ...`);
 - S3: HTTP 400 `<Error>` `InvalidArgument` naming the header or parameter (`InvalidStorageClass`
   for a storage class), as S3 answers a bad argument.
 
@@ -213,13 +214,28 @@ def _error(
         headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
         return "400 Bad Request", headers, body.encode()
     if protocol == "query":
+        code = "ValidationError"
+        if operation.service_model.service_name == "sns":
+            # SNS answers every bad parameter with its own InvalidParameter error (botocore's
+            # InvalidParameterException), `Invalid parameter: <Name> Reason: ...`.
+            code, message = "InvalidParameter", _sns_message(operation, problems[0])
         body = (
             f'<ErrorResponse xmlns="{escape(metadata.get("xmlNamespace", ""))}"><Error>'
-            f"<Type>Sender</Type><Code>ValidationError</Code><Message>{escape(message)}</Message>"
+            f"<Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
             f"</Error><RequestId>{_REQUEST_ID}</RequestId></ErrorResponse>"
         )
         return "400 Bad Request", [("Content-Type", "text/xml")], body.encode()
     return _s3_error(operation, problems[0])
+
+
+def _top_member(operation: OperationModel, problem: strict_rules.Problem) -> str:
+    """The input member a problem is in, by its model name (`Tags` for 'tags.1.member.key')."""
+    top = problem.path.split(".")[0]
+    return next(n for n in operation.input_shape.members if n[:1].lower() + n[1:] == top)
+
+
+def _sns_message(operation: OperationModel, problem: strict_rules.Problem) -> str:
+    return f"Invalid parameter: {_top_member(operation, problem)} Reason: {problem.message()}"
 
 
 def _s3_error(
@@ -228,8 +244,7 @@ def _s3_error(
     """S3 answers a bad argument with `InvalidArgument` naming it (the header or parameter as it
     travels), a bad storage class with `InvalidStorageClass`, a bad region with
     `InvalidLocationConstraint`, a missing body with `MalformedXML`; one error, not a list."""
-    top = problem.path.split(".")[0]
-    name = next(n for n in operation.input_shape.members if n[:1].lower() + n[1:] == top)
+    name = _top_member(operation, problem)
     member = operation.input_shape.members[name]
     wire = member.serialization.get("name", name)
     if problem.value is None and member.serialization.get("location") is None:
