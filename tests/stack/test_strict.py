@@ -166,6 +166,20 @@ def test_sagemaker_refuses_an_instance_type_outside_the_enum(client):
     assert "ml.m5.large" in message
 
 
+def test_sagemaker_refuses_a_value_of_the_wrong_json_type_as_a_serialization_error(client):
+    # A JSON service reads the body into typed members first: a value it cannot read as the
+    # member's type is a SerializationException (HTTP 400), before any constraint is looked at
+    # (an AWS-side SerializationException for a body it could not read: brendanhay/amazonka#43).
+    # The message's wording is the stack's own; AWS's varies by service.
+    code, message, status, _ = refused(
+        client("sagemaker"), "list_model_packages", ModelPackageGroupName="g", MaxResults="10"
+    )
+    assert (code, status) == ("SerializationException", 400)
+    assert message == (
+        "Value '10' at 'maxResults' failed to satisfy constraint: Member must be of type Integer"
+    )
+
+
 # --- the two known product defects (issue 14), as mmeops sends them today -------------------
 
 

@@ -163,9 +163,10 @@ def _wants_body(operation) -> bool:
     return any(m.serialization.get("location") is None for m in shape.members.values())
 
 
-def _validate(environ: dict) -> tuple[OperationModel, list[strict_rules.Problem]] | None:
-    """The operation a signed request calls and the constraints its input breaks; None when it
-    is not one the models know (moto's own API, an unsigned request)."""
+def _validate(environ: dict) -> tuple[OperationModel, list[strict_rules.Problem], str] | None:
+    """The operation a signed request calls, the problems of its input and their kind
+    (`ValidationException`, or `SerializationException` for a JSON value of the wrong type);
+    None when it is not one the models know (moto's own API, an unsigned request)."""
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")) or _SCOPE.search(
         unquote(environ.get("QUERY_STRING", ""))
@@ -189,8 +190,28 @@ def _validate(environ: dict) -> tuple[OperationModel, list[strict_rules.Problem]
     if body is None and _wants_body(operation):
         request = strict_wire.Request(method, path, query, request.headers, _read_body(environ))
     params = strict_wire.parse_input(operation, request)
-    problems = [] if params is None else strict_rules.check(operation.input_shape, params)
-    return operation, problems
+    if params is None:
+        return operation, [], ""
+    if operation.service_model.metadata["protocol"] in ("json", "rest-json"):
+        wrong = strict_rules.mistyped(operation.input_shape, params)
+        if wrong is not None:
+            return operation, [wrong], "SerializationException"
+    return operation, strict_rules.check(operation.input_shape, params), "ValidationException"
+
+
+def _json_error(
+    operation: OperationModel, code: str, message: str
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """(status line, headers, body) of an error on a JSON protocol."""
+    metadata = operation.service_model.metadata
+    if metadata["protocol"] == "rest-json":
+        body = json.dumps({"message": message})
+        content_type = "application/json"
+    else:
+        body = json.dumps({"__type": code, "message": message})
+        content_type = f"application/x-amz-json-{metadata.get('jsonVersion', '1.0')}"
+    headers = [("Content-Type", content_type), ("x-amzn-ErrorType", code)]
+    return "400 Bad Request", headers, body.encode()
 
 
 def _error(
@@ -200,19 +221,9 @@ def _error(
     metadata = operation.service_model.metadata
     protocol = metadata["protocol"]
     if protocol == "json":
-        code = "ValidationException"
-        body = json.dumps({"__type": code, "message": message})
-        content_type = f"application/x-amz-json-{metadata.get('jsonVersion', '1.0')}"
-        return (
-            "400 Bad Request",
-            [("Content-Type", content_type), ("x-amzn-ErrorType", code)],
-            body.encode(),
-        )
+        return _json_error(operation, "ValidationException", message)
     if protocol == "rest-json":  # the SageMaker runtime's code for a bad request
-        code = "ValidationError"
-        body = json.dumps({"message": message})
-        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
-        return "400 Bad Request", headers, body.encode()
+        return _json_error(operation, "ValidationError", message)
     if protocol == "query":
         code = "ValidationError"
         if operation.service_model.service_name == "sns":
@@ -282,15 +293,22 @@ def middleware(app: Callable) -> Callable:
             where = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
             _record("strict", "validator", f"{type(e).__name__}: {e} ({where})")
             result = None
-        if result is not None:
-            operation, problems = result
-            message = strict_rules.summary(problems) if problems else None
-            _record(operation.service_model.service_name, operation.name, message)
-            if problems:
-                status, headers, body = _error(operation, problems, message)
-                headers += [("Content-Length", str(len(body))), ("x-amzn-RequestId", _REQUEST_ID)]
-                start_response(status, headers)
-                return [body]
-        return app(environ, start_response)
+        if result is None:
+            return app(environ, start_response)
+        operation, problems, kind = result
+        service, name = operation.service_model.service_name, operation.name
+        if not problems:
+            _record(service, name, None)
+            return app(environ, start_response)
+        if kind == "SerializationException":
+            message = problems[0].message()
+            status, headers, body = _json_error(operation, kind, message)
+        else:
+            message = strict_rules.summary(problems)
+            status, headers, body = _error(operation, problems, message)
+        _record(service, name, message)
+        headers += [("Content-Length", str(len(body))), ("x-amzn-RequestId", _REQUEST_ID)]
+        start_response(status, headers)
+        return [body]
 
     return wrapped

@@ -220,3 +220,49 @@ def _check_map(shape: MapShape, value: Any, path: str) -> list[Problem]:
     for key, item in value.items():
         problems.extend(check(shape.value, item, f"{path}.{key}.member"))
     return problems
+
+
+# --- types (JSON protocols) --------------------------------------------------------------------
+# A JSON service reads its body into typed members before it validates them: a value of the
+# wrong JSON type is refused as a SerializationException, not as a constraint violation.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "blob": (str,),  # base64
+    "boolean": (bool,),
+    "integer": (int,),
+    "long": (int,),
+    "float": (int, float),
+    "double": (int, float),
+    "timestamp": (int, float, str),  # epoch seconds, or an ISO 8601 string
+    "structure": (dict,),
+    "map": (dict,),
+    "list": (list,),
+}
+_TYPE_NAMES = {"integer": "Integer", "long": "Long", "float": "Float", "double": "Double"}
+
+
+def mistyped(shape: Shape | None, value: Any, path: str = "") -> Problem | None:
+    """The first member whose JSON value is not of its shape's type; None when all are."""
+    if shape is None or value is None:
+        return None
+    allowed = _JSON_TYPES.get(shape.type_name)
+    wrong_bool = isinstance(value, bool) and bool not in (allowed or ())
+    if allowed is not None and (not isinstance(value, allowed) or wrong_bool):
+        expected = _TYPE_NAMES.get(shape.type_name, shape.type_name)
+        return Problem(path, value, f"Member must be of type {expected}")
+    children: list[tuple[Shape, Any, str]] = []
+    if isinstance(shape, StructureShape):
+        children = [
+            (shape.members[k], v, _member_path(path, k))
+            for k, v in value.items()
+            if k in shape.members
+        ]
+    elif isinstance(shape, ListShape):
+        children = [(shape.member, v, f"{path}.{i}.member") for i, v in enumerate(value, start=1)]
+    elif isinstance(shape, MapShape):
+        children = [(shape.value, v, f"{path}.{k}.member") for k, v in value.items()]
+    for child_shape, child, child_path in children:
+        found = mistyped(child_shape, child, child_path)
+        if found is not None:
+            return found
+    return None
