@@ -24,7 +24,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.server import ThreadedMotoServer
 
 from mmeops.aws import Aws
-from mmeops.stack import faults
+from mmeops.stack import faults, strict
 
 # The runner's identity: fixed fake keys in moto's default account. Every real account is
 # reached from here through sts.assume_role, as a CI runner does with OIDC.
@@ -122,6 +122,8 @@ class MotoServer:
         # Off until a test turns it on (faults.throttling): answers injected throttles.
         wsgi = self._server._server
         wsgi.app = faults.middleware(wsgi.app)
+        # Always on: refuses, as AWS would, a request that breaks the service's model.
+        wsgi.app = strict.middleware(wsgi.app)
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         return self.url

@@ -1,0 +1,148 @@
+"""What strict requests cost: requests per second through the embedded AWS with the validator
+(stack/strict.py) on and off, measured in the same run on the same moto.
+
+    python benchmarks/strict_overhead.py [--requests 300] [--repeat 3]
+
+Each round sends the same mix of the calls the product makes, through boto3 over HTTP: S3
+put/get/head/list, STS get_caller_identity, Secrets Manager get_secret_value, and SageMaker
+describe/list calls plus a warm-started CreateHyperParameterTuningJob (the largest request the
+product sends). Rounds alternate on/off; the fastest of --repeat rounds of each counts (a
+shared runner is noisy). Last line:
+
+    strict_overhead requests=N rps_on=X rps_off=Y overhead_pct=Z cpu_ms_on=A cpu_ms_off=B
+    cpu_overhead_pct=C
+
+overhead_pct = (rps_off / rps_on - 1) * 100: how much longer the same requests take with
+the validator on; cpu_overhead_pct the same from the process's CPU time per request (client
+and moto both run in this process), the steadier figure on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import time
+
+import boto3
+from botocore.config import Config
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+from mmeops.stack import strict  # noqa: E402
+from mmeops.stack.moto_server import (  # noqa: E402
+    BASE_ACCESS_KEY_ID,
+    BASE_SECRET_ACCESS_KEY,
+    MotoServer,
+)
+from mmeops.train import tune_sagemaker  # noqa: E402
+
+BUCKET = "bench-strict"
+_names = itertools.count()
+
+
+def clients(url: str) -> dict:
+    config = Config(retries={"max_attempts": 1})
+    return {
+        service: boto3.client(
+            service,
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id=BASE_ACCESS_KEY_ID,
+            aws_secret_access_key=BASE_SECRET_ACCESS_KEY,
+            config=config,
+        )
+        for service in ("s3", "sts", "secretsmanager", "sagemaker")
+    }
+
+
+def tuning_request() -> dict:
+    return tune_sagemaker.build_request(
+        job_name=f"bench-{next(_names)}",
+        image="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
+        role_arn="arn:aws:iam::111111111111:role/mmeops-sagemaker-execution",
+        instance_type="ml.m5.large",
+        objective_metric="validation:rmse",
+        direction="Minimize",
+        max_jobs=6,
+        max_parallel_jobs=2,
+        ranges={
+            "eta": {"type": "continuous", "min": 0.01, "max": 0.3},
+            "max_depth": {"type": "integer", "min": 2, "max": 8},
+            "subsample": {"type": "continuous", "min": 0.5, "max": 1.0},
+        },
+        static={"num_round": 200, "objective": "reg:squarederror", "early_stopping_rounds": 10},
+        train_uri=f"s3://{BUCKET}/train/",
+        validation_uri=f"s3://{BUCKET}/validation/",
+        output_path=f"s3://{BUCKET}/tuning/",
+        parents=["bench-parent"],
+        warm_start_type="IdenticalDataAndAlgorithm",
+    )
+
+
+def one_mix(c: dict, i: int) -> int:
+    """Ten requests of the product's kinds; returns how many were sent."""
+    key = f"objects/{i % 20}.json"
+    c["s3"].put_object(Bucket=BUCKET, Key=key, Body=b'{"x": 1}', ContentType="application/json")
+    c["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    c["s3"].head_object(Bucket=BUCKET, Key=key)
+    c["s3"].list_objects_v2(Bucket=BUCKET, Prefix="objects/")
+    c["sts"].get_caller_identity()
+    c["secretsmanager"].get_secret_value(SecretId="bench/dsn")
+    c["sagemaker"].list_model_packages(ModelPackageGroupName="bench", MaxResults=100)
+    c["sagemaker"].describe_model_package_group(ModelPackageGroupName="bench")
+    c["sagemaker"].list_endpoints(MaxResults=100)
+    c["sagemaker"].create_hyper_parameter_tuning_job(**tuning_request())
+    return 10
+
+
+def timed_round(c: dict, requests: int) -> tuple[float, float]:
+    """(requests per wall second, CPU milliseconds per request). Client and moto run in this
+    process, so its CPU time covers both sides and is barely moved by other processes' load."""
+    sent, start, cpu = 0, time.perf_counter(), time.process_time()
+    i = 0
+    while sent < requests:
+        sent += one_mix(c, i)
+        i += 1
+    return sent / (time.perf_counter() - start), (time.process_time() - cpu) * 1000 / sent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    moto = MotoServer()
+    c = clients(moto.start())
+    try:
+        c["s3"].create_bucket(Bucket=BUCKET)
+        c["secretsmanager"].create_secret(Name="bench/dsn", SecretString="postgresql://x")
+        c["sagemaker"].create_model_package_group(ModelPackageGroupName="bench")
+        timed_round(c, 50)  # untimed: imports, connections, model loading
+        with strict.disabled():
+            timed_round(c, 50)
+        on, off = [], []
+        for _ in range(args.repeat):
+            on.append(timed_round(c, args.requests))
+            with strict.disabled():
+                off.append(timed_round(c, args.requests))
+        assert strict.violations() == [], strict.violations()
+        for label, rounds in (("on ", on), ("off", off)):
+            shown = ", ".join(f"{r:.0f}/s {ms:.2f}ms" for r, ms in rounds)
+            print(f"rounds {label}: {shown} (requests per second, CPU per request)")
+        best_on, best_off = max(r for r, _ in on), max(r for r, _ in off)
+        cpu_on, cpu_off = min(ms for _, ms in on), min(ms for _, ms in off)
+        print(
+            f"strict_overhead requests={args.requests} rps_on={best_on:.0f} "
+            f"rps_off={best_off:.0f} overhead_pct={(best_off / best_on - 1) * 100:.1f} "
+            f"cpu_ms_on={cpu_on:.2f} cpu_ms_off={cpu_off:.2f} "
+            f"cpu_overhead_pct={(cpu_on / cpu_off - 1) * 100:.1f}"
+        )
+    finally:
+        moto.stop()
+
+
+if __name__ == "__main__":
+    main()
