@@ -245,7 +245,6 @@ def test_retrain_registers_v1_then_a_warm_started_v2(stack, repo_copy: Path, sou
     assert meta["parents"] == first_job
 
 
-@pytest.mark.xfail(strict=True, reason="defect: parents joined with commas break the pattern")
 def test_a_version_warm_started_from_two_parents_registers(diabetes):
     """CustomerMetadataProperties values must match `([\\p{L}\\p{Z}\\p{N}_.:\\/=+\\-@]*)`
     (botocore shape CustomerMetadataValue), which the strict embedded stack enforces as AWS

@@ -249,7 +249,9 @@ def _create_package(
         "dataset_sha256": record.dataset_sha256,
         "tuning_job": record.job_name,
         "warm_start_type": record.warm_start_type or "NONE",
-        "parents": ",".join(record.parents) or "none",
+        # Space-separated: CustomerMetadataValue allows letters, digits, spaces and _.:/=+-@,
+        # not commas (botocore's service model).
+        "parents": " ".join(record.parents) or "none",
         "xgboost_version": record.xgboost_version or "unknown",
         "image_version": cfg.xgboost.image_version,
         "gate_metric": cfg.gate.metric,
