@@ -331,3 +331,45 @@ def test_concurrent_appends_keep_every_record(setup):
         t.join()
     names = sorted(r.job_name for r in read_history(root, model))
     assert names == sorted(f"job-{i}-{j}" for i in range(4) for j in range(3))
+
+
+@pytest.mark.xfail(strict=True, reason="defect 1: the warm-start type is not the wire value")
+def test_a_warm_started_sagemaker_request_is_accepted_by_the_strict_stack(setup):
+    """WarmStartType is `IdenticalDataAndAlgorithm` | `TransferLearning` on the wire (botocore
+    shape HyperParameterTuningJobWarmStartType; the SageMaker Python SDK 2.x sends these). The
+    strict embedded stack refuses anything else, as AWS does server-side."""
+    from mmeops.train import tune_sagemaker
+    from mmeops.train.warmstart import IDENTICAL
+
+    root, model, run_id = setup
+    repo = load_repo(root)
+    cfg, aws = repo.model(model), training_aws(repo)
+    prefix = f"s3://{repo.settings.bucket}/datasets/{model}/{run_id}/"
+
+    def request(name: str, parents: list[str]) -> dict:
+        return tune_sagemaker.build_request(
+            job_name=name,
+            image=tune_sagemaker.training_image(aws.region, cfg.xgboost.image_version),
+            role_arn=repo.settings.training.execution_role_arn,
+            instance_type=cfg.training_instance_type,
+            objective_metric=cfg.tuning.objective_metric,
+            direction=cfg.tuning.direction,
+            max_jobs=2,
+            max_parallel_jobs=1,
+            ranges={k: v.model_dump(exclude_none=True) for k, v in cfg.tuning.ranges.items()},
+            static=dict(cfg.xgboost.static_hyperparameters),
+            train_uri=prefix + "train.csv",
+            validation_uri=prefix + "validation.csv",
+            output_path=f"s3://{repo.settings.bucket}/tuning/{model}/{name}/output/",
+            parents=parents,
+            warm_start_type=IDENTICAL if parents else None,
+        )
+
+    parent, child = f"{model}-p", f"{model}-c"
+    tune_sagemaker.create(aws, request(parent, []))
+    tune_sagemaker.wait(aws, parent, deadline=300)  # AWS wants a terminal parent
+    tune_sagemaker.create(aws, request(child, [parent]))  # refused before the fix
+    described = aws.call(
+        "sagemaker", "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=child
+    )
+    assert described["WarmStartConfig"]["WarmStartType"] == "IdenticalDataAndAlgorithm"
