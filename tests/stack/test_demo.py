@@ -26,7 +26,7 @@ def test_demo_runs_the_whole_loop_and_cleans_up():
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert "rollback was a manifest write: no copy, no endpoint update" in out
     assert "prod's predictions equal version 1's, exactly" in out
-    assert "TRANSFER_LEARNING" in out
+    assert "TransferLearning" in out
     # Monitoring (issue 18): drift on the shifted features only, then the quality violation.
     assert set(re.findall(r"baseline_drift_check\s+([\w-]+):", out)) == {"bmi", "bp"}
     assert "model-quality violation → retrain diabetes-progression" in out

@@ -103,7 +103,7 @@ def test_package_has_exactly_the_promised_fields(diabetes, tmp_path: Path):
     assert meta["dataset_sha256"] == record.dataset_sha256
     assert meta["dataset_uri"].endswith(f"datasets/{name}/{record.dataset_run_id}/")
     assert meta["xgboost_version"] == xgboost.__version__
-    assert meta["warm_start_type"] in ("NONE", "IDENTICAL_DATA_AND_ALGORITHM", "TRANSFER_LEARNING")
+    assert meta["warm_start_type"] in ("NONE", "IdenticalDataAndAlgorithm", "TransferLearning")
     assert set(meta) >= {
         "git_commit",
         "parents",
@@ -228,10 +228,10 @@ def test_retrain_registers_v1_then_a_warm_started_v2(stack, repo_copy: Path, sou
     assert first.exit_code == 0, first.output
     assert "cold start" in first.output
     assert f"registered {name} version 1" in first.output
-    # A later window: more rows, so a changed dataset warm-starts with TRANSFER_LEARNING.
+    # A later window: more rows, so a changed dataset warm-starts with TransferLearning.
     second = run(repo_copy, "retrain", name)
     assert second.exit_code == 0, second.output
-    assert "TRANSFER_LEARNING" in second.output
+    assert "TransferLearning" in second.output
     assert f"registered {name} version 2" in second.output
     repo = load_repo(repo_copy)
     package = training(repo).call(
@@ -240,7 +240,7 @@ def test_retrain_registers_v1_then_a_warm_started_v2(stack, repo_copy: Path, sou
         ModelPackageName=f"arn:aws:sagemaker:us-east-1:111111111111:model-package/{name}/2",
     )
     meta = package["CustomerMetadataProperties"]
-    assert meta["warm_start_type"] == "TRANSFER_LEARNING"
+    assert meta["warm_start_type"] == "TransferLearning"
     first_job = history.read(training(repo), repo.settings.bucket, name)[0].job_name
     assert meta["parents"] == first_job
 

@@ -333,7 +333,6 @@ def test_concurrent_appends_keep_every_record(setup):
     assert names == sorted(f"job-{i}-{j}" for i in range(4) for j in range(3))
 
 
-@pytest.mark.xfail(strict=True, reason="defect 1: the warm-start type is not the wire value")
 def test_a_warm_started_sagemaker_request_is_accepted_by_the_strict_stack(setup):
     """WarmStartType is `IdenticalDataAndAlgorithm` | `TransferLearning` on the wire (botocore
     shape HyperParameterTuningJobWarmStartType; the SageMaker Python SDK 2.x sends these). The

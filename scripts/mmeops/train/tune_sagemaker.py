@@ -15,6 +15,7 @@ from typing import Any
 
 from mmeops.aws import Aws
 from mmeops.errors import AwsError, MmeopsError, NotFound
+from mmeops.train.warmstart import IDENTICAL
 
 # HyperParameterTuningJobStatus (botocore's service model): where waiting ends, and where it
 # goes on. A Stopped job with a completed best training job is a usable result.
@@ -23,8 +24,6 @@ WAITING = {"InProgress", "Stopping", "Deleting"}
 USABLE = {"Completed", "Stopped"}
 FIRST_POLL_SECONDS = 1.0
 POLL_SECONDS = 30.0
-# The wire value of the warm-start type (HyperParameterTuningJobWarmStartType), as the SDK sends.
-IDENTICAL_WIRE = "IdenticalDataAndAlgorithm"
 
 # (completed, running, failed) training jobs so far
 OnStatus = Callable[[int, int, int], None]
@@ -234,7 +233,7 @@ def best_job(described: dict) -> dict:
     best = described.get("BestTrainingJob") or {}
     warm = described.get("WarmStartConfig") or {}
     overall = described.get("OverallBestTrainingJob")
-    if overall and warm.get("WarmStartType") == IDENTICAL_WIRE:
+    if overall and warm.get("WarmStartType") == IDENTICAL:
         return overall
     return best
 

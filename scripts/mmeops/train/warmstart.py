@@ -14,8 +14,11 @@ from typing import Any
 
 from mmeops.train.history import USABLE, TuningRecord
 
-IDENTICAL = "IDENTICAL_DATA_AND_ALGORITHM"
-TRANSFER = "TRANSFER_LEARNING"
+# The wire values of botocore's HyperParameterTuningJobWarmStartType (what the SageMaker SDK
+# sends; the API reference's prose spells them IDENTICAL_DATA_AND_ALGORITHM and
+# TRANSFER_LEARNING, which AWS refuses).
+IDENTICAL = "IdenticalDataAndAlgorithm"
+TRANSFER = "TransferLearning"
 SAGEMAKER_MAX_PARENTS = 5
 MAX_STATIC_CHANGES = 10
 
@@ -37,7 +40,7 @@ class Today:
 
 @dataclass(frozen=True)
 class WarmStart:
-    type: str | None  # IDENTICAL_DATA_AND_ALGORITHM, TRANSFER_LEARNING or None (cold start)
+    type: str | None  # IDENTICAL, TRANSFER or None (cold start)
     parents: tuple[TuningRecord, ...]
     reason: str  # one line for the output
 
