@@ -3,6 +3,8 @@ folder, in pytest's default import mode)."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from pathlib import Path
 
 
@@ -56,3 +58,15 @@ def create_multi_model(sagemaker, name: str, account_id: str, model_data_url: st
             "ModelDataUrl": model_data_url,
         },
     )
+
+
+def isolate(root: Path, tag: str) -> str:
+    """Give the repo copy's environments their own artifact prefixes and endpoint names on the
+    shared stack (`<tag><uid>/`, `mme-<env>-<uid>`); returns the uid."""
+    uid = uuid.uuid4().hex[:6]
+    for path in (root / "environments").glob("*.yaml"):
+        text = path.read_text()
+        text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>{tag}{uid}/", text)
+        text = re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text)
+        path.write_text(text)
+    return uid

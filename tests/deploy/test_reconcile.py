@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 import xgboost
 from click.testing import CliRunner
 
+from helpers import isolate
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.aws import split_s3_uri
@@ -134,18 +134,6 @@ class World:
 def world(stack, repo_copy: Path, monkeypatch) -> World:
     monkeypatch.setenv("GITHUB_SHA", SHA)
     return World(repo_copy, isolate(repo_copy, "t"))
-
-
-def isolate(root: Path, tag: str) -> str:
-    """Give the repo copy's environments their own artifact prefixes and endpoint names on the
-    shared stack (`<tag><uid>/`, `mme-<env>-<uid>`); returns the uid."""
-    uid = uuid.uuid4().hex[:6]
-    for path in (root / "environments").glob("*.yaml"):
-        text = path.read_text()
-        text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>{tag}{uid}/", text)
-        text = re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text)
-        path.write_text(text)
-    return uid
 
 
 def add_model(world: World, name: str) -> None:
