@@ -203,7 +203,15 @@ def naive_sync(root: Path, names: list[str]) -> Counting:
         target.call(
             "sagemaker", "update_endpoint", EndpointName=env.endpoint.name, EndpointConfigName=new
         )
-        target.call("sagemaker", "describe_endpoint", EndpointName=env.endpoint.name)
+        # The seed article waits for InService: SageMaker refuses an update of an endpoint
+        # that is still Updating.
+        while (
+            target.call("sagemaker", "describe_endpoint", EndpointName=env.endpoint.name)[
+                "EndpointStatus"
+            ]
+            == "Updating"
+        ):
+            time.sleep(0.05)
     return c
 
 
