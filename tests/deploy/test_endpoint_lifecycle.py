@@ -1,0 +1,85 @@
+"""Reconcile against endpoints that move through their states as on AWS (stack/endpoints.py):
+creations and updates take time, may fail or roll back, and autoscaling constrains updates.
+
+Sources (AWS documentation):
+- API_DescribeEndpoint, EndpointStatus: Creating, Updating, SystemUpdating, RollingBack and
+  Deleting are transitional; InService serves; Failed and OutOfService carry a FailureReason.
+- API_UpdateEndpoint: an update sets Updating, then InService; RetainAllVariantProperties
+  keeps "variant properties, such as the instance count"; the default is false.
+- SageMaker developer guide, "Update endpoints that use auto scaling": an UpdateEndpoint that
+  changes the instance type of a variant registered for auto scaling fails; "delete any
+  scaling policies configured for it and deregister the variant as a scalable target", update,
+  then register again.
+- FACTS.md: an update that fails and rolls back leaves the endpoint InService on the OLD
+  config with a FailureReason.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from test_reconcile import SHA, World, add_model, isolate
+
+from mmeops.config.repo import load_repo
+from mmeops.deploy.desired import load_desired
+from mmeops.deploy.endpoint import EndpointOps, image_uri
+from mmeops.deploy.planner import EnsureEndpoint
+from mmeops.errors import AwsError
+from mmeops.stack import endpoints
+
+
+@pytest.fixture
+def world(stack, repo_copy: Path, monkeypatch) -> World:
+    monkeypatch.setenv("GITHUB_SHA", SHA)
+    return World(repo_copy, isolate(repo_copy, "l"))
+
+
+def _ops(world: World, **kwargs) -> EndpointOps:
+    desired = load_desired(world.repo, "sandbox", SHA)
+    return EndpointOps(world.env_aws("sandbox"), desired, **kwargs)
+
+
+def _ensure(ops: EndpointOps) -> None:
+    d = ops.desired
+    ops.ensure(
+        EnsureEndpoint(
+            "(endpoint)", d.endpoint_name, d.image_version, d.instance_type, d.instance_count
+        )
+    )
+
+
+def test_waiting_polls_soon_backs_off_and_keeps_its_deadline(world: World, monkeypatch) -> None:
+    # The stack creates an endpoint in DELAY_SECONDS (0.2 s): a wait that starts with a short
+    # poll sees it InService well within a second or two, not after a 15-second first sleep.
+    ops = _ops(world)
+    image_uri(ops.desired.region, ops.desired.image_version)  # its import is not the wait
+    started = time.monotonic()
+    _ensure(ops)
+    assert time.monotonic() - started < 5
+    status = world.env_aws("sandbox").call(
+        "sagemaker", "describe_endpoint", EndpointName=world.env("sandbox").endpoint.name
+    )
+    assert status["EndpointStatus"] == "InService"
+
+    # A creation slower than the deadline: the wait gives up at the deadline, naming the state.
+    monkeypatch.setattr(endpoints, "DELAY_SECONDS", 30.0)
+    path = world.root / "environments" / "sandbox.yaml"
+    path.write_text(path.read_text().replace(f"-{world.uid}\n", f"-{world.uid}-slow\n"))
+    world.repo = load_repo(world.root)
+    ops = _ops(world, timeout_seconds=1.0)
+    started = time.monotonic()
+    with pytest.raises(AwsError, match="still Creating after"):
+        _ensure(ops)
+    assert time.monotonic() - started < 5
+
+
+def test_a_failed_creation_exits_1_with_sagemakers_failure_reason(world: World) -> None:
+    m = f"m{world.uid}-f"
+    add_model(world, m)
+    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
+    with endpoints.failing(create=endpoints.CREATE_FAILURE):
+        out = world.mmeops("reconcile", "sandbox", "--apply", code=1)
+    assert "did not pass the ping health check" in out
+    assert "Traceback" not in out
