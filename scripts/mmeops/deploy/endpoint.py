@@ -25,6 +25,9 @@ from mmeops.deploy.remote import scaling_resource
 from mmeops.errors import AwsError, NotFound
 
 KEEP_CONFIGS = 3
+# EndpointStatus values (botocore's EndpointStatus enum) that SageMaker moves on from by itself.
+TRANSITIONAL = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+FIRST_POLL_SECONDS = 0.25
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
@@ -51,7 +54,7 @@ class EndpointOps:
         self,
         aws: Aws,
         desired: Desired,
-        poll_seconds: float = 15.0,
+        poll_seconds: float = 15.0,  # the longest pause between two polls
         timeout_seconds: float = 3600.0,
     ):
         self.aws = aws
@@ -112,27 +115,35 @@ class EndpointOps:
         self.wait_in_service()
         self.prune_configs(config)
 
-    def wait_in_service(self) -> None:
+    def wait_in_service(self) -> dict:
+        """Poll DescribeEndpoint until the endpoint is InService (its description), or raise:
+        a state SageMaker will not leave by itself (Failed, OutOfService,
+        UpdateRollbackFailed, or one this code does not know) with its FailureReason, or the
+        deadline. Pauses start at FIRST_POLL_SECONDS and double up to `poll_seconds`: a quick
+        change is seen quickly, a long one (minutes on AWS) costs few calls."""
         deadline = time.monotonic() + self.timeout_seconds
+        pause = min(FIRST_POLL_SECONDS, self.poll_seconds)
         name = self.desired.endpoint_name
         while True:
             status = self.aws.call("sagemaker", "describe_endpoint", EndpointName=name)
-            state = status.get("EndpointStatus")
+            state = status.get("EndpointStatus", "")
             if state == "InService":
-                return
-            if state in ("Failed", "OutOfService"):
+                return status
+            if state not in TRANSITIONAL:
                 raise AwsError(
                     "wait_in_service",
-                    state,
-                    status.get("FailureReason", f"endpoint {name} is {state}"),
+                    state or "Unknown",
+                    status.get("FailureReason") or f"endpoint {name} is {state}",
                 )
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise AwsError(
                     "wait_in_service",
                     "Timeout",
-                    f"endpoint {name} still {state} after {self.timeout_seconds}s",
+                    f"endpoint {name} still {state} after {self.timeout_seconds:g}s",
                 )
-            time.sleep(self.poll_seconds)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, self.poll_seconds)
 
     def prune_configs(self, in_use: str) -> list[str]:
         ours = re.compile(re.escape(self.desired.endpoint_name[:42]) + r"-[0-9]{8}T[0-9]{9}Z$")
