@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_reconcile import SHA, World, add_model, isolate
+from test_reconcile import AUTOSCALING, SHA, World, add_model, isolate, live_scaling
 
 from mmeops.config.repo import load_repo
 from mmeops.deploy.desired import load_desired
@@ -83,3 +83,42 @@ def test_a_failed_creation_exits_1_with_sagemakers_failure_reason(world: World) 
         out = world.mmeops("reconcile", "sandbox", "--apply", code=1)
     assert "did not pass the ping health check" in out
     assert "Traceback" not in out
+
+
+def autoscaled(path: Path) -> None:
+    """The environment file with autoscaling lines (1-4 instances at 700 invocations)."""
+    path.write_text(
+        path.read_text().replace("  instance_count: 1\n", "  instance_count: 1\n" + AUTOSCALING)
+    )
+
+
+def _live(world: World) -> tuple[dict, dict]:
+    """The sandbox endpoint's description and the endpoint config it runs."""
+    sm = world.env_aws("sandbox")
+    ep = sm.call("sagemaker", "describe_endpoint", EndpointName=world.env("sandbox").endpoint.name)
+    config = sm.call(
+        "sagemaker", "describe_endpoint_config", EndpointConfigName=ep["EndpointConfigName"]
+    )
+    return ep, config
+
+
+def test_an_instance_type_change_on_an_autoscaled_endpoint_deregisters_then_re_registers(
+    world: World,
+) -> None:
+    m = f"m{world.uid}-a"
+    add_model(world, m)
+    path = world.root / "environments" / "sandbox.yaml"
+    autoscaled(path)
+    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+
+    path.write_text(path.read_text().replace("ml.m5.large", "ml.m5.xlarge"))
+    world.mmeops("reconcile", "sandbox", "--apply")
+
+    ep, config = _live(world)
+    assert ep["EndpointStatus"] == "InService"
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.xlarge"
+    (target,), (policy,) = live_scaling(world)  # registered again, with its policy
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
+    assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 700
+    world.mmeops("reconcile", "sandbox", "--check")  # in sync
