@@ -16,6 +16,7 @@ import time
 from mmeops.aws import Aws
 from mmeops.deploy.desired import VARIANT, Desired
 from mmeops.deploy.planner import (
+    ENDPOINT,
     ConfigureAutoscaling,
     EnsureEndpoint,
     RemoveAutoscaling,
@@ -106,6 +107,8 @@ class EndpointOps:
         """Blue/green: a new endpoint config, UpdateEndpoint, wait, drop configs beyond 3."""
         model = a.model_name or model_name(self.desired.endpoint_name)
         config = self._create_config(model, a.instance_type, a.instance_count)
+        if a.suspend_scaling is not None:
+            self.stop_autoscaling(RemoveAutoscaling(ENDPOINT, a.suspend_scaling))
         self.aws.call(
             "sagemaker",
             "update_endpoint",
