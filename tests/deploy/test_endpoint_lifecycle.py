@@ -122,3 +122,28 @@ def test_an_instance_type_change_on_an_autoscaled_endpoint_deregisters_then_re_r
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
     assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 700
     world.mmeops("reconcile", "sandbox", "--check")  # in sync
+
+
+def test_an_update_sagemaker_rolls_back_ends_sync_failed_with_its_reason(world: World) -> None:
+    m = f"m{world.uid}-b"
+    add_model(world, m)
+    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    before, _ = _live(world)
+
+    path = world.root / "environments" / "sandbox.yaml"
+    path.write_text(path.read_text().replace("instance_count: 1", "instance_count: 2"))
+    with endpoints.failing(update=endpoints.UPDATE_FAILURE):
+        out = world.mmeops("reconcile", "sandbox", "--apply", code=1)
+    assert "sync failed" in out
+    assert "rolled back to its previous configuration" in out  # SageMaker's FailureReason
+
+    after, config = _live(world)
+    assert (after["EndpointStatus"], after["EndpointConfigName"]) == (
+        "InService",
+        before["EndpointConfigName"],
+    )
+    assert config["ProductionVariants"][0]["InitialInstanceCount"] == 1
+    assert "was 1 x ml.m5.large" in world.mmeops("reconcile", "sandbox", "--check", code=3)
+    world.mmeops("reconcile", "sandbox", "--apply")  # once the fault is gone, a re-run converges
+    assert _live(world)[1]["ProductionVariants"][0]["InitialInstanceCount"] == 2
