@@ -115,7 +115,15 @@ class EndpointOps:
             EndpointName=self.desired.endpoint_name,
             EndpointConfigName=config,
         )
-        self.wait_in_service()
+        status = self.wait_in_service()
+        # A failed update rolls back: InService again, on the OLD config, with a reason.
+        if status.get("EndpointConfigName") != config:
+            raise AwsError(
+                "update_endpoint",
+                "UpdateRolledBack",
+                f"SageMaker kept {status.get('EndpointConfigName')} instead of {config}: "
+                + (status.get("FailureReason") or "no FailureReason given"),
+            )
         self.prune_configs(config)
 
     def wait_in_service(self) -> dict:
