@@ -147,3 +147,37 @@ def test_an_update_sagemaker_rolls_back_ends_sync_failed_with_its_reason(world: 
     assert "was 1 x ml.m5.large" in world.mmeops("reconcile", "sandbox", "--check", code=3)
     world.mmeops("reconcile", "sandbox", "--apply")  # once the fault is gone, a re-run converges
     assert _live(world)[1]["ProductionVariants"][0]["InitialInstanceCount"] == 2
+
+
+def _instances(world: World) -> int:
+    return _live(world)[0]["ProductionVariants"][0]["CurrentInstanceCount"]
+
+
+def test_a_stable_name_refresh_keeps_autoscaled_capacity_a_file_change_sets_it(
+    world: World,
+) -> None:
+    m = f"m{world.uid}-c"
+    add_model(world, m)
+    v1, v2 = world.register(m, seed=1), world.register(m, seed=2)
+    path = world.root / "environments" / "sandbox.yaml"
+    path.write_text(path.read_text().replace("naming: versioned", "naming: stable"))
+    autoscaled(path)
+    world.mmeops("promote", m, str(v1), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    # Load arrives: Application Auto Scaling scales the variant out through this call.
+    world.env_aws("sandbox").call(
+        "sagemaker",
+        "update_endpoint_weights_and_capacities",
+        EndpointName=world.env("sandbox").endpoint.name,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 3}],
+    )
+    assert _instances(world) == 3
+
+    world.mmeops("promote", m, str(v2), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")  # replaces m.tar.gz: refreshes the endpoint
+    assert world.manifest("sandbox")["models"][m]["version"] == v2
+    assert _instances(world) == 3  # not reset to the file's 1 under load
+
+    path.write_text(path.read_text().replace("instance_count: 1", "instance_count: 2"))
+    world.mmeops("reconcile", "sandbox", "--apply")
+    assert _instances(world) == 2  # the file changed the count on purpose
