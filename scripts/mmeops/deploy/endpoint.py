@@ -19,6 +19,7 @@ from mmeops.deploy.planner import (
     ENDPOINT,
     ConfigureAutoscaling,
     EnsureEndpoint,
+    RefreshEndpoint,
     RemoveAutoscaling,
     UpdateEndpointConfig,
 )
@@ -104,16 +105,22 @@ class EndpointOps:
         self.wait_in_service()
 
     def update(self, a: UpdateEndpointConfig) -> None:
-        """Blue/green: a new endpoint config, UpdateEndpoint, wait, drop configs beyond 3."""
+        """Blue/green: a new endpoint config, UpdateEndpoint, wait, check that it took (a
+        failed update rolls back), drop configs beyond 3."""
         model = a.model_name or model_name(self.desired.endpoint_name)
         config = self._create_config(model, a.instance_type, a.instance_count)
         if a.suspend_scaling is not None:
             self.stop_autoscaling(RemoveAutoscaling(ENDPOINT, a.suspend_scaling))
+        # A refresh changes no capacity on purpose: an autoscaled endpoint keeps the instances
+        # scaling gave it (RetainAllVariantProperties) instead of dropping to the file's count
+        # under load. A change of the file's instance type or count takes the new config's.
+        retain = isinstance(a, RefreshEndpoint) and self.desired.autoscaling is not None
         self.aws.call(
             "sagemaker",
             "update_endpoint",
             EndpointName=self.desired.endpoint_name,
             EndpointConfigName=config,
+            RetainAllVariantProperties=retain,
         )
         status = self.wait_in_service()
         # A failed update rolls back: InService again, on the OLD config, with a reason.
