@@ -181,3 +181,30 @@ def test_a_stable_name_refresh_keeps_autoscaled_capacity_a_file_change_sets_it(
     path.write_text(path.read_text().replace("instance_count: 1", "instance_count: 2"))
     world.mmeops("reconcile", "sandbox", "--apply")
     assert _instances(world) == 2  # the file changed the count on purpose
+
+
+def test_an_apply_that_finds_the_endpoint_updating_waits_before_its_own_update(
+    world: World, monkeypatch
+) -> None:
+    """A re-run after a runner died mid-update finds the endpoint still Updating (minutes on
+    AWS); SageMaker refuses an UpdateEndpoint then, so the apply waits for InService first."""
+    m = f"m{world.uid}-u"
+    add_model(world, m)
+    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    ep, config = _live(world)
+    sm, name = world.env_aws("sandbox"), ep["EndpointName"]
+    monkeypatch.setattr(endpoints, "DELAY_SECONDS", 2.0)
+    other = f"{name}-by-hand"
+    sm.call(
+        "sagemaker",
+        "create_endpoint_config",
+        EndpointConfigName=other,
+        ProductionVariants=config["ProductionVariants"],
+    )
+    sm.call("sagemaker", "update_endpoint", EndpointName=name, EndpointConfigName=other)
+
+    path = world.root / "environments" / "sandbox.yaml"
+    path.write_text(path.read_text().replace("instance_count: 1", "instance_count: 2"))
+    world.mmeops("reconcile", "sandbox", "--apply")
+    assert _live(world)[1]["ProductionVariants"][0]["InitialInstanceCount"] == 2
