@@ -107,6 +107,9 @@ class EndpointOps:
     def update(self, a: UpdateEndpointConfig) -> None:
         """Blue/green: a new endpoint config, UpdateEndpoint, wait, check that it took (a
         failed update rolls back), drop configs beyond 3."""
+        # SageMaker refuses to update an endpoint that is not InService: one still Creating or
+        # Updating (a run that died mid-update, say) is waited for first.
+        self.wait_in_service()
         model = a.model_name or model_name(self.desired.endpoint_name)
         config = self._create_config(model, a.instance_type, a.instance_count)
         if a.suspend_scaling is not None:
