@@ -203,8 +203,7 @@ def naive_sync(root: Path, names: list[str]) -> Counting:
         target.call(
             "sagemaker", "update_endpoint", EndpointName=env.endpoint.name, EndpointConfigName=new
         )
-        # The seed article waits for InService: SageMaker refuses an update of an endpoint
-        # that is still Updating.
+        # The seed article waits for its refresh to finish (minutes on AWS) before it is done.
         while (
             target.call("sagemaker", "describe_endpoint", EndpointName=env.endpoint.name)[
                 "EndpointStatus"

@@ -126,6 +126,13 @@ def test_update_runs_updating_then_switches_to_the_new_config(sandbox):
         assert heard == []
         with pytest.raises(AwsError, match="Updating"):
             mme.update(mme.config())
+        with pytest.raises(AwsError, match="Updating"):  # nor can autoscaling act meanwhile
+            sandbox.call(
+                "sagemaker",
+                "update_endpoint_weights_and_capacities",
+                EndpointName=mme.name,
+                DesiredWeightsAndCapacities=[{"VariantName": VARIANT, "DesiredInstanceCount": 2}],
+            )
         after = settle_endpoint(sandbox, mme.name)
     finally:
         remove()

@@ -364,6 +364,24 @@ def _delete_config(original: Callable) -> Callable:
     return delete_endpoint_config
 
 
+def _weights(original: Callable) -> Callable:
+    """UpdateEndpointWeightsAndCapacities (what Application Auto Scaling calls) on an
+    InService endpoint only: moto's own would end any transition by setting InService."""
+
+    @functools.wraps(original)
+    def update_weights(self: SageMakerModelBackend, endpoint_name: str, *args, **kwargs):
+        advance()
+        with _lock:
+            ep = self.endpoints.get(endpoint_name)
+            if ep is not None and ep.endpoint_status != "InService":
+                raise ValidationError(
+                    message=f"Cannot update endpoint '{ep.arn}' while it is {ep.endpoint_status}."
+                )
+            return original(self, endpoint_name, *args, **kwargs)
+
+    return update_weights
+
+
 def _advancing(original: Callable) -> Callable:
     """A read (Describe/List) sees every transition that is due."""
 
@@ -386,7 +404,7 @@ def install() -> None:
         "delete_endpoint_config": _delete_config,
         "describe_endpoint": _advancing,
         "list_endpoints": _advancing,
-        "update_endpoint_weights_and_capacities": _advancing,
+        "update_endpoint_weights_and_capacities": _weights,
     }
     with _install_lock:
         if getattr(SageMakerModelBackend, "_mmeops_endpoints", False):
