@@ -124,11 +124,11 @@ class _Transition:
     kind: str  # "create" | "update" | "delete"
     backend: SageMakerModelBackend
     endpoint: FakeEndpoint
-    due: float
     failure: str | None = None
     config: str = ""  # update: the new endpoint config
     retain: bool = False
     exclude: frozenset[str] = frozenset()
+    due: float = 0.0  # time.monotonic() at which it is done
 
 
 _lock = threading.RLock()
@@ -283,11 +283,10 @@ def update_endpoint(
                 "update",
                 self,
                 ep,
-                0.0,
-                _fault("update"),
-                endpoint_config_name,
-                bool(retain_all_variant_properties),
-                exclude,
+                failure=_fault("update"),
+                config=endpoint_config_name,
+                retain=bool(retain_all_variant_properties),
+                exclude=exclude,
             )
         )
         return ep.arn
@@ -313,7 +312,7 @@ def _create(original: Callable) -> Callable:
                 raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
             ep = original(self, endpoint_name, *args, **kwargs)
             ep.endpoint_status = "Creating"
-            _start(_Transition("create", self, ep, 0.0, _fault("create")))
+            _start(_Transition("create", self, ep, failure=_fault("create")))
         _notify(self, endpoint_name, ep.endpoint_config_name)
         return ep
 
@@ -330,7 +329,7 @@ def _delete(original: Callable) -> Callable:
                 return original(self, endpoint_name)  # moto's own "Could not find"
             if ep.endpoint_status != "Deleting":
                 ep.endpoint_status = "Deleting"
-                _start(_Transition("delete", self, ep, 0.0))
+                _start(_Transition("delete", self, ep))
         _notify(self, endpoint_name, "")
         return None
 
