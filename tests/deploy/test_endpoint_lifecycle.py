@@ -51,7 +51,7 @@ def _ensure(ops: EndpointOps) -> None:
 
 
 def test_waiting_polls_soon_backs_off_and_keeps_its_deadline(world: World, monkeypatch) -> None:
-    # The stack creates an endpoint in DELAY_SECONDS (0.2 s): a wait that starts with a short
+    # The stack creates an endpoint in DELAY_SECONDS (0.1 s): a wait that starts with a short
     # poll sees it InService well within a second or two, not after a 15-second first sleep.
     ops = _ops(world)
     image_uri(ops.desired.region, ops.desired.image_version)  # its import is not the wait
@@ -194,7 +194,7 @@ def test_an_apply_that_finds_the_endpoint_updating_waits_before_its_own_update(
     world.mmeops("reconcile", "sandbox", "--apply")
     ep, config = _live(world)
     sm, name = world.env_aws("sandbox"), ep["EndpointName"]
-    monkeypatch.setattr(endpoints, "DELAY_SECONDS", 2.0)
+    monkeypatch.setattr(endpoints, "DELAY_SECONDS", 1.0)
     other = f"{name}-by-hand"
     sm.call(
         "sagemaker",

@@ -33,6 +33,12 @@ VARIANT = "AllTraffic"
 
 
 @pytest.fixture
+def slow(monkeypatch) -> None:
+    """Transitions long enough to be seen between two calls on a busy machine."""
+    monkeypatch.setattr(endpoints, "DELAY_SECONDS", 0.5)
+
+
+@pytest.fixture
 def sandbox(stack) -> aws.Aws:
     env = load_repo(stack.repo_root).envs["sandbox"]
     return aws.for_account(env.account_id, env.region, env.role_arn)
@@ -94,7 +100,7 @@ class Mme:
         )["EndpointArn"]
 
 
-def test_create_passes_through_creating_and_delete_through_deleting(sandbox):
+def test_create_passes_through_creating_and_delete_through_deleting(sandbox, slow):
     mme = Mme(sandbox)
     config = mme.config()
     sandbox.call("sagemaker", "create_endpoint", EndpointName=mme.name, EndpointConfigName=config)
@@ -112,7 +118,7 @@ def test_create_passes_through_creating_and_delete_through_deleting(sandbox):
         mme.describe()
 
 
-def test_update_runs_updating_then_switches_to_the_new_config(sandbox):
+def test_update_runs_updating_then_switches_to_the_new_config(sandbox, slow):
     mme = Mme(sandbox)
     old, new = mme.config(), mme.config()
     before = mme.create(old)
@@ -234,7 +240,7 @@ def test_retained_variant_properties_keep_the_live_instance_count(sandbox):
     assert _counts(settle_endpoint(sandbox, mme.name)) == (1, 1)
 
 
-def test_a_failed_update_rolls_back_to_the_old_config_with_a_failure_reason(sandbox):
+def test_a_failed_update_rolls_back_to_the_old_config_with_a_failure_reason(sandbox, slow):
     mme = Mme(sandbox)
     old = mme.config()
     mme.create(old)
@@ -275,7 +281,7 @@ def test_a_failed_creation_is_failed_and_only_deletable(sandbox):
     assert settle_endpoint(sandbox, mme.name) is None
 
 
-def test_an_endpoint_config_in_use_cannot_be_deleted(sandbox):
+def test_an_endpoint_config_in_use_cannot_be_deleted(sandbox, slow):
     mme = Mme(sandbox)
     old, new = mme.config(), mme.config()
     mme.create(old)

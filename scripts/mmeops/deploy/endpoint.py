@@ -29,7 +29,7 @@ from mmeops.errors import AwsError, NotFound
 KEEP_CONFIGS = 3
 # EndpointStatus values (botocore's EndpointStatus enum) that SageMaker moves on from by itself.
 TRANSITIONAL = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
-FIRST_POLL_SECONDS = 0.25
+FIRST_POLL_SECONDS = 0.1
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 

@@ -49,7 +49,7 @@ from moto.sagemaker.responses import SageMakerResponse
 
 # How long each Creating / Updating / Deleting lasts. AWS takes minutes; the product polls
 # with a backoff that starts well below a second, so the suite pays little for it.
-DELAY_SECONDS = 0.2
+DELAY_SECONDS = 0.1
 
 # (account_id, region, endpoint_name, config_name) after each endpoint create, update, delete
 # (config_name is empty for a delete).
