@@ -203,7 +203,14 @@ def naive_sync(root: Path, names: list[str]) -> Counting:
         target.call(
             "sagemaker", "update_endpoint", EndpointName=env.endpoint.name, EndpointConfigName=new
         )
-        target.call("sagemaker", "describe_endpoint", EndpointName=env.endpoint.name)
+        # The seed article waits for its refresh to finish (minutes on AWS) before it is done.
+        while (
+            target.call("sagemaker", "describe_endpoint", EndpointName=env.endpoint.name)[
+                "EndpointStatus"
+            ]
+            == "Updating"
+        ):
+            time.sleep(0.05)
     return c
 
 

@@ -70,3 +70,22 @@ def isolate(root: Path, tag: str) -> str:
         text = re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text)
         path.write_text(text)
     return uid
+
+
+def settle_endpoint(sagemaker, name: str, timeout: float = 10.0) -> dict | None:
+    """Poll DescribeEndpoint until `name` leaves Creating/Updating/Deleting (the embedded
+    stack's transitions take a scaled-down delay); its description, or None once deleted."""
+    import time
+
+    from mmeops.errors import NotFound
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ep = sagemaker.call("sagemaker", "describe_endpoint", EndpointName=name)
+        except NotFound:
+            return None
+        if ep["EndpointStatus"] not in ("Creating", "Updating", "Deleting"):
+            return ep
+        assert time.monotonic() < deadline, f"{name} still {ep['EndpointStatus']}"
+        time.sleep(0.05)

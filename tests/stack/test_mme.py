@@ -14,7 +14,7 @@ import xgboost as xgb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import create_multi_model
+from helpers import create_multi_model, settle_endpoint
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.capacity import model_cost
@@ -175,6 +175,7 @@ def test_update_endpoint_empties_the_endpoints_cache(runtime, endpoint, stack):
     endpoint.sagemaker.call(
         "sagemaker", "update_endpoint", EndpointName=endpoint.name, EndpointConfigName=config
     )
+    settle_endpoint(endpoint.sagemaker, endpoint.name)  # the new fleet takes over
     assert _cached_targets(stack, endpoint) == set()
 
     loads = stack.endpoints.cache.loads
@@ -215,6 +216,7 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
     )
     moved = Endpoint(name, sm, f"{name}-model", {}, {}, {})
     sm.call("sagemaker", "delete_endpoint", EndpointName=name)
+    settle_endpoint(sm, name)  # a name is free again once the endpoint is gone
     sm.call(
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=moved.new_config()
     )

@@ -1,4 +1,5 @@
-"""The embedded stack: accounts and buckets, the demo warehouse, UpdateEndpoint, the CLI."""
+"""The embedded stack: accounts and buckets, the demo warehouse, the CLI (endpoint lifecycles:
+test_endpoints.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import pytest
 
 from mmeops import aws
 from mmeops.config.repo import load_repo
-from mmeops.errors import AwsError
 from mmeops.stack import demo_data
 from mmeops.stack.postgres import PgCluster
 
@@ -93,73 +93,6 @@ def test_each_environment_bucket_lives_in_its_own_account(stack):
     assert {b["Name"] for b in training.call("s3", "list_buckets")["Buckets"]} == {
         repo.settings.bucket
     }
-
-
-def _mme(sandbox: aws.Aws, name: str, configs: list[str]) -> None:
-    sandbox.call(
-        "sagemaker",
-        "create_model",
-        ModelName=name,
-        ExecutionRoleArn="arn:aws:iam::222222222222:role/sagemaker",
-        PrimaryContainer={"Image": "xgboost", "Mode": "MultiModel", "ModelDataUrl": "s3://b/p/"},
-    )
-    for config in configs:
-        sandbox.call(
-            "sagemaker",
-            "create_endpoint_config",
-            EndpointConfigName=config,
-            ProductionVariants=[
-                {
-                    "VariantName": "AllTraffic",
-                    "ModelName": name,
-                    "InitialInstanceCount": 1,
-                    "InstanceType": "ml.m5.large",
-                }
-            ],
-        )
-
-
-def test_update_endpoint_switches_the_config_and_stays_in_service(stack):
-    env = load_repo(stack.repo_root).envs["sandbox"]
-    sandbox = aws.for_account(env.account_id, env.region, env.role_arn)
-    name = f"ep-{uuid.uuid4().hex[:8]}"
-    _mme(sandbox, name, [f"{name}-a", f"{name}-b"])
-    sandbox.call("sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=f"{name}-a")
-    before = sandbox.call("sagemaker", "describe_endpoint", EndpointName=name)
-
-    arn = sandbox.call(
-        "sagemaker", "update_endpoint", EndpointName=name, EndpointConfigName=f"{name}-b"
-    )["EndpointArn"]
-
-    after = sandbox.call("sagemaker", "describe_endpoint", EndpointName=name)
-    assert arn == before["EndpointArn"]
-    assert after["EndpointConfigName"] == f"{name}-b"
-    assert after["EndpointStatus"] == "InService"
-    assert after["LastModifiedTime"] >= before["LastModifiedTime"]
-
-
-def test_update_endpoint_refuses_unknown_endpoints_and_configs(stack):
-    env = load_repo(stack.repo_root).envs["sandbox"]
-    sandbox = aws.for_account(env.account_id, env.region, env.role_arn)
-    name = f"ep-{uuid.uuid4().hex[:8]}"
-    _mme(sandbox, name, [f"{name}-a"])
-    sandbox.call("sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=f"{name}-a")
-    with pytest.raises(AwsError, match="nowhere"):
-        sandbox.call(
-            "sagemaker", "update_endpoint", EndpointName=name, EndpointConfigName="nowhere"
-        )
-    with pytest.raises(AwsError, match="no-such-endpoint"):
-        sandbox.call(
-            "sagemaker",
-            "update_endpoint",
-            EndpointName="no-such-endpoint",
-            EndpointConfigName=f"{name}-a",
-        )
-    # Another account cannot see, let alone update, the sandbox's endpoint.
-    prod = load_repo(stack.repo_root).envs["prod"]
-    prod_aws = aws.for_account(prod.account_id, prod.region, prod.role_arn)
-    with pytest.raises(AwsError):
-        prod_aws.call("sagemaker", "update_endpoint", EndpointName=name, EndpointConfigName="x")
 
 
 def _mmeops(repo: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -99,7 +99,10 @@ def reconcile(
         _table(report)
     if report.failed:
         names = ", ".join(r.model for r in report.failed)
-        raise MmeopsError(f"sync failed: {names}; previous routing kept for them")
+        first = report.failed[0]  # the table may cut messages short: say the first in full
+        raise MmeopsError(
+            f"sync failed: {names}; previous routing kept for them ({first.model}: {first.message})"
+        )
     if mode == "check" and report.drift:
         raise DriftDetected(f"{env}: {len(report.drift)} differences: {report.drift[0]}")
 

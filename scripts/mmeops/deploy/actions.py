@@ -129,13 +129,18 @@ class UpdateEndpointConfig(Action):
     instance_count: int = 1
     reason: str = ""
     model_name: str = ""
+    # The variant's scaling policies when it is autoscaled and the instance type changes: AWS
+    # refuses that update until they are deleted and the target deregistered (registered
+    # again by the plan's ConfigureAutoscaling). None: nothing to deregister.
+    suspend_scaling: tuple[str, ...] | None = None
     phase: ClassVar[int] = 5
 
     @property
     def message(self) -> str:
+        suspend = "" if self.suspend_scaling is None else " (autoscaling off during the update)"
         return (
             f"roll out a new endpoint config ({self.instance_count} x "
-            f"{self.instance_type}): {self.reason}"
+            f"{self.instance_type}): {self.reason}{suspend}"
         )
 
 

@@ -16,8 +16,10 @@ import time
 from mmeops.aws import Aws
 from mmeops.deploy.desired import VARIANT, Desired
 from mmeops.deploy.planner import (
+    ENDPOINT,
     ConfigureAutoscaling,
     EnsureEndpoint,
+    RefreshEndpoint,
     RemoveAutoscaling,
     UpdateEndpointConfig,
 )
@@ -25,6 +27,9 @@ from mmeops.deploy.remote import scaling_resource
 from mmeops.errors import AwsError, NotFound
 
 KEEP_CONFIGS = 3
+# EndpointStatus values (botocore's EndpointStatus enum) that SageMaker moves on from by itself.
+TRANSITIONAL = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+FIRST_POLL_SECONDS = 0.1
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
@@ -51,7 +56,7 @@ class EndpointOps:
         self,
         aws: Aws,
         desired: Desired,
-        poll_seconds: float = 15.0,
+        poll_seconds: float = 15.0,  # the longest pause between two polls
         timeout_seconds: float = 3600.0,
     ):
         self.aws = aws
@@ -100,39 +105,66 @@ class EndpointOps:
         self.wait_in_service()
 
     def update(self, a: UpdateEndpointConfig) -> None:
-        """Blue/green: a new endpoint config, UpdateEndpoint, wait, drop configs beyond 3."""
+        """Blue/green: a new endpoint config, UpdateEndpoint, wait, check that it took (a
+        failed update rolls back), drop configs beyond 3."""
+        # SageMaker refuses to update an endpoint that is not InService: one still Creating or
+        # Updating (a run that died mid-update, say) is waited for first.
+        self.wait_in_service()
         model = a.model_name or model_name(self.desired.endpoint_name)
         config = self._create_config(model, a.instance_type, a.instance_count)
+        if a.suspend_scaling is not None:
+            self.stop_autoscaling(RemoveAutoscaling(ENDPOINT, a.suspend_scaling))
+        # A refresh changes no capacity on purpose: an autoscaled endpoint keeps the instances
+        # scaling gave it (RetainAllVariantProperties) instead of dropping to the file's count
+        # under load. A change of the file's instance type or count takes the new config's.
+        retain = isinstance(a, RefreshEndpoint) and self.desired.autoscaling is not None
         self.aws.call(
             "sagemaker",
             "update_endpoint",
             EndpointName=self.desired.endpoint_name,
             EndpointConfigName=config,
+            RetainAllVariantProperties=retain,
         )
-        self.wait_in_service()
+        status = self.wait_in_service()
+        # A failed update rolls back: InService again, on the OLD config, with a reason.
+        if status.get("EndpointConfigName") != config:
+            raise AwsError(
+                "update_endpoint",
+                "UpdateRolledBack",
+                f"SageMaker kept {status.get('EndpointConfigName')} instead of {config}: "
+                + (status.get("FailureReason") or "no FailureReason given"),
+            )
         self.prune_configs(config)
 
-    def wait_in_service(self) -> None:
+    def wait_in_service(self) -> dict:
+        """Poll DescribeEndpoint until the endpoint is InService (its description), or raise:
+        a state SageMaker will not leave by itself (Failed, OutOfService,
+        UpdateRollbackFailed, or one this code does not know) with its FailureReason, or the
+        deadline. Pauses start at FIRST_POLL_SECONDS and double up to `poll_seconds`: a quick
+        change is seen quickly, a long one (minutes on AWS) costs few calls."""
         deadline = time.monotonic() + self.timeout_seconds
+        pause = min(FIRST_POLL_SECONDS, self.poll_seconds)
         name = self.desired.endpoint_name
         while True:
             status = self.aws.call("sagemaker", "describe_endpoint", EndpointName=name)
-            state = status.get("EndpointStatus")
+            state = status.get("EndpointStatus", "")
             if state == "InService":
-                return
-            if state in ("Failed", "OutOfService"):
+                return status
+            if state not in TRANSITIONAL:
                 raise AwsError(
                     "wait_in_service",
-                    state,
-                    status.get("FailureReason", f"endpoint {name} is {state}"),
+                    state or "Unknown",
+                    status.get("FailureReason") or f"endpoint {name} is {state}",
                 )
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise AwsError(
                     "wait_in_service",
                     "Timeout",
-                    f"endpoint {name} still {state} after {self.timeout_seconds}s",
+                    f"endpoint {name} still {state} after {self.timeout_seconds:g}s",
                 )
-            time.sleep(self.poll_seconds)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, self.poll_seconds)
 
     def prune_configs(self, in_use: str) -> list[str]:
         ours = re.compile(re.escape(self.desired.endpoint_name[:42]) + r"-[0-9]{8}T[0-9]{9}Z$")

@@ -131,7 +131,7 @@ class Executor:
         for a in plan.of(WriteManifest):
             self.write(a)  # failed models keep their previous entries
         for a in plan.of(UpdateEndpointConfig):  # RefreshEndpoint included
-            self.endpoint.update(a)
+            self._update_endpoint(a, plan)
         if stable:
             # A stable name serves the new artifact only once the endpoint is refreshed.
             self._per_model(plan.of(SmokeTest), self.smoke_test)
@@ -142,6 +142,17 @@ class Executor:
         for a in plan.of(RemoveAutoscaling):
             self.endpoint.stop_autoscaling(a)
         return self._results(plan)
+
+    def _update_endpoint(self, a: UpdateEndpointConfig, plan: Plan) -> None:
+        """Roll out a new endpoint config; a failure (SageMaker rolled it back, say) fails the
+        endpoint's row, not the run: autoscaling is still configured after it. A stable name
+        the failed refresh should have served is put back with its model (`_restore_failed`)."""
+        try:
+            self.endpoint.update(a)
+        except AwsError as e:
+            self.failed.setdefault(ENDPOINT, str(e))
+            for p in plan.of(PublishStable):
+                self.failed.setdefault(p.model, "not served: the endpoint refresh failed")
 
     def _per_model(self, actions: Iterable[Action], fn: Callable[[Action], None]) -> None:
         todo = [a for a in actions if a.model not in self.failed]
@@ -284,13 +295,14 @@ class Executor:
             )
         if back:
             d = self.desired
-            self.endpoint.update(
+            self._update_endpoint(
                 RefreshEndpoint(
                     ENDPOINT,
                     d.instance_type,
                     d.instance_count,
                     f"restore after failed smoke tests: {', '.join(a.model for a in back)}",
-                )
+                ),
+                plan,
             )
 
     # --- smoke tests

@@ -319,6 +319,9 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
             )
         )
     elif (ep.instance_type, ep.instance_count) != (desired.instance_type, desired.instance_count):
+        # "Update endpoints that use auto scaling": a new instance type under a scalable
+        # target fails; the update deregisters it first and autoscaling is configured after.
+        suspend = remote.scaling is not None and ep.instance_type != desired.instance_type
         out.append(
             UpdateEndpointConfig(
                 ENDPOINT,
@@ -326,6 +329,7 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
                 desired.instance_count,
                 f"was {ep.instance_count} x {ep.instance_type}",
                 ep.model_name,
+                remote.scaling.policies if suspend else None,
             )
         )
     elif any(isinstance(a, PublishStable) for a in actions):
@@ -341,14 +345,18 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
                 ep.model_name,
             )
         )
+    suspended = any(
+        isinstance(a, UpdateEndpointConfig) and a.suspend_scaling is not None for a in out
+    )
+    scaling = None if suspended else remote.scaling  # what is left once the update ran
     if desired.autoscaling is not None:
         a = desired.autoscaling
         want = (a.min_capacity, a.max_capacity, a.target_invocations)
-        s = remote.scaling
+        s = scaling
         if s is None or (s.min_capacity, s.max_capacity, s.target_invocations) != want:
             out.append(ConfigureAutoscaling(ENDPOINT, *want))
-    elif remote.scaling is not None:
-        out.append(RemoveAutoscaling(ENDPOINT, remote.scaling.policies))
+    elif scaling is not None:
+        out.append(RemoveAutoscaling(ENDPOINT, scaling.policies))
     return out
 
 
