@@ -4,7 +4,6 @@ two years, like the wine table whose first version predicted one class and reach
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from pathlib import Path
@@ -13,8 +12,8 @@ import numpy as np
 import psycopg2
 import pytest
 from click.testing import CliRunner
-from helpers import line_of
 
+from helpers import line_of
 from mmeops import artifact
 from mmeops.aws import for_account, split_s3_uri
 from mmeops.cli import main
@@ -88,6 +87,19 @@ gate:
     return name
 
 
+LOGLOSS = {"objective": "validation:logloss", "direction": "Minimize"}
+AUC = {"objective": "validation:auc", "direction": "Maximize"}
+
+
+def tuned(root: Path, table: str, static: str, tuning: dict) -> tuple[str, str]:
+    """A model extracted and tuned with these settings; its name and the tune output."""
+    model = add_model(root, table, static=static, **tuning)
+    assert run(root, "extract", model).exit_code == 0
+    result = run(root, "tune", model)
+    assert result.exit_code == 0, result.output
+    return model, result.output
+
+
 def run(root: Path, *args: str):
     return CliRunner().invoke(main, ["--repo", str(root), *args])
 
@@ -126,15 +138,7 @@ def classes_predicted(root: Path, model: str, tmp_path: Path) -> set[int]:
 def test_a_model_that_predicts_one_class_is_refused_whatever_its_auc(table, repo_copy, tmp_path):
     # Three small trees: the ranking is right (AUC high) but no probability reaches 0.5, the
     # shape of the version that shipped (highest probability 0.488).
-    model = add_model(
-        repo_copy,
-        table,
-        static="    num_round: 3",
-        objective="validation:logloss",
-        direction="Minimize",
-    )
-    assert run(repo_copy, "extract", model).exit_code == 0
-    assert run(repo_copy, "tune", model).exit_code == 0
+    model, _ = tuned(repo_copy, table, "    num_round: 3", LOGLOSS)
     report = tmp_path / "report.md"
     result = run(repo_copy, "register", model, "--report", str(report))
     assert result.exit_code == 3, result.output
@@ -151,15 +155,7 @@ def test_early_stopping_on_log_loss_keeps_a_model_that_predicts_both_classes(
     table, repo_copy, tmp_path
 ):
     # The template's setting: early stopping on the tuning objective, now log-loss.
-    model = add_model(
-        repo_copy,
-        table,
-        static="    num_round: 200\n    early_stopping_rounds: 20",
-        objective="validation:logloss",
-        direction="Minimize",
-    )
-    assert run(repo_copy, "extract", model).exit_code == 0
-    assert run(repo_copy, "tune", model).exit_code == 0
+    model, _ = tuned(repo_copy, table, "    num_round: 200\n    early_stopping_rounds: 20", LOGLOSS)
     result = run(repo_copy, "register", model)
     assert result.exit_code == 0, result.output
     assert "gate passed on auc, f1" in result.output
@@ -172,11 +168,7 @@ def test_early_stopping_on_a_saturating_metric_is_refused_at_validate(table, rep
     # (lines 331-336): inside a tuning job early stopping follows the tuning objective metric,
     # and callback.py keeps only the trees up to the best round (save_best).
     model = add_model(
-        repo_copy,
-        table,
-        static="    num_round: 200\n    early_stopping_rounds: 20",
-        objective="validation:auc",
-        direction="Maximize",
+        repo_copy, table, static="    num_round: 200\n    early_stopping_rounds: 20", **AUC
     )
     result = run(repo_copy, "validate")
     assert result.exit_code == 2
@@ -189,17 +181,8 @@ def test_early_stopping_on_a_saturating_metric_is_refused_at_validate(table, rep
 def test_trials_tied_at_a_perfect_auc_are_reported_and_the_report_is_not_green(
     table, repo_copy, tmp_path
 ):
-    model = add_model(
-        repo_copy,
-        table,
-        static="    num_round: 100",
-        objective="validation:auc",
-        direction="Maximize",
-    )
-    assert run(repo_copy, "extract", model).exit_code == 0
-    tuned = run(repo_copy, "tune", model)
-    assert tuned.exit_code == 0, tuned.output
-    assert "warning: all 3 trials tie at validation:auc = 1" in tuned.output
+    model, output = tuned(repo_copy, table, "    num_round: 100", AUC)
+    assert "warning: all 3 trials tie at validation:auc = 1" in output
     report = tmp_path / "report.md"
     result = run(repo_copy, "register", model, "--report", str(report))
     assert "warning: all 3 trials tie at validation:auc = 1" in result.output
