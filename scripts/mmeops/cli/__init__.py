@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "loop_cmds",
     "demo_cmds",
     "reconcile_cmds",
+    "new_cmds",
 ]
 
 
