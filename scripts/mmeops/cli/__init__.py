@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "demo_cmds",
     "reconcile_cmds",
     "new_cmds",
+    "routes_cmds",
 ]
 
 
