@@ -195,7 +195,7 @@ SEARCH = """  max_jobs: 12
 BINARY = """    objective: binary:logistic
     num_round: 200
     # Early stopping follows the tuning objective (the SageMaker XGBoost container's rule):
-    # log-loss keeps improving where AUC saturates at 1.0 (docs/early-stopping.md).
+    # log-loss keeps improving where AUC saturates at 1.0 (docs/model-config.md).
     early_stopping_rounds: 20
 tuning:
   objective_metric: validation:logloss
