@@ -121,9 +121,15 @@ def test_values_training_cannot_use_stop_the_extract_naming_column_and_value(
     assert uploaded(repo_copy, model) == []
 
 
-def test_nan_features_are_missing_values_and_pass(schema, repo_copy):
-    # XGBoost reads NaN as missing (DMatrix's default `missing=np.nan`).
-    model = add_model(repo_copy, table_with("nan_feature", "'NaN'", "1"))
+@pytest.mark.parametrize(
+    ("table", "odd_x"),
+    [
+        ("nan_feature", "'NaN'"),  # XGBoost reads NaN as missing (DMatrix's missing=np.nan)
+        ("big_but_finite", "1e38"),  # written 1e+38: looks odd, is inside float32's range
+    ],
+)
+def test_harmless_values_that_look_odd_pass(schema, repo_copy, table, odd_x):
+    model = add_model(repo_copy, table_with(table, odd_x, "1"))
     result = extract(repo_copy, model)
     assert result.exit_code == 0, result.output
     assert uploaded(repo_copy, model)

@@ -337,7 +337,6 @@ def build_dataset(
     with warehouse.connect(dsn, timeout) as conn:
         columns = warehouse.describe(conn, query)
         lay = layout(repo, cfg, columns, query.path)
-        extract_values.check(conn, query, cfg, columns, [lay.target, *lay.features])
         spec = {
             "out_dir": str(out_dir),
             "raw": str(out_dir / "raw.csv"),
@@ -349,9 +348,12 @@ def build_dataset(
             "validation": cfg.split.validation,
             "test": cfg.split.test,
             "seed": cfg.split.seed,
+            "binary": cfg.problem == "binary",
         }
         rows, result = _stream(conn, query, spec, progress)
         _check_result(cfg, query, window, rows, result, lambda: rows_in_table(conn, query))
+        if result.get("odd_values"):
+            extract_values.check(conn, query, cfg, columns, [lay.target, *lay.features])
     raw = {"rows": rows, **result["raw"]}
     features = [columns[i].name for i in lay.features]
     schema = {"target": cfg.target, "features": features, "problem": cfg.problem}

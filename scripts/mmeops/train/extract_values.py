@@ -1,5 +1,10 @@
-"""Values the warehouse holds but training cannot use, found by the warehouse before any row
-is copied: one aggregate query over the model's own query, so nothing is uploaded.
+"""Values the warehouse holds but training cannot use, refused before anything is uploaded.
+
+Two steps, so the warehouse runs the model's query once on a clean extract: the split process
+scans its lines for the only text such values can take (extract_scan.py); only when it saw
+some does `check` ask the warehouse, in one aggregate query over the model's query, which
+column and value it is. (Run on every extract, that query would scan and sort the query's
+rows a second time: on a production warehouse the query is often the expensive part.)
 
 XGBoost stores features and labels as float32: a `double precision` of 1.797e308 is finite
 in PostgreSQL and infinite in XGBoost, and `Infinity`, `-Infinity` and `NaN` are valid
