@@ -228,7 +228,7 @@ gate:
   tolerance: 0.05
   # RMSE alone passes a model that predicts a near-constant: it must explain some variance.
   also:
-    - {metric: r2, bound: 0.2}
+    - {metric: r2, bound: 0.2, tolerance: 0.05}
 """
 
 
