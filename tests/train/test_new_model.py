@@ -31,6 +31,7 @@ def table(stack) -> str:
                            (g * 53 % 97) / 97.0, 'city' || g % 5, g % 3 = 0,
                            ((g * 37 % 101) + (g * 53 % 97) > 100)::int
                     FROM generate_series(0, 364) g;
+                CREATE TABLE {SCHEMA}.flat (a real, y int);
             """)  # fmt: skip
     finally:
         conn.close()
@@ -76,13 +77,14 @@ def test_regression_target_gets_a_bound_from_its_own_spread(table, repo_copy):
         (["--table", "q17new.nope", "--target", "x"], "table q17new.nope is not in the warehouse"),
         (["--table", "q17new.visits", "--target", "nope"], "--target 'nope' is not a column"),
         (["--table", "q17new.visits", "--target", "city"], "--target 'city' is text"),
+        (["--table", "q17new.flat", "--target", "y"], "has no date or timestamp column"),
         (
             ["--table", "q17new.visits", "--target", "age", "--problem", "binary"],
             "--problem binary needs a target of 0 and 1",
         ),
         (
             ["--table", "q17new.visits", "--target", "converted", "--time-column", "age"],
-            "has no date or timestamp column 'age'",
+            "--time-column 'age' is real, not a date or timestamp; name one of seen_on",
         ),
     ],
 )

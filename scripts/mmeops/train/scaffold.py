@@ -105,11 +105,16 @@ def scaffold(
                 f"(columns: {', '.join(by_name)})"
             )
         time = time_column or next((c.name for c in columns if c.type_oid in TIME_TYPES), None)
-        if time is None or time not in by_name or by_name[time].type_oid not in TIME_TYPES:
+        if time is None:
             raise UserError(
-                f"{schema}.{name} has no date or timestamp column "
-                f"{repr(time) + ' ' if time else ''}to window and split on; pass "
-                "--time-column with one, or write the model folder by hand (docs/add-a-model.md)"
+                f"{schema}.{name} has no date or timestamp column to window and split on; add "
+                "one, or write the model folder by hand (docs/add-a-model.md)"
+            )
+        if time not in by_name or by_name[time].type_oid not in TIME_TYPES:
+            kind = by_name[time].type_name if time in by_name else "not a column of the table"
+            raise UserError(
+                f"--time-column {time!r} is {kind}, not a date or timestamp; name one of "
+                f"{', '.join(c.name for c in columns if c.type_oid in TIME_TYPES) or 'none'}"
             )
         if time == target:
             raise UserError("--target and --time-column name the same column")
