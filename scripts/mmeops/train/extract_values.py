@@ -46,6 +46,13 @@ def _probes(col: warehouse.Column, is_target: bool, binary: bool) -> list[tuple[
     return [(kind, pgsql.SQL(t).format(**fmt)) for kind, t in text]
 
 
+def _over(bound_sql: str, select: str) -> tuple[str, int]:
+    """`SELECT <select>` over the query's rows, and the lines before the query's first line
+    (for warehouse.query_errors to map an error back to query.sql). The line breaks keep a
+    trailing `-- comment` in the query from swallowing the parenthesis."""
+    return f"SELECT {select} FROM (\n{bound_sql}\n) AS q", 1
+
+
 def check(
     conn: Any,
     query: warehouse.Query,
@@ -65,7 +72,7 @@ def check(
         return
     with conn.cursor() as cur:
         select = pgsql.SQL(", ").join(expr for _, _, expr in probes).as_string(cur)
-        text, before = warehouse._wrap(query.bound(cur), f"SELECT {select} FROM ", " AS q")
+        text, before = _over(query.bound(cur), select)
         with warehouse.query_errors(query, text, before):
             cur.execute(text)
             found = cur.fetchone()
@@ -109,7 +116,7 @@ def rows_in_table(conn: Any, query: warehouse.Query) -> int:
         query.timeout_s,
     )
     with conn.cursor() as cur:
-        text, before = warehouse._wrap(every.bound(cur), "SELECT count(*) FROM ", " AS q")
+        text, before = _over(every.bound(cur), "count(*)")
         with warehouse.query_errors(every, text, before):
             cur.execute(text)
             return int(cur.fetchone()[0])
