@@ -15,6 +15,12 @@ from mmeops.train.tune import tune
 DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 
 
+def write_manifest(world: World, body: dict) -> None:
+    e = world.env("sandbox")
+    key = e.artifact_key_prefix + "_mmeops/manifest.json"
+    world.env_aws("sandbox").put_bytes(e.artifact_bucket, key, json.dumps(body).encode())
+
+
 def test_routes_lists_target_model_version_and_feature_order(stack, repo_copy: Path):
     world = World(repo_copy, isolate(repo_copy, "r"))
     trained, bare = f"m{world.uid}-trained", f"m{world.uid}-bare"
@@ -30,6 +36,13 @@ def test_routes_lists_target_model_version_and_feature_order(stack, repo_copy: P
     world.mmeops("promote", trained, "1", "--to", "sandbox")
     world.mmeops("promote", bare, str(bare_version), "--to", "sandbox")
     world.mmeops("reconcile", "sandbox", "--apply")
+
+    # As an older reconcile wrote it: no feature names in the manifest.
+    old = world.manifest("sandbox")
+    for entry in old["models"].values():
+        entry.pop("feature_names", None)
+        entry.pop("feature_count", None)
+    write_manifest(world, old)
 
     out = json.loads(world.mmeops("routes", "sandbox", "--format", "json"))
     assert out["endpoint"] == world.env("sandbox").endpoint.name
@@ -49,15 +62,9 @@ def test_routes_lists_target_model_version_and_feature_order(stack, repo_copy: P
         "source": "unknown",
     }
 
-    # A manifest entry that carries feature_names (written by a newer reconcile) is used as is.
-    e = world.env("sandbox")
-    body = world.manifest("sandbox")
-    body["models"][bare]["feature_names"] = ["x0", "x1", "x2"]
-    world.env_aws("sandbox").put_bytes(
-        e.artifact_bucket,
-        e.artifact_key_prefix + "_mmeops/manifest.json",
-        json.dumps(body).encode(),
-    )
+    # A manifest entry that carries feature_names (as reconcile now writes them) is used as is.
+    old["models"][bare]["feature_names"] = ["x0", "x1", "x2"]
+    write_manifest(world, old)
     table = world.mmeops("routes", "sandbox")
     assert f"{bare}  v{bare_version}  TargetModel={live[bare]['target_model']}" in table
     assert "  features (manifest): x0, x1, x2" in table
