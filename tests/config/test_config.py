@@ -208,10 +208,10 @@ BAD = [
     ),
     (
         "models/breast-cancer/model.yaml",
-        "  direction: Maximize",
         "  direction: Minimize",
+        "  direction: Maximize",
         "direction:",
-        "validation:auc is tuned with direction Maximize",
+        "validation:logloss is tuned with direction Minimize",
     ),
     (
         "models/breast-cancer/model.yaml",

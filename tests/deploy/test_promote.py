@@ -7,10 +7,24 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mmeops import aws
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 
 MODEL = "diabetes-progression"
+
+
+@pytest.fixture(autouse=True)
+def no_aws(monkeypatch):
+    """These tests edit files only: no AWS credentials, so promote cannot reach the registry
+    and says so (test_promote_registry.py covers the registry check)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    aws.reset_sessions()
+    yield
+    aws.reset_sessions()
 
 
 def run(root: Path, *args: str) -> tuple[int, str]:

@@ -111,6 +111,18 @@ class World:
         arn = f"arn:aws:sagemaker:{t.region}:{t.account_id}:model-package/{model}/{version}"
         return self.training.call("sagemaker", "describe_model_package", ModelPackageName=arn)
 
+    def reject(self, model: str, version: int) -> None:
+        """Reject a package as a reviewer would (all three fields: moto nulls omitted ones)."""
+        package = self.package(model, version)
+        self.training.call(
+            "sagemaker",
+            "update_model_package",
+            ModelPackageArn=package["ModelPackageArn"],
+            ModelApprovalStatus="Rejected",
+            ApprovalDescription="bad",
+            CustomerMetadataProperties=package["CustomerMetadataProperties"],
+        )
+
     def mmeops(self, *args: str, code: int = 0) -> str:
         result = CliRunner().invoke(main, ["--repo", str(self.root), *args])
         assert result.exit_code == code, result.output + str(result.exception or "")
@@ -292,15 +304,13 @@ def test_a_rejected_or_unknown_version_exits_2_naming_the_line(world: World) -> 
     m = f"m{world.uid}-e"
     add_model(world, m)
     v = world.register(m)
-    world.training.call(
-        "sagemaker",
-        "update_model_package",
-        ModelPackageArn=world.package(m, v)["ModelPackageArn"],
-        ModelApprovalStatus="Rejected",
-        ApprovalDescription="bad",
-        CustomerMetadataProperties=world.package(m, v)["CustomerMetadataProperties"],
+    world.reject(m, v)
+    # promote refuses it (issue 17); a hand edit of the file is still refused by the plan.
+    assert "is Rejected in the registry" in world.mmeops(
+        "promote", m, str(v), "--to", "sandbox", code=2
     )
-    world.mmeops("promote", m, str(v), "--to", "sandbox")
+    sandbox = world.root / "environments" / "sandbox.yaml"
+    sandbox.write_text(sandbox.read_text().replace("models: {}", f"models:\n  {m}: {v}"))
     out = world.mmeops("reconcile", "sandbox", "--plan", code=2)
     line = next(
         i
@@ -310,7 +320,10 @@ def test_a_rejected_or_unknown_version_exits_2_naming_the_line(world: World) -> 
         if m in t
     )
     assert f"environments/sandbox.yaml:{line}: {m} v{v} is Rejected" in out
-    world.mmeops("promote", m, str(v + 5), "--to", "sandbox")
+    assert "is not in the registry" in world.mmeops(
+        "promote", m, str(v + 5), "--to", "sandbox", code=2
+    )
+    sandbox.write_text(sandbox.read_text().replace(f"{m}: {v}", f"{m}: {v + 5}"))
     out = world.mmeops("reconcile", "sandbox", "--apply", code=2)
     assert "is not in the registry" in out
 

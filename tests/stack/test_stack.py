@@ -131,6 +131,17 @@ def test_stack_up_env_down_leave_nothing_behind(repo_copy):
         )
         assert exports["AWS_ENDPOINT_URL"] == state["moto_url"]
         assert exports["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] == state["mme_url"]
+        # From any folder inside the repository, as git finds its .git (issue 17).
+        inside = subprocess.run(
+            [str(Path(sys.executable).parent / "mmeops"), "stack", "env"],
+            cwd=repo_copy / "models" / "breast-cancer",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert (inside.returncode, inside.stdout) == (0, printed.stdout), inside.stderr
         ping = state["mme_url"] + "/ping"
         with urllib.request.urlopen(ping, timeout=5) as r:  # noqa: S310 (the stack's http URL)
             assert r.status == 200

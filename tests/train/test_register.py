@@ -152,7 +152,7 @@ def test_first_model_is_judged_by_the_absolute_bound_only(stack, repo_copy: Path
     tune(repo, name)
     result = run(repo_copy, "register", name)
     assert result.exit_code == 3, result.output
-    assert "gate failed on rmse: absolute bound:" in result.output
+    assert "gate failed on rmse, r2: rmse absolute bound:" in result.output
     assert "fails limit 5" in result.output
     assert "champion" not in result.output.split("gate failed", 1)[1]
     groups = training(repo).call("sagemaker", "list_model_packages", ModelPackageGroupName=name)
@@ -185,8 +185,8 @@ def test_better_champion_blocks_a_worse_challenger(diabetes):
 
     result = run(root, "register", name, "--tuning-job", "weak")
     assert result.exit_code == 3, result.output
-    assert "versus champion v1" in result.output
-    assert "absolute bound" not in result.output.split("gate failed", 1)[1]
+    assert "rmse versus champion v1" in result.output
+    assert "rmse absolute bound" not in result.output.split("gate failed", 1)[1]
     packages = aws.call("sagemaker", "list_model_packages", ModelPackageGroupName=name)
     assert len(packages["ModelPackageSummaryList"]) == 1
     rows = [

@@ -26,6 +26,8 @@ COMMAND_MODULES = [
     "reconcile_cmds",
     "workflow_cmds",
     "monitor_cmds",
+    "new_cmds",
+    "routes_cmds",
 ]
 
 
@@ -51,20 +53,21 @@ class MmeopsGroup(click.Group):
     "--repo",
     "repo_root",
     type=click.Path(file_okay=False, exists=True),
-    default=".",
     envvar="MMEOPS_REPO",
-    show_default=True,
-    help="Repository root holding mmeops.yaml, models/ and environments/.",
+    help="Repository root holding mmeops.yaml, models/ and environments/ "
+    "[default: the nearest folder at or above this one holding mmeops.yaml].",
 )
 @click.pass_context
-def main(ctx: click.Context, repo_root: str) -> None:
+def main(ctx: click.Context, repo_root: str | None) -> None:
     """GitOps for SageMaker multi-model endpoints.
 
     Example:
 
         mmeops validate
     """
-    ctx.obj = {"repo_root": repo_root}
+    from mmeops.config.repo import find_root
+
+    ctx.obj = {"repo_root": repo_root or str(find_root())}
 
 
 for _name in COMMAND_MODULES:

@@ -115,14 +115,16 @@ def reconcile(
 def promote(obj: dict, model: str, version: int, env: str) -> None:
     """Pin MODEL at VERSION in environments/ENV.yaml (comments and order kept).
 
-    Refuses (exit 2) an unknown model, a version that is not positive, or one that the
-    environment's promotion_from file does not pin yet.
+    Refuses (exit 2) an unknown model, a version that is not positive, one that the
+    environment's promotion_from file does not pin yet, or one the registry does not have or
+    has Rejected. When the registry cannot be reached it says so and edits the file anyway.
 
     Example:
 
         mmeops promote diabetes-progression 3 --to qa
     """
     p = promote_model(load_repo(obj["repo_root"]), model, version, env)
+    click.echo(p.registry_note)
     if p.changed:
         was = f"v{p.previous}" if p.previous is not None else "unpinned"
         click.echo(f"{p.path}: {model} {was} -> v{version}; commit it and open a pull request")

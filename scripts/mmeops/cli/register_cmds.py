@@ -31,6 +31,8 @@ def _print_result(result: Registration, report: str, report_file: str | None) ->
         )
         click.echo(f"  {name:12} {value:.6g}{versus}")
     click.echo(result.verdict.summary())
+    for warning in result.verdict.warnings:
+        click.echo(f"warning: {warning}")
     if report_file:
         Path(report_file).write_text(report, encoding="utf-8")
     github.append_summary(report)

@@ -112,4 +112,8 @@ def tune_cmd(
     click.echo(f"trials: {r.n_training_jobs}")
     click.echo(f"best {r.eval_metric}: {r.best_value:.6g}")
     click.echo(f"artifact: {r.artifact_uri}")
+    from mmeops.train.sanity import saturated
+
+    if warning := saturated(r.eval_metric, [t["value"] for t in r.trials]):
+        click.echo(f"warning: {warning}")
     github.append_summary(tune_mod.summary_markdown(result))

@@ -87,7 +87,7 @@ class FieldProblem(ValueError):
     """A validator's complaint about one field inside the model, so the error can point at
     that field's line rather than at the start of the block."""
 
-    def __init__(self, message: str, *loc: str):
+    def __init__(self, message: str, *loc: str | int):
         super().__init__(message)
         self.loc = loc
 
@@ -206,11 +206,33 @@ class Tuning(Strict):
         return self
 
 
-class Gate(Strict):
-    metric: Literal[tuple({**REGRESSION_METRICS, **BINARY_METRICS})]  # type: ignore[valid-type]
+GateMetric = Literal[tuple({**REGRESSION_METRICS, **BINARY_METRICS})]  # type: ignore[valid-type]
+Tolerance = Annotated[float, Field(ge=0, le=1)]
+
+
+class GateBound(Strict):
+    """One more metric the challenger must pass, with its own bound and tolerance."""
+
+    metric: GateMetric
     bound: float
-    tolerance: Annotated[float, Field(ge=0, le=1)] = 0.0
+    tolerance: Tolerance = 0.0
+
+
+class Gate(Strict):
+    metric: GateMetric
+    bound: float
+    tolerance: Tolerance = 0.0
     champion_env: EnvName | None = None
+    # One number can hide a useless model (AUC 1.0 with F1 0): `also` adds metrics that must
+    # pass too, e.g. a thresholded one beside a ranking one.
+    also: list[GateBound] = []
+
+    @property
+    def bounds(self) -> list[GateBound]:
+        """Every metric the gate checks, the headline one first."""
+        return [GateBound(metric=self.metric, bound=self.bound, tolerance=self.tolerance)] + [
+            *self.also
+        ]
 
 
 class Monitor(Strict):
@@ -258,6 +280,8 @@ class ModelConfig(Strict):
                 "gate",
                 "metric",
             )
+        _check_gate_also(self.gate, metrics, self.problem)
+        _check_early_stopping(self.xgboost, self.tuning)
         clash = sorted(set(self.xgboost.static_hyperparameters) & set(self.tuning.ranges))
         if clash:
             raise FieldProblem(
@@ -283,7 +307,63 @@ class ModelConfig(Strict):
 
     @property
     def gate_direction(self) -> str:
-        return {**REGRESSION_METRICS, **BINARY_METRICS}[self.gate.metric]
+        return metric_direction(self.gate.metric)
+
+
+def metric_direction(metric: str) -> str:
+    """ "min" when lower is better, else "max"."""
+    return {**REGRESSION_METRICS, **BINARY_METRICS}[metric]
+
+
+def _check_gate_also(gate: Gate, metrics: dict[str, str], problem: str) -> None:
+    seen = {gate.metric}
+    for i, extra in enumerate(gate.also):
+        if extra.metric not in metrics:
+            raise FieldProblem(
+                f"gate metric {extra.metric} does not apply to {problem}; "
+                f"use one of {', '.join(metrics)}",
+                "gate",
+                "also",
+                i,
+                "metric",
+            )
+        if extra.metric in seen:
+            raise FieldProblem(
+                f"gate metric {extra.metric} is named twice; keep one",
+                "gate",
+                "also",
+                i,
+                "metric",
+            )
+        seen.add(extra.metric)
+
+
+# Metrics that saturate (AUC 1.0, error 0) on a separable validation set: every round after
+# the first perfect one ties, so early stopping on them keeps a handful of trees.
+SATURATING_OBJECTIVES = frozenset(
+    {"validation:auc", "validation:aucpr", "validation:accuracy", "validation:f1",
+     "validation:error"}
+)  # fmt: skip
+
+
+def _check_early_stopping(xgb: XGBoost, tuning: Tuning) -> None:
+    """Inside a tuning job the SageMaker XGBoost container early-stops on the tuning objective
+    metric, whatever `eval_metric` says (sagemaker-xgboost-container, algorithm_mode/train.py:
+    `early_stopping_metric = tuning_objective_metric[-1]`), and keeps only the trees up to the
+    best round (callback.py: EarlyStopping(save_best=True)). On a saturating metric that cut a
+    model to 3 trees whose probabilities never reached 0.5."""
+    if "early_stopping_rounds" in xgb.static_hyperparameters and (
+        tuning.objective_metric in SATURATING_OBJECTIVES
+    ):
+        raise FieldProblem(
+            f"early_stopping_rounds stops on the tuning objective {tuning.objective_metric}, "
+            "which saturates (a perfect score early) and cuts the model to a few trees; tune "
+            "on validation:logloss (binary) or validation:rmse (regression), or remove "
+            "early_stopping_rounds",
+            "xgboost",
+            "static_hyperparameters",
+            "early_stopping_rounds",
+        )
 
 
 # --- environments/<env>.yaml -----------------------------------------------------------------

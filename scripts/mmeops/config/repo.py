@@ -134,6 +134,16 @@ def _problem(source: Source, err: dict) -> UserError:
     return UserError(message, source.path, source.line(*loc))
 
 
+def find_root(start: str | Path = ".") -> Path:
+    """The nearest folder at or above `start` holding mmeops.yaml (as git finds .git), so a
+    command run from models/x/ acts on the repository; `start` itself when there is none."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / SETTINGS_FILE).is_file():
+            return folder
+    return here
+
+
 def load_repo(root: str | Path = ".") -> Repo:
     """Load everything; raise ConfigErrors listing every problem found."""
     root = Path(root).resolve()
@@ -189,7 +199,11 @@ def load_repo(root: str | Path = ".") -> Repo:
         envs[env.name] = env
 
     if settings is not None:
-        problems += _cross_checks(settings, models, envs, sources)
+        # A file that exists but failed to parse has its own error already: the checks
+        # below must not add a second, misleading one ("has no file").
+        present_envs = {p.stem for p in (root / "environments").glob("*.yaml")}
+        present_models = {p.name for p in (root / "models").glob("*") if p.is_dir()}
+        problems += _cross_checks(settings, models, envs, sources, present_envs, present_models)
     if problems:
         raise ConfigErrors(problems)
     assert settings is not None
@@ -201,9 +215,11 @@ def _cross_checks(
     models: dict[str, ModelConfig],
     envs: dict[str, EnvConfig],
     sources: dict[str, Source],
+    present_envs: set[str],
+    present_models: set[str],
 ) -> list[UserError]:
     problems: list[UserError] = []
-    if envs and settings.champion_env not in envs:
+    if envs and settings.champion_env not in present_envs:
         problems.append(
             sources["settings"].error(
                 f"champion_env {settings.champion_env!r} has no file in environments/; "
@@ -213,7 +229,7 @@ def _cross_checks(
         )
     for name, model in models.items():
         champion = model.gate.champion_env
-        if champion is not None and champion not in envs:
+        if champion is not None and champion not in present_envs:
             problems.append(
                 sources[f"model:{name}"].error(
                     f"gate.champion_env {champion!r} has no file in environments/",
@@ -224,7 +240,7 @@ def _cross_checks(
     for name, env in envs.items():
         src = sources[f"env:{name}"]
         for model_name in env.models:
-            if model_name not in models:
+            if model_name not in present_models:
                 problems.append(
                     src.error(
                         f"model {model_name!r} has no folder models/{model_name}/; "
@@ -233,7 +249,7 @@ def _cross_checks(
                         model_name,
                     )
                 )
-        if env.promotion_from is not None and env.promotion_from not in envs:
+        if env.promotion_from is not None and env.promotion_from not in present_envs:
             problems.append(
                 src.error(
                     f"promotion_from {env.promotion_from!r} has no file in environments/",

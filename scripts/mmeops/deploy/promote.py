@@ -12,9 +12,11 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
 
+from mmeops import registry
+from mmeops.aws import for_account
 from mmeops.config import yamlio
 from mmeops.config.repo import Repo
-from mmeops.errors import UserError
+from mmeops.errors import AwsError, UserError
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Promotion:
     env: str
     previous: int | None
     version: int
+    registry_note: str = ""  # what the registry said, or why it was not asked
 
     @property
     def changed(self) -> bool:
@@ -57,8 +60,30 @@ def check(repo: Repo, model: str, version: int, env_name: str) -> int | None:
     return env.models.get(model)
 
 
+def check_registry(repo: Repo, model: str, version: int, env_name: str) -> str:
+    """Refuse a version the registry does not have, or has Rejected; when the registry cannot
+    be reached (no credentials for the training account, say), say so and let the plan check
+    it later: editing a file must not need AWS."""
+    t = repo.settings.training
+    try:
+        aws = for_account(t.account_id, repo.env(env_name).registry.region, t.role_arn)
+        package = registry.describe(aws, model, version)
+    except AwsError as e:
+        return f"registry not checked ({e}); `mmeops reconcile {env_name} --plan` will check it"
+    if package is None:
+        raise UserError(
+            f"{model} v{version} is not in the registry (account {t.account_id}); "
+            f"`mmeops register {model}` prints the versions it creates"
+        )
+    status = package.get("ModelApprovalStatus", "unknown")
+    if status == "Rejected":
+        raise UserError(f"{model} v{version} is Rejected in the registry; promote another version")
+    return f"registry: {model} v{version} exists ({status})"
+
+
 def promote(repo: Repo, model: str, version: int, env_name: str) -> Promotion:
     previous = check(repo, model, version, env_name)
+    note = check_registry(repo, model, version, env_name)
     path = repo.env_path(env_name)
     if previous != version:
         yaml = yamlio.round_trip()
@@ -75,4 +100,4 @@ def promote(repo: Repo, model: str, version: int, env_name: str) -> Promotion:
         models[model] = version
         with path.open("w", encoding="utf-8") as f:
             yaml.dump(doc, f)
-    return Promotion(path, model, env_name, previous, version)
+    return Promotion(path, model, env_name, previous, version, note)

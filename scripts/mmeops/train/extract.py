@@ -35,7 +35,8 @@ from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import MmeopsError, UserError
 from mmeops.gitinfo import current_commit
-from mmeops.train import warehouse
+from mmeops.train import extract_values, warehouse
+from mmeops.train.extract_values import rows_in_table
 
 if TYPE_CHECKING:  # boto3 is imported only when AWS is used (not by build_dataset)
     from mmeops.aws import Aws
@@ -347,10 +348,13 @@ def build_dataset(
             "validation": cfg.split.validation,
             "test": cfg.split.test,
             "seed": cfg.split.seed,
+            "binary": cfg.problem == "binary",
         }
         rows, result = _stream(conn, query, spec, progress)
+        _check_result(cfg, query, window, rows, result, lambda: rows_in_table(conn, query))
+        if result.get("odd_values"):
+            extract_values.check(conn, query, cfg, columns, [lay.target, *lay.features])
     raw = {"rows": rows, **result["raw"]}
-    _check_result(cfg, query, window, rows, result)
     features = [columns[i].name for i in lay.features]
     schema = {"target": cfg.target, "features": features, "problem": cfg.problem}
     schema_bytes = (json.dumps(schema, indent=2) + "\n").encode()
@@ -376,12 +380,18 @@ def build_dataset(
 
 
 def _check_result(
-    cfg: ModelConfig, query: warehouse.Query, window: Window, rows: int, result: dict
+    cfg: ModelConfig,
+    query: warehouse.Query,
+    window: Window,
+    rows: int,
+    result: dict,
+    table_rows: Callable[[], int],
 ) -> None:
     if rows == 0:
         raise UserError(
-            f"the query returned no rows for the window {window}; widen it with "
-            "--start/--end or check the WHERE clause",
+            f"the query returned no rows for the window {window} (without the window it "
+            f"returns {table_rows()}); widen it with --start/--end or window.start, or check "
+            "the WHERE clause",
             query.path,
         )
     if result["missing_targets"]:
@@ -394,8 +404,9 @@ def _check_result(
     empty = [s for s in SPLITS if result["files"][s]["rows"] == 0]
     if empty:
         raise UserError(
-            f"only {rows} rows in the window {window}: too few for a non-empty "
-            f"{' and '.join(empty)} split; widen the window",
+            f"only {rows} rows in the window {window} (without the window the query returns "
+            f"{table_rows()}): too few for a non-empty {' and '.join(empty)} split; widen "
+            "the window (--start/--end or window.start)",
             query.path,
         )
 

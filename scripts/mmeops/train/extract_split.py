@@ -39,6 +39,7 @@ from itertools import compress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmeops.train import extract_scan
 from mmeops.train.extract_read import (
     READ_SIZE,
     Follow,
@@ -261,12 +262,13 @@ def run(spec: dict, source: io.RawIOBase) -> dict:
         splitter: RandomSplit | TimeSplit = TimeSplit(out_dir, spec["validation"], spec["test"])
     else:
         splitter = RandomSplit(out_dir, spec["validation"], spec["test"], spec["seed"], fast)
-    missing = 0
+    missing, odd, binary = 0, False, spec.get("binary", False)
     for blob, rows, lacking in batches:
+        odd = odd or extract_scan.odd(blob, binary)  # before add: a view's buffer is reused
         splitter.add(blob, rows)
         missing += lacking
     files = splitter.finish()
-    return {"files": files, "missing_targets": missing}
+    return {"files": files, "missing_targets": missing, "odd_values": odd}
 
 
 def main() -> None:

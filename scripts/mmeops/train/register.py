@@ -24,7 +24,8 @@ from mmeops.config.repo import Repo
 from mmeops.errors import NotFound, UserError
 from mmeops.gitinfo import current_commit
 from mmeops.train import baseline, evaluate, expected, history
-from mmeops.train.gate import Verdict, judge
+from mmeops.train.gate import Verdict
+from mmeops.train.verdict import decide
 
 SAMPLE_ROWS = 5
 
@@ -138,13 +139,13 @@ def register(
         booster, artifact_bytes = _download_booster(aws, record.artifact_uri)
         metrics = evaluate.evaluate(cfg.problem, booster, test_csv)
         champion = score_champion(aws, repo, cfg, test_csv)
-        verdict = judge(
-            cfg.gate.metric,
-            cfg.gate_direction,
-            cfg.gate.bound,
-            cfg.gate.tolerance,
-            metrics[cfg.gate.metric],
-            champion.metrics[cfg.gate.metric] if champion else None,
+        verdict = decide(
+            cfg,
+            record,
+            booster,
+            test_csv,
+            metrics,
+            champion.metrics if champion else None,
             champion.version if champion else None,
         )
         sample = _sample_csv(test_csv)
@@ -160,6 +161,8 @@ def register(
             "metric": cfg.gate.metric,
             "passed": verdict.passed,
             "checks": [c.__dict__ for c in verdict.checks],
+            "refusals": list(verdict.refusals),
+            "warnings": list(verdict.warnings),
         },
     }
     kms = repo.settings.kms_key_id

@@ -12,19 +12,44 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.4g}"
 
 
+# Thresholded binary metrics at 0: the model never gets the positive class right.
+SUSPICIOUS_AT_ZERO = {"f1", "precision", "recall"}
+
+
+def _head(r: Registration) -> str:
+    if r.version is not None and r.verdict.warnings:
+        return f"### ⚠️ {r.model} v{r.version} registered (PendingManualApproval), with warnings"
+    if r.version is not None:
+        return f"### ✅ {r.model} v{r.version} registered (PendingManualApproval)"
+    if r.verdict.refusals:
+        return f"### ❌ {r.model}: refused as degenerate, nothing registered"
+    return f"### ❌ {r.model}: gate failed, nothing registered"
+
+
+def _mark(r: Registration, name: str, value: float) -> str:
+    """❌ for a metric that failed its bound or that shows a useless model, whatever passed."""
+    suspicious = value != value or (  # NaN: undefined on this test set
+        r.problem == "binary" and name in SUSPICIOUS_AT_ZERO and value == 0
+    )
+    if name in r.verdict.failed_metrics() or suspicious:
+        return " ❌"
+    return " ✅" if name in r.verdict.gated else ""
+
+
 def render(r: Registration, bound: float, history_rows: list[dict]) -> str:
     gate_metric = r.verdict.metric
-    if r.version is not None:
-        head = f"### ✅ {r.model} v{r.version} registered (PendingManualApproval)"
-    else:
-        head = f"### ❌ {r.model}: gate failed, nothing registered"
-    lines = [head, "", kind_line(r.record), "", r.verdict.summary(), ""]
+    bounds = {c.name.split(" ", 1)[0]: c.limit for c in r.verdict.checks if "absolute" in c.name}
+    bounds.setdefault(gate_metric, bound)
+    lines = [_head(r), "", kind_line(r.record), "", r.verdict.summary(), ""]
+    lines += [f"> ⚠️ {w}" for w in r.verdict.warnings]
+    lines += [""] if r.verdict.warnings else []
     champion = f"champion ({r.champion.env} v{r.champion.version})" if r.champion else "champion"
     lines += [f"| metric | challenger | {champion} | bound |", "|---|---|---|---|"]
     for name, value in r.metrics.items():
         champ = r.champion.metrics.get(name) if r.champion else None
-        limit = _fmt(bound) if name == gate_metric else ""
-        label = f"**{name}** (gate)" if name == gate_metric else name
+        gated = name in r.verdict.gated
+        limit = _fmt(bounds.get(name)) if gated else ""
+        label = (f"**{name}** (gate)" if gated else name) + _mark(r, name, value)
         lines.append(f"| {label} | {_fmt(value)} | {_fmt(champ)} | {limit} |")
     lines += ["", "Champion and challenger are scored on the same new test set."]
     rec = r.record
