@@ -24,7 +24,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.server import ThreadedMotoServer
 
 from mmeops.aws import Aws
-from mmeops.stack import faults
+from mmeops.stack import faults, tuning
 
 # The runner's identity: fixed fake keys in moto's default account. Every real account is
 # reached from here through sts.assume_role, as a CI runner does with OIDC.
@@ -114,6 +114,7 @@ class MotoServer:
     def __init__(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         install_update_endpoint()
+        tuning.install()  # tuning jobs that really train (stack/tuning.py)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.url = ""
 

@@ -1,0 +1,334 @@
+"""A SageMaker training job of the built-in XGBoost algorithm that really trains, in a thread.
+
+The job reads its channels from the embedded S3 of the account that created it, trains with
+the installed xgboost (`xgboost_algorithm`), writes `model.tar.gz` to
+`<S3OutputPath><job name>/output/model.tar.gz` and moves through the statuses SageMaker
+reports: InProgress (Starting, Downloading, Training, Uploading) then Completed, Failed or
+Stopped (MaxRuntimeExceeded when StoppingCondition.MaxRuntimeInSeconds runs out).
+
+Time: training takes its real time; the phases SageMaker spends provisioning and moving data
+are slept, scaled by `time_scale()` (env MMEOPS_STACK_TIME_SCALE, default 0.002, so the
+90 s SageMaker takes to start an instance last 0.18 s). MaxRuntimeInSeconds is scaled the
+same way, so a limit that AWS would hit is hit here too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.utils import utcnow
+from moto.s3.models import FakeDeleteMarker, s3_backends
+from moto.sagemaker.utils import arn_formatter
+from moto.utilities.utils import get_partition
+
+from mmeops.stack import xgboost_algorithm as algorithm
+
+TIME_SCALE_ENV = "MMEOPS_STACK_TIME_SCALE"
+DEFAULT_TIME_SCALE = 0.002
+# Seconds SageMaker spends before and after the algorithm runs (order of magnitude of what
+# its consoles show for a small CPU job); scaled before they are slept.
+PHASES = {"Starting": 90.0, "Downloading": 10.0, "Uploading": 5.0}
+_IMAGE = re.compile(
+    r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/sagemaker-xgboost:(.+)$"
+)
+
+
+def time_scale() -> float:
+    """Emulated seconds per real second's worth of SageMaker waiting (read on each use)."""
+    raw = os.environ.get(TIME_SCALE_ENV, "")
+    try:
+        return max(float(raw), 0.0) if raw else DEFAULT_TIME_SCALE
+    except ValueError:
+        return DEFAULT_TIME_SCALE
+
+
+def image_problem(image: str, region: str) -> str | None:
+    """Why the stack cannot run `image` as the built-in XGBoost algorithm, or None. The
+    image must be the one sagemaker-core names for its version in this region, and its
+    version line must be the installed xgboost's (the stack trains with that library)."""
+    match = _IMAGE.match(image)
+    if match is None:
+        return (
+            f"{image} is not a built-in SageMaker XGBoost image; the embedded stack runs only those"
+        )
+    version = match.group(3)
+    from sagemaker.core import image_uris  # slow import: only when a job starts
+
+    try:
+        expected = image_uris.retrieve("xgboost", region, version)
+    except ValueError:
+        return f"{image}: XGBoost version {version} is not a built-in image version"
+    if expected != image:
+        return f"{image} is not the built-in XGBoost image of {region} (expected {expected})"
+    import xgboost
+
+    installed = ".".join(xgboost.__version__.split(".")[:2])
+    if version.split("-")[0] != installed:
+        return (
+            f"image version {version} differs from the embedded stack's xgboost "
+            f"{xgboost.__version__}; use the {installed}-* image"
+        )
+    return None
+
+
+def _s3(account_id: str, region: str):
+    return s3_backends[account_id][get_partition(region)]
+
+
+def _split(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise algorithm.ClientError(f"Invalid S3 URI {uri}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def read_channel(account_id: str, region: str, channel: dict) -> list[tuple[str, bytes]]:
+    """Every object under the channel's S3 prefix (S3Prefix: a key prefix, not a folder)."""
+    source = channel.get("DataSource", {}).get("S3DataSource") or {}
+    if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+        raise algorithm.ClientError(
+            f"S3DataType {source.get('S3DataType')} is not supported by the embedded stack"
+        )
+    uri = source.get("S3Uri", "")
+    bucket_name, prefix = _split(uri)
+    try:
+        bucket = _s3(account_id, region).get_bucket(bucket_name)
+    except Exception:  # moto's MissingBucket / AccessDenied
+        raise algorithm.ClientError(f"Data download failed: no bucket {bucket_name}") from None
+    files = [
+        (name[len(prefix) :] or name, key.value)
+        for name, key in sorted(bucket.keys.items())
+        if name.startswith(prefix) and not isinstance(key, FakeDeleteMarker)
+    ]
+    if not files:
+        raise algorithm.ClientError(f'No S3 objects found under S3 URL "{uri}"')
+    return files
+
+
+def write_object(account_id: str, region: str, uri: str, body: bytes) -> None:
+    bucket, key = _split(uri)
+    try:
+        _s3(account_id, region).put_object(bucket, key, body)
+    except Exception:
+        raise algorithm.ClientError(f"Model upload failed: no bucket {bucket}") from None
+
+
+class TrainingJob:
+    """A training job as DescribeTrainingJob shows it; `run()` does the work (in a thread)."""
+
+    def __init__(
+        self,
+        *,
+        account_id: str,
+        region: str,
+        name: str,
+        definition: dict[str, Any],
+        hyperparameters: dict[str, str],
+        tuning_job_arn: str | None = None,
+    ):
+        self.account_id, self.region = account_id, region
+        self.training_job_name = name
+        self.arn = arn_formatter("training-job", name, account_id, region)
+        self.definition = definition
+        self.hyperparameters = hyperparameters
+        self.tuning_job_arn = tuning_job_arn
+        self.creation_time = self.last_modified_time = utcnow()
+        self.training_start_time = None
+        self.training_end_time = None
+        self.training_job_status = "InProgress"
+        self.secondary_status = "Starting"
+        self.transitions: list[dict[str, Any]] = []
+        self.failure_reason: str | None = None
+        self.final_metrics: dict[str, float] = {}
+        self.model_uri: str | None = None
+        self.booster = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._move("Starting", "Launching requested ML instances")
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _move(self, secondary: str, message: str) -> None:
+        now = utcnow()
+        with self._lock:
+            if self.transitions and "EndTime" not in self.transitions[-1]:
+                self.transitions[-1]["EndTime"] = now
+            self.transitions.append(
+                {"Status": secondary, "StartTime": now, "StatusMessage": message}
+            )
+            self.secondary_status = secondary
+            self.last_modified_time = now
+
+    def _end(self, status: str, secondary: str, message: str, reason: str | None = None) -> None:
+        self._move(secondary, message)
+        with self._lock:
+            self.transitions[-1]["EndTime"] = self.transitions[-1]["StartTime"]
+            self.training_job_status = status
+            self.failure_reason = reason
+            self.training_end_time = utcnow()
+
+    @property
+    def done(self) -> bool:
+        return self.training_job_status in ("Completed", "Failed", "Stopped")
+
+    def request_stop(self) -> None:
+        """StopTrainingJob: the algorithm is interrupted between two boosting rounds."""
+        if not self.done:
+            self._stop.set()
+            with self._lock:
+                self.training_job_status = "Stopping"
+                self.last_modified_time = utcnow()
+
+    # --- the run -------------------------------------------------------------------------
+
+    def _sleep(self, seconds: float, deadline: float) -> str | None:
+        """Wait out a scaled phase; the reason it was cut short, if it was."""
+        wait = seconds * time_scale()
+        if self._stop.wait(max(0.0, min(wait, deadline - time.monotonic()))):
+            return "stopped"
+        return "max runtime" if time.monotonic() >= deadline else None
+
+    def run(self, inject_failure: str | None = None) -> None:
+        """Start to finish; never raises (a failure becomes FailureReason)."""
+        limit = self.definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
+        deadline = time.monotonic() + limit * time_scale()
+        try:
+            self._run(deadline, inject_failure)
+        except algorithm.Interrupted as e:
+            self._interrupted(str(e))
+        except algorithm.ClientError as e:
+            self._end("Failed", "Failed", "Training job failed", f"ClientError: {e}")
+        except Exception as e:  # anything else inside the algorithm
+            self._end("Failed", "Failed", "Training job failed", f"AlgorithmError: {e}")
+
+    def _interrupted(self, why: str) -> None:
+        if why == "max runtime":
+            self._end("Stopped", "MaxRuntimeExceeded", "Job stopped: MaxRuntimeInSeconds")
+        else:
+            self._end("Stopped", "Stopped", "Training job stopped")
+
+    def _check(self, why: str | None) -> None:
+        if why is not None:
+            raise algorithm.Interrupted(why)
+
+    def _run(self, deadline: float, inject_failure: str | None) -> None:
+        self._check(self._sleep(PHASES["Starting"], deadline))
+        spec = self.definition.get("AlgorithmSpecification", {})
+        problem = image_problem(spec.get("TrainingImage", ""), self.region)
+        if problem:
+            raise algorithm.ClientError(problem)
+        self._move("Downloading", "Downloading input data")
+        channels = {c["ChannelName"]: c for c in self.definition.get("InputDataConfig", [])}
+        if "train" not in channels:
+            raise algorithm.ClientError("Missing required channel: train")
+        for c in channels.values():
+            if algorithm_content_type(c) != "csv":
+                raise algorithm.ClientError(
+                    f"Channel {c['ChannelName']}: ContentType {c.get('ContentType')} is not "
+                    "supported by the embedded stack (only text/csv)"
+                )
+        data = {name: read_channel(self.account_id, self.region, c) for name, c in channels.items()}
+        self._check(self._sleep(PHASES["Downloading"], deadline))
+        self._move("Training", "Training image download completed. Training in progress.")
+        self.training_start_time = utcnow()
+        if inject_failure:
+            raise algorithm.AlgorithmError(inject_failure)
+
+        def stop() -> str | None:
+            if self._stop.is_set():
+                return "stopped"
+            return "max runtime" if time.monotonic() >= deadline else None
+
+        trained = algorithm.train(self.hyperparameters, data["train"], data.get("validation"), stop)
+        self._move("Uploading", "Uploading generated training model")
+        output = self.definition["OutputDataConfig"]["S3OutputPath"]
+        uri = f"{output.rstrip('/')}/{self.training_job_name}/output/model.tar.gz"
+        self._check(self._sleep(PHASES["Uploading"], deadline))
+        write_object(self.account_id, self.region, uri, trained.model_tar_gz)
+        with self._lock:
+            self.model_uri, self.booster = uri, trained.booster
+            self.final_metrics = trained.final_metrics
+        self._end("Completed", "Completed", "Training job completed")
+
+    # --- what the API shows --------------------------------------------------------------
+
+    def times_and_failure(self) -> dict[str, Any]:
+        """TrainingStartTime, TrainingEndTime and FailureReason, those that are set."""
+        out = {
+            "TrainingStartTime": self.training_start_time,
+            "TrainingEndTime": self.training_end_time,
+            "FailureReason": self.failure_reason,
+        }
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def response_object(self) -> dict[str, Any]:
+        d = self.definition
+        now = utcnow()
+        with self._lock:
+            out: dict[str, Any] = {
+                "TrainingJobName": self.training_job_name,
+                "TrainingJobArn": self.arn,
+                "ModelArtifacts": {"S3ModelArtifacts": self.model_uri} if self.model_uri else {},
+                "TrainingJobStatus": self.training_job_status,
+                "SecondaryStatus": self.secondary_status,
+                "HyperParameters": dict(self.hyperparameters),
+                "AlgorithmSpecification": d.get("AlgorithmSpecification"),
+                "RoleArn": d.get("RoleArn"),
+                "InputDataConfig": d.get("InputDataConfig"),
+                "OutputDataConfig": d.get("OutputDataConfig"),
+                "ResourceConfig": d.get("ResourceConfig"),
+                "StoppingCondition": d.get("StoppingCondition"),
+                "CreationTime": self.creation_time,
+                "LastModifiedTime": self.last_modified_time,
+                "SecondaryStatusTransitions": [dict(t) for t in self.transitions],
+                "EnableNetworkIsolation": bool(d.get("EnableNetworkIsolation", False)),
+                "EnableInterContainerTrafficEncryption": bool(
+                    d.get("EnableInterContainerTrafficEncryption", False)
+                ),
+                "EnableManagedSpotTraining": bool(d.get("EnableManagedSpotTraining", False)),
+            }
+            if self.tuning_job_arn:
+                out["TuningJobArn"] = self.tuning_job_arn
+            out.update(self.times_and_failure())
+            if self.training_end_time:
+                seconds = int((self.training_end_time - self.creation_time).total_seconds())
+                out["TrainingTimeInSeconds"] = out["BillableTimeInSeconds"] = max(seconds, 1)
+            if self.final_metrics:
+                out["FinalMetricDataList"] = [
+                    {"MetricName": k, "Value": v, "Timestamp": self.training_end_time or now}
+                    for k, v in sorted(self.final_metrics.items())
+                ]
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def algorithm_content_type(channel: dict) -> str:
+    """The container's reading of a channel's ContentType (data_utils.get_content_type):
+    none means libsvm; `text/csv` and `csv` (label_size=1 at most) mean CSV."""
+    raw = (channel.get("ContentType") or "").lower()
+    if not raw:
+        return "libsvm"
+    base, _, params = raw.partition(";")
+    if base.strip() in ("csv", "text/csv"):
+        if "label_size" in params and params.split("label_size=")[-1].strip() != "1":
+            raise algorithm.ClientError(
+                f"{raw} is not an accepted csv ContentType. Optional parameter label_size "
+                "must be equal to 1"
+            )
+        return "csv"
+    return base.strip()
+
+
+def start(job: TrainingJob, on_done: Callable[[TrainingJob], None], failure: str | None) -> None:
+    """Run `job` in a daemon thread and call `on_done(job)` when it has ended."""
+
+    def body() -> None:
+        job.run(failure)
+        on_done(job)
+
+    threading.Thread(target=body, name=f"train-{job.training_job_name}", daemon=True).start()
