@@ -332,3 +332,51 @@ def start(job: TrainingJob, on_done: Callable[[TrainingJob], None], failure: str
         on_done(job)
 
     threading.Thread(target=body, name=f"train-{job.training_job_name}", daemon=True).start()
+
+
+def create(
+    backend: Any,
+    *,
+    training_job_name: str,
+    hyper_parameters: dict[str, str] | None,
+    algorithm_specification: dict,
+    role_arn: str,
+    input_data_config: list[dict],
+    output_data_config: dict,
+    resource_config: dict,
+    stopping_condition: dict,
+    enable_network_isolation: bool = False,
+    enable_inter_container_traffic_encryption: bool = False,
+    enable_managed_spot_training: bool = False,
+    **_unused: Any,  # VPC, checkpoints, debugger, tags: no effect on what the stack trains
+) -> TrainingJob:
+    """CreateTrainingJob, as moto's backend method (called with its keywords): the job starts
+    InProgress and trains in the background instead of moto's instant "Completed"."""
+    if training_job_name in backend.training_jobs:
+        from moto.sagemaker.exceptions import ResourceInUseException
+
+        raise ResourceInUseException(
+            message=f"Training job names must be unique within an AWS account and region, and "
+            f"a training job with this name already exists ({training_job_name})"
+        )
+    definition = {
+        "AlgorithmSpecification": algorithm_specification,
+        "RoleArn": role_arn,
+        "InputDataConfig": input_data_config,
+        "OutputDataConfig": output_data_config,
+        "ResourceConfig": resource_config,
+        "StoppingCondition": stopping_condition,
+        "EnableNetworkIsolation": enable_network_isolation,
+        "EnableInterContainerTrafficEncryption": enable_inter_container_traffic_encryption,
+        "EnableManagedSpotTraining": enable_managed_spot_training,
+    }
+    job = TrainingJob(
+        account_id=backend.account_id,
+        region=backend.region_name,
+        name=training_job_name,
+        definition=definition,
+        hyperparameters=dict(hyper_parameters or {}),
+    )
+    backend.training_jobs[training_job_name] = job
+    start(job, lambda _job: None, None)
+    return job

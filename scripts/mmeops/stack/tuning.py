@@ -450,7 +450,7 @@ _install_lock = threading.Lock()
 
 
 def install() -> None:
-    """Teach moto's SageMaker the tuning calls above. Idempotent."""
+    """Teach moto's SageMaker the training and tuning calls above. Idempotent."""
     from moto.core.responses import ActionResult
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
@@ -473,7 +473,22 @@ def install() -> None:
             name = self._get_param("HyperParameterTuningJobName")
             return ActionResult(list_training_jobs(self.sagemaker_backend, name, params))
 
+        def response_stop_training(self) -> ActionResult:
+            name = self._get_param("TrainingJobName")
+            job = self.sagemaker_backend.training_jobs.get(name)
+            if not isinstance(job, training.TrainingJob):
+                raise ValidationError(message=f"Could not find training job '{name}'.")
+            if job.done:
+                raise ValidationError(
+                    message=f"The training job {name} is {job.training_job_status}; only an "
+                    "InProgress job can be stopped."
+                )
+            job.request_stop()
+            return ActionResult({})
+
         SageMakerModelBackend.create_hyper_parameter_tuning_job = create
+        SageMakerModelBackend.create_training_job = training.create
+        SageMakerResponse.stop_training_job = response_stop_training
         SageMakerResponse.stop_hyper_parameter_tuning_job = response_stop
         SageMakerResponse.list_training_jobs_for_hyper_parameter_tuning_job = response_list
         SageMakerModelBackend._mmeops_tuning = True

@@ -1,0 +1,608 @@
+"""SageMaker training and tuning jobs on the embedded stack really train.
+
+Requests are raw boto3 calls shaped as the SageMaker Python SDK 2.x sends them
+(HyperparameterTuner.fit → CreateHyperParameterTuningJob with WarmStartConfig.WarmStartType
+`IdenticalDataAndAlgorithm` / `TransferLearning`). The built-in algorithm's behaviour is read
+from github.com/aws/sagemaker-xgboost-container (commit cb8df91), cited where checked as
+`container:<file>:<line>`.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+import uuid
+
+import numpy as np
+import pytest
+import xgboost
+from botocore.exceptions import ClientError
+from sagemaker.core import image_uris
+
+from mmeops import aws
+from mmeops.config.repo import load_repo
+from mmeops.stack.training_faults import training_faults
+
+REGION = "us-east-1"
+IMAGE = image_uris.retrieve("xgboost", REGION, "3.2-0")
+TERMINAL = ("Completed", "Failed", "Stopped")
+# What moto 5.2.5 answers for every tuning job (FACTS.md): none may ever appear.
+PLACEHOLDERS = (
+    "FakeTrainingJobName",
+    "FakeTrainingJobArn",
+    "FakeTuningJobName",
+    "FakeTunedHyperParameters",
+    "FakeFailureReason",
+    "FakeTrainingJobDefinitionName",
+    "TunedHyperParameters",
+    "string",
+    "train:progress",
+    "test:dcg",
+)
+
+
+@pytest.fixture(scope="module")
+def account(stack):
+    """(training account's Aws, its bucket, a fresh prefix) with a small regression data set:
+    the train channel in two CSV files plus an `_SUCCESS` marker, the validation channel in
+    one file; no header, label first."""
+    repo = load_repo(stack.repo_root)
+    t = repo.settings.training
+    acct = aws.for_account(t.account_id, t.region, t.role_arn)
+    bucket, prefix = repo.settings.bucket, f"training-tests/{uuid.uuid4().hex[:8]}/"
+    x, y = _data(np.random.default_rng(7), 300)
+    acct.put_bytes(bucket, prefix + "train/part-1.csv", _csv(x[:120], y[:120]))
+    acct.put_bytes(bucket, prefix + "train/part-2.csv", _csv(x[120:200], y[120:200]))
+    acct.put_bytes(bucket, prefix + "train/_SUCCESS", b"not,csv,at all\n")
+    acct.put_bytes(bucket, prefix + "validation/data.csv", _csv(x[200:], y[200:]))
+    return acct, bucket, prefix, (x, y)
+
+
+def _data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.normal(size=(n, 4))
+    y = x @ np.array([1.0, 2.0, -1.5, 0.5]) + rng.normal(scale=0.5, size=n)
+    # The values as the CSV written below holds them (6 decimals), so that a model trained
+    # here sees exactly the rows the training job read.
+    exact = np.vectorize(lambda v: float(f"{v:.6f}"))
+    return exact(x), exact(y)
+
+
+def _csv(x: np.ndarray, y: np.ndarray) -> bytes:
+    rows = (
+        ",".join(f"{v:.6f}" for v in (label, *features))
+        for label, features in zip(y, x, strict=True)
+    )
+    return ("\n".join(rows) + "\n").encode()
+
+
+def _channel(name: str, uri: str) -> dict:
+    return {
+        "ChannelName": name,
+        "ContentType": "text/csv",
+        "InputMode": "File",
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+    }
+
+
+def _definition(bucket: str, prefix: str, static: dict | None = None, image: str = IMAGE) -> dict:
+    """TrainingJobDefinition as the SDK 2.x tuner builds it for the built-in XGBoost."""
+    return {
+        "StaticHyperParameters": static or {"num_round": "15", "objective": "reg:squarederror"},
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::111111111111:role/sagemaker-training",
+        "InputDataConfig": [
+            _channel("train", f"s3://{bucket}/{prefix}train/"),
+            _channel("validation", f"s3://{bucket}/{prefix}validation/"),
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{prefix}output/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+
+
+def _config(jobs: int, parallel: int, metric: str = "validation:rmse") -> dict:
+    return {
+        "Strategy": "Bayesian",
+        "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": metric},
+        "ResourceLimits": {"MaxNumberOfTrainingJobs": jobs, "MaxParallelTrainingJobs": parallel},
+        "ParameterRanges": {
+            "ContinuousParameterRanges": [
+                {"Name": "eta", "MinValue": "0.05", "MaxValue": "0.5", "ScalingType": "Auto"}
+            ],
+            "IntegerParameterRanges": [
+                {"Name": "max_depth", "MinValue": "2", "MaxValue": "5", "ScalingType": "Auto"}
+            ],
+            "CategoricalParameterRanges": [],
+        },
+        "TrainingJobEarlyStoppingType": "Off",
+    }
+
+
+def _create(sm, name: str, config: dict, definition: dict, parents=(), kind=None) -> None:
+    request = {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": config,
+        "TrainingJobDefinition": definition,
+    }
+    if parents:
+        request["WarmStartConfig"] = {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents],
+            "WarmStartType": kind,
+        }
+    sm.create_hyper_parameter_tuning_job(**request)
+
+
+def _wait(sm, name: str, seen: list[dict] | None = None, timeout: float = 120) -> dict:
+    """Poll as a client must (the job moves over time); every description is kept in `seen`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        if seen is not None:
+            seen.append(d)
+        if d["HyperParameterTuningJobStatus"] in TERMINAL:
+            return d
+        assert time.monotonic() < deadline, f"{name} still {d['HyperParameterTuningJobStatus']}"
+        time.sleep(0.1)
+
+
+def _wait_training(sm, name: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        d = sm.describe_training_job(TrainingJobName=name)
+        if d["TrainingJobStatus"] in TERMINAL:
+            return d
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _all_summaries(sm, name: str, **kwargs) -> list[dict]:
+    out, token = [], None
+    while True:
+        page = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=name,
+            MaxResults=4,
+            **({"NextToken": token} if token else {}),
+            **kwargs,
+        )
+        out += page["TrainingJobSummaries"]
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+def _strings(value) -> list[str]:
+    """Every string value in a response, however deep."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def _max_overlap(summaries: list[dict]) -> int:
+    """The most training jobs that were running at one instant."""
+    events = sorted(
+        [(s["CreationTime"], 1) for s in summaries]
+        + [(s["TrainingEndTime"], -1) for s in summaries],
+        key=lambda e: (e[0], e[1]),
+    )
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def _booster(acct, uri: str) -> xgboost.Booster:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    body = acct.get_bytes(bucket, key)[0]
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        # The container loads the single file `xgboost-model` (container:
+        # src/sagemaker_xgboost_container/algorithm_mode/train.py:478-480, MODEL_NAME).
+        assert tar.getnames() == ["xgboost-model"]
+        raw = tar.extractfile("xgboost-model").read()
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(raw))
+    return booster
+
+
+def test_warm_started_tuning_job_of_six_trains_two_at_a_time_and_its_best_model_predicts(account):
+    acct, bucket, prefix, (x, y) = account
+    sm = acct.client("sagemaker")
+    parent, child = f"p-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
+    _create(sm, parent, _config(3, 2), _definition(bucket, prefix))
+    parent_done = _wait(sm, parent)
+    assert parent_done["HyperParameterTuningJobStatus"] == "Completed"
+
+    _create(
+        sm, child, _config(6, 2), _definition(bucket, prefix), [parent], "IdenticalDataAndAlgorithm"
+    )
+    seen: list[dict] = []
+    done = _wait(sm, child, seen)
+
+    # Statuses move over time: the client saw the job running before it completed.
+    assert seen[0]["HyperParameterTuningJobStatus"] == "InProgress"
+    assert any(d["TrainingJobStatusCounters"]["InProgress"] > 0 for d in seen)
+    assert done["HyperParameterTuningJobStatus"] == "Completed"
+    assert done["TrainingJobStatusCounters"] == {
+        "Completed": 6,
+        "InProgress": 0,
+        "RetryableError": 0,
+        "NonRetryableError": 0,
+        "Stopped": 0,
+    }
+    assert done["ObjectiveStatusCounters"] == {"Succeeded": 6, "Pending": 0, "Failed": 0}
+    summaries = _all_summaries(sm, child)
+    assert len(summaries) == 6
+    assert 1 <= _max_overlap(summaries) <= 2  # MaxParallelTrainingJobs
+
+    # BestTrainingJob is the job with the lowest objective among this job's six.
+    best = done["BestTrainingJob"]
+    values = {
+        s["TrainingJobName"]: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        for s in summaries
+    }
+    assert best["TrainingJobName"] == min(values, key=values.get)
+    # After an identical-data warm start the overall best compares the parent's best too.
+    overall = done["OverallBestTrainingJob"]
+    parent_best = parent_done["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"][
+        "Value"
+    ]
+    assert overall["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == min(
+        parent_best, best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    )
+    assert overall["TuningJobName"] in (parent, child)
+
+    # The best training job's artifact is where SageMaker puts it, and it is the model that
+    # xgboost trains from these hyperparameters on these rows.
+    described = sm.describe_training_job(TrainingJobName=best["TrainingJobName"])
+    uri = described["ModelArtifacts"]["S3ModelArtifacts"]
+    assert uri == f"s3://{bucket}/{prefix}output/{best['TrainingJobName']}/output/model.tar.gz"
+    assert described["HyperParameters"] == {
+        "num_round": "15",
+        "objective": "reg:squarederror",
+        **best["TunedHyperParameters"],
+        # Added by SageMaker for built-in algorithms; the container reads it
+        # (container: src/sagemaker_xgboost_container/algorithm_mode/train.py:317).
+        "_tuning_objective_metric": "validation:rmse",
+    }
+    served = _booster(acct, uri)
+    tuned = best["TunedHyperParameters"]
+    params = {
+        "objective": "reg:squarederror",
+        "eta": float(tuned["eta"]),
+        "max_depth": int(tuned["max_depth"]),
+        "nthread": 1,
+    }
+    # Label first, no header, every data file of the channel (container:
+    # src/sagemaker_xgboost_container/data_utils.py:313 label_column=0; :120-140 skips "_*").
+    own = xgboost.train(params, xgboost.DMatrix(x[:200], label=y[:200]), num_boost_round=15)
+    rows = xgboost.DMatrix(x[200:])
+    np.testing.assert_array_equal(served.predict(rows), own.predict(rows))
+    # The objective value is the validation RMSE of that very model (metric names
+    # `validation:<metric>`: container: algorithm_mode/metrics.py:33-36).
+    rmse = float(np.sqrt(np.mean((served.predict(rows) - y[200:]) ** 2)))
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(
+        rmse, rel=1e-5
+    )
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert set(metrics) == {"train:rmse", "validation:rmse"}
+    assert metrics["validation:rmse"] == pytest.approx(rmse, rel=1e-5)
+
+    # Nothing moto would have made up appears anywhere.
+    for text in _strings(done) + _strings(described) + _strings(summaries):
+        assert text not in PLACEHOLDERS
+    assert "TuningJobCompletionDetails" not in done and "ConsumedResources" not in done
+
+
+def test_listing_filters_sorts_and_pages_as_the_api_defines(account):
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    name = f"l-{uuid.uuid4().hex[:8]}"
+    with training_faults(fail_training_jobs={3}):
+        _create(sm, name, _config(5, 2), _definition(bucket, prefix))
+        _wait(sm, name)
+    # Default: sorted by Name, ascending, 10 a page (API reference,
+    # ListTrainingJobsForHyperParameterTuningJob: "The default is Name", "Ascending", 10).
+    first = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    names = [s["TrainingJobName"] for s in first["TrainingJobSummaries"]]
+    assert names == sorted(names) and len(names) == 5 and "NextToken" not in first
+    assert [s["TrainingJobName"] for s in _all_summaries(sm, name)] == names
+    # FinalObjectiveMetricValue lists only jobs that reported the objective.
+    ranked = _all_summaries(sm, name, SortBy="FinalObjectiveMetricValue", SortOrder="Descending")
+    values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in ranked]
+    assert len(values) == 4 and values == sorted(values, reverse=True)
+    failed = _all_summaries(sm, name, StatusEquals="Failed")
+    assert [s["TrainingJobName"] for s in failed] == [names[2]]
+
+
+def test_a_tuning_job_with_a_failed_training_job_still_completes(account):
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    name = f"f-{uuid.uuid4().hex[:8]}"
+    with training_faults(fail_training_jobs={2}) as injected:
+        _create(sm, name, _config(4, 2), _definition(bucket, prefix))
+        done = _wait(sm, name)
+    assert [e[2] for e in injected.events] == ["fail"]
+    assert done["HyperParameterTuningJobStatus"] == "Completed"
+    assert done["TrainingJobStatusCounters"]["Completed"] == 3
+    assert done["TrainingJobStatusCounters"]["NonRetryableError"] == 1
+    assert done["ObjectiveStatusCounters"] == {"Succeeded": 3, "Pending": 0, "Failed": 1}
+    [failed] = _all_summaries(sm, name, StatusEquals="Failed")
+    assert failed["TrainingJobName"] == injected.events[0][1]
+    assert failed["ObjectiveStatus"] == "Failed"
+    assert failed["FailureReason"].startswith("AlgorithmError: injected training failure")
+    described = sm.describe_training_job(TrainingJobName=failed["TrainingJobName"])
+    assert described["TrainingJobStatus"] == "Failed"
+    assert "S3ModelArtifacts" not in described["ModelArtifacts"]
+    assert "FinalMetricDataList" not in described
+    assert done["BestTrainingJob"]["TrainingJobName"] != failed["TrainingJobName"]
+
+
+def test_tuning_job_fails_outright_when_injected(account):
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    name = f"x-{uuid.uuid4().hex[:8]}"
+    with training_faults(fail_tuning="InternalServerError: injected"):
+        _create(sm, name, _config(2, 1), _definition(bucket, prefix))
+        done = _wait(sm, name)
+    assert done["HyperParameterTuningJobStatus"] == "Failed"
+    assert done["FailureReason"] == "InternalServerError: injected"
+    assert "BestTrainingJob" not in done
+    # A failed tuning job is no parent.
+    with pytest.raises(ClientError) as refused:
+        _create(
+            sm, f"{name}-c", _config(2, 1), _definition(bucket, prefix), [name], "TransferLearning"
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_a_stopped_tuning_job_keeps_its_finished_jobs_and_is_a_usable_parent(account):
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    name = f"s-{uuid.uuid4().hex[:8]}"
+    _create(sm, name, _config(8, 1), _definition(bucket, prefix))
+    deadline = time.monotonic() + 60
+    while not sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, StatusEquals="Completed"
+    )["TrainingJobSummaries"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    stopping = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert stopping["HyperParameterTuningJobStatus"] in ("Stopping", "Stopped")
+    done = _wait(sm, name)
+    assert done["HyperParameterTuningJobStatus"] == "Stopped"
+    counters = done["TrainingJobStatusCounters"]
+    assert counters["Completed"] >= 1 and counters["InProgress"] == 0
+    assert counters["Completed"] + counters["Stopped"] < 8  # no more jobs were launched
+    best = done["BestTrainingJob"]
+    kept = sm.describe_training_job(TrainingJobName=best["TrainingJobName"])
+    assert kept["TrainingJobStatus"] == "Completed"
+    _booster(acct, kept["ModelArtifacts"]["S3ModelArtifacts"])  # still there, still loads
+    with pytest.raises(ClientError) as again:
+        sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert again.value.response["Error"]["Code"] == "ValidationException"
+
+    # AWS accepts a Stopped parent (FACTS.md; API reference of WarmStartConfig).
+    child = f"{name}-tl"
+    _create(sm, child, _config(2, 2), _definition(bucket, prefix), [name], "TransferLearning")
+    assert _wait(sm, child)["HyperParameterTuningJobStatus"] == "Completed"
+
+
+def test_a_tuning_job_is_stopped_after_n_training_jobs_when_injected(account):
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    name = f"n-{uuid.uuid4().hex[:8]}"
+    with training_faults(stop_tuning_after=2):
+        _create(sm, name, _config(6, 1), _definition(bucket, prefix))
+        done = _wait(sm, name)
+    assert done["HyperParameterTuningJobStatus"] == "Stopped"
+    assert done["TrainingJobStatusCounters"]["Completed"] == 2
+    assert sum(done["TrainingJobStatusCounters"].values()) <= 3
+
+
+def _refusal(sm, name, config, definition, parents, kind) -> str:
+    with pytest.raises(ClientError) as refused:
+        _create(sm, name, config, definition, parents, kind)
+    with pytest.raises(ClientError):  # nothing was created
+        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    return refused.value.response["Error"]["Message"]
+
+
+def test_invalid_warm_starts_are_refused_as_aws_refuses_them(account):
+    """Warm start tuning restrictions: SageMaker Developer Guide, "Run a Warm Start
+    Hyperparameter Tuning Job"; at most 5 parents: API reference,
+    HyperParameterTuningJobWarmStartConfig."""
+    acct, bucket, prefix, (x, y) = account
+    sm = acct.client("sagemaker")
+    parent = f"w-{uuid.uuid4().hex[:8]}"
+    _create(sm, parent, _config(2, 2), _definition(bucket, prefix))
+    running = f"{parent}-r"
+    _create(sm, running, _config(2, 1), _definition(bucket, prefix))
+    assert "terminal" in _refusal(
+        sm, f"{parent}-1", _config(2, 1), _definition(bucket, prefix), [running], "TransferLearning"
+    )
+    _wait(sm, parent)
+    _wait(sm, running)
+    child = f"{parent}-c"
+    ok = _definition(bucket, prefix)
+    cases = {
+        "missing": (_config(2, 1), ok, ["no-such-parent"], "TransferLearning"),
+        "six parents": (_config(2, 1), ok, [parent] * 6, "TransferLearning"),
+        "objective": (_config(2, 1, "validation:mae"), ok, [parent], "TransferLearning"),
+        "names": (
+            _config(2, 1),
+            _definition(
+                bucket, prefix, {"num_round": "15", "objective": "reg:squarederror", "gamma": "1"}
+            ),
+            [parent],
+            "TransferLearning",
+        ),
+        "image": (
+            _config(2, 1),
+            _definition(bucket, prefix, image=image_uris.retrieve("xgboost", REGION, "3.0-5")),
+            [parent],
+            "IdenticalDataAndAlgorithm",
+        ),
+    }
+    typed = _config(2, 1)
+    typed["ParameterRanges"]["ContinuousParameterRanges"].append(
+        {"Name": "max_depth", "MinValue": "2", "MaxValue": "5", "ScalingType": "Auto"}
+    )
+    typed["ParameterRanges"]["IntegerParameterRanges"] = []
+    cases["type"] = (typed, ok, [parent], "TransferLearning")
+    for case, (config, definition, parents, kind) in cases.items():
+        message = _refusal(sm, child, config, definition, parents, kind)
+        assert message, case
+
+    # IdenticalDataAndAlgorithm needs the same data: new rows make it a TransferLearning.
+    other = f"training-tests/{uuid.uuid4().hex[:8]}/"
+    acct.put_bytes(bucket, other + "train/part-1.csv", _csv(x[:150], y[:150]))
+    acct.put_bytes(bucket, other + "validation/data.csv", _csv(x[200:], y[200:]))
+    moved = _definition(bucket, other)
+    assert "same input data" in _refusal(
+        sm, child, _config(2, 1), moved, [parent], "IdenticalDataAndAlgorithm"
+    )
+    _create(sm, child, _config(2, 1), moved, [parent], "TransferLearning")
+    # The same bytes under another key are the same data.
+    copy = f"training-tests/{uuid.uuid4().hex[:8]}/"
+    for key in ("train/part-1.csv", "train/part-2.csv", "train/_SUCCESS", "validation/data.csv"):
+        acct.put_bytes(bucket, copy + key, acct.get_bytes(bucket, prefix + key)[0])
+    _create(
+        sm,
+        f"{child}-i",
+        _config(2, 1),
+        _definition(bucket, copy),
+        [parent],
+        "IdenticalDataAndAlgorithm",
+    )
+    for job in (child, f"{child}-i"):
+        assert _wait(sm, job)["HyperParameterTuningJobStatus"] == "Completed"
+
+
+def _training_job(sm, bucket: str, prefix: str, hyperparameters: dict, **overrides) -> dict:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    definition = _definition(bucket, prefix)
+    request = {
+        "TrainingJobName": name,
+        "HyperParameters": hyperparameters,
+        "AlgorithmSpecification": definition["AlgorithmSpecification"],
+        "RoleArn": definition["RoleArn"],
+        "InputDataConfig": definition["InputDataConfig"],
+        "OutputDataConfig": definition["OutputDataConfig"],
+        "ResourceConfig": definition["ResourceConfig"],
+        "StoppingCondition": definition["StoppingCondition"],
+    }
+    request.update(overrides)
+    sm.create_training_job(**request)
+    return _wait_training(sm, name)
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "reason"),
+    [
+        # container: src/sagemaker_algorithm_toolkit/hyperparameter_validation.py:268
+        (
+            {"objective": "reg:squarederror"},
+            "ClientError: Missing required hyperparameter: num_round",
+        ),
+        # :278, unknown names are refused
+        ({"num_round": "5", "depth": "3"}, "ClientError: Extraneous hyperparameter found: depth"),
+        # container: algorithm_mode/hyperparameter_validation.py:154-160 (eta in [0, 1])
+        (
+            {"num_round": "5", "eta": "2"},
+            "ClientError: Hyperparameter eta: value 2.0 not in range [0, 1]",
+        ),
+        # :189-192 (subsample in (0, 1]); the alias learning_rate means eta (:341)
+        (
+            {"num_round": "5", "subsample": "0"},
+            "ClientError: Hyperparameter subsample: value 0.0 not in range (0, 1]",
+        ),
+        (
+            {"num_round": "5", "learning_rate": "-1"},
+            "ClientError: Hyperparameter eta: value -1.0 not in range [0, 1]",
+        ),
+    ],
+)
+def test_bad_hyperparameters_fail_the_training_job_as_the_container_does(
+    account, hyperparameters, reason
+):
+    acct, bucket, prefix, _ = account
+    described = _training_job(acct.client("sagemaker"), bucket, prefix, hyperparameters)
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"] == reason
+
+
+def test_early_stopping_follows_the_tuning_objective_and_keeps_the_best_round(account):
+    acct, bucket, prefix, (x, y) = account
+    hp = {
+        "num_round": "300",
+        "eta": "0.5",
+        "max_depth": "6",
+        "early_stopping_rounds": "3",
+        "_tuning_objective_metric": "validation:rmse",
+        "objective": "reg:squarederror",
+    }
+    described = _training_job(acct.client("sagemaker"), bucket, prefix, hp)
+    assert described["TrainingJobStatus"] == "Completed"
+    booster = _booster(acct, described["ModelArtifacts"]["S3ModelArtifacts"])
+    # EarlyStopping on the validation channel's objective metric, save_best (container:
+    # algorithm_mode/train.py:329-336, callback.py:113-120): the model ends at the best round.
+    own = xgboost.train(
+        {"objective": "reg:squarederror", "eta": 0.5, "max_depth": 6, "nthread": 1},
+        xgboost.DMatrix(x[:200], label=y[:200]),
+        num_boost_round=300,
+        evals=[(xgboost.DMatrix(x[200:], label=y[200:]), "validation")],
+        callbacks=[xgboost.callback.EarlyStopping(rounds=3, metric_name="rmse", save_best=True)],
+        verbose_eval=False,
+    )
+    assert booster.num_boosted_rounds() == own.num_boosted_rounds() < 300
+
+
+def test_an_image_of_another_xgboost_line_fails_with_a_clear_reason(account):
+    acct, bucket, prefix, _ = account
+    old = image_uris.retrieve("xgboost", REGION, "1.7-1")
+    spec = {"TrainingImage": old, "TrainingInputMode": "File"}
+    described = _training_job(
+        acct.client("sagemaker"), bucket, prefix, {"num_round": "5"}, AlgorithmSpecification=spec
+    )
+    assert described["TrainingJobStatus"] == "Failed"
+    assert (
+        "1.7-1" in described["FailureReason"] and xgboost.__version__ in described["FailureReason"]
+    )
+
+
+def test_max_runtime_stops_the_training_job(account):
+    acct, bucket, prefix, _ = account
+    # One second of SageMaker time is far less than instance start-up takes, scaled or not.
+    described = _training_job(
+        acct.client("sagemaker"),
+        bucket,
+        prefix,
+        {"num_round": "5"},
+        StoppingCondition={"MaxRuntimeInSeconds": 1},
+    )
+    # A job that runs out of time ends Stopped with secondary status MaxRuntimeExceeded
+    # (botocore SecondaryStatus enum; aws-samples/serverless-sagemaker-orchestration#2).
+    assert described["TrainingJobStatus"] == "Stopped"
+    assert described["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert "S3ModelArtifacts" not in described["ModelArtifacts"]
+
+
+def test_a_missing_channel_prefix_fails_the_training_job(account):
+    acct, bucket, prefix, _ = account
+    channels = [_channel("train", f"s3://{bucket}/{prefix}nothing-here/")]
+    described = _training_job(
+        acct.client("sagemaker"), bucket, prefix, {"num_round": "5"}, InputDataConfig=channels
+    )
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"].startswith("ClientError: No S3 objects found under S3 URL")
