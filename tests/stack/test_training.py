@@ -606,3 +606,21 @@ def test_a_missing_channel_prefix_fails_the_training_job(account):
     )
     assert described["TrainingJobStatus"] == "Failed"
     assert described["FailureReason"].startswith("ClientError: No S3 objects found under S3 URL")
+
+
+def test_a_channel_in_another_accounts_bucket_is_refused(stack, account):
+    """AWS reads another account's bucket only under a bucket policy, which moto does not
+    evaluate: the stack refuses it rather than read it (stricter, never more lenient)."""
+    acct, bucket, prefix, (x, y) = account
+    env = load_repo(stack.repo_root).envs["sandbox"]
+    other = aws.for_account(env.account_id, env.region, env.role_arn)
+    key = f"{prefix}train/data.csv"
+    other.put_bytes(env.artifact_bucket, key, _csv(x[:50], y[:50]))
+    channels = [_channel("train", f"s3://{env.artifact_bucket}/{key}")]
+    described = _training_job(
+        acct.client("sagemaker"), bucket, prefix, {"num_round": "5"}, InputDataConfig=channels
+    )
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"].startswith(
+        f"ClientError: Data download failed: bucket {env.artifact_bucket}"
+    )

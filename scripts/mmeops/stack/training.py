@@ -87,6 +87,18 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _own_bucket(account_id: str, region: str, name: str, step: str = "Data download"):
+    """The bucket, if the job's account owns it. Moto would hand out any account's bucket
+    (it enforces no bucket policy); AWS needs a policy for that, which the stack cannot
+    evaluate, so another account's bucket is refused: stricter, never more lenient."""
+    bucket = _s3(account_id, region).buckets.get(name)
+    if bucket is None:
+        raise algorithm.ClientError(
+            f"{step} failed: bucket {name} does not exist or is not this account's (AccessDenied)"
+        )
+    return bucket
+
+
 def read_channel(account_id: str, region: str, channel: dict) -> list[tuple[str, bytes]]:
     """Every object under the channel's S3 prefix (S3Prefix: a key prefix, not a folder)."""
     source = channel.get("DataSource", {}).get("S3DataSource") or {}
@@ -96,10 +108,7 @@ def read_channel(account_id: str, region: str, channel: dict) -> list[tuple[str,
         )
     uri = source.get("S3Uri", "")
     bucket_name, prefix = _split(uri)
-    try:
-        bucket = _s3(account_id, region).get_bucket(bucket_name)
-    except Exception:  # moto's MissingBucket / AccessDenied
-        raise algorithm.ClientError(f"Data download failed: no bucket {bucket_name}") from None
+    bucket = _own_bucket(account_id, region, bucket_name)
     files = [
         (name[len(prefix) :] or name, key.value)
         for name, key in sorted(bucket.keys.items())
@@ -112,10 +121,8 @@ def read_channel(account_id: str, region: str, channel: dict) -> list[tuple[str,
 
 def write_object(account_id: str, region: str, uri: str, body: bytes) -> None:
     bucket, key = _split(uri)
-    try:
-        _s3(account_id, region).put_object(bucket, key, body)
-    except Exception:
-        raise algorithm.ClientError(f"Model upload failed: no bucket {bucket}") from None
+    _own_bucket(account_id, region, bucket, "Model upload")
+    _s3(account_id, region).put_object(bucket, key, body)
 
 
 class TrainingJob:
