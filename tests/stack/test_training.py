@@ -321,6 +321,13 @@ def test_listing_filters_sorts_and_pages_as_the_api_defines(account):
     assert len(values) == 4 and values == sorted(values, reverse=True)
     failed = _all_summaries(sm, name, StatusEquals="Failed")
     assert [s["TrainingJobName"] for s in failed] == [names[2]]
+    # ListHyperParameterTuningJobs shows the same real counters.
+    [listed] = sm.list_hyper_parameter_tuning_jobs(NameContains=name)[
+        "HyperParameterTuningJobSummaries"
+    ]
+    assert listed["HyperParameterTuningJobStatus"] == "Completed"
+    assert listed["TrainingJobStatusCounters"]["NonRetryableError"] == 1
+    assert listed["ObjectiveStatusCounters"] == {"Succeeded": 4, "Pending": 0, "Failed": 1}
 
 
 def test_a_tuning_job_with_a_failed_training_job_still_completes(account):
@@ -624,3 +631,37 @@ def test_a_channel_in_another_accounts_bucket_is_refused(stack, account):
     assert described["FailureReason"].startswith(
         f"ClientError: Data download failed: bucket {env.artifact_bucket}"
     )
+
+
+def test_the_tuning_jobs_own_max_runtime_stops_it(account):
+    """ResourceLimits.MaxRuntimeInSeconds bounds the whole tuning job (API reference,
+    ResourceLimits; aws/sagemaker-python-sdk#3983: "it stopped on the 3rd job"). 120 s, the
+    smallest the API allows, is less than six sequential training jobs take, scaled or not."""
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    name = f"m-{uuid.uuid4().hex[:8]}"
+    config = _config(6, 1)
+    config["ResourceLimits"]["MaxRuntimeInSeconds"] = 120
+    _create(sm, name, config, _definition(bucket, prefix))
+    done = _wait(sm, name)
+    assert done["HyperParameterTuningJobStatus"] == "Stopped"
+    assert sum(done["TrainingJobStatusCounters"].values()) < 6
+
+
+def test_one_knob_scales_the_time_sagemaker_spends_around_training(account, monkeypatch):
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+
+    def starting_seconds() -> float:
+        described = _training_job(sm, bucket, prefix, {"num_round": "3"})
+        assert described["TrainingJobStatus"] == "Completed"
+        [starting] = [
+            t for t in described["SecondaryStatusTransitions"] if t["Status"] == "Starting"
+        ]
+        return (starting["EndTime"] - starting["StartTime"]).total_seconds()
+
+    # 90 s of instance start-up: 0.18 s at the default scale, 0.9 s at 0.01.
+    monkeypatch.setenv("MMEOPS_STACK_TIME_SCALE", "0.01")
+    assert 0.9 <= starting_seconds() < 5
+    monkeypatch.delenv("MMEOPS_STACK_TIME_SCALE")
+    assert starting_seconds() < 0.9

@@ -224,9 +224,9 @@ class TrainingJob:
             raise algorithm.Interrupted(why)
 
     def _run(self, deadline: float, inject_failure: str | None) -> None:
-        self._check(self._sleep(PHASES["Starting"], deadline))
         spec = self.definition.get("AlgorithmSpecification", {})
         problem = image_problem(spec.get("TrainingImage", ""), self.region)
+        self._check(self._sleep(PHASES["Starting"], deadline))
         if problem:
             raise algorithm.ClientError(problem)
         self._move("Downloading", "Downloading input data")
