@@ -665,3 +665,75 @@ def test_one_knob_scales_the_time_sagemaker_spends_around_training(account, monk
     assert 0.9 <= starting_seconds() < 5
     monkeypatch.delenv("MMEOPS_STACK_TIME_SCALE")
     assert starting_seconds() < 0.9
+
+
+# Eleven static hyperparameters besides num_round and objective, with values the container
+# accepts (algorithm_mode/hyperparameter_validation.py:161-233).
+_MANY_STATIC = {
+    "gamma": "0",
+    "alpha": "0",
+    "lambda": "1",
+    "min_child_weight": "1",
+    "max_delta_step": "0",
+    "colsample_bylevel": "1",
+    "colsample_bynode": "1",
+    "max_bin": "256",
+    "max_leaves": "0",
+    "scale_pos_weight": "1",
+    "base_score": "0.5",
+}
+_CHANGED = {
+    "gamma": "0.1",
+    "alpha": "0.1",
+    "lambda": "2",
+    "min_child_weight": "2",
+    "max_delta_step": "1",
+    "colsample_bylevel": "0.9",
+    "colsample_bynode": "0.9",
+    "max_bin": "128",
+    "max_leaves": "8",
+    "scale_pos_weight": "2",
+    "base_score": "0.4",
+}
+
+
+def test_warm_start_allows_ten_static_changes_and_refuses_eleven(account):
+    """ "The number of total changes from tunable hyperparameters in the parent jobs to static
+    hyperparameters in the new tuning job, plus the number of changes in the values of static
+    hyperparameters cannot be more than 10" (Developer Guide, warm start restrictions)."""
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    base = {"num_round": "5", "objective": "reg:squarederror"}
+    parent = f"v-{uuid.uuid4().hex[:8]}"
+    _create(sm, parent, _config(1, 1), _definition(bucket, prefix, {**base, **_MANY_STATIC}))
+    _wait(sm, parent)
+    eleven = _definition(bucket, prefix, {**base, **_CHANGED})
+    message = _refusal(sm, f"{parent}-11", _config(1, 1), eleven, [parent], "TransferLearning")
+    assert "More than 10 static hyperparameter changes" in message
+    ten = _definition(bucket, prefix, {**base, **_CHANGED, "base_score": "0.5"})
+    _create(sm, f"{parent}-10", _config(1, 1), ten, [parent], "TransferLearning")
+    assert _wait(sm, f"{parent}-10")["HyperParameterTuningJobStatus"] == "Completed"
+
+
+def test_a_static_value_may_become_a_range_of_its_type_only(account):
+    """The type of each hyperparameter must not change (Developer Guide, warm start
+    restrictions): a static "0.3" may become a continuous range, not an integer one."""
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    parent = f"y-{uuid.uuid4().hex[:8]}"
+    static = {"num_round": "5", "objective": "reg:squarederror", "gamma": "0.3"}
+    _create(sm, parent, _config(1, 1), _definition(bucket, prefix, static))
+    _wait(sm, parent)
+    plain = _definition(bucket, prefix, {"num_round": "5", "objective": "reg:squarederror"})
+    as_int = _config(1, 1)
+    as_int["ParameterRanges"]["IntegerParameterRanges"].append(
+        {"Name": "gamma", "MinValue": "0", "MaxValue": "3", "ScalingType": "Auto"}
+    )
+    message = _refusal(sm, f"{parent}-i", as_int, plain, [parent], "TransferLearning")
+    assert "gamma changed type" in message
+    as_float = _config(1, 1)
+    as_float["ParameterRanges"]["ContinuousParameterRanges"].append(
+        {"Name": "gamma", "MinValue": "0", "MaxValue": "3", "ScalingType": "Auto"}
+    )
+    _create(sm, f"{parent}-f", as_float, plain, [parent], "TransferLearning")
+    assert _wait(sm, f"{parent}-f")["HyperParameterTuningJobStatus"] == "Completed"

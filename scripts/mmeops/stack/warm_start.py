@@ -17,7 +17,7 @@ Refusals are ValidationException, as CreateHyperParameterTuningJob answers bad i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from moto.sagemaker.exceptions import ValidationError
@@ -52,11 +52,32 @@ def _kind_of_static(value: str) -> str:
     return "Integer" if value.lstrip("-").isdigit() else "Continuous"
 
 
+def _kinds(config: Mapping[str, Any], definition: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
+    """name -> (type, declared): a range declares its type, a static value's is inferred."""
+    kinds = {n: (_kind_of_static(v), False) for n, v in _static(definition).items()}
+    kinds.update({n: (k, True) for n, (k, _) in tunable(config).items()})
+    return kinds
+
+
+def _compatible(a: tuple[str, bool], b: tuple[str, bool]) -> bool:
+    """Whether a hyperparameter kept its type. A static value only hints at one: "3" fits an
+    integer, continuous or categorical range, "0.5" a continuous or categorical one."""
+    if a[0] == b[0]:
+        return True
+    if a[1] and b[1]:
+        return False  # two declared ranges of different types
+    static, declared = (a[0], b[0]) if not a[1] else (b[0], a[0])
+    fits = {"Integer": {"Continuous", "Categorical"}, "Continuous": {"Categorical"}}
+    return declared in fits.get(static, set())
+
+
 def _repository(image: str) -> str:
     return image.rsplit(":", 1)[0]
 
 
-def data_digest(read: Any, definition: Mapping[str, Any]) -> str:
+def data_digest(
+    read: Callable[[dict], list[tuple[str, bytes]]], definition: Mapping[str, Any]
+) -> str:
     """sha256 over every channel's objects, so identical data uploaded twice (at another key)
     is recognised as identical."""
     digest = hashlib.sha256()
@@ -87,7 +108,7 @@ def check(
     warm_start: Mapping[str, Any],
     config: Mapping[str, Any],
     definition: Mapping[str, Any],
-    data_digest_of: Any,
+    data_digest_of: Callable[[], str],
 ) -> list[Any]:
     """The parent tuning jobs, or ValidationError naming the first rule broken."""
     names = [p["HyperParameterTuningJobName"] for p in warm_start["ParentHyperParameterTuningJobs"]]
@@ -95,54 +116,62 @@ def check(
         raise ValidationError(
             message=f"A warm start tuning job can have between 1 and {MAX_PARENTS} parent jobs."
         )
-    kind = warm_start["WarmStartType"]
-    objective = config["HyperParameterTuningJobObjective"]
-    image = definition["AlgorithmSpecification"].get("TrainingImage", "")
-    names_now = set(tunable(config)) | set(_static(definition))
-    kinds_now = {n: k for n, (k, _) in tunable(config).items()}
-    kinds_now.update({n: _kind_of_static(v) for n, v in _static(definition).items()})
     parents = []
     for name in names:
         parent = backend.hyper_parameter_tuning_jobs.get(name)
         if parent is None or not hasattr(parent, "training_jobs_launched"):
             raise ValidationError(message=f"Parent hyperparameter tuning job {name} not found.")
-        if parent.status not in TERMINAL:
-            raise ValidationError(
-                message=f"Parent hyperparameter tuning job {name} is {parent.status}; a parent "
-                f"must be in a terminal state ({' or '.join(TERMINAL)})."
-            )
-        if parent.config["HyperParameterTuningJobObjective"] != objective:
-            raise ValidationError(
-                message=f"The objective metric of parent {name} differs from this tuning job's."
-            )
-        parent_image = parent.definition["AlgorithmSpecification"].get("TrainingImage", "")
-        if kind == "IdenticalDataAndAlgorithm" and parent_image != image:
-            raise ValidationError(
-                message=f"IdenticalDataAndAlgorithm needs the training image of parent {name} "
-                f"({parent_image})."
-            )
-        if _repository(parent_image) != _repository(image):
-            raise ValidationError(message=f"Parent {name} used another algorithm ({parent_image}).")
-        parent_names = set(tunable(parent.config)) | set(_static(parent.definition))
-        if parent_names != names_now:
-            diff = sorted(parent_names ^ names_now)
-            raise ValidationError(
-                message=f"The static plus tunable hyperparameters must be the same as in parent "
-                f"{name}; they differ in: {', '.join(diff)}."
-            )
-        for hp, (hp_kind, _) in tunable(parent.config).items():
-            if hp in kinds_now and kinds_now[hp] != hp_kind and hp in tunable(config):
-                raise ValidationError(
-                    message=f"Hyperparameter {hp} changed type from {hp_kind} in parent {name}."
-                )
-        if _changes(parent, definition) > MAX_STATIC_CHANGES:
-            raise ValidationError(
-                message=f"More than {MAX_STATIC_CHANGES} static hyperparameter changes from "
-                f"parent {name}."
-            )
-        if kind == "IdenticalDataAndAlgorithm" and parent.data_digest != data_digest_of():
+        _check_parent(name, parent, warm_start["WarmStartType"], config, definition)
+        if (
+            warm_start["WarmStartType"] == "IdenticalDataAndAlgorithm"
+            and parent.data_digest != data_digest_of()
+        ):
             raise ValidationError(
                 message=f"IdenticalDataAndAlgorithm needs the same input data as parent {name}."
             )
         parents.append(parent)
     return parents
+
+
+def _check_parent(
+    name: str, parent: Any, kind: str, config: Mapping[str, Any], definition: Mapping[str, Any]
+) -> None:
+    """One parent against the new job's request: state, objective, algorithm, hyperparameters."""
+    if parent.status not in TERMINAL:
+        raise ValidationError(
+            message=f"Parent hyperparameter tuning job {name} is {parent.status}; a parent "
+            f"must be in a terminal state ({' or '.join(TERMINAL)})."
+        )
+    if (
+        parent.config["HyperParameterTuningJobObjective"]
+        != config["HyperParameterTuningJobObjective"]
+    ):
+        raise ValidationError(
+            message=f"The objective metric of parent {name} differs from this tuning job's."
+        )
+    image = definition["AlgorithmSpecification"].get("TrainingImage", "")
+    parent_image = parent.definition["AlgorithmSpecification"].get("TrainingImage", "")
+    if kind == "IdenticalDataAndAlgorithm" and parent_image != image:
+        raise ValidationError(
+            message=f"IdenticalDataAndAlgorithm needs the training image of parent {name} "
+            f"({parent_image})."
+        )
+    if _repository(parent_image) != _repository(image):
+        raise ValidationError(message=f"Parent {name} used another algorithm ({parent_image}).")
+    before, now = _kinds(parent.config, parent.definition), _kinds(config, definition)
+    if set(before) != set(now):
+        raise ValidationError(
+            message=f"The static plus tunable hyperparameters must be the same as in parent "
+            f"{name}; they differ in: {', '.join(sorted(set(before) ^ set(now)))}."
+        )
+    for hp in sorted(now):
+        if not _compatible(before[hp], now[hp]):
+            raise ValidationError(
+                message=f"Hyperparameter {hp} changed type from {before[hp][0]} in parent "
+                f"{name} to {now[hp][0]}."
+            )
+    if _changes(parent, definition) > MAX_STATIC_CHANGES:
+        raise ValidationError(
+            message=f"More than {MAX_STATIC_CHANGES} static hyperparameter changes from "
+            f"parent {name}."
+        )
