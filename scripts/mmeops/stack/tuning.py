@@ -14,7 +14,6 @@ the study as prior observations. This is NOT SageMaker's Bayesian optimizer
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
 import time
@@ -256,15 +255,11 @@ class TuningJob:
 
     def _run(self) -> None:
         limits = self.config["ResourceLimits"]
-        max_jobs, max_parallel = (
-            limits["MaxNumberOfTrainingJobs"],
-            limits["MaxParallelTrainingJobs"],
-        )
         limit = limits.get("MaxRuntimeInSeconds")
         deadline = time.monotonic() + limit * training.time_scale() if limit else None
         study, dists = self._study()
         trials: dict[str, optuna.trial.Trial] = {}
-        faults = training_faults.active()
+        faults = training_faults.active()  # those in force when the job started
         if faults is not None and faults.fail_tuning:
             time.sleep(training.PHASES["Starting"] * training.time_scale())
             faults.record(self.hyper_parameter_tuning_job_name, "", "fail_tuning")
@@ -272,7 +267,7 @@ class TuningJob:
             return
 
         def done(job: training.TrainingJob) -> None:
-            with self._cond:
+            with self._cond:  # re-entrant: request_stop() takes it again
                 value = self.objective_of(job)
                 trial = trials[job.training_job_name]
                 if value is None:
@@ -280,48 +275,19 @@ class TuningJob:
                 else:
                     study.tell(trial, value)
                 ended = sum(j.done for j in self.training_jobs_launched)
-                if (
-                    faults is not None
-                    and faults.stop_tuning_after == ended
-                    and not self._stop_requested
-                ):
+                if faults and faults.stop_tuning_after == ended and not self._stop_requested:
                     faults.record(self.hyper_parameter_tuning_job_name, "", "stop_tuning_after")
-                    threading.Thread(target=self._stop_quietly, daemon=True).start()
+                    self.request_stop()
                 self._cond.notify_all()
 
-        while True:
+        while self._wait_for_a_slot(limits["MaxParallelTrainingJobs"], deadline):
             with self._cond:
-                while (
-                    not self._stop_requested
-                    and sum(not j.done for j in self.training_jobs_launched) >= max_parallel
-                ):
-                    self._cond.wait(0.05)
-                    if deadline and time.monotonic() >= deadline:
-                        break
-                if deadline and time.monotonic() >= deadline and not self._stop_requested:
-                    self._stop_requested = True
-                    self.status = "Stopping"
-                    for job in self.training_jobs_launched:
-                        job.request_stop()
-                if self._stop_requested or len(self.training_jobs_launched) >= max_jobs:
+                if len(self.training_jobs_launched) >= limits["MaxNumberOfTrainingJobs"]:
                     break
-                n = len(self.training_jobs_launched) + 1
                 trial = study.ask(dists)
-                hyperparameters = dict(self.definition.get("StaticHyperParameters") or {})
-                hyperparameters.update({k: _as_string(v) for k, v in trial.params.items()})
-                hyperparameters["_tuning_objective_metric"] = self.metric
-                job = training.TrainingJob(
-                    account_id=self.backend.account_id,
-                    region=self.backend.region_name,
-                    name=self._name(n),
-                    definition=self.definition,
-                    hyperparameters=hyperparameters,
-                    tuning_job_arn=self.arn,
-                )
+                job = self._launch(trial)
                 trials[job.training_job_name] = trial
-                self.training_jobs_launched.append(job)
-                self.backend.training_jobs[job.training_job_name] = job
-                self.last_modified_time = utcnow()
+            n = len(trials)
             failure = None
             if faults is not None and n in faults.fail_training_jobs:
                 faults.record(self.hyper_parameter_tuning_job_name, job.training_job_name, "fail")
@@ -338,9 +304,36 @@ class TuningJob:
         else:
             self._finish("Completed")
 
-    def _stop_quietly(self) -> None:
-        with contextlib.suppress(ValidationError):  # it ended on its own meanwhile
-            self.request_stop()
+    def _wait_for_a_slot(self, max_parallel: int, deadline: float | None) -> bool:
+        """Wait until fewer than `max_parallel` training jobs run; False once the job is to
+        stop (StopHyperParameterTuningJob, or its own MaxRuntimeInSeconds ran out)."""
+        with self._cond:
+            while not self._stop_requested:
+                if deadline and time.monotonic() >= deadline:
+                    self.request_stop()
+                    break
+                if sum(not j.done for j in self.training_jobs_launched) < max_parallel:
+                    return True
+                self._cond.wait(0.05)
+            return False
+
+    def _launch(self, trial: optuna.trial.Trial) -> training.TrainingJob:
+        """A new training job with the trial's hyperparameters (caller holds the lock)."""
+        hyperparameters = dict(self.definition.get("StaticHyperParameters") or {})
+        hyperparameters.update({k: _as_string(v) for k, v in trial.params.items()})
+        hyperparameters["_tuning_objective_metric"] = self.metric
+        job = training.TrainingJob(
+            account_id=self.backend.account_id,
+            region=self.backend.region_name,
+            name=self._name(len(self.training_jobs_launched) + 1),
+            definition=self.definition,
+            hyperparameters=hyperparameters,
+            tuning_job_arn=self.arn,
+        )
+        self.training_jobs_launched.append(job)
+        self.backend.training_jobs[job.training_job_name] = job
+        self.last_modified_time = utcnow()
+        return job
 
 
 def _parse(dist: optuna.distributions.BaseDistribution, raw: str) -> Any:
