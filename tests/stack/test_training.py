@@ -737,3 +737,35 @@ def test_a_static_value_may_become_a_range_of_its_type_only(account):
     )
     _create(sm, f"{parent}-f", as_float, plain, [parent], "TransferLearning")
     assert _wait(sm, f"{parent}-f")["HyperParameterTuningJobStatus"] == "Completed"
+
+
+def test_stop_training_job_interrupts_the_algorithm_and_writes_no_model(account):
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    name = f"st-{uuid.uuid4().hex[:8]}"
+    definition = _definition(bucket, prefix)
+    sm.create_training_job(
+        TrainingJobName=name,
+        HyperParameters={"num_round": "1000000", "eta": "0.001"},  # minutes of boosting
+        AlgorithmSpecification=definition["AlgorithmSpecification"],
+        RoleArn=definition["RoleArn"],
+        InputDataConfig=definition["InputDataConfig"],
+        OutputDataConfig=definition["OutputDataConfig"],
+        ResourceConfig=definition["ResourceConfig"],
+        StoppingCondition=definition["StoppingCondition"],
+    )
+    deadline = time.monotonic() + 30
+    while sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] != "Training":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    [listed] = sm.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
+    assert listed["TrainingJobStatus"] == "InProgress"
+    sm.stop_training_job(TrainingJobName=name)
+    described = _wait_training(sm, name)
+    assert (described["TrainingJobStatus"], described["SecondaryStatus"]) == ("Stopped", "Stopped")
+    assert "S3ModelArtifacts" not in described["ModelArtifacts"]
+    output = f"{prefix}output/{name}/"
+    assert not acct.call("s3", "list_objects_v2", Bucket=bucket, Prefix=output).get("Contents")
+    with pytest.raises(ClientError) as again:
+        sm.stop_training_job(TrainingJobName=name)
+    assert again.value.response["Error"]["Code"] == "ValidationException"
