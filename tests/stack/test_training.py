@@ -564,15 +564,24 @@ def test_early_stopping_follows_the_tuning_objective_and_keeps_the_best_round(ac
     booster = _booster(acct, described["ModelArtifacts"]["S3ModelArtifacts"])
     # EarlyStopping on the validation channel's objective metric, save_best (container:
     # algorithm_mode/train.py:329-336, callback.py:113-120): the model ends at the best round.
+    log: dict = {}
     own = xgboost.train(
         {"objective": "reg:squarederror", "eta": 0.5, "max_depth": 6, "nthread": 1},
         xgboost.DMatrix(x[:200], label=y[:200]),
         num_boost_round=300,
         evals=[(xgboost.DMatrix(x[200:], label=y[200:]), "validation")],
         callbacks=[xgboost.callback.EarlyStopping(rounds=3, metric_name="rmse", save_best=True)],
+        evals_result=log,
         verbose_eval=False,
     )
     assert booster.num_boosted_rounds() == own.num_boosted_rounds() < 300
+    # The final metric is the last value the algorithm printed (EvaluationMonitor, container:
+    # callback.py:85; SageMaker parses the log): the last round's, three after the best.
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    rounds = log["validation"]["rmse"]
+    assert len(rounds) == own.num_boosted_rounds() + 3
+    assert metrics["validation:rmse"] == pytest.approx(rounds[-1], rel=1e-6)
+    assert metrics["validation:rmse"] > min(rounds)
 
 
 def test_an_image_of_another_xgboost_line_fails_with_a_clear_reason(account):
