@@ -132,6 +132,7 @@ class MotoServer:
         # empty, as a fresh stack must.
         from moto.moto_api._internal.models import moto_api_backend
 
+        tuning.stop_all()  # no training job may write into the next stack's S3
         moto_api_backend.reset()
         self._server.stop()
 

@@ -331,14 +331,39 @@ def algorithm_content_type(channel: dict) -> str:
     return base.strip()
 
 
+_running: set[TrainingJob] = set()
+_running_lock = threading.Lock()
+
+
 def start(job: TrainingJob, on_done: Callable[[TrainingJob], None], failure: str | None) -> None:
     """Run `job` in a daemon thread and call `on_done(job)` when it has ended."""
 
     def body() -> None:
-        job.run(failure)
-        on_done(job)
+        try:
+            job.run(failure)
+            on_done(job)
+        finally:
+            with _running_lock:
+                _running.discard(job)
 
+    with _running_lock:
+        _running.add(job)
     threading.Thread(target=body, name=f"train-{job.training_job_name}", daemon=True).start()
+
+
+def stop_all(timeout: float = 10.0) -> None:
+    """Stop every running training job and wait for them to end (before moto's state is reset,
+    so that no job writes into the next stack's S3)."""
+    with _running_lock:
+        jobs = list(_running)
+    for job in jobs:
+        job.request_stop()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _running_lock:
+            if not _running:
+                return
+        time.sleep(0.02)
 
 
 def create(

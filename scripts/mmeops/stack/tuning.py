@@ -14,6 +14,7 @@ the study as prior observations. This is NOT SageMaker's Bayesian optimizer
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -396,8 +397,33 @@ def create(
         job.parents = warm_start.check(backend, warm, config, definition, digest)
     job.data_digest = digest()
     backend.hyper_parameter_tuning_jobs[name] = job
-    threading.Thread(target=job.run, name=f"tune-{name}", daemon=True).start()
+    with _live_lock:
+        _live.add(job)
+    threading.Thread(target=_run_live, args=(job,), name=f"tune-{name}", daemon=True).start()
     return job.arn
+
+
+_live: set[TuningJob] = set()
+_live_lock = threading.Lock()
+
+
+def _run_live(job: TuningJob) -> None:
+    try:
+        job.run()
+    finally:
+        with _live_lock:
+            _live.discard(job)
+
+
+def stop_all() -> None:
+    """Stop every running tuning and training job (before moto's state is reset, so that
+    none launches or writes into the next stack)."""
+    with _live_lock:
+        jobs = list(_live)
+    for job in jobs:
+        with contextlib.suppress(ValidationError):  # it ended meanwhile
+            job.request_stop()
+    training.stop_all()
 
 
 def _job(backend: Any, name: str) -> TuningJob:
