@@ -534,6 +534,11 @@ def _training_job(sm, bucket: str, prefix: str, hyperparameters: dict, **overrid
             {"num_round": "5", "subsample": "0"},
             "ClientError: Hyperparameter subsample: value 0.0 not in range (0, 1]",
         ),
+        # int(value) (toolkit hyperparameter_validation.py:93-94, :282; exceptions.py:69)
+        (
+            {"num_round": "5.0"},
+            "ClientError: Hyperparameter num_round: could not parse value (caused by ValueError)",
+        ),
         (
             {"num_round": "5", "learning_rate": "-1"},
             "ClientError: Hyperparameter eta: value -1.0 not in range [0, 1]",

@@ -49,12 +49,12 @@ class _Hp:
     choices: tuple[str, ...] = ()
 
     def parse(self, name: str, raw: str) -> Any:
-        try:
-            value = self.kind(float(raw)) if self.kind is int else self.kind(raw)
-            if self.kind is int and float(raw) != int(float(raw)):
-                raise ValueError(raw)
+        try:  # int("3.0") fails in the container too (toolkit's IntegerHyperparameter.parse)
+            value = self.kind(raw)
         except ValueError:
-            raise ClientError(f"Hyperparameter {name}: could not parse value") from None
+            raise ClientError(
+                f"Hyperparameter {name}: could not parse value (caused by ValueError)"
+            ) from None
         if self.choices and value not in self.choices:
             raise ClientError(f"Hyperparameter {name}: {value} is not in {list(self.choices)}")
         if self.kind is not str:
