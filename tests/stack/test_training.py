@@ -783,3 +783,30 @@ def test_stop_training_job_interrupts_the_algorithm_and_writes_no_model(account)
     with pytest.raises(ClientError) as again:
         sm.stop_training_job(TrainingJobName=name)
     assert again.value.response["Error"]["Code"] == "ValidationException"
+
+
+def _log_eta_from_zero() -> dict:
+    config = _config(1, 1)
+    config["ParameterRanges"]["ContinuousParameterRanges"][0].update(
+        {"MinValue": "0", "ScalingType": "Logarithmic"}
+    )
+    return config
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        # Only the algorithm's tunable metrics, `validation:<metric>` (container:
+        # algorithm_mode/metrics.py:21-42; Developer Guide, "Tune an XGBoost Model").
+        (_config(1, 1, "validation:nope"), "not a metric of the built-in XGBoost"),
+        (_config(1, 1, "train:rmse"), "not a metric of the built-in XGBoost"),
+        # "Logarithmic scaling works only for ranges that have only values greater than 0"
+        # (API reference, ContinuousParameterRange.ScalingType).
+        (_log_eta_from_zero(), "Logarithmic scaling needs a range of values greater than 0"),
+    ],
+)
+def test_requests_sagemaker_refuses_are_refused_before_anything_runs(account, config, says):
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    name = f"r-{uuid.uuid4().hex[:8]}"
+    assert says in _refusal(sm, name, config, _definition(bucket, prefix), (), None)

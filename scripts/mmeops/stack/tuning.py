@@ -26,6 +26,7 @@ from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, 
 from moto.sagemaker.utils import arn_formatter
 
 from mmeops.stack import training, training_faults, warm_start
+from mmeops.stack import xgboost_algorithm as algorithm
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -348,6 +349,39 @@ def _parse(dist: optuna.distributions.BaseDistribution, raw: str) -> Any:
 # --- moto's backend and responses ------------------------------------------------------------
 
 
+def _validate(config: dict, definition: dict | None, definitions: list | None) -> None:
+    """What CreateHyperParameterTuningJob refuses beyond the service model's shapes."""
+    if definition is None or definitions:
+        raise ValidationError(
+            message="The embedded stack runs tuning jobs with one TrainingJobDefinition only."
+        )
+    limits = config["ResourceLimits"]
+    if limits["MaxParallelTrainingJobs"] > limits["MaxNumberOfTrainingJobs"]:
+        raise ValidationError(
+            message="MaxParallelTrainingJobs cannot be greater than MaxNumberOfTrainingJobs."
+        )
+    metric = config["HyperParameterTuningJobObjective"]["MetricName"]
+    if metric not in algorithm.HYPERPARAMETERS["_tuning_objective_metric"].choices:
+        raise ValidationError(
+            message=f"The objective metric {metric} is not a metric of the built-in XGBoost "
+            "algorithm (validation:<metric>)."
+        )
+    for name, (kind, spec) in warm_start.tunable(config).items():
+        if kind == "Categorical":
+            continue
+        low, high = float(spec["MinValue"]), float(spec["MaxValue"])
+        if low > high:
+            raise ValidationError(message=f"{name}: MinValue is greater than MaxValue.")
+        if spec.get("ScalingType") == "Logarithmic" and low <= 0:
+            raise ValidationError(
+                message=f"{name}: Logarithmic scaling needs a range of values greater than 0."
+            )
+        if spec.get("ScalingType") == "ReverseLogarithmic" and not 0 <= low <= high < 1:
+            raise ValidationError(
+                message=f"{name}: ReverseLogarithmic scaling needs a range within [0, 1)."
+            )
+
+
 def create(
     backend: Any,
     *,
@@ -367,17 +401,7 @@ def create(
             message=f"Resource Already Exists: Hyper Parameter Tuning Job with name {name} "
             "already exists. Choose a different name."
         )
-    if definition is None or definitions:
-        raise ValidationError(
-            message="The embedded stack runs tuning jobs with one TrainingJobDefinition only."
-        )
-    if config.get("Strategy") not in ("Bayesian", "Random", "Hyperband", "Grid"):
-        raise ValidationError(message=f"Unknown Strategy {config.get('Strategy')}.")
-    limits = config["ResourceLimits"]
-    if limits["MaxParallelTrainingJobs"] > limits["MaxNumberOfTrainingJobs"]:
-        raise ValidationError(
-            message="MaxParallelTrainingJobs cannot be greater than MaxNumberOfTrainingJobs."
-        )
+    _validate(config, definition, definitions)
     job = TuningJob(backend, name, config, definition, warm)
 
     def read(channel: dict) -> list[tuple[str, bytes]]:
