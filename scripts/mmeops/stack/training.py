@@ -14,6 +14,7 @@ same way, so a limit that AWS would hit is hit here too.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -45,6 +46,15 @@ def time_scale() -> float:
         return max(float(raw), 0.0) if raw else DEFAULT_TIME_SCALE
     except ValueError:
         return DEFAULT_TIME_SCALE
+
+
+def deadline_after(limit_seconds: float | None) -> float:
+    """The monotonic time at which `limit_seconds` of SageMaker time run out (scaled); never
+    for no limit or a scale of 0 (no SageMaker time passes then)."""
+    scale = time_scale()
+    if not limit_seconds or scale == 0:
+        return math.inf
+    return time.monotonic() + limit_seconds * scale
 
 
 def image_problem(image: str, region: str) -> str | None:
@@ -153,7 +163,6 @@ class TrainingJob:
         self.failure_reason: str | None = None
         self.final_metrics: dict[str, float] = {}
         self.model_uri: str | None = None
-        self.booster = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._move("Starting", "Launching requested ML instances")
@@ -203,7 +212,7 @@ class TrainingJob:
     def run(self, inject_failure: str | None = None) -> None:
         """Start to finish; never raises (a failure becomes FailureReason)."""
         limit = self.definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
-        deadline = time.monotonic() + limit * time_scale()
+        deadline = deadline_after(limit)
         try:
             self._run(deadline, inject_failure)
         except algorithm.Interrupted as e:
@@ -231,8 +240,13 @@ class TrainingJob:
             raise algorithm.ClientError(problem)
         self._move("Downloading", "Downloading input data")
         channels = {c["ChannelName"]: c for c in self.definition.get("InputDataConfig", [])}
+        # The container's channels: train (required), validation, code.
         if "train" not in channels:
             raise algorithm.ClientError("Missing required channel: train")
+        for name in channels:
+            if name not in ("train", "validation", "code"):
+                raise algorithm.ClientError(f"Extraneous channel found: {name}")
+        channels.pop("code", None)  # script mode's; the built-in algorithm reads no code
         for c in channels.values():
             if algorithm_content_type(c) != "csv":
                 raise algorithm.ClientError(
@@ -258,7 +272,7 @@ class TrainingJob:
         self._check(self._sleep(PHASES["Uploading"], deadline))
         write_object(self.account_id, self.region, uri, trained.model_tar_gz)
         with self._lock:
-            self.model_uri, self.booster = uri, trained.booster
+            self.model_uri = uri
             self.final_metrics = trained.final_metrics
         self._end("Completed", "Completed", "Training job completed")
 

@@ -257,8 +257,7 @@ class TuningJob:
 
     def _run(self) -> None:
         limits = self.config["ResourceLimits"]
-        limit = limits.get("MaxRuntimeInSeconds")
-        deadline = time.monotonic() + limit * training.time_scale() if limit else None
+        deadline = training.deadline_after(limits.get("MaxRuntimeInSeconds"))
         study, dists = self._study()
         trials: dict[str, optuna.trial.Trial] = {}
         faults = training_faults.active()  # those in force when the job started
@@ -306,12 +305,12 @@ class TuningJob:
         else:
             self._finish("Completed")
 
-    def _wait_for_a_slot(self, max_parallel: int, deadline: float | None) -> bool:
+    def _wait_for_a_slot(self, max_parallel: int, deadline: float) -> bool:
         """Wait until fewer than `max_parallel` training jobs run; False once the job is to
         stop (StopHyperParameterTuningJob, or its own MaxRuntimeInSeconds ran out)."""
         with self._cond:
             while not self._stop_requested:
-                if deadline and time.monotonic() >= deadline:
+                if time.monotonic() >= deadline:
                     self.request_stop()
                     break
                 if sum(not j.done for j in self.training_jobs_launched) < max_parallel:
