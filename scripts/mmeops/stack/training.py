@@ -14,6 +14,7 @@ same way, so a limit that AWS would hit is hit here too.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -57,6 +58,17 @@ def deadline_after(limit_seconds: float | None) -> float:
     return time.monotonic() + limit_seconds * scale
 
 
+@functools.lru_cache(maxsize=64)
+def _builtin_image(region: str, version: str) -> str | None:
+    """sagemaker-core's URI of the built-in XGBoost image (each look-up reads its JSON)."""
+    from sagemaker.core import image_uris  # slow import: only when a job starts
+
+    try:
+        return image_uris.retrieve("xgboost", region, version)
+    except ValueError:
+        return None
+
+
 def image_problem(image: str, region: str) -> str | None:
     """Why the stack cannot run `image` as the built-in XGBoost algorithm, or None. The
     image must be the one sagemaker-core names for its version in this region, and its
@@ -67,11 +79,8 @@ def image_problem(image: str, region: str) -> str | None:
             f"{image} is not a built-in SageMaker XGBoost image; the embedded stack runs only those"
         )
     version = match.group(3)
-    from sagemaker.core import image_uris  # slow import: only when a job starts
-
-    try:
-        expected = image_uris.retrieve("xgboost", region, version)
-    except ValueError:
+    expected = _builtin_image(region, version)
+    if expected is None:
         return f"{image}: XGBoost version {version} is not a built-in image version"
     if expected != image:
         return f"{image} is not the built-in XGBoost image of {region} (expected {expected})"
