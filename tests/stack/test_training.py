@@ -823,3 +823,37 @@ def test_a_channel_the_container_does_not_know_fails_the_job(account):
     # container: src/sagemaker_algorithm_toolkit/channel_validation.py:99 (channels train,
     # validation, code: algorithm_mode/channel_validation.py:21-43)
     assert described["FailureReason"] == "ClientError: Extraneous channel found: test"
+
+
+def test_the_parents_results_are_the_searchs_prior_observations(account):
+    """Warm start: "The results of previous tuning jobs are used to inform which combinations
+    of hyperparameters to search over" (API reference, HyperParameterTuningJobWarmStartConfig).
+    Read on the stack's own objects: the child's study starts with every parent training job
+    that reported the objective and lies inside today's ranges."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    acct, bucket, prefix, _ = account
+    sm = acct.client("sagemaker")
+    parent = f"o-{uuid.uuid4().hex[:8]}"
+    with training_faults(fail_training_jobs={1}):
+        _create(sm, parent, _config(4, 2), _definition(bucket, prefix))
+        _wait(sm, parent)
+    narrower = _config(1, 1)
+    narrower["ParameterRanges"]["IntegerParameterRanges"][0]["MaxValue"] = "3"
+    child = f"{parent}-c"
+    _create(sm, child, narrower, _definition(bucket, prefix), [parent], "TransferLearning")
+    _wait(sm, child)
+
+    jobs = sagemaker_backends[acct.account_id][REGION].hyper_parameter_tuning_jobs
+    study, _ = jobs[child]._study()
+    expected = sorted(
+        (
+            float(s["TunedHyperParameters"]["eta"]),
+            int(s["TunedHyperParameters"]["max_depth"]),
+            s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+        )
+        for s in _all_summaries(sm, parent, StatusEquals="Completed")
+        if int(s["TunedHyperParameters"]["max_depth"]) <= 3
+    )
+    priors = sorted((t.params["eta"], t.params["max_depth"], t.value) for t in study.trials)
+    assert priors == expected and expected
