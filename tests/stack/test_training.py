@@ -302,13 +302,20 @@ def test_warm_started_tuning_job_of_six_trains_two_at_a_time_and_its_best_model_
     assert "TuningJobCompletionDetails" not in done and "ConsumedResources" not in done
 
 
-def test_listing_filters_sorts_and_pages_as_the_api_defines(account):
+def _tune_with_a_failure(account, jobs: int, failing: int):
+    """(client, name, final description, injected faults) of a finished tuning job of `jobs`
+    training jobs, 2 at a time, whose training job number `failing` failed."""
     acct, bucket, prefix, _ = account
     sm = acct.client("sagemaker")
-    name = f"l-{uuid.uuid4().hex[:8]}"
-    with training_faults(fail_training_jobs={3}):
-        _create(sm, name, _config(5, 2), _definition(bucket, prefix))
-        _wait(sm, name)
+    name = f"f-{uuid.uuid4().hex[:8]}"
+    with training_faults(fail_training_jobs={failing}) as injected:
+        _create(sm, name, _config(jobs, 2), _definition(bucket, prefix))
+        done = _wait(sm, name)
+    return sm, name, done, injected
+
+
+def test_listing_filters_sorts_and_pages_as_the_api_defines(account):
+    sm, name, _, _ = _tune_with_a_failure(account, jobs=5, failing=3)
     # Default: sorted by Name, ascending, 10 a page (API reference,
     # ListTrainingJobsForHyperParameterTuningJob: "The default is Name", "Ascending", 10).
     first = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
@@ -331,12 +338,7 @@ def test_listing_filters_sorts_and_pages_as_the_api_defines(account):
 
 
 def test_a_tuning_job_with_a_failed_training_job_still_completes(account):
-    acct, bucket, prefix, _ = account
-    sm = acct.client("sagemaker")
-    name = f"f-{uuid.uuid4().hex[:8]}"
-    with training_faults(fail_training_jobs={2}) as injected:
-        _create(sm, name, _config(4, 2), _definition(bucket, prefix))
-        done = _wait(sm, name)
+    sm, name, done, injected = _tune_with_a_failure(account, jobs=4, failing=2)
     assert [e[2] for e in injected.events] == ["fail"]
     assert done["HyperParameterTuningJobStatus"] == "Completed"
     assert done["TrainingJobStatusCounters"]["Completed"] == 3
@@ -833,11 +835,7 @@ def test_the_parents_results_are_the_searchs_prior_observations(account):
     from moto.sagemaker.models import sagemaker_backends
 
     acct, bucket, prefix, _ = account
-    sm = acct.client("sagemaker")
-    parent = f"o-{uuid.uuid4().hex[:8]}"
-    with training_faults(fail_training_jobs={1}):
-        _create(sm, parent, _config(4, 2), _definition(bucket, prefix))
-        _wait(sm, parent)
+    sm, parent, _, _ = _tune_with_a_failure(account, jobs=4, failing=1)
     narrower = _config(1, 1)
     narrower["ParameterRanges"]["IntegerParameterRanges"][0]["MaxValue"] = "3"
     child = f"{parent}-c"
