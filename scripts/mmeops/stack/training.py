@@ -8,8 +8,9 @@ Stopped (MaxRuntimeExceeded when StoppingCondition.MaxRuntimeInSeconds runs out)
 
 Time: training takes its real time; the phases SageMaker spends provisioning and moving data
 are slept, scaled by `time_scale()` (env MMEOPS_STACK_TIME_SCALE, default 0.002, so the
-90 s SageMaker takes to start an instance last 0.18 s). MaxRuntimeInSeconds is scaled the
-same way, so a limit that AWS would hit is hit here too.
+90 s SageMaker takes to start an instance last 0.18 s). MaxRuntimeInSeconds counts SageMaker
+seconds (`Clock`): those phases at their full length plus the training's real time, so a
+limit that AWS would hit is hit here too, at any scale.
 """
 
 from __future__ import annotations
@@ -49,13 +50,22 @@ def time_scale() -> float:
         return DEFAULT_TIME_SCALE
 
 
-def deadline_after(limit_seconds: float | None) -> float:
-    """The monotonic time at which `limit_seconds` of SageMaker time run out (scaled); never
-    for no limit or a scale of 0 (no SageMaker time passes then)."""
-    scale = time_scale()
-    if not limit_seconds or scale == 0:
-        return math.inf
-    return time.monotonic() + limit_seconds * scale
+class Clock:
+    """The SageMaker seconds a job has spent: the phases SageMaker spends outside the algorithm
+    at their full length (slept scaled by `time_scale()`), the algorithm as long as it really
+    runs. `limits` maps why a job ends early to the SageMaker seconds it may spend."""
+
+    def __init__(self, limits: dict[str, float]):
+        self.limits = limits
+        self.spent = 0.0
+
+    def remaining(self) -> float:
+        return min(self.limits.values(), default=math.inf) - self.spent
+
+    def over(self) -> str | None:
+        """The first limit reached, if any."""
+        reached = [why for why, limit in self.limits.items() if self.spent >= limit]
+        return min(reached, key=self.limits.__getitem__) if reached else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -174,6 +184,7 @@ class TrainingJob:
         self.model_uri: str | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self.clock = Clock({})
         self._move("Starting", "Launching requested ML instances")
 
     # --- state ---------------------------------------------------------------------------
@@ -211,19 +222,21 @@ class TrainingJob:
 
     # --- the run -------------------------------------------------------------------------
 
-    def _sleep(self, seconds: float, deadline: float) -> str | None:
-        """Wait out a scaled phase; the reason it was cut short, if it was."""
-        wait = seconds * time_scale()
-        if self._stop.wait(max(0.0, min(wait, deadline - time.monotonic()))):
+    def _phase(self, seconds: float) -> str | None:
+        """Spend a phase of SageMaker's own (slept scaled); why it was cut short, if it was."""
+        take = max(0.0, min(seconds, self.clock.remaining()))
+        if self._stop.wait(take * time_scale()):
             return "stopped"
-        return "max runtime" if time.monotonic() >= deadline else None
+        self.clock.spent += take
+        return self.clock.over()
 
-    def run(self, inject_failure: str | None = None) -> None:
-        """Start to finish; never raises (a failure becomes FailureReason)."""
-        limit = self.definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
-        deadline = deadline_after(limit)
+    def run(self, inject_failure: str | None = None, budget: float = math.inf) -> None:
+        """Start to finish; never raises (a failure becomes FailureReason). `budget`: the
+        SageMaker seconds its tuning job has left; running out of it stops the job."""
+        limit = self.definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+        self.clock = Clock({"max runtime": limit or math.inf, "stopped": budget})
         try:
-            self._run(deadline, inject_failure)
+            self._run(inject_failure)
         except algorithm.Interrupted as e:
             self._interrupted(str(e))
         except algorithm.ClientError as e:
@@ -241,44 +254,38 @@ class TrainingJob:
         if why is not None:
             raise algorithm.Interrupted(why)
 
-    def _run(self, deadline: float, inject_failure: str | None) -> None:
+    def _run(self, inject_failure: str | None) -> None:
         spec = self.definition.get("AlgorithmSpecification", {})
         problem = image_problem(spec.get("TrainingImage", ""), self.region)
-        self._check(self._sleep(PHASES["Starting"], deadline))
+        self._check(self._phase(PHASES["Starting"]))
         if problem:
             raise algorithm.ClientError(problem)
         self._move("Downloading", "Downloading input data")
-        channels = {c["ChannelName"]: c for c in self.definition.get("InputDataConfig", [])}
-        # The container's channels: train (required), validation, code.
-        if "train" not in channels:
-            raise algorithm.ClientError("Missing required channel: train")
-        for name in channels:
-            if name not in ("train", "validation", "code"):
-                raise algorithm.ClientError(f"Extraneous channel found: {name}")
-        channels.pop("code", None)  # script mode's; the built-in algorithm reads no code
-        for c in channels.values():
-            if algorithm_content_type(c) != "csv":
-                raise algorithm.ClientError(
-                    f"Channel {c['ChannelName']}: ContentType {c.get('ContentType')} is not "
-                    "supported by the embedded stack (only text/csv)"
-                )
+        channels = _channels(self.definition.get("InputDataConfig", []))
         data = {name: read_channel(self.account_id, self.region, c) for name, c in channels.items()}
-        self._check(self._sleep(PHASES["Downloading"], deadline))
+        self._check(self._phase(PHASES["Downloading"]))
         self._move("Training", "Training image download completed. Training in progress.")
         self.training_start_time = utcnow()
         if inject_failure:
             raise algorithm.AlgorithmError(inject_failure)
 
+        started = time.monotonic()
+        ends = started + self.clock.remaining()  # the algorithm's time counts as it runs
+
         def stop() -> str | None:
             if self._stop.is_set():
                 return "stopped"
-            return "max runtime" if time.monotonic() >= deadline else None
+            if time.monotonic() >= ends:
+                self.clock.spent += time.monotonic() - started
+                return self.clock.over() or "max runtime"
+            return None
 
         trained = algorithm.train(self.hyperparameters, data["train"], data.get("validation"), stop)
+        self.clock.spent += time.monotonic() - started
         self._move("Uploading", "Uploading generated training model")
         output = self.definition["OutputDataConfig"]["S3OutputPath"]
         uri = f"{output.rstrip('/')}/{self.training_job_name}/output/model.tar.gz"
-        self._check(self._sleep(PHASES["Uploading"], deadline))
+        self._check(self._phase(PHASES["Uploading"]))
         write_object(self.account_id, self.region, uri, trained.model_tar_gz)
         with self._lock:
             self.model_uri = uri
@@ -337,6 +344,25 @@ class TrainingJob:
         return {k: v for k, v in out.items() if v is not None}
 
 
+def _channels(config: list[dict]) -> dict[str, dict]:
+    """The channels the algorithm reads, by name, checked as the container checks them:
+    train (required), validation, code (algorithm_mode/channel_validation.py); CSV only here."""
+    channels = {c["ChannelName"]: c for c in config}
+    if "train" not in channels:
+        raise algorithm.ClientError("Missing required channel: train")
+    for name in channels:
+        if name not in ("train", "validation", "code"):
+            raise algorithm.ClientError(f"Extraneous channel found: {name}")
+    channels.pop("code", None)  # script mode's; the built-in algorithm reads no code
+    for c in channels.values():
+        if algorithm_content_type(c) != "csv":
+            raise algorithm.ClientError(
+                f"Channel {c['ChannelName']}: ContentType {c.get('ContentType')} is not "
+                "supported by the embedded stack (only text/csv)"
+            )
+    return channels
+
+
 def algorithm_content_type(channel: dict) -> str:
     """The container's reading of a channel's ContentType (data_utils.get_content_type):
     none means libsvm; `text/csv` and `csv` (label_size=1 at most) mean CSV."""
@@ -358,12 +384,17 @@ _running: set[TrainingJob] = set()
 _running_lock = threading.Lock()
 
 
-def start(job: TrainingJob, on_done: Callable[[TrainingJob], None], failure: str | None) -> None:
+def start(
+    job: TrainingJob,
+    on_done: Callable[[TrainingJob], None],
+    failure: str | None,
+    budget: float = math.inf,
+) -> None:
     """Run `job` in a daemon thread and call `on_done(job)` when it has ended."""
 
     def body() -> None:
         try:
-            job.run(failure)
+            job.run(failure, budget)
             on_done(job)
         finally:
             with _running_lock:

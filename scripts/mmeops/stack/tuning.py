@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
 import time
 from typing import Any
@@ -74,6 +75,10 @@ class TuningJob:
         self.ranges = warm_start.tunable(config)
         self._cond = threading.Condition()
         self._stop_requested = False
+        # SageMaker seconds since the job started: moved on by launches and by training jobs
+        # ending (each training job's own `Clock`), against ResourceLimits.MaxRuntimeInSeconds.
+        self.elapsed = 0.0
+        self.started_at: dict[str, float] = {}
 
     # moto's list_hyper_parameter_tuning_jobs reads these two names.
     @property
@@ -257,7 +262,7 @@ class TuningJob:
 
     def _run(self) -> None:
         limits = self.config["ResourceLimits"]
-        deadline = training.deadline_after(limits.get("MaxRuntimeInSeconds"))
+        limit = limits.get("MaxRuntimeInSeconds") or math.inf
         study, dists = self._study()
         trials: dict[str, optuna.trial.Trial] = {}
         faults = training_faults.active()  # those in force when the job started
@@ -276,24 +281,29 @@ class TuningJob:
                 else:
                     study.tell(trial, value)
                 ended = sum(j.done for j in self.training_jobs_launched)
+                started = self.started_at[job.training_job_name]
+                self.elapsed = max(self.elapsed, started + job.clock.spent)
                 if faults and faults.stop_tuning_after == ended and not self._stop_requested:
                     faults.record(self.hyper_parameter_tuning_job_name, "", "stop_tuning_after")
                     self.request_stop()
                 self._cond.notify_all()
 
-        while self._wait_for_a_slot(limits["MaxParallelTrainingJobs"], deadline):
+        while self._wait_for_a_slot(limits["MaxParallelTrainingJobs"], limit):
             with self._cond:
                 if len(self.training_jobs_launched) >= limits["MaxNumberOfTrainingJobs"]:
                     break
                 trial = study.ask(dists)
                 job = self._launch(trial)
                 trials[job.training_job_name] = trial
+                self.started_at[job.training_job_name] = self.elapsed
+                budget = limit - self.elapsed
+                self.elapsed += LAUNCH_GAP
             n = len(trials)
             failure = None
             if faults is not None and n in faults.fail_training_jobs:
                 faults.record(self.hyper_parameter_tuning_job_name, job.training_job_name, "fail")
                 failure = "injected training failure (embedded stack fault injection)"
-            training.start(job, done, failure)
+            training.start(job, done, failure, budget)
             time.sleep(LAUNCH_GAP * training.time_scale())
         with self._cond:
             while not all(j.done for j in self.training_jobs_launched):
@@ -305,12 +315,12 @@ class TuningJob:
         else:
             self._finish("Completed")
 
-    def _wait_for_a_slot(self, max_parallel: int, deadline: float) -> bool:
+    def _wait_for_a_slot(self, max_parallel: int, limit: float) -> bool:
         """Wait until fewer than `max_parallel` training jobs run; False once the job is to
         stop (StopHyperParameterTuningJob, or its own MaxRuntimeInSeconds ran out)."""
         with self._cond:
             while not self._stop_requested:
-                if time.monotonic() >= deadline:
+                if self.elapsed >= limit:
                     self.request_stop()
                     break
                 if sum(not j.done for j in self.training_jobs_launched) < max_parallel:
