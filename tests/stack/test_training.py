@@ -858,3 +858,22 @@ def test_the_parents_results_are_the_searchs_prior_observations(account):
     )
     priors = sorted((t.params["eta"], t.params["max_depth"], t.value) for t in study.trials)
     assert priors == expected and expected
+
+
+def test_an_xgboost_error_fails_the_job_as_the_container_reports_it(account):
+    acct, bucket, prefix, _ = account
+    # Regression labels under binary:logistic: xgboost refuses them. xgboost 3.2 words it
+    # "for the logistic loss", which none of the container's CUSTOMER_ERRORS fragments matches
+    # (constants/xgb_constants.py:59-77), so it is an AlgorithmError (algorithm_mode/train.py:
+    # 461-467), not a ClientError.
+    described = _training_job(
+        acct.client("sagemaker"),
+        bucket,
+        prefix,
+        {"num_round": "5", "objective": "binary:logistic"},
+    )
+    assert described["TrainingJobStatus"] == "Failed"
+    reason = described["FailureReason"]
+    assert reason.startswith("AlgorithmError: XGB train call failed with exception:")
+    assert "base_score must be in (0,1)" in reason
+    assert len(reason) <= 1024  # botocore: FailureReason max 1024

@@ -205,7 +205,8 @@ class TrainingJob:
         with self._lock:
             self.transitions[-1]["EndTime"] = self.transitions[-1]["StartTime"]
             self.training_job_status = status
-            self.failure_reason = reason
+            # The API's FailureReason holds at most 1024 characters (botocore shape).
+            self.failure_reason = reason[:1024] if reason else None
             self.training_end_time = utcnow()
 
     @property

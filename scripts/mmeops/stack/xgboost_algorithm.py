@@ -184,6 +184,17 @@ HYPERPARAMETERS: dict[str, _Hp] = {
 }
 ALIASES = {"learning_rate": "eta", "min_split_loss": "gamma", "reg_lambda": "lambda"}
 ALIASES["reg_alpha"] = "alpha"
+# xgboost errors the container reports as the user's (constants/xgb_constants.py CUSTOMER_ERRORS).
+CUSTOMER_ERRORS = (
+    "label must be in [0,1] for logistic regression",
+    "label must be in [0, num_class)",
+    "feature_names mismatch",
+    "Check failed: preds.size() == info.labels_.size()",
+    "AUC: the dataset only contains pos or neg samples",
+    "base_score must be in (0,1) for logistic loss",
+    "label must be nonnegative",
+    "Parameter reg_lambda should be greater equal to 0",
+)
 # Popped before xgboost.train sees the rest (train.py, train_job()).
 _TRAIN_ARGS = ("num_round", "early_stopping_rounds", "_tuning_objective_metric", "csv_weights")
 
@@ -298,6 +309,27 @@ class Interrupted(Exception):
     """Training ended by `stop()`; the message is its reason."""
 
 
+def _metrics(cfg: Mapping[str, Any]) -> tuple[list[str], list[str], str | None]:
+    """(metrics xgboost computes, metrics computed here, the early-stopping metric): the
+    eval_metric list plus the tuning objective's metric (train_utils.get_eval_metrics_and_feval);
+    early stopping follows the objective, else the last eval_metric (train.py:329-336)."""
+    objective = cfg.get("_tuning_objective_metric")
+    wanted = list(cfg.get("eval_metric", []))
+    if objective:
+        wanted = sorted(set(wanted) | {objective.split(":", 1)[1]})
+    unknown = [m for m in wanted if m not in MAXIMIZE | MINIMIZE]
+    if unknown:
+        raise ClientError(f"Metric {unknown[0]} is not supported")
+    custom = [m for m in wanted if m in _CUSTOM]
+    native = [m for m in wanted if m in _NATIVE]
+    rest = sorted(set(wanted) - set(custom) - set(native))
+    if rest:
+        raise ClientError(f"Metric {rest[0]} is not computed by the embedded stack")
+    if objective:
+        return native, custom, objective.split(":", 1)[1]
+    return native, custom, (wanted[-1] if wanted else None)
+
+
 def train(
     hyperparameters: Mapping[str, str],
     train_files: Iterable[tuple[str, bytes]],
@@ -317,19 +349,7 @@ def train(
             raise ClientError("feature_names mismatch between the train and validation channels")
         evals.append((xgboost.DMatrix(vx, label=vy), "validation"))
 
-    objective = cfg.get("_tuning_objective_metric")
-    wanted = list(cfg.get("eval_metric", []))
-    if objective:
-        wanted = sorted(set(wanted) | {objective.split(":", 1)[1]})
-    unknown = [m for m in wanted if m not in MAXIMIZE | MINIMIZE]
-    if unknown:
-        raise ClientError(f"Metric {unknown[0]} is not supported")
-    custom = [m for m in wanted if m in _CUSTOM]
-    native = [m for m in wanted if m in _NATIVE]
-    rest = sorted(set(wanted) - set(custom) - set(native))
-    if rest:
-        raise ClientError(f"Metric {rest[0]} is not computed by the embedded stack")
-
+    native, custom, stopping_metric = _metrics(cfg)
     params = {k: v for k, v in cfg.items() if k not in _TRAIN_ARGS and k != "eval_metric"}
     params.setdefault("nthread", 1)  # 2 cores shared by the stack and its clients
     if native:
@@ -339,14 +359,13 @@ def train(
 
     callbacks: list[xgboost.callback.TrainingCallback] = []
     rounds = cfg.get("early_stopping_rounds")
-    if rounds and validation_files is not None and wanted:
-        metric = objective.split(":", 1)[1] if objective else wanted[-1]
+    if rounds and validation_files is not None and stopping_metric:
         callbacks.append(
             xgboost.callback.EarlyStopping(
                 rounds=rounds,
-                metric_name=metric,
+                metric_name=stopping_metric,
                 data_name="validation",
-                maximize=metric in MAXIMIZE,
+                maximize=stopping_metric in MAXIMIZE,
                 save_best=True,
             )
         )
@@ -365,6 +384,8 @@ def train(
             verbose_eval=False,
         )
     except xgboost.core.XGBoostError as e:
+        if any(fragment in str(e) for fragment in CUSTOMER_ERRORS):
+            raise ClientError(str(e)) from None
         raise AlgorithmError(f"XGB train call failed with exception:\n {e}") from None
     if interrupt.reason is not None:
         raise Interrupted(interrupt.reason)
