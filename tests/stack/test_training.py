@@ -498,6 +498,12 @@ def test_invalid_warm_starts_are_refused_as_aws_refuses_them(account):
         assert _wait(sm, job)["HyperParameterTuningJobStatus"] == "Completed"
 
 
+def _train(account, hyperparameters: dict, **overrides) -> dict:
+    """A training job of the test data set with these hyperparameters, once it has ended."""
+    acct, bucket, prefix, _ = account
+    return _training_job(acct.client("sagemaker"), bucket, prefix, hyperparameters, **overrides)
+
+
 def _training_job(sm, bucket: str, prefix: str, hyperparameters: dict, **overrides) -> dict:
     name = f"t-{uuid.uuid4().hex[:10]}"
     definition = _definition(bucket, prefix)
@@ -550,8 +556,7 @@ def _training_job(sm, bucket: str, prefix: str, hyperparameters: dict, **overrid
 def test_bad_hyperparameters_fail_the_training_job_as_the_container_does(
     account, hyperparameters, reason
 ):
-    acct, bucket, prefix, _ = account
-    described = _training_job(acct.client("sagemaker"), bucket, prefix, hyperparameters)
+    described = _train(account, hyperparameters)
     assert described["TrainingJobStatus"] == "Failed"
     assert described["FailureReason"] == reason
 
@@ -566,7 +571,7 @@ def test_early_stopping_follows_the_tuning_objective_and_keeps_the_best_round(ac
         "_tuning_objective_metric": "validation:rmse",
         "objective": "reg:squarederror",
     }
-    described = _training_job(acct.client("sagemaker"), bucket, prefix, hp)
+    described = _train(account, hp)
     assert described["TrainingJobStatus"] == "Completed"
     booster = _booster(acct, described["ModelArtifacts"]["S3ModelArtifacts"])
     # EarlyStopping on the validation channel's objective metric, save_best (container:
@@ -592,12 +597,9 @@ def test_early_stopping_follows_the_tuning_objective_and_keeps_the_best_round(ac
 
 
 def test_an_image_of_another_xgboost_line_fails_with_a_clear_reason(account):
-    acct, bucket, prefix, _ = account
     old = image_uris.retrieve("xgboost", REGION, "1.7-1")
     spec = {"TrainingImage": old, "TrainingInputMode": "File"}
-    described = _training_job(
-        acct.client("sagemaker"), bucket, prefix, {"num_round": "5"}, AlgorithmSpecification=spec
-    )
+    described = _train(account, {"num_round": "5"}, AlgorithmSpecification=spec)
     assert described["TrainingJobStatus"] == "Failed"
     assert (
         "1.7-1" in described["FailureReason"] and xgboost.__version__ in described["FailureReason"]
@@ -605,12 +607,9 @@ def test_an_image_of_another_xgboost_line_fails_with_a_clear_reason(account):
 
 
 def test_max_runtime_stops_the_training_job(account):
-    acct, bucket, prefix, _ = account
     # One second of SageMaker time is far less than instance start-up takes, scaled or not.
-    described = _training_job(
-        acct.client("sagemaker"),
-        bucket,
-        prefix,
+    described = _train(
+        account,
         {"num_round": "5"},
         StoppingCondition={"MaxRuntimeInSeconds": 1},
     )
@@ -624,9 +623,7 @@ def test_max_runtime_stops_the_training_job(account):
 def test_a_missing_channel_prefix_fails_the_training_job(account):
     acct, bucket, prefix, _ = account
     channels = [_channel("train", f"s3://{bucket}/{prefix}nothing-here/")]
-    described = _training_job(
-        acct.client("sagemaker"), bucket, prefix, {"num_round": "5"}, InputDataConfig=channels
-    )
+    described = _train(account, {"num_round": "5"}, InputDataConfig=channels)
     assert described["TrainingJobStatus"] == "Failed"
     assert described["FailureReason"].startswith("ClientError: No S3 objects found under S3 URL")
 
@@ -640,9 +637,7 @@ def test_a_channel_in_another_accounts_bucket_is_refused(stack, account):
     key = f"{prefix}train/data.csv"
     other.put_bytes(env.artifact_bucket, key, _csv(x[:50], y[:50]))
     channels = [_channel("train", f"s3://{env.artifact_bucket}/{key}")]
-    described = _training_job(
-        acct.client("sagemaker"), bucket, prefix, {"num_round": "5"}, InputDataConfig=channels
-    )
+    described = _train(account, {"num_round": "5"}, InputDataConfig=channels)
     assert described["TrainingJobStatus"] == "Failed"
     assert described["FailureReason"].startswith(
         f"ClientError: Data download failed: bucket {env.artifact_bucket}"
@@ -822,9 +817,7 @@ def test_a_channel_the_container_does_not_know_fails_the_job(account):
     acct, bucket, prefix, _ = account
     definition = _definition(bucket, prefix)
     channels = [*definition["InputDataConfig"], _channel("test", f"s3://{bucket}/{prefix}train/")]
-    described = _training_job(
-        acct.client("sagemaker"), bucket, prefix, {"num_round": "5"}, InputDataConfig=channels
-    )
+    described = _train(account, {"num_round": "5"}, InputDataConfig=channels)
     # container: src/sagemaker_algorithm_toolkit/channel_validation.py:99 (channels train,
     # validation, code: algorithm_mode/channel_validation.py:21-43)
     assert described["FailureReason"] == "ClientError: Extraneous channel found: test"
@@ -861,15 +854,12 @@ def test_the_parents_results_are_the_searchs_prior_observations(account):
 
 
 def test_an_xgboost_error_fails_the_job_as_the_container_reports_it(account):
-    acct, bucket, prefix, _ = account
     # Regression labels under binary:logistic: xgboost refuses them. xgboost 3.2 words it
     # "for the logistic loss", which none of the container's CUSTOMER_ERRORS fragments matches
     # (constants/xgb_constants.py:59-77), so it is an AlgorithmError (algorithm_mode/train.py:
     # 461-467), not a ClientError.
-    described = _training_job(
-        acct.client("sagemaker"),
-        bucket,
-        prefix,
+    described = _train(
+        account,
         {"num_round": "5", "objective": "binary:logistic"},
     )
     assert described["TrainingJobStatus"] == "Failed"
