@@ -446,6 +446,8 @@ def test_invalid_warm_starts_are_refused_as_aws_refuses_them(account):
     ok = _definition(bucket, prefix)
     cases = {
         "missing": (_config(2, 1), ok, ["no-such-parent"], "TransferLearning"),
+        # The enum is CamelCase on the wire (botocore HyperParameterTuningJobWarmStartType).
+        "enum": (_config(2, 1), ok, [parent], "IDENTICAL_DATA_AND_ALGORITHM"),
         "six parents": (_config(2, 1), ok, [parent] * 6, "TransferLearning"),
         "objective": (_config(2, 1, "validation:mae"), ok, [parent], "TransferLearning"),
         "names": (
@@ -469,9 +471,19 @@ def test_invalid_warm_starts_are_refused_as_aws_refuses_them(account):
     )
     typed["ParameterRanges"]["IntegerParameterRanges"] = []
     cases["type"] = (typed, ok, [parent], "TransferLearning")
+    # What each refusal names (the enum and the list length are the service model's: a
+    # server-side request validator may word them first).
+    says = {
+        "missing": "no-such-parent not found",
+        "enum": "",
+        "six parents": "",
+        "objective": "objective metric",
+        "names": "differ in: gamma",
+        "image": "needs the training image",
+        "type": "max_depth changed type from Integer",
+    }
     for case, (config, definition, parents, kind) in cases.items():
-        message = _refusal(sm, child, config, definition, parents, kind)
-        assert message, case
+        assert says[case] in _refusal(sm, child, config, definition, parents, kind), case
 
     # IdenticalDataAndAlgorithm needs the same data: new rows make it a TransferLearning.
     other = f"training-tests/{uuid.uuid4().hex[:8]}/"

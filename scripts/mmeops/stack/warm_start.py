@@ -26,6 +26,9 @@ from moto.sagemaker.exceptions import ValidationError
 # has no best training job to start from).
 TERMINAL = ("Completed", "Stopped")
 MAX_PARENTS = 5
+# botocore's HyperParameterTuningJobWarmStartType (the API reference's prose says
+# IDENTICAL_DATA_AND_ALGORITHM; the wire value is CamelCase, as the SDK 2.x sends it).
+WARM_START_TYPES = ("IdenticalDataAndAlgorithm", "TransferLearning")
 MAX_STATIC_CHANGES = 10
 _RANGE_KINDS = {
     "IntegerParameterRanges": "Integer",
@@ -111,6 +114,13 @@ def check(
     data_digest_of: Callable[[], str],
 ) -> list[Any]:
     """The parent tuning jobs, or ValidationError naming the first rule broken."""
+    kind = warm_start["WarmStartType"]
+    if kind not in WARM_START_TYPES:  # the service model's enum, as AWS words the refusal
+        raise ValidationError(
+            message=f"1 validation error detected: Value '{kind}' at "
+            "'warmStartConfig.warmStartType' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{', '.join(WARM_START_TYPES)}]"
+        )
     names = [p["HyperParameterTuningJobName"] for p in warm_start["ParentHyperParameterTuningJobs"]]
     if not 1 <= len(names) <= MAX_PARENTS:
         raise ValidationError(
@@ -121,11 +131,8 @@ def check(
         parent = backend.hyper_parameter_tuning_jobs.get(name)
         if parent is None or not hasattr(parent, "training_jobs_launched"):
             raise ValidationError(message=f"Parent hyperparameter tuning job {name} not found.")
-        _check_parent(name, parent, warm_start["WarmStartType"], config, definition)
-        if (
-            warm_start["WarmStartType"] == "IdenticalDataAndAlgorithm"
-            and parent.data_digest != data_digest_of()
-        ):
+        _check_parent(name, parent, kind, config, definition)
+        if kind == "IdenticalDataAndAlgorithm" and parent.data_digest != data_digest_of():
             raise ValidationError(
                 message=f"IdenticalDataAndAlgorithm needs the same input data as parent {name}."
             )
