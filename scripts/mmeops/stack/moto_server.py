@@ -13,7 +13,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from mmeops.aws import Aws
-from mmeops.stack import endpoints, faults, strict
+from mmeops.stack import endpoints, faults, strict, tuning
 from mmeops.stack.endpoints import (  # noqa: F401 (re-exported: the stack's listener hook)
     EndpointListener,
     add_endpoint_update_listener,
@@ -32,6 +32,7 @@ class MotoServer:
     def __init__(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         endpoints.install()
+        tuning.install()  # tuning jobs that really train (stack/tuning.py)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.url = ""
 
@@ -51,6 +52,7 @@ class MotoServer:
         # empty, as a fresh stack must.
         from moto.moto_api._internal.models import moto_api_backend
 
+        tuning.stop_all()  # no training job may write into the next stack's S3
         moto_api_backend.reset()
         endpoints.reset()
         self._server.stop()
