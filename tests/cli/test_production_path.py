@@ -49,7 +49,6 @@ def repo(stack, repo_copy, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="defect 2: a SageMaker-tuned model can never register")
 def test_retrain_with_sagemaker_registers_and_serves_what_the_job_trained(repo):
     first = mmeops(repo, "retrain", MODEL, "--backend", "sagemaker", "--max-jobs", "4")
     assert f"registered {MODEL} version 1" in first

@@ -390,7 +390,9 @@ def _on_status(progress: Callable[[Progress], None] | None, n_jobs: int):
 
 
 def sagemaker_record(base: dict, outcome: tune_sagemaker.Outcome) -> TuningRecord:
-    """The history record of an ended SageMaker tuning job: only what it really produced."""
+    """The history record of an ended SageMaker tuning job: only what it really produced.
+    Its model was trained by the image's xgboost, so the image's release line is the version
+    recorded (what register checks against the serving image)."""
     return TuningRecord(
         **base,
         best_value=outcome.best_value,
@@ -398,6 +400,7 @@ def sagemaker_record(base: dict, outcome: tune_sagemaker.Outcome) -> TuningRecor
         status=outcome.status,
         best_hyperparameters=outcome.best_hyperparameters,
         artifact_uri=outcome.artifact_uri,
+        xgboost_version=artifact.serving_version(base["image_version"]),
         trials=[{"hyperparameters": t.hyperparameters, "value": t.value} for t in outcome.trials],
         failure_reason=outcome.failure_reason,
     )
