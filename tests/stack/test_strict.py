@@ -220,11 +220,16 @@ def test_the_warm_start_type_mmeops_sends_today_is_refused(client, sent):
 
 
 def test_the_service_spelling_of_the_warm_start_type_passes(client):
-    passes(
-        client("sagemaker"),
-        "create_hyper_parameter_tuning_job",
-        **_tuning_request("IdenticalDataAndAlgorithm"),
-    )
+    """The validator lets the service's spelling through; the embedded SageMaker then checks
+    the warm start itself (stack/warm_start.py) and finds that the parents this request names
+    were never created (tests/stack/test_training.py warm-starts from real ones)."""
+    with strict.expecting() as log, pytest.raises(ClientError) as info:
+        client("sagemaker").create_hyper_parameter_tuning_job(
+            **_tuning_request("IdenticalDataAndAlgorithm")
+        )
+    assert sum(log.checked.values()) >= 1 and log.violations == []
+    message = info.value.response["Error"]["Message"]
+    assert "warmStartType" not in message and "parent-a" in message
 
 
 @pytest.fixture(scope="module")

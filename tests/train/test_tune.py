@@ -202,33 +202,13 @@ def test_missing_dataset_is_a_user_error(setup):
 
 
 def test_sagemaker_backend_sends_a_valid_warm_started_request(setup):
+    """The request is what the SageMaker Python SDK 2.x sends underneath, warm-started from a
+    real earlier tuning job that the strict embedded stack trained (AWS refuses parents that
+    exist only in a history file); the record holds only what the job produced."""
     root, model, run_id = setup
     repo = load_repo(root)
-    cfg = repo.model(model)
     aws = training_aws(repo)
-    lineage = json.loads(
-        aws.get_bytes(repo.settings.bucket, f"datasets/{model}/{run_id}/lineage.json")[0]
-    )
-    # An earlier SageMaker tuning job of this model on the same data, as the history holds it.
-    parent = history.TuningRecord(
-        time="2026-11-01T03:00:00Z",
-        job_name=f"{model}-parent",
-        model=model,
-        prefix=model,
-        objective="reg:squarederror",
-        eval_metric="validation:rmse",
-        best_value=55.0,
-        n_training_jobs=12,
-        dataset_run_id=run_id,
-        dataset_sha256=lineage["dataset_sha256"],
-        backend="sagemaker",
-        testing=False,
-        status="Completed",
-        ranges={k: v.model_dump(exclude_none=True) for k, v in cfg.tuning.ranges.items()},
-        static_hyperparameters=dict(cfg.xgboost.static_hyperparameters),
-        image_version="3.2-0",
-    )
-    history.append(aws, repo.settings.bucket, parent)
+    parent = tune(repo, model, dataset=run_id, backend="sagemaker", max_jobs=2).record
 
     sent = []
     # Listeners see the request as serialized after botocore validated it: the JSON body.
@@ -273,6 +253,9 @@ def test_sagemaker_backend_sends_a_valid_warm_started_request(setup):
         == "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
     )
     assert definition["RoleArn"] == repo.settings.training.execution_role_arn
+    # model.yaml's defaults: the SDK's 30 GB volume and AWS's one-day runtime limit.
+    assert definition["ResourceConfig"]["VolumeSizeInGB"] == 30
+    assert definition["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
     prefix = f"s3://{repo.settings.bucket}/datasets/{model}/{run_id}/"
     assert [
         (c["ChannelName"], c["ContentType"], c["DataSource"]["S3DataSource"]["S3Uri"])
@@ -282,20 +265,27 @@ def test_sagemaker_backend_sends_a_valid_warm_started_request(setup):
         ("validation", "text/csv", prefix + "validation.csv"),
     ]
     assert request["WarmStartConfig"] == {
-        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": f"{model}-parent"}],
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": parent.job_name}],
         "WarmStartType": IDENTICAL,
     }
 
     record = result.record
     assert read_history(root, model) == [parent, record]
     assert record.backend == "sagemaker" and record.status == "Completed"
-    assert record.parents == [f"{model}-parent"] and record.warm_start_type == IDENTICAL
-    # moto's tuning jobs finish at once with a fake best training job (FACTS.md).
-    assert record.artifact_uri == (
-        f"s3://{repo.settings.bucket}/tuning/{model}/"
-        f"{record.job_name}/output/FakeTrainingJobName/output/"
-        "model.tar.gz"
+    assert record.parents == [parent.job_name] and record.warm_start_type == IDENTICAL
+    assert record.xgboost_version == "3.2" and len(record.trials) == 4
+    # The artifact is where the best training job wrote it, as DescribeTrainingJob says; after
+    # an identical-data warm start the best may be the parent's own job.
+    described = aws.call(
+        "sagemaker",
+        "describe_hyper_parameter_tuning_job",
+        HyperParameterTuningJobName=record.job_name,
     )
+    best = described.get("OverallBestTrainingJob") or described["BestTrainingJob"]
+    job = aws.call("sagemaker", "describe_training_job", TrainingJobName=best["TrainingJobName"])
+    assert record.artifact_uri == job["ModelArtifacts"]["S3ModelArtifacts"]
+    booster = artifact.load_booster(aws.get_bytes(*split_s3_uri(record.artifact_uri))[0])
+    assert booster.num_boosted_rounds() >= 1
 
 
 def test_concurrent_appends_keep_every_record(setup):
