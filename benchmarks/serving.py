@@ -84,6 +84,11 @@ def main() -> int:
         sandbox.call(
             "sagemaker", "create_endpoint", EndpointName="bench", EndpointConfigName="bench"
         )
+        while (
+            sandbox.call("sagemaker", "describe_endpoint", EndpointName="bench")["EndpointStatus"]
+            != "InService"
+        ):  # the stack's endpoints pass through Creating, as AWS's do
+            time.sleep(0.05)
         runtime = boto3.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1}))
         row = ",".join(f"{v:.6f}" for v in np.random.default_rng(9).random(10))
 

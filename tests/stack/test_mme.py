@@ -77,6 +77,7 @@ def endpoint(stack) -> Endpoint:
     sandbox.call(
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=ep.new_config()
     )
+    settle_endpoint(sandbox, name)  # Creating → InService: the runtime routes only then
     return ep
 
 
@@ -184,6 +185,31 @@ def test_update_endpoint_empties_the_endpoints_cache(runtime, endpoint, stack):
     assert {key[1] for key in stack.endpoints.cache.loaded() if key[0] == endpoint.name} == {config}
 
 
+def test_an_endpoint_still_creating_is_not_routed(runtime, endpoint, monkeypatch):
+    """The runtime routes only to an endpoint that serves: while CreateEndpoint is still
+    `Creating` an invocation is refused as for an endpoint it cannot find (AWS docs,
+    InvokeEndpoint: "ValidationError"), and served once it is InService."""
+    from mmeops.stack import endpoints
+
+    # Long enough for the refusal to arrive first on a busy machine (the runtime looks the
+    # name up in every account of the stack).
+    monkeypatch.setattr(endpoints, "DELAY_SECONDS", 3.0)
+    name = f"{endpoint.name}-young"
+    endpoint.sagemaker.call(
+        "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=endpoint.new_config()
+    )
+    request = dict(
+        EndpointName=name, TargetModel="progression/v1.tar.gz", ContentType="text/csv",
+        Body="0.5,0.5,0.5,0.5,0.5",
+    )  # fmt: skip
+    with pytest.raises(ClientError) as refused:
+        runtime.invoke_endpoint(**request)
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert f"Endpoint {name} of account" in refused.value.response["Error"]["Message"]
+    settle_endpoint(endpoint.sagemaker, name)
+    assert runtime.invoke_endpoint(**request)["Body"].read()
+
+
 def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stack):
     """Delete an endpoint and create it again on a model with another S3 prefix: callers get
     the new prefix's models, not what the old endpoint had loaded."""
@@ -194,6 +220,7 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
     sm.call(
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=endpoint.new_config()
     )
+    settle_endpoint(sm, name)
     row = "0.5,0.5,0.5,0.5,0.5"
     first = json.loads(  # no Accept: a JSON array (mms_transformer.py:62-63)
         runtime.invoke_endpoint(
@@ -220,6 +247,7 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
     sm.call(
         "sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=moved.new_config()
     )
+    settle_endpoint(sm, name)
 
     second = json.loads(  # no Accept: a JSON array (mms_transformer.py:62-63)
         runtime.invoke_endpoint(

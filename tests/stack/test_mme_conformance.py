@@ -36,7 +36,7 @@ import xgboost as xgb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import create_multi_model
+from helpers import create_multi_model, settle_endpoint
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.config.repo import load_repo
@@ -121,6 +121,7 @@ def mme(stack):
         ],
     )
     sandbox.call("sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=name)
+    settle_endpoint(sandbox, name)  # Creating → InService: the runtime routes only then
     client = boto3.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1}))
     return name, client, models
 
