@@ -22,6 +22,7 @@ import psycopg2
 import psycopg2.extensions
 
 from mmeops.errors import UserError
+from mmeops.train.sqlcheck import top_level_semicolon
 
 # Type OIDs (pg_type) whose text form is a plain number: what the XGBoost container reads.
 NUMERIC_TYPES = {20: "bigint", 21: "smallint", 23: "integer", 700: "real",
@@ -169,6 +170,12 @@ def connect(dsn: str, statement_timeout_s: int) -> Iterator[psycopg2.extensions.
         conn.set_session(readonly=True)
         conn.set_client_encoding("UTF8")
         with conn.cursor() as cur:
+            # Every later transaction is read-only too, so a COMMIT cannot escape it; strings
+            # are lexed as sqlcheck assumes. Sent before the query, which cannot undo them:
+            # it is one statement, inside COPY.
+            cur.execute(
+                "SET default_transaction_read_only = on; SET standard_conforming_strings = on"
+            )
             # UTC and ISO dates: the raw file is the same on every runner. Shortest exact
             # float text (the default since PostgreSQL 12) round-trips every double.
             cur.execute("SET statement_timeout = %s", (statement_timeout_s * 1000,))
@@ -213,7 +220,7 @@ class Query:
         # Only the end is trimmed: leading lines stay, so error positions map to file lines.
         body = self.text.rstrip().rstrip(";").rstrip()
         try:
-            return cur.mogrify(body, dict(self.params)).decode("utf-8")  # client_encoding is UTF8
+            sql = cur.mogrify(body, dict(self.params)).decode("utf-8")  # client_encoding is UTF8
         except (KeyError, ValueError, TypeError, IndexError) as e:
             raise UserError(
                 f"cannot bind parameters ({type(e).__name__}: {e}); the query may use only "
@@ -221,6 +228,16 @@ class Query:
                 "% as %%",
                 self.path,
             ) from None
+        # Checked on what the server will see: a second statement could close the COPY
+        # wrapper and write to the warehouse (issue 19, item 1).
+        if (at := top_level_semicolon(sql)) is not None:
+            raise UserError(
+                "the query must be a single SELECT statement: remove this `;` and what follows "
+                "it (extract runs the file inside COPY, read-only)",
+                self.path,
+                sql[:at].count("\n") + 1,
+            )
+        return sql
 
 
 def _wrap(sql: str, head: str, tail: str) -> tuple[str, int]:
