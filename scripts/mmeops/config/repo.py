@@ -250,6 +250,7 @@ def _cross_checks(
                 )
             )
     problems += _promotion_cycles(envs, sources)
+    problems += _prefix_overlaps(envs, sources)
     endpoints: dict[str, str] = {}
     for name, env in envs.items():
         other = endpoints.setdefault(env.endpoint.name + "@" + env.account_id, name)
@@ -262,6 +263,28 @@ def _cross_checks(
                     "name",
                 )
             )
+    return problems
+
+
+def _prefix_overlaps(envs: dict[str, EnvConfig], sources: dict[str, Source]) -> list[UserError]:
+    """Two environments must not share artifacts: a prefix equal to or inside another's lets
+    one environment's prune delete what the other serves (issue 19, item 2). Bucket names are
+    global, so the accounts do not matter."""
+    problems = []
+    seen: list[tuple[str, str]] = []  # (prefix, environment), in file order
+    for name, env in envs.items():
+        for prefix, other in seen:
+            if prefix.startswith(env.artifact_prefix) or env.artifact_prefix.startswith(prefix):
+                how = "is the same as" if prefix == env.artifact_prefix else "overlaps"
+                problems.append(
+                    sources[f"env:{name}"].error(
+                        f"artifact_prefix {env.artifact_prefix} {how} environments/{other}.yaml's "
+                        f"{prefix}; give each environment a prefix of its own, neither inside "
+                        "the other",
+                        "artifact_prefix",
+                    )
+                )
+        seen.append((env.artifact_prefix, name))
     return problems
 
 

@@ -69,6 +69,24 @@ def check_policy(desired: Desired) -> list[UserError]:
     return problems
 
 
+def check_owner(desired: Desired, remote: Remote) -> list[UserError]:
+    """The prefix's manifest must be this environment's: another environment's (a prefix
+    shared across repositories, which validation cannot see) would have its artifacts pruned
+    and its routing replaced."""
+    owner = remote.manifest.environment if remote.manifest else desired.env
+    if owner == desired.env:
+        return []
+    return [
+        UserError(
+            f"s3://{desired.bucket}/{desired.manifest_key} is environment {owner!r}'s routing "
+            f"manifest, not {desired.env!r}'s; give this environment an artifact_prefix of its "
+            "own",
+            desired.source,
+            desired.prefix_line,
+        )
+    ]
+
+
 def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
     problems = []
     # The image the endpoint runs; the one it will be created with when there is none yet.
@@ -126,7 +144,9 @@ def version_skew(pkg: Package, image_version: str) -> str | None:
 
 
 def validate(desired: Desired, remote: Remote) -> None:
-    problems = check_policy(desired) + check_registry(desired, remote)
+    problems = (
+        check_owner(desired, remote) + check_policy(desired) + check_registry(desired, remote)
+    )
     if len(problems) == 1:
         raise problems[0]
     if problems:
