@@ -7,6 +7,7 @@ reported at once; nothing is read from AWS here.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,7 +45,10 @@ class Source:
 
     @functools.cached_property
     def document(self) -> Any:
-        return yamlio.load(self.file)
+        try:
+            return yamlio.load(self.file)
+        except UserError as e:  # what the fast parse accepted and this one cannot (nesting)
+            raise UserError(e.message, self.path, e.line) from None
 
     def line(self, *loc: Any) -> int | None:
         return yamlio.line_of(self.document, loc)
@@ -99,6 +103,10 @@ def _display(path: Path, root: Path) -> str:
 def parse(kind: type[T], path: Path, root: Path) -> tuple[T | None, Source | None, list[UserError]]:
     """One file → (model, source, problems)."""
     shown = Path(_display(path, root))
+    # A symlink may point inside the repository only: what is reviewed is what is applied.
+    if not Path(os.path.realpath(path)).is_relative_to(root):
+        problem = "a symlink to a file outside the repository; commit the file itself"
+        return None, None, [UserError(problem, shown)]
     try:
         data = yamlio.load_plain(path)
     except UserError as e:
@@ -109,7 +117,10 @@ def parse(kind: type[T], path: Path, root: Path) -> tuple[T | None, Source | Non
     try:
         return kind.model_validate(data), source, []
     except pydantic.ValidationError as e:
-        return None, source, [_problem(source, err) for err in e.errors()]
+        try:
+            return None, source, [_problem(source, err) for err in e.errors()]
+        except UserError as unplaceable:  # positions unreadable (too deeply nested)
+            return None, source, [unplaceable]
 
 
 def _problem(source: Source, err: dict) -> UserError:
