@@ -70,6 +70,14 @@ class GateFailed(MmeopsError):
     exit_code = 3
 
 
+class RegistryChanged(UserError):
+    """A version the file pins and the endpoint serves was Rejected in the registry after it
+    was deployed: the file was fine when merged, so this is a verdict on live state (exit 3),
+    not bad input, though it names the file's line to change."""
+
+    exit_code = 3
+
+
 class DriftDetected(MmeopsError):
     """`reconcile --check`: live differs from desired."""
 

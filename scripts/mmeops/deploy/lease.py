@@ -17,6 +17,7 @@ mutating calls.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import json
@@ -25,7 +26,7 @@ import socket
 from dataclasses import dataclass
 
 from mmeops.aws import Aws
-from mmeops.errors import LeaseHeld, NotFound, PreconditionFailed
+from mmeops.errors import LeaseHeld, MmeopsError, NotFound, PreconditionFailed
 
 # Longer than the slowest apply (creating an endpoint and waiting for it takes up to an hour):
 # a lease must not go stale under a live run. A dead run blocks for at most this long.
@@ -134,6 +135,13 @@ class Lease:
     def __enter__(self) -> Lease:
         return self.acquire()
 
-    def __exit__(self, *exc) -> None:
-        if self.etag is not None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.etag is None:
+            return
+        if exc is None:
+            self.release()
+            return
+        # The run already failed: its error is the one to report. A release that fails too
+        # (AWS gone) leaves the lease to expire or to this owner's next run.
+        with contextlib.suppress(MmeopsError):
             self.release()

@@ -33,7 +33,7 @@ from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's pu
 from mmeops.deploy.desired import Desired
 from mmeops.deploy.manifest import Manifest, ManifestEntry
 from mmeops.deploy.remote import VERSION_KEY, Package, Remote, is_live
-from mmeops.errors import ConfigErrors, UserError
+from mmeops.errors import ConfigErrors, RegistryChanged, UserError
 
 # --- validation -----------------------------------------------------------------------------
 
@@ -103,6 +103,16 @@ def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
                     line,
                 )
             )
+        elif pkg.status == "Rejected" and _routed(remote, name, version):
+            problems.append(
+                RegistryChanged(
+                    f"{name} v{version} was Rejected in the registry after it was deployed and "
+                    "is still served; pin another version (a registry change: the file was "
+                    "fine when merged)",
+                    desired.source,
+                    line,
+                )
+            )
         elif pkg.status == "Rejected":
             problems.append(
                 UserError(
@@ -123,6 +133,11 @@ def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
         elif skew := version_skew(pkg, image):
             problems.append(UserError(f"{name} v{version} {skew}", desired.source, line))
     return problems
+
+
+def _routed(remote: Remote, name: str, version: int) -> bool:
+    entry = remote.manifest.models.get(name) if remote.manifest else None
+    return entry is not None and entry.version == version
 
 
 def version_skew(pkg: Package, image_version: str) -> str | None:
@@ -150,7 +165,10 @@ def validate(desired: Desired, remote: Remote) -> None:
     if len(problems) == 1:
         raise problems[0]
     if problems:
-        raise ConfigErrors(problems)
+        errors = ConfigErrors(problems)
+        if all(isinstance(p, RegistryChanged) for p in problems):
+            errors.exit_code = RegistryChanged.exit_code  # a verdict, unless the file is wrong too
+        raise errors
 
 
 # --- planning -------------------------------------------------------------------------------
