@@ -213,13 +213,12 @@ def _describe_change(live: int | None, version: int, retained: bool) -> str:
     return f"upgrade v{live} → v{version}"
 
 
-def _retention_prunes(
-    desired: Desired, remote: Remote, name: str, version: int, live: int | None
-) -> list[Action]:
+def _retention_prunes(desired: Desired, remote: Remote, name: str, version: int) -> list[Action]:
+    # The version live until this apply is not kept beyond retention: prunes run after the
+    # manifest routes to `version`, and the executor never deletes what a manifest still
+    # routes to (a model whose switch failed). So one apply converges (issue 19, item 5).
     versions = remote.versions(name) | {version}
     keep = set(sorted(versions, reverse=True)[: desired.retention]) | {version}
-    if live is not None:
-        keep.add(live)
     return [
         PruneArtifact(name, desired.artifact_key(name, v), f"beyond retention {desired.retention}")
         for v in sorted(versions - keep)
@@ -255,7 +254,7 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
         live_v = live.version if live else None
         if is_live(desired, remote.manifest, remote.objects, m.name):
             new[m.name] = live
-            prunes = _retention_prunes(desired, remote, m.name, m.version, live_v)
+            prunes = _retention_prunes(desired, remote, m.name, m.version)
             actions += prunes
             status = Status.OUT_OF_SYNC if prunes else Status.SYNCED
             msg = prunes[0].message if prunes else f"v{m.version} live"
@@ -267,7 +266,7 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
             desired.target_model(m.name, m.version), m.version, pkg.arn, pkg.sha256, pkg.size
         )
         acts = _model_actions(desired, remote, m.name, m.version, pkg, live)
-        acts += _retention_prunes(desired, remote, m.name, m.version, live_v)
+        acts += _retention_prunes(desired, remote, m.name, m.version)
         actions += acts
         retained = any(isinstance(a, VerifyArtifact) for a in acts)
         change = _describe_change(live_v, m.version, retained)
