@@ -64,6 +64,15 @@ class PreconditionFailed(AwsError):
     """A conditional write lost its race (412): someone else wrote first."""
 
 
+class CorruptObject(MmeopsError):
+    """An object mmeops wrote and reads back (manifest, lease, lineage) does not parse: names
+    the object and what to do. `etag` lets a run that owns the object replace it."""
+
+    def __init__(self, message: str, etag: str | None = None):
+        self.etag = etag
+        super().__init__(message)
+
+
 class GateFailed(MmeopsError):
     """The challenger did not earn registration."""
 

@@ -41,7 +41,7 @@ from mmeops.deploy.planner import (
     VerifyArtifact,
     WriteManifest,
 )
-from mmeops.errors import AwsError, MmeopsError, NotFound, PreconditionFailed
+from mmeops.errors import AwsError, CorruptObject, MmeopsError, NotFound, PreconditionFailed
 
 SMOKE_ROWS = 5
 
@@ -208,7 +208,10 @@ class Executor:
     def _routed_keys(self) -> set[str]:
         """Every key a manifest routes to: the one this run wrote and the one in S3 now (a run
         that wrote none prunes against what is live)."""
-        live, _ = read_manifest(self.aws, self.desired.bucket, self.desired.manifest_key)
+        try:
+            live, _ = read_manifest(self.aws, self.desired.bucket, self.desired.manifest_key)
+        except CorruptObject:  # this run could not rewrite it: only what it wrote counts
+            live = None
         manifests = [m for m in (self.written, live) if m is not None]
         prefix = self.desired.key_prefix
         return {prefix + e.target_model for m in manifests for e in m.models.values()}

@@ -392,7 +392,9 @@ def drift(desired: Desired, remote: Remote, the_plan: Plan) -> list[str]:
         out.append(f"endpoint {desired.endpoint_name} does not exist")
     elif ep.status != "InService":
         out.append(f"endpoint {desired.endpoint_name} is {ep.status}, not InService")
-    if remote.manifest is None and desired.models:
+    if remote.manifest_problem:
+        out.append(remote.manifest_problem)
+    elif remote.manifest is None and desired.models:
         out.append("no routing manifest")
     for m in desired.models:
         pkg = remote.packages.get((m.name, m.version))

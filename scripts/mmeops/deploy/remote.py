@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from mmeops.aws import Aws, ObjectInfo
 from mmeops.deploy.desired import VARIANT, Desired
 from mmeops.deploy.manifest import Manifest, read_manifest
-from mmeops.errors import NotFound
+from mmeops.errors import CorruptObject, NotFound
 from mmeops.registry import package_arn
 
 VERSION_KEY = re.compile(r"^(?P<model>[a-z][a-z0-9-]*)/v(?P<version>[0-9]+)\.tar\.gz$")
@@ -75,6 +75,9 @@ class Remote:
     # Whether the listing showed a lease object: a no-op apply then checks whether it is a
     # lease its own dead run left behind, and pays nothing when there is none.
     lease_seen: bool = False
+    # Why the manifest object could not be read ("" when it could, or there is none): plan
+    # and apply treat it as absent (apply rewrites it over its ETag), check reports it.
+    manifest_problem: str = ""
 
     def versions(self, model: str) -> set[int]:
         """Versions of `model` with an artifact under the prefix."""
@@ -222,7 +225,11 @@ def read_remote(
 ) -> Remote:
     """Everything the planner needs, read-only. `verify_all` (`--check`) resolves every pinned
     version and reads every live artifact's checksum."""
-    manifest, etag = read_manifest(env_aws, desired.bucket, desired.manifest_key)
+    try:
+        manifest, etag = read_manifest(env_aws, desired.bucket, desired.manifest_key)
+        problem = ""
+    except CorruptObject as e:
+        manifest, etag, problem = None, e.etag, str(e)
     n = len(desired.key_prefix)
     listing = env_aws.list_objects(desired.bucket, desired.key_prefix)
     objects = {o.key[n:]: o for o in listing if not o.key[n:].startswith("_mmeops/")}
@@ -254,4 +261,6 @@ def read_remote(
                 lambda k: stored_sha256(env_aws, desired.bucket, desired.key_prefix + k), keys
             )
             checksums = {k: s for k, s in zip(keys, sums, strict=True) if s is not None}
-    return Remote(manifest, etag, objects, endpoint, packages, checksums, scaling, lease_seen)
+    return Remote(
+        manifest, etag, objects, endpoint, packages, checksums, scaling, lease_seen, problem
+    )

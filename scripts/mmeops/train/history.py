@@ -62,15 +62,14 @@ class TuningRecord:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def parse(text: str) -> list[TuningRecord]:
-    """Records in file order (oldest first). A line that does not parse is skipped: one bad
-    line must not stop every future tuning run of the model."""
+def parse(text: str | bytes) -> list[TuningRecord]:
+    """Records in file order (oldest first). A line that does not parse (not UTF-8, not JSON,
+    not a record) is skipped: one bad line must not stop every future tuning run of the model."""
+    body = text.encode("utf-8") if isinstance(text, str) else text
     records = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
+    for row in jsonl.parse(body):
         try:
-            records.append(TuningRecord.from_dict(json.loads(line)))
+            records.append(TuningRecord.from_dict(row))
         except (ValueError, TypeError):
             continue
     return records
@@ -82,7 +81,7 @@ def read(aws: Aws, bucket: str, model: str) -> list[TuningRecord]:
         body, _ = aws.get_bytes(bucket, history_key(model))
     except NotFound:
         return []
-    return parse(body.decode("utf-8"))
+    return parse(body)
 
 
 def latest(
