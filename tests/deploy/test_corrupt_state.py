@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_reconcile import World, add_model, world  # noqa: F401
+from test_reconcile import World, add_model, deploy_one, world  # noqa: F401
 
 from mmeops import jsonl
 from mmeops.train import history
@@ -25,10 +25,7 @@ BROKEN_MANIFESTS = {
 def test_a_broken_manifest_is_reported_by_check_and_rewritten_by_apply(
     world: World,  # noqa: F811 (the fixture imported above)
 ) -> None:
-    m = f"m{world.uid}-cm"
-    add_model(world, m)
-    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
-    world.mmeops("reconcile", "sandbox", "--apply")
+    m, _ = deploy_one(world, "cm")
     e = world.env("sandbox")
     key = e.artifact_key_prefix + "_mmeops/manifest.json"
     aws = world.env_aws("sandbox")

@@ -3,7 +3,7 @@ verdict on live state (exit 3, saying so), not bad input."""
 
 from __future__ import annotations
 
-from test_reconcile import World, add_model, world  # noqa: F401
+from test_reconcile import World, deploy_one, world  # noqa: F401
 
 from helpers import line_of
 
@@ -11,11 +11,7 @@ from helpers import line_of
 def test_a_served_version_rejected_later_is_a_registry_change_exit_3(
     world: World,  # noqa: F811 (the fixture imported above)
 ) -> None:
-    m = f"m{world.uid}-rej"
-    add_model(world, m)
-    v = world.register(m)
-    world.mmeops("promote", m, str(v), "--to", "sandbox")
-    world.mmeops("reconcile", "sandbox", "--apply")
+    m, v = deploy_one(world, "rej")
     pkg = world.package(m, v)
     world.training.call(
         "sagemaker",

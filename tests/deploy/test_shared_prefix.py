@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_reconcile import Calls, World, add_model, world  # noqa: F401
+from test_reconcile import Calls, World, deploy_one, world  # noqa: F401
 
 from helpers import line_of
 from mmeops.cli import main
@@ -50,10 +50,7 @@ def test_another_repositorys_environment_on_the_same_prefix_is_stopped_before_pr
     world: World,  # noqa: F811 (the fixture imported above)
     tmp_path,
 ) -> None:
-    m = f"m{world.uid}-shared"
-    add_model(world, m)
-    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
-    world.mmeops("reconcile", "sandbox", "--apply")
+    deploy_one(world, "shared")
     before = world.manifest("sandbox")
     e = world.env("sandbox")
     keys = {o.key for o in world.env_aws("sandbox").list_objects(e.artifact_bucket, "")}
