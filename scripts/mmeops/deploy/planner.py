@@ -23,6 +23,7 @@ from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's pu
     RefreshEndpoint,
     RemoveAutoscaling,
     RemoveModel,
+    RepairEndpoint,
     Row,
     SmokeTest,
     Status,
@@ -32,7 +33,7 @@ from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's pu
 )
 from mmeops.deploy.desired import Desired
 from mmeops.deploy.manifest import Manifest, ManifestEntry
-from mmeops.deploy.remote import VERSION_KEY, Package, Remote, is_live
+from mmeops.deploy.remote import VERSION_KEY, EndpointState, Package, Remote, is_live
 from mmeops.errors import ConfigErrors, RegistryChanged, UserError
 
 # --- validation -----------------------------------------------------------------------------
@@ -333,6 +334,15 @@ def _apply_order(action: Action, desired: Desired) -> float:
     return action.phase
 
 
+def _model_problem(desired: Desired, ep: EndpointState) -> str:
+    """Why the endpoint's model does not serve this environment's prefix, or ""."""
+    if ep.model_missing:
+        return f"its model {ep.model_name} was deleted"
+    if ep.model_data_url and ep.model_data_url != desired.prefix_uri:
+        return f"its model {ep.model_name} loads {ep.model_data_url}, not {desired.prefix_uri}"
+    return ""
+
+
 def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -> list[Action]:
     out: list[Action] = []
     ep = remote.endpoint
@@ -344,6 +354,13 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
                 desired.image_version,
                 desired.instance_type,
                 desired.instance_count,
+            )
+        )
+    elif reason := _model_problem(desired, ep):
+        image = ep.image_version or desired.image_version
+        out.append(
+            RepairEndpoint(
+                ENDPOINT, desired.instance_type, desired.instance_count, reason, "", image
             )
         )
     elif (ep.instance_type, ep.instance_count) != (desired.instance_type, desired.instance_count):

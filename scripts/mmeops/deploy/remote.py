@@ -50,6 +50,10 @@ class EndpointState:
     instance_count: int
     # The image tag its model runs (`3.2-0`): what every artifact it loads must be trained for.
     image_version: str = ""
+    # Where its model loads artifacts from ("" when unknown), and whether the model is gone:
+    # either, changed out of band, means the endpoint does not serve this environment's prefix.
+    model_data_url: str = ""
+    model_missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,23 +158,26 @@ def read_endpoint(aws: Aws, name: str) -> EndpointState | None:
         model_name=variant.get("ModelName", ""),
         instance_type=variant.get("InstanceType", ""),
         instance_count=int(variant.get("InitialInstanceCount") or 0),
-        image_version=read_image_version(aws, variant.get("ModelName", "")),
+        **read_model(aws, variant.get("ModelName", "")),
     )
 
 
-def read_image_version(aws: Aws, model_name: str) -> str:
-    """The tag of the image a SageMaker model runs (`...sagemaker-xgboost:3.2-0` -> `3.2-0`),
-    or "" when unknown. The live image, not the files, decides what an artifact must match."""
+def read_model(aws: Aws, model_name: str) -> dict:
+    """The endpoint's model: the tag of the image it runs (`...sagemaker-xgboost:3.2-0` ->
+    `3.2-0`; the live image, not the files, decides what an artifact must match), where it
+    loads artifacts from, and whether it was deleted. Empty strings when unknown."""
     if not model_name:
-        return ""
+        return {}
     try:
         model = aws.call("sagemaker", "describe_model", ModelName=model_name)
     except NotFound:
-        return ""
+        return {"model_missing": True}
     container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-    image = container.get("Image", "")
-    last = image.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else ""
+    last = container.get("Image", "").rsplit("/", 1)[-1]
+    return {
+        "image_version": last.rsplit(":", 1)[1] if ":" in last else "",
+        "model_data_url": container.get("ModelDataUrl", ""),
+    }
 
 
 def scaling_resource(desired: Desired) -> str:
