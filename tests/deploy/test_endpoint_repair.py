@@ -23,6 +23,16 @@ def served_prefix(world: World) -> str:  # noqa: F811
     ]
 
 
+def drift_then_repaired(world: World, model: str, drift: str) -> None:  # noqa: F811
+    """`--check` names the drift; one `--apply` repairs it: in sync, this prefix, serving."""
+    out = world.mmeops("reconcile", "sandbox", "--check", code=3)
+    assert drift in out, out
+    world.mmeops("reconcile", "sandbox", "--apply")
+    world.mmeops("reconcile", "sandbox", "--check")
+    assert served_prefix(world) == world.env("sandbox").artifact_prefix
+    assert world.invoke("sandbox", model).strip()
+
+
 def test_an_endpoint_repointed_to_another_prefix_is_drift_and_apply_repairs_it(
     world: World,  # noqa: F811 (the fixture imported above)
 ) -> None:
@@ -64,12 +74,7 @@ def test_an_endpoint_repointed_to_another_prefix_is_drift_and_apply_repairs_it(
     )
     assert served_prefix(world) == elsewhere
 
-    out = world.mmeops("reconcile", "sandbox", "--check", code=3)
-    assert f"its model {rogue} loads {elsewhere}, not {e.artifact_prefix}" in out
-    world.mmeops("reconcile", "sandbox", "--apply")
-    world.mmeops("reconcile", "sandbox", "--check")
-    assert served_prefix(world) == e.artifact_prefix
-    assert world.invoke("sandbox", m).strip()
+    drift_then_repaired(world, m, f"its model {rogue} loads {elsewhere}, not {e.artifact_prefix}")
 
 
 def test_an_endpoint_whose_model_was_deleted_is_drift_and_apply_recreates_it(
@@ -81,9 +86,4 @@ def test_an_endpoint_whose_model_was_deleted_is_drift_and_apply_recreates_it(
     model = f"{e.endpoint.name}-mme"
     sm.call("sagemaker", "delete_model", ModelName=model)
 
-    out = world.mmeops("reconcile", "sandbox", "--check", code=3)
-    assert f"its model {model} was deleted" in out
-    world.mmeops("reconcile", "sandbox", "--apply")
-    world.mmeops("reconcile", "sandbox", "--check")
-    assert served_prefix(world) == e.artifact_prefix
-    assert world.invoke("sandbox", m).strip()
+    drift_then_repaired(world, m, f"its model {model} was deleted")
