@@ -253,7 +253,7 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
     for m in desired.models:
         live = old.get(m.name)
         live_v = live.version if live else None
-        if is_live(desired, remote.manifest, remote.objects, m.name):
+        if is_live(desired, remote.manifest, remote.objects, m.name, remote.checksums):
             new[m.name] = live
             prunes = _retention_prunes(desired, remote, m.name, m.version)
             actions += prunes

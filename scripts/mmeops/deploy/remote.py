@@ -115,9 +115,16 @@ def describe_package(registry: Aws, desired: Desired, model: str, version: int) 
     )
 
 
-def is_live(desired: Desired, manifest: Manifest | None, objects: dict, model: str) -> bool:
+def is_live(
+    desired: Desired,
+    manifest: Manifest | None,
+    objects: dict,
+    model: str,
+    checksums: dict[str, str] | None = None,
+) -> bool:
     """True when `model` already serves its pinned version: the manifest routes to it and its
-    artifacts are under the prefix with the size the manifest recorded. No registry call."""
+    artifacts are under the prefix with the size (and, where read, the SHA-256) the manifest
+    recorded. No registry call."""
     m = desired.model(model)
     entry = manifest.models.get(model) if manifest else None
     if m is None or entry is None or entry.version != m.version:
@@ -128,15 +135,24 @@ def is_live(desired: Desired, manifest: Manifest | None, objects: dict, model: s
     keys = [desired.artifact_key(model, m.version)[n:]]
     if desired.naming == "stable":
         keys.append(desired.stable_key(model)[n:])
-    return all(k in objects and objects[k].size == entry.size for k in keys)
+    sums = checksums or {}
+    return all(
+        k in objects and objects[k].size == entry.size and sums.get(k, entry.sha256) == entry.sha256
+        for k in keys
+    )
 
 
-def needs_resolving(desired: Desired, manifest: Manifest | None, objects: dict) -> list:
+def needs_resolving(
+    desired: Desired,
+    manifest: Manifest | None,
+    objects: dict,
+    checksums: dict[str, str] | None = None,
+) -> list:
     """(model, version) pairs whose registry entry the plan needs: those not already live."""
     return [
         (m.name, m.version)
         for m in desired.models
-        if not is_live(desired, manifest, objects, m.name)
+        if not is_live(desired, manifest, objects, m.name, checksums)
     ]
 
 
@@ -244,30 +260,30 @@ def read_remote(
     endpoint = read_endpoint(env_aws, desired.endpoint_name)
     # Read whether or not the file asks for autoscaling: one the file no longer has is removed.
     scaling = read_scaling(env_aws, desired) if endpoint else None
-    wanted = (
-        [(m.name, m.version) for m in desired.models]
-        if verify_all
-        else needs_resolving(desired, manifest, objects)
-    )
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        # `--check` reads the checksum of every artifact the desired state serves; apply those
+        # of stable keys, the only ones ever overwritten (a crash can leave another version's
+        # bytes there, of the same size). Retained versions are checked when used.
+        keys = [
+            k
+            for m in desired.models
+            for k in (
+                desired.artifact_key(m.name, m.version)[n:] if verify_all else "",
+                desired.stable_key(m.name)[n:] if desired.naming == "stable" else "",
+            )
+            if k in objects
+        ]
+        sums = pool.map(
+            lambda k: stored_sha256(env_aws, desired.bucket, desired.key_prefix + k), keys
+        )
+        checksums = {k: s for k, s in zip(keys, sums, strict=True) if s is not None}
+        wanted = (
+            [(m.name, m.version) for m in desired.models]
+            if verify_all
+            else needs_resolving(desired, manifest, objects, checksums)
+        )
         found = pool.map(lambda mv: describe_package(registry, desired, *mv), wanted)
         packages = dict(zip(wanted, found, strict=True))
-        checksums: dict[str, str] = {}
-        if verify_all:
-            # The artifacts the desired state serves; retained versions are checked when used.
-            keys = [
-                k
-                for m in desired.models
-                for k in (
-                    desired.artifact_key(m.name, m.version)[n:],
-                    desired.stable_key(m.name)[n:] if desired.naming == "stable" else "",
-                )
-                if k in objects
-            ]
-            sums = pool.map(
-                lambda k: stored_sha256(env_aws, desired.bucket, desired.key_prefix + k), keys
-            )
-            checksums = {k: s for k, s in zip(keys, sums, strict=True) if s is not None}
     return Remote(
         manifest, etag, objects, endpoint, packages, checksums, scaling, lease_seen, problem
     )
