@@ -27,6 +27,22 @@ def check_writable(path: str | None, option: str) -> None:
     raise UserError(f"{option} {path} {problem}; pass a file path you can write")
 
 
+def check_folder(path: str | None, option: str) -> None:
+    """UserError when `path` cannot be a folder to write in: a file, or below a file or a
+    folder that is not writable (a missing folder is fine: it is created)."""
+    if path is None:
+        return
+    target = Path(path)
+    existing = next((p for p in (target, *target.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        problem = f"cannot be a folder: {existing} is a file"
+    elif not os.access(existing, os.W_OK):
+        problem = f"cannot be written: {existing} is not writable"
+    else:
+        return
+    raise UserError(f"{option} {path} {problem}; pass a folder you can write")
+
+
 def write_text(path: str, text: str) -> None:
     """Write an output file; a failure that the check could not foresee (a full disk) is one
     line naming the file, with nothing half written left behind."""

@@ -114,3 +114,18 @@ def test_the_server_going_away_mid_copy_is_exit_1_connection_lost(tables, repo_c
     assert "the warehouse failed during the query" in line, line
     assert "retry" in line or "connection lost" in line, line
     assert s3_objects(repo_copy, model) == {}
+
+
+def test_an_out_folder_that_cannot_be_one_is_exit_2_before_the_query(tables, repo_copy, tmp_path):  # noqa: F811
+    model = add_model(
+        repo_copy, "out-under-a-file", f"SELECT id, x, y FROM {SCHEMA}.daily\n{WHERE}\n"
+    )
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "dataset"
+    result = cli(repo_copy, model, *WINDOW, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"Error: --out {out} cannot be a folder: {tmp_path / 'a-file'} is a file; "
+        "pass a folder you can write"
+    )
+    assert s3_objects(repo_copy, model) == {}
