@@ -153,8 +153,9 @@ def _command_outputs(monkeypatch) -> Iterator[None]:
             _COMMAND_OUTPUTS.append(f"{TRACEBACK} (uncaught {type(result.exception).__name__})")
         return result
 
-    def recording_run(argv, *args, **kwargs):
-        done = run(argv, *args, **kwargs)
+    def recording_run(*args, **kwargs):
+        done = run(*args, **kwargs)
+        argv = args[0] if args else kwargs.get("args", ())
         words = argv if isinstance(argv, list | tuple) else [argv]
         if any(str(w).endswith("mmeops") for w in words):
             for out in (done.stdout, done.stderr):
