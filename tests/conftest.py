@@ -129,12 +129,65 @@ def _current_secrets() -> set[str]:
     return {s for s in _SEEN_SECRETS if len(s) >= 8}  # short strings would match by chance
 
 
+# --- reliability (issue 19): no command ever prints a Python traceback ---------------------
+# Every CliRunner run and every `mmeops` subprocess a test makes is kept here; the report hook
+# below fails the test if one printed a traceback or ended in an exception the CLI let through
+# (CliRunner swallows those: run for real, they would print one). A test that asks for one on
+# purpose (`--debug`) is marked `shows_traceback`.
+TRACEBACK = "Traceback (most recent call last)"
+_COMMAND_OUTPUTS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _command_outputs(monkeypatch) -> Iterator[None]:
+    import subprocess
+
+    from click.testing import CliRunner
+
+    invoke, run = CliRunner.invoke, subprocess.run
+
+    def recording_invoke(self, *args, **kwargs):
+        result = invoke(self, *args, **kwargs)
+        _COMMAND_OUTPUTS.append(result.output)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            _COMMAND_OUTPUTS.append(f"{TRACEBACK} (uncaught {type(result.exception).__name__})")
+        return result
+
+    def recording_run(*args, **kwargs):
+        done = run(*args, **kwargs)
+        argv = args[0] if args else kwargs.get("args", ())
+        words = argv if isinstance(argv, list | tuple) else [argv]
+        if any(str(w).endswith("mmeops") for w in words):
+            for out in (done.stdout, done.stderr):
+                if out:
+                    _COMMAND_OUTPUTS.append(
+                        out.decode(errors="replace") if isinstance(out, bytes) else out
+                    )
+        return done
+
+    _COMMAND_OUTPUTS.clear()
+    monkeypatch.setattr(CliRunner, "invoke", recording_invoke)
+    monkeypatch.setattr(subprocess, "run", recording_run)
+    yield
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Fail any test phase whose captured stdout/stderr/log or error text holds a secret."""
+    """Fail any test phase whose captured stdout/stderr/log or error text holds a secret, and
+    any test whose commands printed a traceback."""
     outcome = yield
     report = outcome.get_result()
-    text = "\n".join(content for _, content in report.sections) + "\n" + report.longreprtext
+    captured = "\n".join(content for _, content in report.sections)
+    if report.when == "call" and item.get_closest_marker("shows_traceback") is None:
+        # Captured stdout/stderr (a subprocess that inherited them), not logs: the embedded
+        # servers log their own handlers' failures, which are not a command's output.
+        printed = [c for title, c in report.sections if "stdout" in title or "stderr" in title]
+        shown = [t for t in [*printed, *_COMMAND_OUTPUTS] if TRACEBACK in t]
+        if shown and report.outcome == "passed":
+            report.outcome = "failed"
+            first = next(line for line in shown[0].splitlines() if TRACEBACK in line)
+            report.longrepr = f"{item.nodeid}: a command printed a traceback: {first}"
+    text = captured + "\n" + report.longreprtext
     leaked = [secret for secret in _current_secrets() if secret in text]
     if leaked:
         report.outcome = "failed"

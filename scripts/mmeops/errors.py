@@ -64,8 +64,25 @@ class PreconditionFailed(AwsError):
     """A conditional write lost its race (412): someone else wrote first."""
 
 
+class CorruptObject(MmeopsError):
+    """An object mmeops wrote and reads back (manifest, lease, lineage) does not parse: names
+    the object and what to do. `etag` lets a run that owns the object replace it."""
+
+    def __init__(self, message: str, etag: str | None = None):
+        self.etag = etag
+        super().__init__(message)
+
+
 class GateFailed(MmeopsError):
     """The challenger did not earn registration."""
+
+    exit_code = 3
+
+
+class RegistryChanged(UserError):
+    """A version the file pins and the endpoint serves was Rejected in the registry after it
+    was deployed: the file was fine when merged, so this is a verdict on live state (exit 3),
+    not bad input, though it names the file's line to change."""
 
     exit_code = 3
 

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from mmeops.aws import Aws
-from mmeops.errors import AwsError, NotFound, PreconditionFailed
+from mmeops.errors import AwsError, CorruptObject, NotFound, PreconditionFailed
 
 ATTEMPTS = 20
 
@@ -21,15 +21,36 @@ def read(aws: Aws, bucket: str, key: str) -> list[dict[str, Any]]:
         body, _ = aws.get_bytes(bucket, key)
     except NotFound:
         return []
+    return parse(body)
+
+
+def parse(body: bytes) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines body. Each line is decoded on its own: a line that is
+    not UTF-8, not JSON or not an object is skipped, and never stops the lines after it."""
     rows = []
-    for line in body.decode("utf-8").splitlines():
+    for line in body.splitlines():
         try:
-            row = json.loads(line)
-        except ValueError:
+            row = json.loads(line.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError is a ValueError too
             continue
         if isinstance(row, dict):
             rows.append(row)
     return rows
+
+
+def read_object(aws: Aws, bucket: str, key: str, what: str, fix: str) -> tuple[dict, str]:
+    """One JSON object stored at s3://bucket/key and its ETag; CorruptObject (naming the key,
+    `what` it should be and the `fix`) when it is not one. NotFound passes through."""
+    body, etag = aws.get_bytes(bucket, key)
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except ValueError as e:
+        reason = f"not UTF-8 JSON ({type(e).__name__})"
+    else:
+        if isinstance(data, dict):
+            return data, etag
+        reason = f"a JSON {type(data).__name__}, not an object"
+    raise CorruptObject(f"s3://{bucket}/{key} is not {what}: {reason}; {fix}", etag)
 
 
 def append(aws: Aws, bucket: str, key: str, line: str, *, kms_key_id: str | None = None) -> None:

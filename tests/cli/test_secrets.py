@@ -177,6 +177,7 @@ class _Garbage(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.shows_traceback  # --debug: without it, one line (tests/cli/test_unexpected_errors.py)
 def test_the_traceback_of_an_unexpected_aws_failure_shows_no_secret(stack, repo_copy):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -190,13 +191,13 @@ def test_the_traceback_of_an_unexpected_aws_failure_shows_no_secret(stack, repo_
         }
         env.pop("AWS_SESSION_TOKEN", None)
         mmeops = Path(sys.executable).with_name("mmeops")
-        argv = [str(mmeops), "--repo", str(repo_copy), "reconcile", "sandbox", "--plan"]
+        argv = [str(mmeops), "--debug", "--repo", str(repo_copy), "reconcile", "sandbox", "--plan"]
         run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     finally:
         server.shutdown()
         server.server_close()
     assert run.returncode != 0
-    assert run.stderr.strip()  # it failed loudly
+    assert "Traceback (most recent call last)" in run.stderr  # it failed loudly
     shown_text = run.stdout + run.stderr
     assert PLANTED not in shown_text
     assert urlsplit(stack.dsn).password not in shown_text

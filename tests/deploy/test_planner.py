@@ -220,7 +220,14 @@ def test_rollback_touches_neither_artifacts_nor_endpoint() -> None:
 def test_retention_never_prunes_live_or_desired() -> None:
     p = plan(desired({"a": 1}, retention=1), remote({"a": 3}, {"a": [1, 2, 3]}, [pkg("a", 1)]))
     pruned = {a.key for a in p.of(PruneArtifact)}
-    assert pruned == {"mme/a/v2.tar.gz"}  # v3 was live a moment ago, v1 is desired
+    assert pruned == {"mme/a/v2.tar.gz"}  # v3 is the newest (retention 1), v1 is desired
+
+
+def test_an_upgrade_with_retention_1_prunes_the_outgoing_version_in_the_same_apply() -> None:
+    """Issue 19, item 5: the version live until this apply's manifest write is not kept
+    beyond retention, so one apply converges; the executor keeps it if the switch fails."""
+    p = plan(desired({"a": 2}, retention=1), remote({"a": 1}, {"a": [1]}, [pkg("a", 2)]))
+    assert {a.key for a in p.of(PruneArtifact)} == {"mme/a/v1.tar.gz"}
 
 
 def test_smoke_tests_only_changed_models() -> None:

@@ -158,6 +158,16 @@ def add_model(world: World, name: str) -> None:
     )
 
 
+def deploy_one(world: World, suffix: str) -> tuple[str, int]:
+    """A new model, registered once and applied to sandbox: (name, version)."""
+    m = f"m{world.uid}-{suffix}"
+    add_model(world, m)
+    v = world.register(m)
+    world.mmeops("promote", m, str(v), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    return m, v
+
+
 class Calls:
     """Every AWS call made while it is active, through mmeops.aws's listener."""
 

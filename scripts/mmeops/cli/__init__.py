@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 
 import click
 
@@ -39,12 +40,36 @@ class CommandError(click.ClickException):
         self.exit_code = error.exit_code
 
 
+class UnexpectedError(click.ClickException):
+    """Any other exception: a bug. One line that says where, never the exception's text (it may
+    quote a DSN or a key); `--debug` shows the whole traceback."""
+
+    exit_code = 1
+
+    def __init__(self, error: BaseException):
+        frames = traceback.extract_tb(error.__traceback__)
+        ours = [f for f in frames if "/mmeops/" in f.filename] or frames
+        where = (
+            f" at {ours[-1].filename.rpartition('/mmeops/')[2]}:{ours[-1].lineno}" if ours else ""
+        )
+        super().__init__(
+            f"unexpected {type(error).__name__}{where}; rerun with --debug to see the "
+            "traceback, and report it if the cause is not yours"
+        )
+
+
 class MmeopsGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except MmeopsError as e:
             raise CommandError(e) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:
+            if ctx.params.get("debug"):
+                raise
+            raise UnexpectedError(e) from None
 
 
 @click.group(cls=MmeopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,8 +82,14 @@ class MmeopsGroup(click.Group):
     help="Repository root holding mmeops.yaml, models/ and environments/ "
     "[default: the nearest folder at or above this one holding mmeops.yaml].",
 )
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="MMEOPS_DEBUG",
+    help="On an unexpected error, show Python's traceback instead of one line.",
+)
 @click.pass_context
-def main(ctx: click.Context, repo_root: str | None) -> None:
+def main(ctx: click.Context, repo_root: str | None, debug: bool) -> None:
     """GitOps for SageMaker multi-model endpoints.
 
     Example:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mmeops import outputs
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.github import append_summary, set_output
@@ -94,6 +95,7 @@ def extract(
     from mmeops.train import extract as extract_mod
 
     repo = load_repo(obj["repo_root"])
+    outputs.check_folder(out_dir, "--out")
     with _progress() as bar:
         task = bar.add_task(f"extract {model}", total=None) if bar else None
         result = extract_mod.extract(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from mmeops import github
+from mmeops import github, outputs
 from mmeops.cli import main
 from mmeops.cli.extract_cmds import window_options
 from mmeops.cli.tune_cmds import tuning_options
@@ -34,7 +33,7 @@ def _print_result(result: Registration, report: str, report_file: str | None) ->
     for warning in result.verdict.warnings:
         click.echo(f"warning: {warning}")
     if report_file:
-        Path(report_file).write_text(report, encoding="utf-8")
+        outputs.write_text(report_file, report)
     github.append_summary(report)
 
 
@@ -81,6 +80,7 @@ def register_cmd(obj: dict, model: str, tuning_job: str | None, report_file: str
     from mmeops.train.register import register
 
     repo = load_repo(obj["repo_root"])
+    outputs.check_writable(report_file, "--report")
     _finish(repo, register(repo, model, tuning_job), report_file)
 
 
@@ -122,6 +122,7 @@ def retrain_cmd(
     from mmeops.train.retrain import retrain
 
     repo = load_repo(obj["repo_root"])
+    outputs.check_writable(report_file, "--report")
     r = retrain(
         repo,
         model,

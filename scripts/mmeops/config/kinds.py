@@ -93,7 +93,8 @@ class FieldProblem(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # NaN and infinity pass `ge`/`le` checks and then break training or a gate: refused.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 # --- mmeops.yaml -----------------------------------------------------------------------------
@@ -143,7 +144,7 @@ class Window(Strict):
 class Split(Strict):
     validation: Annotated[float, Field(gt=0, lt=0.5)]
     test: Annotated[float, Field(gt=0, lt=0.5)]
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0  # what numpy's generators take
     time_column: Column | None = None
 
 
@@ -303,6 +304,10 @@ class ModelConfig(Strict):
                 raise FieldProblem(
                     f"schedule {self.schedule!r} is not a valid cron expression", "schedule"
                 )
+            if not _fires(self.schedule):
+                raise FieldProblem(
+                    f"schedule {self.schedule!r} never fires (a date no month has?)", "schedule"
+                )
         return self
 
     @property
@@ -428,3 +433,17 @@ class EnvConfig(Strict):
     @property
     def artifact_key_prefix(self) -> str:
         return self.artifact_prefix[5:].split("/", 1)[1]
+
+
+def _fires(schedule: str) -> bool:
+    """Whether a valid cron expression fires at all (`0 0 31 2 *` never does): croniter gives
+    up looking for the next time after a few years' search."""
+    import datetime as dt
+
+    from croniter import CroniterBadDateError, croniter
+
+    try:
+        croniter(schedule, dt.datetime(2025, 1, 1)).get_next(dt.datetime)
+    except CroniterBadDateError:
+        return False
+    return True

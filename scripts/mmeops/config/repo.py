@@ -7,6 +7,7 @@ reported at once; nothing is read from AWS here.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,7 +45,10 @@ class Source:
 
     @functools.cached_property
     def document(self) -> Any:
-        return yamlio.load(self.file)
+        try:
+            return yamlio.load(self.file)
+        except UserError as e:  # what the fast parse accepted and this one cannot (nesting)
+            raise UserError(e.message, self.path, e.line) from None
 
     def line(self, *loc: Any) -> int | None:
         return yamlio.line_of(self.document, loc)
@@ -99,6 +103,10 @@ def _display(path: Path, root: Path) -> str:
 def parse(kind: type[T], path: Path, root: Path) -> tuple[T | None, Source | None, list[UserError]]:
     """One file → (model, source, problems)."""
     shown = Path(_display(path, root))
+    # A symlink may point inside the repository only: what is reviewed is what is applied.
+    if not Path(os.path.realpath(path)).is_relative_to(root):
+        problem = "a symlink to a file outside the repository; commit the file itself"
+        return None, None, [UserError(problem, shown)]
     try:
         data = yamlio.load_plain(path)
     except UserError as e:
@@ -109,7 +117,10 @@ def parse(kind: type[T], path: Path, root: Path) -> tuple[T | None, Source | Non
     try:
         return kind.model_validate(data), source, []
     except pydantic.ValidationError as e:
-        return None, source, [_problem(source, err) for err in e.errors()]
+        try:
+            return None, source, [_problem(source, err) for err in e.errors()]
+        except UserError as unplaceable:  # positions unreadable (too deeply nested)
+            return None, source, [unplaceable]
 
 
 def _problem(source: Source, err: dict) -> UserError:
@@ -266,6 +277,7 @@ def _cross_checks(
                 )
             )
     problems += _promotion_cycles(envs, sources)
+    problems += _prefix_overlaps(envs, sources)
     endpoints: dict[str, str] = {}
     for name, env in envs.items():
         other = endpoints.setdefault(env.endpoint.name + "@" + env.account_id, name)
@@ -278,6 +290,28 @@ def _cross_checks(
                     "name",
                 )
             )
+    return problems
+
+
+def _prefix_overlaps(envs: dict[str, EnvConfig], sources: dict[str, Source]) -> list[UserError]:
+    """Two environments must not share artifacts: a prefix equal to or inside another's lets
+    one environment's prune delete what the other serves (issue 19, item 2). Bucket names are
+    global, so the accounts do not matter."""
+    problems = []
+    seen: list[tuple[str, str]] = []  # (prefix, environment), in file order
+    for name, env in envs.items():
+        for prefix, other in seen:
+            if prefix.startswith(env.artifact_prefix) or env.artifact_prefix.startswith(prefix):
+                how = "is the same as" if prefix == env.artifact_prefix else "overlaps"
+                problems.append(
+                    sources[f"env:{name}"].error(
+                        f"artifact_prefix {env.artifact_prefix} {how} environments/{other}.yaml's "
+                        f"{prefix}; give each environment a prefix of its own, neither inside "
+                        "the other",
+                        "artifact_prefix",
+                    )
+                )
+        seen.append((env.artifact_prefix, name))
     return problems
 
 

@@ -152,6 +152,18 @@ class RefreshEndpoint(UpdateEndpointConfig):
 
 
 @dataclass(frozen=True)
+class RepairEndpoint(UpdateEndpointConfig):
+    """The endpoint's model was deleted or repointed out of band: a new endpoint config on a
+    model that serves this environment's prefix (created when needed)."""
+
+    image_version: str = ""
+
+    @property
+    def message(self) -> str:
+        return f"repair the endpoint: {self.reason}"
+
+
+@dataclass(frozen=True)
 class SmokeTest(Action):
     version: int = 0
     target_model: str = ""

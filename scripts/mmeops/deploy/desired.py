@@ -55,6 +55,7 @@ class Desired:
     git_sha: str = ""
     image_version: str = "3.2-0"
     execution_role_arn: str = ""
+    prefix_line: int | None = None  # artifact_prefix's line in `source`, for messages
 
     # --- where things live (docs/architecture.md, "Per environment")
     def artifact_key(self, model: str, version: int) -> str:
@@ -136,4 +137,5 @@ def load_desired(repo: Repo, env_name: str, sha: str | None = None) -> Desired:
         git_sha=sha if sha is not None else current_commit(repo.root),
         image_version=_image_version(repo, list(env.models)),
         execution_role_arn=execution_role(repo, env.account_id),
+        prefix_line=source.line("artifact_prefix"),
     )

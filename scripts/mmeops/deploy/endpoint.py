@@ -21,6 +21,7 @@ from mmeops.deploy.planner import (
     EnsureEndpoint,
     RefreshEndpoint,
     RemoveAutoscaling,
+    RepairEndpoint,
     UpdateEndpointConfig,
 )
 from mmeops.deploy.remote import scaling_resource
@@ -81,23 +82,35 @@ class EndpointOps:
         )
         return name
 
+    def ensure_model(self, image_version: str) -> str:
+        """A MultiModel model that loads this environment's prefix: the usual one when it is
+        there and right, created when missing, a new name beside it when it points elsewhere
+        (models are immutable)."""
+        name = model_name(self.desired.endpoint_name)
+        try:
+            found = self.aws.call("sagemaker", "describe_model", ModelName=name)
+        except NotFound:
+            found = None
+        if found is not None:
+            if (found.get("PrimaryContainer") or {}).get("ModelDataUrl") == self.desired.prefix_uri:
+                return name
+            name = config_name(f"{self.desired.endpoint_name[:38]}-mme")
+        self.aws.call(
+            "sagemaker",
+            "create_model",
+            ModelName=name,
+            ExecutionRoleArn=self.desired.execution_role_arn,
+            PrimaryContainer={
+                "Image": image_uri(self.desired.region, image_version),
+                "ModelDataUrl": self.desired.prefix_uri,
+                "Mode": "MultiModel",
+            },
+        )
+        return name
+
     def ensure(self, a: EnsureEndpoint) -> None:
         """The seed's one-time setup: MultiModel model, endpoint config, endpoint."""
-        name = model_name(a.endpoint)
-        try:
-            self.aws.call("sagemaker", "describe_model", ModelName=name)
-        except NotFound:
-            self.aws.call(
-                "sagemaker",
-                "create_model",
-                ModelName=name,
-                ExecutionRoleArn=self.desired.execution_role_arn,
-                PrimaryContainer={
-                    "Image": image_uri(self.desired.region, a.image_version),
-                    "ModelDataUrl": self.desired.prefix_uri,
-                    "Mode": "MultiModel",
-                },
-            )
+        name = self.ensure_model(a.image_version)
         config = self._create_config(name, a.instance_type, a.instance_count)
         self.aws.call(
             "sagemaker", "create_endpoint", EndpointName=a.endpoint, EndpointConfigName=config
@@ -110,7 +123,10 @@ class EndpointOps:
         # SageMaker refuses to update an endpoint that is not InService: one still Creating or
         # Updating (a run that died mid-update, say) is waited for first.
         self.wait_in_service()
-        model = a.model_name or model_name(self.desired.endpoint_name)
+        if isinstance(a, RepairEndpoint):
+            model = self.ensure_model(a.image_version)
+        else:
+            model = a.model_name or model_name(self.desired.endpoint_name)
         config = self._create_config(model, a.instance_type, a.instance_count)
         if a.suspend_scaling is not None:
             self.stop_autoscaling(RemoveAutoscaling(ENDPOINT, a.suspend_scaling))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.deploy.desired import Desired
 from mmeops.deploy.endpoint import EndpointOps
-from mmeops.deploy.manifest import Manifest, utc_now, write_manifest
+from mmeops.deploy.manifest import Manifest, read_manifest, utc_now, write_manifest
 from mmeops.deploy.planner import (
     ENDPOINT,
     Action,
@@ -40,7 +40,7 @@ from mmeops.deploy.planner import (
     VerifyArtifact,
     WriteManifest,
 )
-from mmeops.errors import AwsError, MmeopsError, NotFound, PreconditionFailed
+from mmeops.errors import AwsError, CorruptObject, MmeopsError, NotFound, PreconditionFailed
 from mmeops.sample import parse_csv_answer, read_expected
 
 SMOKE_ROWS = 5
@@ -106,6 +106,7 @@ class Executor:
         self.failed: dict[str, str] = {}
         self.manifest_etag: str | None = None
         self.written: Manifest | None = None
+        self.routed: set[str] = set()
 
     # --- orchestration
     def run(self, plan: Plan) -> list[ModelResult]:
@@ -136,6 +137,8 @@ class Executor:
             # A stable name serves the new artifact only once the endpoint is refreshed.
             self._per_model(plan.of(SmokeTest), self.smoke_test)
             self._restore_failed(plan)
+        if plan.of(PruneArtifact):
+            self.routed = self._routed_keys()
         self._per_model(plan.of(PruneArtifact), self.prune)
         for a in plan.of(ConfigureAutoscaling):
             self.endpoint.autoscale(a)
@@ -213,11 +216,20 @@ class Executor:
         )
         self._check(a.key, a.size, a.sha256)
 
+    def _routed_keys(self) -> set[str]:
+        """Every key a manifest routes to: the one this run wrote and the one in S3 now (a run
+        that wrote none prunes against what is live)."""
+        try:
+            live, _ = read_manifest(self.aws, self.desired.bucket, self.desired.manifest_key)
+        except CorruptObject:  # this run could not rewrite it: only what it wrote counts
+            live = None
+        manifests = [m for m in (self.written, live) if m is not None]
+        prefix = self.desired.key_prefix
+        return {prefix + e.target_model for m in manifests for e in m.models.values()}
+
     def prune(self, a: PruneArtifact) -> None:
-        referenced = self.written.models.values() if self.written else ()
-        rel = a.key[len(self.desired.key_prefix) :]
-        if any(e.target_model == rel for e in referenced):
-            return  # never delete what the manifest routes to
+        if a.key in self.routed:
+            return  # never delete what a manifest routes to
         self.aws.call("s3", "delete_object", Bucket=self.desired.bucket, Key=a.key)
 
     # --- registry

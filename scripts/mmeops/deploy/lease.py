@@ -17,6 +17,7 @@ mutating calls.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import json
@@ -25,7 +26,7 @@ import socket
 from dataclasses import dataclass
 
 from mmeops.aws import Aws
-from mmeops.errors import LeaseHeld, NotFound, PreconditionFailed
+from mmeops.errors import CorruptObject, LeaseHeld, MmeopsError, NotFound, PreconditionFailed
 
 # Longer than the slowest apply (creating an endpoint and waiting for it takes up to an hour):
 # a lease must not go stale under a live run. A dead run blocks for at most this long.
@@ -88,10 +89,7 @@ class Lease:
         except NotFound:  # released between our two calls: try once more from the start
             self.etag = self.aws.put_bytes(self.bucket, self.key, self._body(), if_none_match=True)
             return self
-        held = json.loads(body)
-        expires = dt.datetime.fromisoformat(held["expires"])
-        acquired = dt.datetime.fromisoformat(held["acquired"])
-        owner = held.get("owner", "unknown")
+        owner, acquired, expires = self._parse(body)
         if expires > _now() and owner != self.owner:
             raise LeaseHeld(
                 f"another reconcile holds the lease s3://{self.bucket}/{self.key}: owner "
@@ -110,6 +108,24 @@ class Lease:
             ) from None
         return self
 
+    def _parse(self, body: bytes) -> tuple[str, dt.datetime, dt.datetime]:
+        """Owner, acquired and expiry of a lease object. One that does not parse proves no
+        owner, so nobody may take it over: exit 1 naming the key (fields it does not know
+        are ignored)."""
+        try:
+            held = json.loads(body.decode("utf-8"))
+            owner = str(held.get("owner", "unknown"))
+            acquired = dt.datetime.fromisoformat(held["acquired"])
+            expires = dt.datetime.fromisoformat(held["expires"])
+            if expires.tzinfo is None or acquired.tzinfo is None:
+                raise ValueError("no time zone")  # would not compare with the clock
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise CorruptObject(
+                f"the lease s3://{self.bucket}/{self.key} does not parse (owner, acquired and "
+                "expires expected); if no reconcile of this environment is running, delete it"
+            ) from None
+        return owner, acquired, expires
+
     def clear_own(self) -> bool:
         """Remove a lease this owner left behind (a run of ours that died); True if there was
         one. Taken over first (If-Match), so a lease someone else just took is never deleted.
@@ -118,7 +134,10 @@ class Lease:
             body, _ = self.aws.get_bytes(self.bucket, self.key)
         except NotFound:
             return False
-        if json.loads(body).get("owner") != self.owner:
+        try:
+            if self._parse(body)[0] != self.owner:
+                return False
+        except CorruptObject:  # proves no owner: left for acquire to report
             return False
         try:
             self.acquire()
@@ -134,6 +153,13 @@ class Lease:
     def __enter__(self) -> Lease:
         return self.acquire()
 
-    def __exit__(self, *exc) -> None:
-        if self.etag is not None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.etag is None:
+            return
+        if exc is None:
+            self.release()
+            return
+        # The run already failed: its error is the one to report. A release that fails too
+        # (AWS gone) leaves the lease to expire or to this owner's next run.
+        with contextlib.suppress(MmeopsError):
             self.release()

@@ -10,8 +10,9 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from mmeops import jsonl
 from mmeops.aws import Aws
-from mmeops.errors import NotFound
+from mmeops.errors import CorruptObject, NotFound
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,31 @@ class Manifest:
 
     @classmethod
     def from_json(cls, body: bytes) -> Manifest:
-        data = json.loads(body)
-        models = {k: ManifestEntry.from_dict(v) for k, v in (data.get("models") or {}).items()}
-        return cls(data["environment"], data.get("git_sha", ""), data.get("updated", ""), models)
+        return cls.from_dict(json.loads(body))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Manifest:
+        """Fields a newer mmeops adds are ignored; a missing or mistyped one is a ValueError
+        saying which."""
+        models = data.get("models") or {}
+        if not isinstance(data.get("environment"), str) or not isinstance(models, dict):
+            raise ValueError("no environment name or no models mapping")
+        entries = {}
+        for name, v in models.items():
+            try:
+                entries[name] = ManifestEntry(
+                    str(v["target_model"]), int(v["version"]), str(v["package_arn"]),
+                    str(v["sha256"]), int(v["size"]),
+                    tuple(str(f) for f in v.get("feature_names") or ()),
+                    int(v.get("feature_count") or 0),
+                )  # fmt: skip
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(
+                    f"model {name!r}'s entry lacks a field or has a wrong type"
+                ) from None
+        return cls(
+            data["environment"], str(data.get("git_sha", "")), str(data.get("updated", "")), entries
+        )
 
 
 def utc_now() -> str:
@@ -59,11 +82,19 @@ def utc_now() -> str:
 
 def read_manifest(aws: Aws, bucket: str, key: str) -> tuple[Manifest | None, str | None]:
     """The live manifest and its ETag; (None, None) when there is none yet."""
+    """A manifest that does not parse is a CorruptObject naming the key (with its ETag, so an
+    apply, which holds the lease, can replace it); fields it does not know are ignored."""
+    fix = "`mmeops reconcile ENV --apply` rewrites it"
     try:
-        body, etag = aws.get_bytes(bucket, key)
+        data, etag = jsonl.read_object(aws, bucket, key, "a routing manifest", fix)
     except NotFound:
         return None, None
-    return Manifest.from_json(body), etag
+    try:
+        return Manifest.from_dict(data), etag
+    except ValueError as e:
+        raise CorruptObject(
+            f"s3://{bucket}/{key} is not a routing manifest: {e}; {fix}", etag
+        ) from None
 
 
 def write_manifest(

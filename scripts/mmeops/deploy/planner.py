@@ -23,6 +23,7 @@ from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's pu
     RefreshEndpoint,
     RemoveAutoscaling,
     RemoveModel,
+    RepairEndpoint,
     Row,
     SmokeTest,
     Status,
@@ -33,8 +34,8 @@ from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's pu
 from mmeops.deploy.desired import Desired
 from mmeops.deploy.fit import fit
 from mmeops.deploy.manifest import Manifest, ManifestEntry
-from mmeops.deploy.remote import VERSION_KEY, Package, Remote, is_live
-from mmeops.errors import ConfigErrors, UserError
+from mmeops.deploy.remote import VERSION_KEY, EndpointState, Package, Remote, is_live
+from mmeops.errors import ConfigErrors, RegistryChanged, UserError
 
 # --- validation -----------------------------------------------------------------------------
 
@@ -70,6 +71,24 @@ def check_policy(desired: Desired) -> list[UserError]:
     return problems
 
 
+def check_owner(desired: Desired, remote: Remote) -> list[UserError]:
+    """The prefix's manifest must be this environment's: another environment's (a prefix
+    shared across repositories, which validation cannot see) would have its artifacts pruned
+    and its routing replaced."""
+    owner = remote.manifest.environment if remote.manifest else desired.env
+    if owner == desired.env:
+        return []
+    return [
+        UserError(
+            f"s3://{desired.bucket}/{desired.manifest_key} is environment {owner!r}'s routing "
+            f"manifest, not {desired.env!r}'s; give this environment an artifact_prefix of its "
+            "own",
+            desired.source,
+            desired.prefix_line,
+        )
+    ]
+
+
 def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
     problems = []
     # The image the endpoint runs; the one it will be created with when there is none yet.
@@ -82,6 +101,16 @@ def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
                 UserError(
                     f"{name} v{version} is not in the registry (model package group {name}); "
                     "pin a registered version",
+                    desired.source,
+                    line,
+                )
+            )
+        elif pkg.status == "Rejected" and _routed(remote, name, version):
+            problems.append(
+                RegistryChanged(
+                    f"{name} v{version} was Rejected in the registry after it was deployed and "
+                    "is still served; pin another version (a registry change: the file was "
+                    "fine when merged)",
                     desired.source,
                     line,
                 )
@@ -108,6 +137,11 @@ def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
     return problems
 
 
+def _routed(remote: Remote, name: str, version: int) -> bool:
+    entry = remote.manifest.models.get(name) if remote.manifest else None
+    return entry is not None and entry.version == version
+
+
 def version_skew(pkg: Package, image_version: str) -> str | None:
     """Why `pkg` must not be served by `image_version`, or None. A model saved by one xgboost
     release line loads in another without error and predicts different numbers (FACTS.md), so
@@ -127,11 +161,16 @@ def version_skew(pkg: Package, image_version: str) -> str | None:
 
 
 def validate(desired: Desired, remote: Remote) -> None:
-    problems = check_policy(desired) + check_registry(desired, remote)
+    problems = (
+        check_owner(desired, remote) + check_policy(desired) + check_registry(desired, remote)
+    )
     if len(problems) == 1:
         raise problems[0]
     if problems:
-        raise ConfigErrors(problems)
+        errors = ConfigErrors(problems)
+        if all(isinstance(p, RegistryChanged) for p in problems):
+            errors.exit_code = RegistryChanged.exit_code  # a verdict, unless the file is wrong too
+        raise errors
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -176,13 +215,12 @@ def _describe_change(live: int | None, version: int, retained: bool) -> str:
     return f"upgrade v{live} → v{version}"
 
 
-def _retention_prunes(
-    desired: Desired, remote: Remote, name: str, version: int, live: int | None
-) -> list[Action]:
+def _retention_prunes(desired: Desired, remote: Remote, name: str, version: int) -> list[Action]:
+    # The version live until this apply is not kept beyond retention: prunes run after the
+    # manifest routes to `version`, and the executor never deletes what a manifest still
+    # routes to (a model whose switch failed). So one apply converges (issue 19, item 5).
     versions = remote.versions(name) | {version}
     keep = set(sorted(versions, reverse=True)[: desired.retention]) | {version}
-    if live is not None:
-        keep.add(live)
     return [
         PruneArtifact(name, desired.artifact_key(name, v), f"beyond retention {desired.retention}")
         for v in sorted(versions - keep)
@@ -216,9 +254,9 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
     for m in desired.models:
         live = old.get(m.name)
         live_v = live.version if live else None
-        if is_live(desired, remote.manifest, remote.objects, m.name):
+        if is_live(desired, remote.manifest, remote.objects, m.name, remote.checksums):
             new[m.name] = live
-            prunes = _retention_prunes(desired, remote, m.name, m.version, live_v)
+            prunes = _retention_prunes(desired, remote, m.name, m.version)
             actions += prunes
             status = Status.OUT_OF_SYNC if prunes else Status.SYNCED
             msg = prunes[0].message if prunes else f"v{m.version} live"
@@ -237,7 +275,7 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
             feature_count=len(names),
         )
         acts = _model_actions(desired, remote, m.name, m.version, pkg, live)
-        acts += _retention_prunes(desired, remote, m.name, m.version, live_v)
+        acts += _retention_prunes(desired, remote, m.name, m.version)
         actions += acts
         retained = any(isinstance(a, VerifyArtifact) for a in acts)
         change = _describe_change(live_v, m.version, retained)
@@ -305,6 +343,15 @@ def _apply_order(action: Action, desired: Desired) -> float:
     return action.phase
 
 
+def _model_problem(desired: Desired, ep: EndpointState) -> str:
+    """Why the endpoint's model does not serve this environment's prefix, or ""."""
+    if ep.model_missing:
+        return f"its model {ep.model_name} was deleted"
+    if ep.model_data_url and ep.model_data_url != desired.prefix_uri:
+        return f"its model {ep.model_name} loads {ep.model_data_url}, not {desired.prefix_uri}"
+    return ""
+
+
 def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -> list[Action]:
     out: list[Action] = []
     ep = remote.endpoint
@@ -316,6 +363,13 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
                 desired.image_version,
                 desired.instance_type,
                 desired.instance_count,
+            )
+        )
+    elif reason := _model_problem(desired, ep):
+        image = ep.image_version or desired.image_version
+        out.append(
+            RepairEndpoint(
+                ENDPOINT, desired.instance_type, desired.instance_count, reason, "", image
             )
         )
     elif (ep.instance_type, ep.instance_count) != (desired.instance_type, desired.instance_count):
@@ -372,7 +426,9 @@ def drift(desired: Desired, remote: Remote, the_plan: Plan) -> list[str]:
         out.append(f"endpoint {desired.endpoint_name} does not exist")
     elif ep.status != "InService":
         out.append(f"endpoint {desired.endpoint_name} is {ep.status}, not InService")
-    if remote.manifest is None and desired.models:
+    if remote.manifest_problem:
+        out.append(remote.manifest_problem)
+    elif remote.manifest is None and desired.models:
         out.append("no routing manifest")
     for m in desired.models:
         pkg = remote.packages.get((m.name, m.version))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from mmeops.aws import Aws, ObjectInfo
 from mmeops.deploy.desired import VARIANT, Desired
 from mmeops.deploy.manifest import Manifest, read_manifest
-from mmeops.errors import NotFound
+from mmeops.errors import CorruptObject, NotFound
 from mmeops.registry import package_arn
 from mmeops.sample import Expected, read_expected
 
@@ -53,6 +53,10 @@ class EndpointState:
     instance_count: int
     # The image tag its model runs (`3.2-0`): what every artifact it loads must be trained for.
     image_version: str = ""
+    # Where its model loads artifacts from ("" when unknown), and whether the model is gone:
+    # either, changed out of band, means the endpoint does not serve this environment's prefix.
+    model_data_url: str = ""
+    model_missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ class Remote:
     # Whether the listing showed a lease object: a no-op apply then checks whether it is a
     # lease its own dead run left behind, and pays nothing when there is none.
     lease_seen: bool = False
+    # Why the manifest object could not be read ("" when it could, or there is none): plan
+    # and apply treat it as absent (apply rewrites it over its ETag), check reports it.
+    manifest_problem: str = ""
 
     def versions(self, model: str) -> set[int]:
         """Versions of `model` with an artifact under the prefix."""
@@ -112,9 +119,16 @@ def describe_package(registry: Aws, desired: Desired, model: str, version: int) 
     )
 
 
-def is_live(desired: Desired, manifest: Manifest | None, objects: dict, model: str) -> bool:
+def is_live(
+    desired: Desired,
+    manifest: Manifest | None,
+    objects: dict,
+    model: str,
+    checksums: dict[str, str] | None = None,
+) -> bool:
     """True when `model` already serves its pinned version: the manifest routes to it and its
-    artifacts are under the prefix with the size the manifest recorded. No registry call."""
+    artifacts are under the prefix with the size (and, where read, the SHA-256) the manifest
+    recorded. No registry call."""
     m = desired.model(model)
     entry = manifest.models.get(model) if manifest else None
     if m is None or entry is None or entry.version != m.version:
@@ -125,15 +139,24 @@ def is_live(desired: Desired, manifest: Manifest | None, objects: dict, model: s
     keys = [desired.artifact_key(model, m.version)[n:]]
     if desired.naming == "stable":
         keys.append(desired.stable_key(model)[n:])
-    return all(k in objects and objects[k].size == entry.size for k in keys)
+    sums = checksums or {}
+    return all(
+        k in objects and objects[k].size == entry.size and sums.get(k, entry.sha256) == entry.sha256
+        for k in keys
+    )
 
 
-def needs_resolving(desired: Desired, manifest: Manifest | None, objects: dict) -> list:
+def needs_resolving(
+    desired: Desired,
+    manifest: Manifest | None,
+    objects: dict,
+    checksums: dict[str, str] | None = None,
+) -> list:
     """(model, version) pairs whose registry entry the plan needs: those not already live."""
     return [
         (m.name, m.version)
         for m in desired.models
-        if not is_live(desired, manifest, objects, m.name)
+        if not is_live(desired, manifest, objects, m.name, checksums)
     ]
 
 
@@ -155,23 +178,26 @@ def read_endpoint(aws: Aws, name: str) -> EndpointState | None:
         model_name=variant.get("ModelName", ""),
         instance_type=variant.get("InstanceType", ""),
         instance_count=int(variant.get("InitialInstanceCount") or 0),
-        image_version=read_image_version(aws, variant.get("ModelName", "")),
+        **read_model(aws, variant.get("ModelName", "")),
     )
 
 
-def read_image_version(aws: Aws, model_name: str) -> str:
-    """The tag of the image a SageMaker model runs (`...sagemaker-xgboost:3.2-0` -> `3.2-0`),
-    or "" when unknown. The live image, not the files, decides what an artifact must match."""
+def read_model(aws: Aws, model_name: str) -> dict:
+    """The endpoint's model: the tag of the image it runs (`...sagemaker-xgboost:3.2-0` ->
+    `3.2-0`; the live image, not the files, decides what an artifact must match), where it
+    loads artifacts from, and whether it was deleted. Empty strings when unknown."""
     if not model_name:
-        return ""
+        return {}
     try:
         model = aws.call("sagemaker", "describe_model", ModelName=model_name)
     except NotFound:
-        return ""
+        return {"model_missing": True}
     container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-    image = container.get("Image", "")
-    last = image.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else ""
+    last = container.get("Image", "").rsplit("/", 1)[-1]
+    return {
+        "image_version": last.rsplit(":", 1)[1] if ":" in last else "",
+        "model_data_url": container.get("ModelDataUrl", ""),
+    }
 
 
 def scaling_resource(desired: Desired) -> str:
@@ -226,7 +252,11 @@ def read_remote(
 ) -> Remote:
     """Everything the planner needs, read-only. `verify_all` (`--check`) resolves every pinned
     version and reads every live artifact's checksum."""
-    manifest, etag = read_manifest(env_aws, desired.bucket, desired.manifest_key)
+    try:
+        manifest, etag = read_manifest(env_aws, desired.bucket, desired.manifest_key)
+        problem = ""
+    except CorruptObject as e:
+        manifest, etag, problem = None, e.etag, str(e)
     n = len(desired.key_prefix)
     listing = env_aws.list_objects(desired.bucket, desired.key_prefix)
     objects = {o.key[n:]: o for o in listing if not o.key[n:].startswith("_mmeops/")}
@@ -234,28 +264,30 @@ def read_remote(
     endpoint = read_endpoint(env_aws, desired.endpoint_name)
     # Read whether or not the file asks for autoscaling: one the file no longer has is removed.
     scaling = read_scaling(env_aws, desired) if endpoint else None
-    wanted = (
-        [(m.name, m.version) for m in desired.models]
-        if verify_all
-        else needs_resolving(desired, manifest, objects)
-    )
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        # `--check` reads the checksum of every artifact the desired state serves; apply those
+        # of stable keys, the only ones ever overwritten (a crash can leave another version's
+        # bytes there, of the same size). Retained versions are checked when used.
+        keys = [
+            k
+            for m in desired.models
+            for k in (
+                desired.artifact_key(m.name, m.version)[n:] if verify_all else "",
+                desired.stable_key(m.name)[n:] if desired.naming == "stable" else "",
+            )
+            if k in objects
+        ]
+        sums = pool.map(
+            lambda k: stored_sha256(env_aws, desired.bucket, desired.key_prefix + k), keys
+        )
+        checksums = {k: s for k, s in zip(keys, sums, strict=True) if s is not None}
+        wanted = (
+            [(m.name, m.version) for m in desired.models]
+            if verify_all
+            else needs_resolving(desired, manifest, objects, checksums)
+        )
         found = pool.map(lambda mv: describe_package(registry, desired, *mv), wanted)
         packages = dict(zip(wanted, found, strict=True))
-        checksums: dict[str, str] = {}
-        if verify_all:
-            # The artifacts the desired state serves; retained versions are checked when used.
-            keys = [
-                k
-                for m in desired.models
-                for k in (
-                    desired.artifact_key(m.name, m.version)[n:],
-                    desired.stable_key(m.name)[n:] if desired.naming == "stable" else "",
-                )
-                if k in objects
-            ]
-            sums = pool.map(
-                lambda k: stored_sha256(env_aws, desired.bucket, desired.key_prefix + k), keys
-            )
-            checksums = {k: s for k, s in zip(keys, sums, strict=True) if s is not None}
-    return Remote(manifest, etag, objects, endpoint, packages, checksums, scaling, lease_seen)
+    return Remote(
+        manifest, etag, objects, endpoint, packages, checksums, scaling, lease_seen, problem
+    )

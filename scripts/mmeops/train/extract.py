@@ -165,7 +165,7 @@ def resolve_window(
 def load_query(repo: Repo, model: str, window: Window) -> warehouse.Query:
     path = repo.query_path(model)
     shown = path.relative_to(repo.root)
-    text = path.read_text(encoding="utf-8")
+    text = warehouse.read_query(path, shown)
     missing = [p for p in PARAMETERS if f"%({p})s" not in text]
     if missing:
         raise UserError(

@@ -67,16 +67,15 @@ class TuningRecord:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def parse(text: str) -> list[TuningRecord]:
+def parse(text: str | bytes) -> list[TuningRecord]:
     """Records in file order (oldest first), one per job: a job's later record (its end)
-    replaces its earlier one (InProgress) in place. A line that does not parse is skipped:
-    one bad line must not stop every future tuning run of the model."""
+    replaces its earlier one (InProgress) in place. A line that does not parse (not UTF-8, not
+    JSON, not a record) is skipped: one bad line must not stop every future tuning run."""
+    body = text.encode("utf-8") if isinstance(text, str) else text
     records: dict[str, TuningRecord] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
+    for row in jsonl.parse(body):
         try:
-            record = TuningRecord.from_dict(json.loads(line))
+            record = TuningRecord.from_dict(row)
         except (ValueError, TypeError):
             continue
         records[record.job_name] = record
@@ -89,7 +88,7 @@ def read(aws: Aws, bucket: str, model: str) -> list[TuningRecord]:
         body, _ = aws.get_bytes(bucket, history_key(model))
     except NotFound:
         return []
-    return parse(body.decode("utf-8"))
+    return parse(body)
 
 
 def latest(

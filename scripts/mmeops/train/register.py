@@ -25,6 +25,7 @@ from mmeops.errors import NotFound, UserError
 from mmeops.gitinfo import current_commit
 from mmeops.train import baseline, evaluate, expected, history
 from mmeops.train.gate import Verdict
+from mmeops.train.registered import description, find_registered
 from mmeops.train.verdict import decide
 
 SAMPLE_ROWS = 5
@@ -187,7 +188,9 @@ def register(
         expected.record(
             aws, bucket, dataset, f"s3://{bucket}/{eval_prefix}/sample.csv", booster, sample, kms
         )
-        arn, version = _create_package(
+        # A retry of the same tuning job returns the version the first attempt registered.
+        found = find_registered(aws, model, record.job_name)
+        arn, version = found or _create_package(
             repo,
             aws,
             cfg,
@@ -268,7 +271,7 @@ def _create_package(
         "sagemaker",
         "create_model_package",
         ModelPackageGroupName=cfg.name,
-        ModelPackageDescription=f"{cfg.name} from tuning job {record.job_name}",
+        ModelPackageDescription=description(cfg.name, record.job_name),
         InferenceSpecification={
             "Containers": [{"Image": image, "ModelDataUrl": record.artifact_uri}],
             "SupportedContentTypes": ["text/csv"],

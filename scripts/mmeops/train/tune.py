@@ -10,7 +10,6 @@ a record in the history; a failed job then raises TuningFailed with SageMaker's 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,7 +17,7 @@ from typing import Any
 
 import xgboost
 
-from mmeops import artifact
+from mmeops import artifact, jsonl
 from mmeops.aws import Aws, for_account, split_s3_uri
 from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
@@ -85,13 +84,15 @@ def resolve_dataset(aws: Aws, bucket: str, model: str, run_id: str | None) -> Da
             )
     paths = extract.dataset_paths(bucket, model, run_id)
     try:
-        body, _ = aws.get_bytes(*split_s3_uri(paths.lineage))
+        lineage, _ = jsonl.read_object(
+            aws, *split_s3_uri(paths.lineage), "dataset lineage", f"run `mmeops extract {model}`"
+        )
     except NotFound:
         raise UserError(
             f"dataset {run_id} of {model} not found (no {paths.lineage}); "
             f"run `mmeops extract {model}` or pick an existing --dataset"
         ) from None
-    sha = json.loads(body)["dataset_sha256"]
+    sha = str(lineage.get("dataset_sha256", ""))
     return Dataset(run_id, sha, paths.train, paths.validation)
 
 

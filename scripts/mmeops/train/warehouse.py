@@ -21,7 +21,9 @@ from typing import IO, Any
 import psycopg2
 import psycopg2.extensions
 
-from mmeops.errors import UserError
+from mmeops.errors import MmeopsError, UserError
+from mmeops.train import pgerrors
+from mmeops.train.sqlcheck import top_level_semicolon
 
 # Type OIDs (pg_type) whose text form is a plain number: what the XGBoost container reads.
 NUMERIC_TYPES = {20: "bigint", 21: "smallint", 23: "integer", 700: "real",
@@ -35,8 +37,6 @@ TYPE_NAMES = {25: "text", 1043: "varchar", 1042: "char", 16: "boolean", 1082: "d
               1114: "timestamp", 1184: "timestamptz", 2950: "uuid", 114: "json", 3802: "jsonb",
               1083: "time", 1186: "interval"}  # fmt: skip
 
-# SQLSTATE classes a user fixes in the query: 42 syntax/undefined objects, 22 data errors.
-_QUERY_ERROR_CLASSES = ("42", "22", "0A", "2F")
 QUERY_CANCELED = "57014"
 
 
@@ -169,6 +169,12 @@ def connect(dsn: str, statement_timeout_s: int) -> Iterator[psycopg2.extensions.
         conn.set_session(readonly=True)
         conn.set_client_encoding("UTF8")
         with conn.cursor() as cur:
+            # Every later transaction is read-only too, so a COMMIT cannot escape it; strings
+            # are lexed as sqlcheck assumes. Sent before the query, which cannot undo them:
+            # it is one statement, inside COPY.
+            cur.execute(
+                "SET default_transaction_read_only = on; SET standard_conforming_strings = on"
+            )
             # UTC and ISO dates: the raw file is the same on every runner. Shortest exact
             # float text (the default since PostgreSQL 12) round-trips every double.
             cur.execute("SET statement_timeout = %s", (statement_timeout_s * 1000,))
@@ -199,6 +205,16 @@ def _connect_message(text: str, where: Location, dsn: str) -> str:
     return f"{prefix}: {reason}"
 
 
+def read_query(path: Path, shown: Path) -> str:
+    """A query file's text; UserError at the line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UserError("not UTF-8 text; save the query file as UTF-8", shown, line) from None
+
+
 @dataclass(frozen=True)
 class Query:
     """A query file and its bound parameters."""
@@ -213,14 +229,24 @@ class Query:
         # Only the end is trimmed: leading lines stay, so error positions map to file lines.
         body = self.text.rstrip().rstrip(";").rstrip()
         try:
-            return cur.mogrify(body, dict(self.params)).decode("utf-8")  # client_encoding is UTF8
-        except (KeyError, ValueError, TypeError, IndexError) as e:
+            sql = cur.mogrify(body, dict(self.params)).decode("utf-8")  # client_encoding is UTF8
+        except (KeyError, ValueError, TypeError, IndexError, psycopg2.ProgrammingError) as e:
             raise UserError(
                 f"cannot bind parameters ({type(e).__name__}: {e}); the query may use only "
                 f"{', '.join('%(' + k + ')s' for k in self.params)} and must write a literal "
                 "% as %%",
                 self.path,
             ) from None
+        # Checked on what the server will see: a second statement could close the COPY
+        # wrapper and write to the warehouse (issue 19, item 1).
+        if (at := top_level_semicolon(sql)) is not None:
+            raise UserError(
+                "the query must be a single SELECT statement: remove this `;` and what follows "
+                "it (extract runs the file inside COPY, read-only)",
+                self.path,
+                sql[:at].count("\n") + 1,
+            )
+        return sql
 
 
 def _wrap(sql: str, head: str, tail: str) -> tuple[str, int]:
@@ -257,6 +283,8 @@ def query_errors(query: Query, sql: str, lines_before: int) -> Iterator[None]:
     """Turn the server's complaints about the query into a UserError on the query file."""
     try:
         yield
+    except OSError as e:  # writing the result: a full disk, a folder gone
+        raise MmeopsError(f"cannot write the query's result: {e.strerror or e}") from None
     except psycopg2.Error as e:
         code = e.pgcode or ""
         if code == QUERY_CANCELED:
@@ -266,15 +294,18 @@ def query_errors(query: Query, sql: str, lines_before: int) -> Iterator[None]:
                 "statement_timeout_s in mmeops.yaml",
                 query.path,
             ) from None
-        if code.startswith(_QUERY_ERROR_CLASSES):
-            raise UserError(
-                f"PostgreSQL: {_first_line(e)}", query.path, _line_of(e, sql, lines_before)
+        if not code or pgerrors.is_runtime(code):
+            # No SQLSTATE: the connection itself broke (the server went away mid-COPY).
+            reason = pgerrors.describe(code) if code else "connection lost"
+            raise MmeopsError(
+                f"the warehouse failed during the query of {query.path}: {reason} "
+                f"(SQLSTATE {code or 'none'}: {_first_line(e)})"
             ) from None
-        if isinstance(e, psycopg2.OperationalError) and not code:
-            raise UserError(
-                f"the warehouse connection broke during the query: {_first_line(e)}"
-            ) from None
-        raise
+        raise UserError(
+            f"PostgreSQL: {_first_line(e)} (SQLSTATE {code}, {pgerrors.describe(code)})",
+            query.path,
+            _line_of(e, sql, lines_before),
+        ) from None
 
 
 def _first_line(e: psycopg2.Error) -> str:

@@ -1,0 +1,53 @@
+"""Files a command writes besides AWS (reports): checked before the first mutation, so a
+path that cannot be written stops the run at once instead of after it registered something
+(issue 19, item 9)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mmeops.errors import MmeopsError, UserError
+
+
+def check_writable(path: str | None, option: str) -> None:
+    """UserError when `path` cannot be written: a folder, a missing or read-only folder."""
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        problem = "is a folder"
+    elif not folder.is_dir():
+        problem = f"is in {folder}, which is not an existing folder"
+    elif not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        problem = "is not writable"
+    else:
+        return
+    raise UserError(f"{option} {path} {problem}; pass a file path you can write")
+
+
+def check_folder(path: str | None, option: str) -> None:
+    """UserError when `path` cannot be a folder to write in: a file, or below a file or a
+    folder that is not writable (a missing folder is fine: it is created)."""
+    if path is None:
+        return
+    target = Path(path)
+    existing = next((p for p in (target, *target.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        problem = f"cannot be a folder: {existing} is a file"
+    elif not os.access(existing, os.W_OK):
+        problem = f"cannot be written: {existing} is not writable"
+    else:
+        return
+    raise UserError(f"{option} {path} {problem}; pass a folder you can write")
+
+
+def write_text(path: str, text: str) -> None:
+    """Write an output file; a failure that the check could not foresee (a full disk) is one
+    line naming the file, with nothing half written left behind."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as e:
+        Path(path).unlink(missing_ok=True)
+        raise MmeopsError(f"cannot write {path}: {e.strerror}") from None
