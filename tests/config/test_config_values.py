@@ -28,7 +28,7 @@ def test_a_value_that_would_fail_later_is_exit_2_at_its_line(repo_copy, case):
     path = repo_copy / MODEL
     text = path.read_text()
     assert old in text
-    path.write_text(text.replace(old, new))
+    path.write_text(text.replace(old, new, 1))  # the first occurrence: one bad value
     result = CliRunner().invoke(main, ["--repo", str(repo_copy), "validate"])
     assert result.exit_code == 2, result.output
     (line,) = result.output.strip().splitlines()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from test_reconcile import World, deploy_one, world  # noqa: F401
 
+from helpers import settle_endpoint
 from mmeops.deploy.endpoint import image_uri
 
 
@@ -72,6 +73,7 @@ def test_an_endpoint_repointed_to_another_prefix_is_drift_and_apply_repairs_it(
         EndpointName=e.endpoint.name,
         EndpointConfigName=f"{e.endpoint.name}-rogue",
     )
+    settle_endpoint(sm, e.endpoint.name)  # Updating → InService on the rogue config
     assert served_prefix(world) == elsewhere
 
     drift_then_repaired(world, m, f"its model {rogue} loads {elsewhere}, not {e.artifact_prefix}")

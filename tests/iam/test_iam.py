@@ -27,7 +27,7 @@ POLICIES = ("training-role", "deployer-role", "reader-role", "registry-reader-ro
 
 # Which role runs a module's calls. Calls on a `registry` object go to the Model Registry in
 # the training account through the training role, wherever they are made.
-TRAINING_MODULES = {"artifact", "registry", "notify", "jsonl"}  # shared, used by train/
+TRAINING_MODULES = {"artifact", "registry", "notify", "jsonl", "sample"}  # shared, training bucket
 # Every module of a stage runs as that stage's role; the embedded stack (stack/) and its local
 # endpoint stand in for AWS itself: no role runs them.
 STAGE_ROLES = {"train": "training-role", "deploy": "deployer-role", "stack": None}

@@ -369,7 +369,11 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
         image = ep.image_version or desired.image_version
         out.append(
             RepairEndpoint(
-                ENDPOINT, desired.instance_type, desired.instance_count, reason, "", image
+                ENDPOINT,
+                desired.instance_type,
+                desired.instance_count,
+                reason,
+                image_version=image,
             )
         )
     elif (ep.instance_type, ep.instance_count) != (desired.instance_type, desired.instance_count):
