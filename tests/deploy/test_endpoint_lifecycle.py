@@ -208,3 +208,24 @@ def test_an_apply_that_finds_the_endpoint_updating_waits_before_its_own_update(
     path.write_text(path.read_text().replace("instance_count: 1", "instance_count: 2"))
     world.mmeops("reconcile", "sandbox", "--apply")
     assert _live(world)[1]["ProductionVariants"][0]["InitialInstanceCount"] == 2
+
+
+def test_a_failed_endpoint_is_drift_and_apply_replaces_it(world: World) -> None:
+    """API_UpdateEndpoint / API_DescribeEndpoint: "DeleteEndpoint is the only operation that
+    can be performed on a failed endpoint." `--check` reports it; one `--apply` deletes it and
+    creates it again with the file's config, and the models are served."""
+    m = f"m{world.uid}-r"
+    add_model(world, m)
+    world.mmeops("promote", m, str(world.register(m)), "--to", "sandbox")
+    with endpoints.failing(create=endpoints.CREATE_FAILURE):
+        world.mmeops("reconcile", "sandbox", "--apply", code=1)
+    assert "is Failed" in world.mmeops("reconcile", "sandbox", "--check", code=3)
+    world.mmeops("reconcile", "sandbox", "--apply")
+    world.mmeops("reconcile", "sandbox", "--check")
+    ep, config = _live(world)
+    assert ep["EndpointStatus"] == "InService" and "FailureReason" not in ep
+    assert (
+        config["ProductionVariants"][0]["InstanceType"]
+        == world.env("sandbox").endpoint.instance_type
+    )
+    assert world.manifest("sandbox")["models"][m]["version"] >= 1
