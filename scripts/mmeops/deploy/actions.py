@@ -48,6 +48,18 @@ class EnsureEndpoint(Action):
 
 
 @dataclass(frozen=True)
+class ReplaceEndpoint(EnsureEndpoint):
+    """The endpoint is Failed, and SageMaker allows nothing but DeleteEndpoint on a failed
+    endpoint: delete it, then create it as the file says."""
+
+    reason: str = ""
+
+    @property
+    def message(self) -> str:
+        return f"replace the endpoint ({self.reason}): delete it, then " + super().message
+
+
+@dataclass(frozen=True)
 class CopyArtifact(Action):
     version: int = 0
     source_uri: str = ""

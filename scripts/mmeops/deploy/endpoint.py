@@ -22,6 +22,7 @@ from mmeops.deploy.planner import (
     RefreshEndpoint,
     RemoveAutoscaling,
     RepairEndpoint,
+    ReplaceEndpoint,
     UpdateEndpointConfig,
 )
 from mmeops.deploy.remote import scaling_resource
@@ -109,13 +110,37 @@ class EndpointOps:
         return name
 
     def ensure(self, a: EnsureEndpoint) -> None:
-        """The seed's one-time setup: MultiModel model, endpoint config, endpoint."""
+        """The seed's one-time setup: MultiModel model, endpoint config, endpoint (after
+        deleting a Failed one, which SageMaker cannot update)."""
+        if isinstance(a, ReplaceEndpoint):
+            self.delete(a.endpoint)
         name = self.ensure_model(a.image_version)
         config = self._create_config(name, a.instance_type, a.instance_count)
         self.aws.call(
             "sagemaker", "create_endpoint", EndpointName=a.endpoint, EndpointConfigName=config
         )
         self.wait_in_service()
+
+    def delete(self, name: str) -> None:
+        """DeleteEndpoint, then wait until it is gone (Deleting passes): the name is free for
+        a CreateEndpoint only then."""
+        self.aws.call("sagemaker", "delete_endpoint", EndpointName=name)
+        deadline = time.monotonic() + self.timeout_seconds
+        pause = min(FIRST_POLL_SECONDS, self.poll_seconds)
+        while True:
+            try:
+                state = self.aws.call("sagemaker", "describe_endpoint", EndpointName=name)
+            except NotFound:
+                return
+            if time.monotonic() > deadline:
+                raise AwsError(
+                    "delete_endpoint",
+                    "Timeout",
+                    f"endpoint {name} still {state.get('EndpointStatus')} after "
+                    f"{self.timeout_seconds:g}s",
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, self.poll_seconds)
 
     def update(self, a: UpdateEndpointConfig) -> None:
         """Blue/green: a new endpoint config, UpdateEndpoint, wait, check that it took (a

@@ -24,6 +24,7 @@ from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's pu
     RemoveAutoscaling,
     RemoveModel,
     RepairEndpoint,
+    ReplaceEndpoint,
     Row,
     SmokeTest,
     Status,
@@ -363,6 +364,17 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
                 desired.image_version,
                 desired.instance_type,
                 desired.instance_count,
+            )
+        )
+    elif ep.status == "Failed":
+        out.append(
+            ReplaceEndpoint(
+                ENDPOINT,
+                desired.endpoint_name,
+                desired.image_version,
+                desired.instance_type,
+                desired.instance_count,
+                f"it is Failed: {ep.failure_reason}" if ep.failure_reason else "it is Failed",
             )
         )
     elif reason := _model_problem(desired, ep):

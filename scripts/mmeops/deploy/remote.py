@@ -57,6 +57,7 @@ class EndpointState:
     # either, changed out of band, means the endpoint does not serve this environment's prefix.
     model_data_url: str = ""
     model_missing: bool = False
+    failure_reason: str = ""  # SageMaker's, when Failed (or after a rolled-back update)
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ def read_endpoint(aws: Aws, name: str) -> EndpointState | None:
         model_name=variant.get("ModelName", ""),
         instance_type=variant.get("InstanceType", ""),
         instance_count=int(variant.get("InitialInstanceCount") or 0),
+        failure_reason=ep.get("FailureReason", ""),
         **read_model(aws, variant.get("ModelName", "")),
     )
 
