@@ -22,6 +22,7 @@ from mmeops.deploy.planner import (
     RefreshEndpoint,
     RemoveAutoscaling,
     RemoveModel,
+    ReplaceEndpoint,
     SmokeTest,
     Status,
     UpdateEndpointConfig,
@@ -243,6 +244,18 @@ def test_ensure_endpoint_and_removal_carry_messages() -> None:
     assert isinstance(p.actions[0], EnsureEndpoint)
     assert p.of(RemoveModel)[0].model == "b"
     assert "mme-qa" in p.actions[0].message
+
+
+def test_a_failed_endpoint_is_replaced_before_anything_else() -> None:
+    """DeleteEndpoint is the only operation SageMaker allows on a Failed endpoint
+    (API_UpdateEndpoint): the plan replaces it first, with the file's config, and says why."""
+    failed = EndpointState("mme-qa", "Failed", "c1", "mme-qa-mme", "ml.m5.large", 1,
+                           failure_reason="the ping health check failed")  # fmt: skip
+    p = plan(desired({"a": 2}), remote({"a": 2}, {"a": [1, 2]}, [pkg("a", 2)], endpoint=failed))
+    assert isinstance(p.actions[0], ReplaceEndpoint) and not p.of(UpdateEndpointConfig)
+    assert p.actions[0].message.startswith(
+        "replace the endpoint (it is Failed: the ping health check failed): delete it"
+    )
 
 
 @pytest.mark.parametrize(
