@@ -67,9 +67,12 @@ def test_retrain_with_sagemaker_registers_and_serves_what_the_job_trained(repo):
         # Only what the job produced: the image's xgboost line, every trial, a real artifact.
         assert record.backend == "sagemaker" and record.xgboost_version == "3.2"
         assert len(record.trials) == record.n_training_jobs == 4
-        assert record.best_value == pytest.approx(min(trial["value"] for trial in record.trials))
+        # The best of its own trials, or better: after an identical-data warm start the best
+        # job overall may be a parent's (OverallBestTrainingJob).
+        assert record.best_value <= min(trial["value"] for trial in record.trials) + 1e-9
         data, _ = training.get_bytes(*split_s3_uri(record.artifact_uri))
         assert load_booster(data).num_boosted_rounds() >= 1
+    assert records[0].best_value == pytest.approx(min(t["value"] for t in records[0].trials))
     assert records[1].parents == [records[0].job_name]
 
     mmeops(repo, "promote", MODEL, "2", "--to", "sandbox")
