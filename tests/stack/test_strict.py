@@ -609,29 +609,45 @@ def test_valid_requests_of_every_service_pass_and_moto_answers_them(client, buck
 # --- the product's error handling meets a refusal --------------------------------------------
 
 
-def test_a_product_command_refused_by_the_server_ends_with_one_line(repo_copy):
-    """`reconcile --apply` with an instance type SageMaker does not have: the refusal reaches
-    mmeops.aws as a ClientError and the user sees one line naming the call, AWS's code and the
-    member, never a traceback."""
-    from mmeops.cli import main
+def test_a_product_command_refused_by_the_server_ends_with_one_line(stack, repo_copy):
+    """`tune --backend sagemaker` with a static hyperparameter longer than SageMaker takes
+    (botocore HyperParameterValue: at most 2500 characters; mmeops's config does not limit it):
+    the refusal reaches mmeops.aws as a ClientError and the user sees one line naming the call,
+    AWS's code and the member, never a traceback; nothing is recorded."""
+    import shutil
 
-    env_file = repo_copy / "environments" / "sandbox.yaml"
-    text = env_file.read_text().replace("ml.m5.large", "ml.m5.huge")
-    text = text.replace("name: mme-sandbox", f"name: strict-{UID}").replace("/mme/", f"/s-{UID}/")
-    env_file.write_text(text)
+    from mmeops.aws import for_account
+    from mmeops.cli import main
+    from mmeops.config.repo import load_repo
+    from mmeops.train import history
+    from mmeops.train.extract import extract
+
+    name = f"strict-{UID}"
+    shutil.copytree(repo_copy / "models" / "diabetes-progression", repo_copy / "models" / name)
+    path = repo_copy / "models" / name / "model.yaml"
+    text = path.read_text().replace("name: diabetes-progression", f"name: {name}")
+    long_value = "[" + ",".join(["[0,1]"] * 500) + "]"  # 2,501 characters
+    text = text.replace("  static_hyperparameters:\n", "  static_hyperparameters:\n"
+                        f'    interaction_constraints: "{long_value}"\n')  # fmt: skip
+    path.write_text(text)
+    extract(load_repo(repo_copy), name)
     with strict.expecting() as log:
         result = CliRunner().invoke(
-            main, ["--repo", str(repo_copy), "reconcile", "sandbox", "--apply"]
+            main, ["--repo", str(repo_copy), "tune", name, "--backend", "sagemaker"]
         )
-    assert [v.operation for v in log.violations] == ["CreateEndpointConfig"]
+    assert [v.operation for v in log.violations] == ["CreateHyperParameterTuningJob"]
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
     assert (
-        "create_endpoint_config failed: ValidationException: 1 validation error detected: "
-        "Value 'ml.m5.huge' at 'productionVariants.1.member.instanceType'"
-    ) in errors[0]
+        "create_hyper_parameter_tuning_job failed: ValidationException: 1 validation error "
+        "detected: Value '"
+    ) in errors[0] and "at 'trainingJobDefinition.staticHyperParameters'" in errors[0]
+    repo = load_repo(repo_copy)
+    t = repo.settings.training
+    training = for_account(t.account_id, t.region, t.role_arn)
+    assert history.read(training, repo.settings.bucket, name) == []
 
 
 # --- the whole suite ----------------------------------------------------------------------------

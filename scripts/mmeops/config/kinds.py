@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from mmeops.config import instance_types
+
 # Names end up in S3 keys, SageMaker resource names and shell commands in workflows:
 # the patterns below refuse traversal (`..`, `/`), key injection and metacharacters.
 ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
@@ -295,6 +297,8 @@ class ModelConfig(Strict):
             raise FieldProblem(
                 "validation + test fractions leave too little to train on", "split", "test"
             )
+        if why := instance_types.problem(self.training_instance_type, instance_types.TRAINING):
+            raise FieldProblem(why, "training_instance_type")
         if self.split.time_column == self.target:
             raise FieldProblem("the time column cannot be the target", "split", "time_column")
         if self.schedule is not None:
@@ -396,6 +400,12 @@ class Endpoint(Strict):
     instance_type: InstanceType
     instance_count: PositiveInt = 1
     autoscaling: Autoscaling | None = None
+
+    @model_validator(mode="after")
+    def _known_type(self) -> Endpoint:
+        if why := instance_types.problem(self.instance_type, instance_types.HOSTING):
+            raise FieldProblem(why, "instance_type")
+        return self
 
 
 class EnvConfig(Strict):
