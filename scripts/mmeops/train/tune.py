@@ -408,17 +408,23 @@ def sagemaker_record(base: dict, outcome: tune_sagemaker.Outcome) -> TuningRecor
 
 
 def summary_markdown(result: TuneResult) -> str:
-    """The job summary: status first, details below."""
+    """The job summary: status first (a warning heading when every trial tied at a saturated
+    metric), details below."""
+    from mmeops.train.sanity import saturated
+
     r = result.record
     start = (
         f"{r.warm_start_type} from {', '.join(r.parents)}"
         if r.parents
         else result.warm_start.reason
     )
+    warning = saturated(r.eval_metric, [t["value"] for t in r.trials])
+    icon = "⚠️ " if warning else ""
     return "\n".join(
         [
-            f"### Tuned {r.model}: {r.eval_metric} = {r.best_value:.6g}",
+            f"### {icon}Tuned {r.model}: {r.eval_metric} = {r.best_value:.6g}",
             "",
+            *([f"> ⚠️ {warning}", ""] if warning else []),
             "| | |",
             "|---|---|",
             f"| job | `{r.job_name}` ({r.backend}{', testing' if r.testing else ''}) |",
