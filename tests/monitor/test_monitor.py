@@ -214,7 +214,8 @@ def test_labels_that_flip_violate_model_quality(served: Served):
     data = rows(400, seed=7)
     data["y"] = 120 - data["y"]  # the relation reverses; the features do not move
     result = served.monitor(served.window(data))
-    assert kinds(result) == {"rmse": {"GreaterThanThreshold"}}
+    # Every bound of the gate is checked: the headline rmse and gate.also's r2.
+    assert kinds(result) == {"rmse": {"GreaterThanThreshold"}, "r2": {"LessThanThreshold"}}
     assert result.quality.metrics["rmse"] > 5 and not result.data_violated
 
 

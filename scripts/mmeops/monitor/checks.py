@@ -12,6 +12,7 @@ comparison Model Monitor's model-quality constraints use.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -193,17 +194,22 @@ class ModelQuality:
 
 
 def model_quality(
-    metric: str, direction: str, bound: float, metrics: dict[str, float], labeled: int
+    bounds: Sequence[tuple[str, str, float]], metrics: dict[str, float], labeled: int
 ) -> ModelQuality:
-    """The served version's gate metric on the window's labeled rows against its bound."""
-    value = metrics[metric]
-    worse = value > bound if direction == "min" else value < bound
-    if not worse:
-        return ModelQuality(labeled, metrics)
-    check = "GreaterThanThreshold" if direction == "min" else "LessThanThreshold"
-    description = (
-        f"{metric} {value:.6g} on {labeled} labeled rows is "
-        f"{'above' if direction == 'min' else 'below'} the gate bound {bound:.6g}"
-    )
-    violation = {"metric_name": metric, "constraint_check_type": check, "description": description}
-    return ModelQuality(labeled, metrics, (violation,))
+    """The served version's gate metrics on the window's labeled rows against their absolute
+    bounds ((metric, "min" or "max", bound), the headline metric first): one violation per
+    metric on the wrong side of its bound."""
+    violations = []
+    for metric, direction, bound in bounds:
+        value = metrics[metric]
+        if not (value > bound if direction == "min" else value < bound):
+            continue
+        check = "GreaterThanThreshold" if direction == "min" else "LessThanThreshold"
+        description = (
+            f"{metric} {value:.6g} on {labeled} labeled rows is "
+            f"{'above' if direction == 'min' else 'below'} the gate bound {bound:.6g}"
+        )
+        violations.append(
+            {"metric_name": metric, "constraint_check_type": check, "description": description}
+        )
+    return ModelQuality(labeled, metrics, tuple(violations))

@@ -19,7 +19,7 @@ import numpy as np
 
 from mmeops import artifact, notify, registry
 from mmeops.aws import Aws, for_account, split_s3_uri
-from mmeops.config.kinds import ModelConfig
+from mmeops.config.kinds import ModelConfig, metric_direction
 from mmeops.config.repo import Repo
 from mmeops.deploy.desired import load_desired
 from mmeops.deploy.manifest import ManifestEntry, read_manifest
@@ -116,7 +116,9 @@ def _model_quality(
         )
     matrix = np.column_stack([rows.values(f) for f in features])[labeled]
     metrics = evaluate.score(cfg.problem, labels[labeled], evaluate.predict(booster, matrix))
-    return checks.model_quality(cfg.gate.metric, cfg.gate_direction, cfg.gate.bound, metrics, n)
+    # Every metric the gate bounds (gate.also included), not only the headline one.
+    bounds = [(b.metric, metric_direction(b.metric), b.bound) for b in cfg.gate.bounds]
+    return checks.model_quality(bounds, metrics, n)
 
 
 def _data_quality(cfg: ModelConfig, rows: Rows, stats: dict, cons: dict) -> checks.DataQuality:
