@@ -32,3 +32,22 @@ def test_a_tune_that_would_refuse_stops_the_retrain_before_the_extract(stack, re
     t = repo.settings.training
     training = for_account(t.account_id, t.region, t.role_arn)
     assert training.list_objects(repo.settings.bucket, f"datasets/{name}/") == []
+
+
+def test_a_recalibration_with_nothing_to_recalibrate_stops_before_the_extract(stack, repo_copy):
+    # prod pins no version of a new model: there are no approved hyperparameters to reuse.
+    name = f"rec-{secrets.token_hex(3)}"
+    shutil.copytree(repo_copy / "models" / "diabetes-progression", repo_copy / "models" / name)
+    path = repo_copy / "models" / name / "model.yaml"
+    path.write_text(path.read_text().replace("name: diabetes-progression", f"name: {name}"))
+
+    result = CliRunner().invoke(
+        main, ["--repo", str(repo_copy), "retrain", name, "--recalibrate", "--backend", "local"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "no approved hyperparameters" in result.output or "pins no version" in result.output
+
+    repo = load_repo(repo_copy)
+    t = repo.settings.training
+    training = for_account(t.account_id, t.region, t.role_arn)
+    assert training.list_objects(repo.settings.bucket, f"datasets/{name}/") == []

@@ -33,9 +33,9 @@ def retrain(
 ) -> Retrain:
     """Run the three stages on one fresh dataset; the gate's verdict is in the result
     (`registration.version` is None when it failed), never an exception."""
-    # Every refusal known up front (unknown model, backend, image, xgboost version) comes
-    # before the extract uploads anything.
-    preflight(repo, model, backend, testing, max_jobs)
+    # Every refusal known up front (unknown model, backend, image, xgboost version, nothing
+    # to recalibrate with) comes before the extract uploads anything.
+    preflight(repo, model, backend, testing, max_jobs, recalibrate)
     extracted = extract(repo, model, start=start, end=end)
     tuned = tune(
         repo,

@@ -125,7 +125,12 @@ class Preflight:
 
 
 def preflight(
-    repo: Repo, model_name: str, backend: str, testing: bool, max_jobs: int | None
+    repo: Repo,
+    model_name: str,
+    backend: str,
+    testing: bool,
+    max_jobs: int | None,
+    recalibrate: bool = False,
 ) -> Preflight:
     """Every refusal known before any data moves (`retrain` calls this before it extracts)."""
     cfg = repo.model(model_name)
@@ -133,6 +138,8 @@ def preflight(
         raise UserError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if max_jobs is not None and max_jobs < 1:
         raise UserError(f"--max-jobs must be at least 1 (got {max_jobs})")
+    if recalibrate:  # the backend it needs, and a served version with hyperparameters
+        recalibration.plan(repo, model_name, backend)
     image = None
     if backend == "local":
         artifact.check_version(repo, model_name)
