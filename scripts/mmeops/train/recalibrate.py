@@ -3,7 +3,8 @@ champion environment serves: no search. A different kind of change from a retune
 hyperparameter search), so the report and the pull request say which one it was.
 
 The champion's tuning record becomes the plan's only parent and its best hyperparameters the
-single trial, so the local search runs exactly them; the record is marked
+single trial: the local search runs exactly them, the SageMaker backend one training job with
+them (train/train_sagemaker.py); the record is marked
 `warm_start_type: RECALIBRATE` with one training job, which also keeps it from ever being a
 warm-start parent (warmstart.ineligibility).
 """
@@ -56,12 +57,9 @@ def champion_record(repo: Repo, model: str) -> tuple[str, int, TuningRecord]:
 
 
 def plan(repo: Repo, model: str, backend: str) -> WarmStart:
-    """The one-trial plan: the champion's record as the parent whose best is tried first."""
-    if backend != "local":
-        raise UserError(
-            "--recalibrate trains with the local backend only (one training job, no search); "
-            "pass --backend local"
-        )
+    """The one-trial plan: the champion's record as the parent whose best is trained (the
+    local backend's one trial, or the SageMaker backend's one training job; `backend` is
+    either)."""
     env, version, record = champion_record(repo, model)
     reason = f"recalibration: {env}'s v{version} hyperparameters ({record.job_name}), no search"
     return WarmStart(RECALIBRATE, (record,), reason)

@@ -22,7 +22,7 @@ from mmeops.aws import Aws, for_account, split_s3_uri
 from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import MmeopsError, NotFound, UserError
-from mmeops.train import extract, history, tune_local, tune_sagemaker, warmstart
+from mmeops.train import extract, history, train_sagemaker, tune_local, tune_sagemaker, warmstart
 from mmeops.train import recalibrate as recalibration
 from mmeops.train.history import TuningRecord
 
@@ -214,6 +214,9 @@ def tune(
     }
     if backend == "local":
         record, n_prior = _run_local(aws, repo, cfg, ds, plan, base, n_jobs, progress)
+    elif recalibrate:
+        assert checked.image is not None
+        record, n_prior = _recalibrate_sagemaker(aws, repo, cfg, ds, plan, base, checked.image), 0
     else:
         assert checked.image is not None
         record = _run_sagemaker(aws, repo, cfg, ds, plan, base, checked.image, n_jobs, progress)
@@ -337,23 +340,15 @@ def _run_sagemaker(
     bucket = repo.settings.bucket
     request = tune_sagemaker.build_request(
         job_name=base["job_name"],
-        image=image,
-        role_arn=repo.settings.training.execution_role_arn,
-        instance_type=cfg.training_instance_type,
         objective_metric=cfg.tuning.objective_metric,
         direction=cfg.tuning.direction,
         max_jobs=n_jobs,
         max_parallel_jobs=cfg.tuning.max_parallel_jobs,
         ranges=base["ranges"],
         static=base["static_hyperparameters"],
-        train_uri=ds.train_uri,
-        validation_uri=ds.validation_uri,
-        output_path=f"s3://{bucket}/tuning/{cfg.name}/{base['job_name']}/output/",
         parents=plan.parent_names,
         warm_start_type=plan.type,
-        kms_key_id=repo.settings.kms_key_id,
-        volume_gb=cfg.training_volume_gb,
-        max_runtime_seconds=cfg.training_max_runtime_seconds,
+        **_definition(repo, cfg, ds, base, image),
     )
     tune_sagemaker.create(aws, request)
     # Recorded before the wait: a runner that dies (or whose credentials expire) while the
@@ -387,6 +382,53 @@ def _base_of(record: TuningRecord) -> dict:
     results = {"best_value", "n_training_jobs", "status", "best_hyperparameters",
                "artifact_uri", "xgboost_version", "trials", "failure_reason"}  # fmt: skip
     return {k: v for k, v in asdict(record).items() if k not in results}
+
+
+def _recalibrate_sagemaker(
+    aws: Aws,
+    repo: Repo,
+    cfg: ModelConfig,
+    ds: Dataset,
+    plan: warmstart.WarmStart,
+    base: dict,
+    image: str,
+) -> TuningRecord:
+    """One SageMaker training job with the champion's hyperparameters (no search)."""
+    fixed = {**base["static_hyperparameters"], **plan.parents[0].best_hyperparameters}
+    request = train_sagemaker.build_request(
+        job_name=base["job_name"],
+        hyperparameters=fixed,
+        objective_metric=cfg.tuning.objective_metric,
+        **_definition(repo, cfg, ds, base, image),
+    )
+    trained = train_sagemaker.run(aws, request, cfg.tuning.objective_metric)
+    trials = [] if trained.value is None else [{"hyperparameters": fixed, "value": trained.value}]
+    return TuningRecord(
+        **base,
+        best_value=trained.value,
+        n_training_jobs=1,
+        status=trained.status,
+        best_hyperparameters=dict(plan.parents[0].best_hyperparameters),
+        artifact_uri=trained.artifact_uri,
+        xgboost_version=artifact.serving_version(base["image_version"]),
+        trials=trials,
+        failure_reason=trained.failure_reason,
+    )
+
+
+def _definition(repo: Repo, cfg: ModelConfig, ds: Dataset, base: dict, image: str) -> dict:
+    """What a SageMaker training job of this model runs on (tune_sagemaker's definition)."""
+    return {
+        "image": image,
+        "role_arn": repo.settings.training.execution_role_arn,
+        "instance_type": cfg.training_instance_type,
+        "train_uri": ds.train_uri,
+        "validation_uri": ds.validation_uri,
+        "output_path": f"s3://{repo.settings.bucket}/tuning/{cfg.name}/{base['job_name']}/output/",
+        "kms_key_id": repo.settings.kms_key_id,
+        "volume_gb": cfg.training_volume_gb,
+        "max_runtime_seconds": cfg.training_max_runtime_seconds,
+    }
 
 
 def _on_status(progress: Callable[[Progress], None] | None, n_jobs: int):

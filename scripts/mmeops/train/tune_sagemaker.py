@@ -77,31 +77,52 @@ def _channel(name: str, uri: str) -> dict:
     }
 
 
-def build_request(
+def training_definition(
     *,
-    job_name: str,
     image: str,
     role_arn: str,
     instance_type: str,
+    train_uri: str,
+    validation_uri: str,
+    output_path: str,
+    kms_key_id: str | None = None,
+    volume_gb: int = 30,
+    max_runtime_seconds: int = 86400,
+) -> dict[str, Any]:
+    """What every training job of ours runs on: the built-in image, the two CSV channels,
+    where the artifact goes, the instance and the time limit (a tuning job's
+    TrainingJobDefinition and a CreateTrainingJob request share these members)."""
+    output: dict[str, Any] = {"S3OutputPath": output_path}
+    if kms_key_id:
+        output["KmsKeyId"] = kms_key_id
+    return {
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "RoleArn": role_arn,
+        "InputDataConfig": [_channel("train", train_uri), _channel("validation", validation_uri)],
+        "OutputDataConfig": output,
+        "ResourceConfig": {
+            "InstanceType": instance_type,
+            "InstanceCount": 1,
+            "VolumeSizeInGB": volume_gb,
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+    }
+
+
+def build_request(
+    *,
+    job_name: str,
     objective_metric: str,
     direction: str,
     max_jobs: int,
     max_parallel_jobs: int,
     ranges: Mapping[str, Mapping[str, Any]],
     static: Mapping[str, Any],
-    train_uri: str,
-    validation_uri: str,
-    output_path: str,
     parents: Sequence[str] = (),
     warm_start_type: str | None = None,
-    kms_key_id: str | None = None,
-    volume_gb: int = 30,
-    max_runtime_seconds: int = 86400,
+    **definition: Any,
 ) -> dict[str, Any]:
-    """CreateHyperParameterTuningJob's parameters."""
-    output: dict[str, Any] = {"S3OutputPath": output_path}
-    if kms_key_id:
-        output["KmsKeyId"] = kms_key_id
+    """CreateHyperParameterTuningJob's parameters (`definition`: training_definition's)."""
     request: dict[str, Any] = {
         "HyperParameterTuningJobName": job_name,
         "HyperParameterTuningJobConfig": {
@@ -116,19 +137,7 @@ def build_request(
         },
         "TrainingJobDefinition": {
             "StaticHyperParameters": {k: str(v) for k, v in sorted(static.items())},
-            "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
-            "RoleArn": role_arn,
-            "InputDataConfig": [
-                _channel("train", train_uri),
-                _channel("validation", validation_uri),
-            ],
-            "OutputDataConfig": output,
-            "ResourceConfig": {
-                "InstanceType": instance_type,
-                "InstanceCount": 1,
-                "VolumeSizeInGB": volume_gb,
-            },
-            "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+            **training_definition(**definition),
         },
     }
     if parents:
