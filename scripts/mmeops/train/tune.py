@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import xgboost
@@ -22,7 +22,7 @@ from mmeops.aws import Aws, for_account, split_s3_uri
 from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import MmeopsError, NotFound, UserError
-from mmeops.train import extract, history, train_sagemaker, tune_local, tune_sagemaker, warmstart
+from mmeops.train import extract, history, sagemaker_backend, tune_local, tune_sagemaker, warmstart
 from mmeops.train import recalibrate as recalibration
 from mmeops.train.history import TuningRecord
 
@@ -212,15 +212,16 @@ def tune(
         "warm_start_type": plan.type,
         "image_version": cfg.xgboost.image_version,
     }
+    n_prior = 0
     if backend == "local":
         record, n_prior = _run_local(aws, repo, cfg, ds, plan, base, n_jobs, progress)
-    elif recalibrate:
-        assert checked.image is not None
-        record, n_prior = _recalibrate_sagemaker(aws, repo, cfg, ds, plan, base, checked.image), 0
+    elif recalibrate:  # one training job with the champion's hyperparameters
+        record = sagemaker_backend.recalibrate(aws, repo, cfg, ds, plan, base, checked.image)
     else:
-        assert checked.image is not None
-        record = _run_sagemaker(aws, repo, cfg, ds, plan, base, checked.image, n_jobs, progress)
-        n_prior = 0
+        on_status = _on_status(progress, n_jobs)
+        record = sagemaker_backend.run(
+            aws, repo, cfg, ds, plan, base, checked.image, n_jobs, on_status
+        )
     history.append(aws, settings.bucket, record, kms_key_id=settings.kms_key_id)
     if record.status not in history.USABLE:
         raise TuningFailed(f"tuning job {record.job_name} failed: {record.failure_reason}")
@@ -250,7 +251,12 @@ def attach(
         )
     if started.status != history.IN_PROGRESS:
         raise UserError(f"tuning job {job} already ended ({started.status}); nothing to attach to")
-    record = _wait_sagemaker(aws, started, _deadline(cfg, started.n_training_jobs), progress)
+    record = sagemaker_backend.wait(
+        aws,
+        started,
+        sagemaker_backend.deadline(cfg, started.n_training_jobs),
+        _on_status(progress, started.n_training_jobs),
+    )
     history.append(aws, settings.bucket, record, kms_key_id=settings.kms_key_id)
     if record.status not in history.USABLE:
         raise TuningFailed(f"tuning job {record.job_name} failed: {record.failure_reason}")
@@ -326,134 +332,12 @@ def _run_local(
     return record, result.n_prior
 
 
-def _run_sagemaker(
-    aws: Aws,
-    repo: Repo,
-    cfg: ModelConfig,
-    ds: Dataset,
-    plan: warmstart.WarmStart,
-    base: dict,
-    image: str,
-    n_jobs: int,
-    progress: Callable[[Progress], None] | None,
-) -> TuningRecord:
-    bucket = repo.settings.bucket
-    request = tune_sagemaker.build_request(
-        job_name=base["job_name"],
-        objective_metric=cfg.tuning.objective_metric,
-        direction=cfg.tuning.direction,
-        max_jobs=n_jobs,
-        max_parallel_jobs=cfg.tuning.max_parallel_jobs,
-        ranges=base["ranges"],
-        static=base["static_hyperparameters"],
-        parents=plan.parent_names,
-        warm_start_type=plan.type,
-        **_definition(repo, cfg, ds, base, image),
-    )
-    tune_sagemaker.create(aws, request)
-    # Recorded before the wait: a runner that dies (or whose credentials expire) while the
-    # job runs leaves a record that `mmeops tune MODEL --attach JOB` picks up again.
-    started = TuningRecord(
-        **base, best_value=None, n_training_jobs=n_jobs, status=history.IN_PROGRESS
-    )
-    history.append(aws, bucket, started, kms_key_id=repo.settings.kms_key_id)
-    return _wait_sagemaker(aws, started, _deadline(cfg, n_jobs), progress)
-
-
-def _deadline(cfg: ModelConfig, n_jobs: int) -> float:
-    return tune_sagemaker.deadline_seconds(
-        n_jobs, cfg.tuning.max_parallel_jobs, cfg.training_max_runtime_seconds
-    )
-
-
-def _wait_sagemaker(
-    aws: Aws,
-    started: TuningRecord,
-    deadline: float,
-    progress: Callable[[Progress], None] | None,
-) -> TuningRecord:
-    on_status = _on_status(progress, started.n_training_jobs)
-    outcome = tune_sagemaker.attach(aws, started.job_name, deadline=deadline, on_status=on_status)
-    return sagemaker_record(_base_of(started), outcome)
-
-
-def _base_of(record: TuningRecord) -> dict:
-    """The fields a record has from its start (what the job was asked to do)."""
-    results = {"best_value", "n_training_jobs", "status", "best_hyperparameters",
-               "artifact_uri", "xgboost_version", "trials", "failure_reason"}  # fmt: skip
-    return {k: v for k, v in asdict(record).items() if k not in results}
-
-
-def _recalibrate_sagemaker(
-    aws: Aws,
-    repo: Repo,
-    cfg: ModelConfig,
-    ds: Dataset,
-    plan: warmstart.WarmStart,
-    base: dict,
-    image: str,
-) -> TuningRecord:
-    """One SageMaker training job with the champion's hyperparameters (no search)."""
-    fixed = {**base["static_hyperparameters"], **plan.parents[0].best_hyperparameters}
-    request = train_sagemaker.build_request(
-        job_name=base["job_name"],
-        hyperparameters=fixed,
-        objective_metric=cfg.tuning.objective_metric,
-        **_definition(repo, cfg, ds, base, image),
-    )
-    trained = train_sagemaker.run(aws, request, cfg.tuning.objective_metric)
-    trials = [] if trained.value is None else [{"hyperparameters": fixed, "value": trained.value}]
-    return TuningRecord(
-        **base,
-        best_value=trained.value,
-        n_training_jobs=1,
-        status=trained.status,
-        best_hyperparameters=dict(plan.parents[0].best_hyperparameters),
-        artifact_uri=trained.artifact_uri,
-        xgboost_version=artifact.serving_version(base["image_version"]),
-        trials=trials,
-        failure_reason=trained.failure_reason,
-    )
-
-
-def _definition(repo: Repo, cfg: ModelConfig, ds: Dataset, base: dict, image: str) -> dict:
-    """What a SageMaker training job of this model runs on (tune_sagemaker's definition)."""
-    return {
-        "image": image,
-        "role_arn": repo.settings.training.execution_role_arn,
-        "instance_type": cfg.training_instance_type,
-        "train_uri": ds.train_uri,
-        "validation_uri": ds.validation_uri,
-        "output_path": f"s3://{repo.settings.bucket}/tuning/{cfg.name}/{base['job_name']}/output/",
-        "kms_key_id": repo.settings.kms_key_id,
-        "volume_gb": cfg.training_volume_gb,
-        "max_runtime_seconds": cfg.training_max_runtime_seconds,
-    }
-
-
 def _on_status(progress: Callable[[Progress], None] | None, n_jobs: int):
     def on_status(completed: int, running: int, failed: int) -> None:
         if progress is not None:
             progress(Progress(completed, running, failed, n_jobs))
 
     return on_status
-
-
-def sagemaker_record(base: dict, outcome: tune_sagemaker.Outcome) -> TuningRecord:
-    """The history record of an ended SageMaker tuning job: only what it really produced.
-    Its model was trained by the image's xgboost, so the image's release line is the version
-    recorded (what register checks against the serving image)."""
-    return TuningRecord(
-        **base,
-        best_value=outcome.best_value,
-        n_training_jobs=outcome.n_training_jobs,
-        status=outcome.status,
-        best_hyperparameters=outcome.best_hyperparameters,
-        artifact_uri=outcome.artifact_uri,
-        xgboost_version=artifact.serving_version(base["image_version"]),
-        trials=[{"hyperparameters": t.hyperparameters, "value": t.value} for t in outcome.trials],
-        failure_reason=outcome.failure_reason,
-    )
 
 
 def summary_markdown(result: TuneResult) -> str:
