@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import time
 
+from mmeops import waiting
 from mmeops.aws import Aws
 from mmeops.deploy.desired import VARIANT, Desired
 from mmeops.deploy.planner import (
@@ -125,22 +125,25 @@ class EndpointOps:
         """DeleteEndpoint, then wait until it is gone (Deleting passes): the name is free for
         a CreateEndpoint only then."""
         self.aws.call("sagemaker", "delete_endpoint", EndpointName=name)
-        deadline = time.monotonic() + self.timeout_seconds
-        pause = min(FIRST_POLL_SECONDS, self.poll_seconds)
-        while True:
+        state = ""
+
+        def step() -> bool | None:
+            nonlocal state
             try:
-                state = self.aws.call("sagemaker", "describe_endpoint", EndpointName=name)
+                described = self.aws.call("sagemaker", "describe_endpoint", EndpointName=name)
             except NotFound:
-                return
-            if time.monotonic() > deadline:
-                raise AwsError(
-                    "delete_endpoint",
-                    "Timeout",
-                    f"endpoint {name} still {state.get('EndpointStatus')} after "
-                    f"{self.timeout_seconds:g}s",
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, self.poll_seconds)
+                return True
+            state = described.get("EndpointStatus", "")
+            return None
+
+        self._poll(
+            step,
+            lambda: AwsError(
+                "delete_endpoint",
+                "Timeout",
+                f"endpoint {name} still {state} after {self.timeout_seconds:g}s",
+            ),
+        )
 
     def update(self, a: UpdateEndpointConfig) -> None:
         """Blue/green: a new endpoint config, UpdateEndpoint, wait, check that it took (a
@@ -181,12 +184,12 @@ class EndpointOps:
         """Poll DescribeEndpoint until the endpoint is InService (its description), or raise:
         a state SageMaker will not leave by itself (Failed, OutOfService,
         UpdateRollbackFailed, or one this code does not know) with its FailureReason, or the
-        deadline. Pauses start at FIRST_POLL_SECONDS and double up to `poll_seconds`: a quick
-        change is seen quickly, a long one (minutes on AWS) costs few calls."""
-        deadline = time.monotonic() + self.timeout_seconds
-        pause = min(FIRST_POLL_SECONDS, self.poll_seconds)
+        deadline (mmeops/waiting.py: pauses from FIRST_POLL_SECONDS up to `poll_seconds`)."""
         name = self.desired.endpoint_name
-        while True:
+        state = ""
+
+        def step() -> dict | None:
+            nonlocal state
             status = self.aws.call("sagemaker", "describe_endpoint", EndpointName=name)
             state = status.get("EndpointStatus", "")
             if state == "InService":
@@ -197,15 +200,25 @@ class EndpointOps:
                     state or "Unknown",
                     status.get("FailureReason") or f"endpoint {name} is {state}",
                 )
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AwsError(
-                    "wait_in_service",
-                    "Timeout",
-                    f"endpoint {name} still {state} after {self.timeout_seconds:g}s",
-                )
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, self.poll_seconds)
+            return None
+
+        return self._poll(
+            step,
+            lambda: AwsError(
+                "wait_in_service",
+                "Timeout",
+                f"endpoint {name} still {state} after {self.timeout_seconds:g}s",
+            ),
+        )
+
+    def _poll(self, step, late):
+        return waiting.poll(
+            step,
+            seconds=self.timeout_seconds,
+            first=FIRST_POLL_SECONDS,
+            cap=self.poll_seconds,
+            late=late,
+        )
 
     def prune_configs(self, in_use: str) -> list[str]:
         ours = re.compile(re.escape(self.desired.endpoint_name[:42]) + r"-[0-9]{8}T[0-9]{9}Z$")

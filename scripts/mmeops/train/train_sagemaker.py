@@ -9,11 +9,11 @@ metric that stops training and the one recorded are the tuning job's.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mmeops import waiting
 from mmeops.aws import Aws
 from mmeops.errors import AwsError
 from mmeops.train import tune_sagemaker
@@ -45,31 +45,32 @@ def build_request(
     }
 
 
-def run(
-    aws: Aws,
-    request: dict[str, Any],
-    objective_metric: str,
-    *,
-    poll: Iterator[float] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Trained:
+def run(aws: Aws, request: dict[str, Any], objective_metric: str) -> Trained:
     """Create the training job, wait for it to end, and read what it produced."""
     name = request["TrainingJobName"]
     aws.call("sagemaker", "create_training_job", **request)
-    give_up = time.monotonic() + request["StoppingCondition"]["MaxRuntimeInSeconds"] + 3600.0
-    poll = poll or tune_sagemaker.backoff()
-    while True:
+    status = ""
+
+    def step() -> dict | None:
+        nonlocal status
         described = aws.call("sagemaker", "describe_training_job", TrainingJobName=name)
         status = described["TrainingJobStatus"]
         if status in ENDED:
-            return _trained(described, objective_metric)
+            return described
         if status not in WAITING:
             raise AwsError("describe_training_job", status, f"training job {name} is {status}")
-        if time.monotonic() > give_up:
-            raise AwsError(
-                "describe_training_job", "Timeout", f"training job {name} is still {status}"
-            )
-        sleep(next(poll))
+        return None
+
+    described = waiting.poll(
+        step,
+        seconds=request["StoppingCondition"]["MaxRuntimeInSeconds"] + 3600.0,
+        first=tune_sagemaker.FIRST_POLL_SECONDS,
+        cap=tune_sagemaker.POLL_SECONDS,
+        late=lambda: AwsError(
+            "describe_training_job", "Timeout", f"training job {name} is still {status}"
+        ),
+    )
+    return _trained(described, objective_metric)
 
 
 def _trained(described: dict, objective_metric: str) -> Trained:

@@ -8,11 +8,11 @@ configured version for the region (sagemaker-core knows the registry accounts, o
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mmeops import waiting
 from mmeops.aws import Aws
 from mmeops.errors import AwsError, MmeopsError, NotFound
 from mmeops.train.warmstart import IDENTICAL
@@ -190,21 +190,13 @@ def deadline_seconds(max_jobs: int, max_parallel_jobs: int, max_runtime_seconds:
     return waves * max_runtime_seconds + 3600.0
 
 
-def wait(
-    aws: Aws,
-    name: str,
-    *,
-    deadline: float,
-    on_status: OnStatus | None = None,
-    poll: Iterator[float] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> dict:
+def wait(aws: Aws, name: str, *, deadline: float, on_status: OnStatus | None = None) -> dict:
     """Poll the tuning job until it ends (Completed, Stopped or Failed) and return its
     description. Stopping and Deleting are passing states; DeleteFailed ends it too."""
-    give_up = clock() + deadline
-    poll = poll or backoff()
-    while True:
+    status = ""
+
+    def step() -> dict | None:
+        nonlocal status
         described = aws.call(
             "sagemaker", "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=name
         )
@@ -219,20 +211,18 @@ def wait(
                 status,
                 f"tuning job {name} is {status}: {described.get('FailureReason', 'no reason')}",
             )
-        if clock() > give_up:
-            raise StillRunning(
-                f"tuning job {name} is still {status} after {deadline:.0f}s; it goes on in "
-                f"SageMaker: `mmeops tune MODEL --attach {name}` waits for it again"
-            )
-        sleep(next(poll))
+        return None
 
-
-def backoff(first: float = FIRST_POLL_SECONDS, cap: float = POLL_SECONDS) -> Iterator[float]:
-    """1 s, 2 s, 4 s ... up to `cap`: quick for short jobs, gentle on the API for long ones."""
-    delay = first
-    while True:
-        yield delay
-        delay = min(cap, delay * 2)
+    return waiting.poll(
+        step,
+        seconds=deadline,
+        first=FIRST_POLL_SECONDS,
+        cap=POLL_SECONDS,
+        late=lambda: StillRunning(
+            f"tuning job {name} is still {status} after {deadline:.0f}s; it goes on in "
+            f"SageMaker: `mmeops tune MODEL --attach {name}` waits for it again"
+        ),
+    )
 
 
 def best_job(described: dict) -> dict:
@@ -313,14 +303,7 @@ def create(aws: Aws, request: dict[str, Any]) -> None:
     aws.call("sagemaker", "create_hyper_parameter_tuning_job", **request)
 
 
-def attach(
-    aws: Aws,
-    name: str,
-    *,
-    deadline: float,
-    on_status: OnStatus | None = None,
-    poll: Iterator[float] | None = None,
-) -> Outcome:
+def attach(aws: Aws, name: str, *, deadline: float, on_status: OnStatus | None = None) -> Outcome:
     """Wait for a tuning job (one this run created, or one a runner that died left behind)
     to end and read what it produced."""
-    return outcome(aws, wait(aws, name, deadline=deadline, on_status=on_status, poll=poll))
+    return outcome(aws, wait(aws, name, deadline=deadline, on_status=on_status))
