@@ -367,15 +367,14 @@ def test_a_warm_started_sagemaker_request_is_accepted_by_the_strict_stack(setup)
 def test_the_job_summary_warns_when_every_trial_tied_at_a_saturated_metric():
     """A tuning run whose trials all tie at AUC 1.0 chose nothing (issue 17): the GitHub job
     summary says so in its heading, not under a plain one."""
+    from test_warmstart import job
+
     from mmeops.train.tune import TuneResult, summary_markdown
     from mmeops.train.warmstart import WarmStart
 
-    record = history.TuningRecord(
-        time="2026-11-28T00:00:00Z", job_name="m-1", model="m", prefix="m",
-        objective="binary:logistic", eval_metric="validation:auc", best_value=1.0,
-        n_training_jobs=3, dataset_run_id="r", dataset_sha256="0" * 64, backend="local",
-        testing=False, status="Completed", ranges={}, static_hyperparameters={},
-        trials=[{"hyperparameters": {}, "value": 1.0}] * 3,
+    record = job(
+        "m-1", 28, model="m", objective="binary:logistic", eval_metric="validation:auc",
+        best_value=1.0, n_training_jobs=3, trials=[{"hyperparameters": {}, "value": 1.0}] * 3,
     )  # fmt: skip
     cold = WarmStart(None, (), "cold start: no earlier tuning job of m")
     tied = summary_markdown(TuneResult(record, cold))
