@@ -12,15 +12,7 @@ def test_a_served_version_rejected_later_is_a_registry_change_exit_3(
     world: World,  # noqa: F811 (the fixture imported above)
 ) -> None:
     m, v = deploy_one(world, "rej")
-    pkg = world.package(m, v)
-    world.training.call(
-        "sagemaker",
-        "update_model_package",
-        ModelPackageArn=pkg["ModelPackageArn"],
-        ModelApprovalStatus="Rejected",
-        ApprovalDescription="found wanting",
-        CustomerMetadataProperties=pkg["CustomerMetadataProperties"],
-    )
+    world.reject(m, v)
     line = line_of(world.root / "environments" / "sandbox.yaml", m)
     # --check reads every pinned version's package (plan and apply only those not yet live).
     out = world.mmeops("reconcile", "sandbox", "--check", code=3)

@@ -64,6 +64,19 @@ def _comment_script() -> str:
     return script[: script.index('repo="repos/')]
 
 
+def _run_comment_step(env: dict[str, str]) -> None:
+    """The plan comment's step as GitHub runs it: `bash -e {0}` plus pipefail (the workflow's
+    default shell: bash)."""
+    done = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", _comment_script()],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_the_comment_for_three_environments_of_2000_models_stays_under_githubs_limit(tmp_path):
     env = {
         "RUNNER_TEMP": str(tmp_path),
@@ -75,15 +88,7 @@ def test_the_comment_for_three_environments_of_2000_models_stays_under_githubs_l
     for name in ("sandbox", "qa", "prod"):
         env[f"{name.upper()}_RESULT"] = "success"
         env[f"{name.upper()}_REPORT"] = markdown(_report(name, MODELS), max_chars=COMMENT_CHARS)
-    # Steps run as `bash -e {0}` plus pipefail (the workflow's default shell: bash).
-    done = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", _comment_script()],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    _run_comment_step(env)
     body = (tmp_path / "plan-comment.md").read_text(encoding="utf-8")
     assert len(body) < GITHUB_COMMENT_LIMIT
     assert body.startswith("<!-- mmeops-plan -->")
@@ -109,14 +114,7 @@ def test_the_comment_step_cuts_an_oversized_body_and_says_so(tmp_path):
         "QA_RESULT": "skipped",
         "PROD_RESULT": "skipped",
     }
-    done = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", _comment_script()],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    _run_comment_step(env)
     body = (tmp_path / "plan-comment.md").read_bytes().decode("utf-8")  # still valid UTF-8
     assert len(body) < GITHUB_COMMENT_LIMIT
     assert body.rstrip().endswith(
