@@ -10,8 +10,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 setup: $(VENV)/.installed
 
 # --no-compile keeps the venv small (under 700 MB); Python compiles what it imports anyway.
-# setup.py builds the C part of the extract's split (scripts/mmeops/train/_fastsplit.c) in place.
-$(VENV)/.installed: pyproject.toml setup.py scripts/mmeops/train/_fastsplit.c
+# setup.py builds the C part of the extract's split (scripts/mmeops/extract/_fastsplit.c) in place.
+$(VENV)/.installed: pyproject.toml setup.py scripts/mmeops/extract/_fastsplit.c
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
 		|| { echo "mmeops needs Python >= 3.10 (found $(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
@@ -48,4 +48,4 @@ benchmarks: setup postgres
 
 clean:
 	-$(BIN)/mmeops stack down 2>/dev/null
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mmeops build scripts/mmeops/train/_fastsplit.*.so
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mmeops build scripts/mmeops/*/_fastsplit.*.so scripts/mmeops/train

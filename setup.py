@@ -1,4 +1,4 @@
-"""The one compiled part: extract_split's per-row loop (scripts/mmeops/train/_fastsplit.c).
+"""The one compiled part: extract_split's per-row loop (scripts/mmeops/extract/_fastsplit.c).
 
 Everything else is in pyproject.toml. The extension is optional: without a C compiler the
 install still succeeds and extract_split runs the same operations in Python, slower.
@@ -9,8 +9,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "mmeops.train._fastsplit",
-            ["scripts/mmeops/train/_fastsplit.c"],
+            "mmeops.extract._fastsplit",
+            ["scripts/mmeops/extract/_fastsplit.c"],
             optional=True,
             extra_compile_args=["-O2"],
         )

@@ -92,7 +92,7 @@ def run_mmeops(repo_root: Path, out: Path) -> None:
     import datetime as dt
 
     from mmeops.config.repo import load_repo
-    from mmeops.train import extract
+    from mmeops.extract import run as extract
 
     repo = load_repo(repo_root)
     window = extract.Window(dt.date.fromisoformat(START), dt.date.fromisoformat(END))
@@ -217,7 +217,7 @@ def main() -> None:
             build_table(dsn, args.rows)
             print(f"built {args.rows:,} rows x 12 columns in {time.perf_counter() - t:.1f} s")
             make_repo(root, args.split)
-            from mmeops.train.extract_read import native
+            from mmeops.extract.read import native
 
             loops = "C" if native() else "Python (no C build, or MMEOPS_PURE_PYTHON=1)"
             print(f"split loops: {loops}")

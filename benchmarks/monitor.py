@@ -2,7 +2,7 @@
 
 Generated data: 20 features per model with assorted distributions (normal, lognormal,
 uniform, whole numbers), a baseline built from 10,000 training rows exactly as registration
-builds it (train/baseline.py), and windows checked exactly as `monitor` checks them
+builds it (register/baseline.py), and windows checked exactly as `monitor` checks them
 (monitor/checks.py, default settings: linf distance, threshold 0.1, robust).
 
 (a) false alarms: 200 windows drawn from the training distribution; the share of
@@ -36,12 +36,12 @@ import pandas as pd
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 from mmeops.config.kinds import Monitor  # noqa: E402
+from mmeops.extract import warehouse  # noqa: E402
+from mmeops.extract.run import Window  # noqa: E402
 from mmeops.monitor import checks  # noqa: E402
 from mmeops.monitor.window import read_query  # noqa: E402
-from mmeops.train import warehouse  # noqa: E402
-from mmeops.train.baseline import constraints  # noqa: E402
-from mmeops.train.extract import Window  # noqa: E402
-from mmeops.train.statistics import dataset_statistics  # noqa: E402
+from mmeops.register.baseline import constraints  # noqa: E402
+from mmeops.register.statistics import dataset_statistics  # noqa: E402
 
 FEATURES = [f"f{i:02d}" for i in range(20)]
 SETTINGS = Monitor()

@@ -38,12 +38,12 @@ from mmeops.config.repo import load_repo  # noqa: E402
 from mmeops.deploy.invoke import invoke  # noqa: E402
 from mmeops.deploy.promote import promote  # noqa: E402
 from mmeops.deploy.reconcile import reconcile  # noqa: E402
+from mmeops.extract.run import extract  # noqa: E402
+from mmeops.register.run import register, training_aws  # noqa: E402
 from mmeops.registry import describe  # noqa: E402
 from mmeops.stack import demo_data, strict  # noqa: E402
 from mmeops.stack.embedded import EmbeddedStack  # noqa: E402
-from mmeops.train.extract import extract  # noqa: E402
-from mmeops.train.register import register, training_aws  # noqa: E402
-from mmeops.train.tune import tune  # noqa: E402
+from mmeops.tune.run import tune  # noqa: E402
 
 MODELS = ("diabetes-progression", "breast-cancer")
 ENV = "sandbox"

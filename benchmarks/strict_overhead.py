@@ -36,7 +36,7 @@ from mmeops.stack.moto_server import (  # noqa: E402
     BASE_SECRET_ACCESS_KEY,
     MotoServer,
 )
-from mmeops.train import tune_sagemaker  # noqa: E402
+from mmeops.tune import tuning_job as tune_sagemaker  # noqa: E402
 
 BUCKET = "bench-strict"
 _names = itertools.count()

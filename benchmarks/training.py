@@ -2,7 +2,7 @@
 
 The same generated regression data and the diabetes model's search space and static
 hyperparameters, tuned twice per round in this process:
-- baseline: the local backend's search (`mmeops.train.tune_local.search`, optuna TPE over
+- baseline: the local backend's search (`mmeops.tune.local.study`, optuna TPE over
   xgboost in-process), `--jobs` trials;
 - the embedded stack: CreateHyperParameterTuningJob on a bare moto server (no PostgreSQL, no
   MME) with `--jobs` training jobs, `--parallel` at a time, polled every 0.1 s until it ends,
@@ -37,8 +37,8 @@ from mmeops.stack.moto_server import (  # noqa: E402
     MotoServer,
 )
 from mmeops.stack.training import time_scale  # noqa: E402
-from mmeops.train import tune_sagemaker  # noqa: E402
-from mmeops.train.tune_local import search  # noqa: E402
+from mmeops.tune import tuning_job as tune_sagemaker  # noqa: E402
+from mmeops.tune.local import study  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "diabetes-progression"
@@ -91,7 +91,7 @@ def main() -> None:
     try:
         for n in range(args.rounds):
             start = time.perf_counter()
-            search(
+            study(
                 (x[:cut], y[:cut]),
                 (x[cut:], y[cut:]),
                 ranges=ranges,

@@ -26,7 +26,7 @@ import numpy as np
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 from mmeops.config.repo import load_repo  # noqa: E402
-from mmeops.train.tune_local import search  # noqa: E402
+from mmeops.tune.local import search  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "diabetes-progression"  # its search space and static hyperparameters

@@ -4,7 +4,7 @@ Registration stores, next to `sample.csv` (a few feature rows, no label), `sampl
 model's feature names in column order and the registered model's own predictions for those
 rows. A smoke test passes only when the endpoint answers exactly those numbers: a serving
 image whose xgboost differs from the training one (it loads, and predicts other numbers) or a
-wrong artifact fails it. Written by train (train/expected.py), read by deploy: the format
+wrong artifact fails it. Written by train (register/expected.py), read by deploy: the format
 lives here, free of the ML libraries so the CLI starts fast.
 """
 

@@ -19,7 +19,7 @@ from mmeops.aws import for_account, split_s3_uri
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.registry import describe
-from mmeops.train import history
+from mmeops.tune import history
 
 MODEL = "e2e-diabetes"
 

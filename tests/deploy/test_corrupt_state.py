@@ -11,7 +11,7 @@ import pytest
 from test_reconcile import World, add_model, deploy_one, world  # noqa: F401
 
 from mmeops import jsonl
-from mmeops.train import history
+from mmeops.tune import history
 
 BROKEN_MANIFESTS = {
     "not-json": b'{"environment": "sandbox", "models": {',

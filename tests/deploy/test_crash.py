@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 from test_reconcile import SHA, World, add_model, isolate
 
+from crashing import run_cli_crashing
 from mmeops import aws
 from mmeops.config.repo import load_repo
 from mmeops.deploy.reconcile import reconcile
 from mmeops.errors import LeaseHeld
-from mmeops.stack.faults import run_cli_crashing
 
 # Children fork from a server that imported mmeops once: a crash point costs a fork, not a
 # Python start-up. Each runs `mmeops ARGS` and SIGKILLs itself before mutating call k+1.

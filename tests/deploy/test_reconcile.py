@@ -21,7 +21,7 @@ from mmeops.artifact import pack, pack_file
 from mmeops.aws import split_s3_uri
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
-from mmeops.train.expected import write_expected
+from mmeops.register.expected import write_expected
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from test_reconcile import World, add_model, isolate
 
 from mmeops.config.repo import load_repo
-from mmeops.train.extract import extract
-from mmeops.train.tune import tune
+from mmeops.extract.run import extract
+from mmeops.tune.run import tune
 
 DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 

@@ -19,7 +19,7 @@ from test_reconcile import SHA, Calls, World, add_model, isolate
 from helpers import line_of
 from mmeops import aws
 from mmeops.artifact import pack
-from mmeops.train import history
+from mmeops.tune import history
 
 TRAINED_ELSEWHERE = "1.7.6"  # a runner with an old xgboost-cpu, image 3.2-0 serves 3.2
 

@@ -29,8 +29,15 @@ POLICIES = ("training-role", "deployer-role", "reader-role", "registry-reader-ro
 # the training account through the training role, wherever they are made.
 TRAINING_MODULES = {"artifact", "registry", "notify", "jsonl", "sample"}  # shared, training bucket
 # Every module of a stage runs as that stage's role; the embedded stack (stack/) and its local
-# endpoint stand in for AWS itself: no role runs them.
-STAGE_ROLES = {"train": "training-role", "deploy": "deployer-role", "stack": None}
+# endpoint stand in for AWS itself, and the demo seeds and inspects the embedded world as its
+# operator: no role runs them.
+TRAINING_STAGES = ("extract", "tune", "register", "retrain", "schedule")
+STAGE_ROLES = {
+    **dict.fromkeys(TRAINING_STAGES, "training-role"),
+    "deploy": "deployer-role",
+    "stack": None,
+    "demo": None,
+}
 # monitor/ runs as the training role (registry, baselines, warehouse secret, monitoring/ in the
 # training bucket); its only calls into an environment's account read the manifest and the
 # served artifact (s3:GetObject), which the reader role grants.
@@ -107,7 +114,7 @@ def static_calls() -> list[tuple[str, str, set[str]]]:
     """(module, receiver, IAM actions) for every AWS call written in scripts/mmeops/."""
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        module = path.relative_to(PACKAGE).with_suffix("").as_posix()  # "train/tune"
+        module = path.relative_to(PACKAGE).with_suffix("").as_posix()  # "tune/run"
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue

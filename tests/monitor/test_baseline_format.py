@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from mmeops.config.kinds import Monitor
-from mmeops.train import baseline
-from mmeops.train.statistics import cdf_points
+from mmeops.register import baseline
+from mmeops.register.statistics import cdf_points
 
 # The documented example's shape: every key, and the type of its value.
 STATISTICS_FEATURE = {

@@ -21,11 +21,11 @@ from mmeops import aws
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.deploy.reconcile import reconcile
+from mmeops.extract.run import extract
 from mmeops.monitor.history import history_key
 from mmeops.monitor.run import monitor
-from mmeops.train.extract import extract
-from mmeops.train.register import register
-from mmeops.train.tune import tune
+from mmeops.register.run import register
+from mmeops.tune.run import tune
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ("x1", "x2", "x3", "x4")

@@ -36,7 +36,7 @@ from click.testing import CliRunner
 
 from mmeops.stack import strict
 from mmeops.stack.moto_server import BASE_ACCESS_KEY_ID, BASE_SECRET_ACCESS_KEY
-from mmeops.train import tune_sagemaker
+from mmeops.tune import tuning_job as tune_sagemaker
 
 UID = uuid.uuid4().hex[:6]
 RAW = Config(parameter_validation=False, retries={"max_attempts": 1})
@@ -207,7 +207,7 @@ def _tuning_request(warm_start_type: str) -> dict:
 @pytest.mark.parametrize("sent", ["IDENTICAL_DATA_AND_ALGORITHM", "TRANSFER_LEARNING"])
 def test_the_warm_start_type_mmeops_sends_today_is_refused(client, sent):
     # botocore HyperParameterTuningJobWarmStartType: IdenticalDataAndAlgorithm | TransferLearning
-    # (what the SageMaker Python SDK 2.x sends); train/warmstart.py sends the prose spelling.
+    # (what the SageMaker Python SDK 2.x sends); tune/warmstart.py sends the prose spelling.
     code, message, status, _ = refused(
         client("sagemaker"), "create_hyper_parameter_tuning_job", **_tuning_request(sent)
     )
@@ -247,7 +247,7 @@ def package_arn(client):
 
 
 # CustomerMetadataValue: pattern ([\p{L}\p{Z}\p{N}_.:\/=+\-@]*) (a Java pattern: \p{..} are
-# Unicode classes). train/register.py joins two or more warm-start parents with commas.
+# Unicode classes). register/run.py joins two or more warm-start parents with commas.
 PARENTS = {"parents": "tune-m-20261101-a,tune-m-20261108-b", "warm_start_type": "NONE"}
 
 
@@ -619,8 +619,8 @@ def test_a_product_command_refused_by_the_server_ends_with_one_line(stack, repo_
     from mmeops.aws import for_account
     from mmeops.cli import main
     from mmeops.config.repo import load_repo
-    from mmeops.train import history
-    from mmeops.train.extract import extract
+    from mmeops.extract.run import extract
+    from mmeops.tune import history
 
     name = f"strict-{UID}"
     shutil.copytree(repo_copy / "models" / "diabetes-progression", repo_copy / "models" / name)

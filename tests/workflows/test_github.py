@@ -21,7 +21,7 @@ from test_workflows import ACT, ROOT, WF, _jobs, _runs, _steps, _workflow_call
 
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
-from mmeops.train.due import MATRIX_LIMIT, batches
+from mmeops.schedule import MATRIX_LIMIT, batches
 
 BIN = Path(sys.executable).parent
 DOCS = (ROOT / "docs" / "workflows.md").read_text(encoding="utf-8")

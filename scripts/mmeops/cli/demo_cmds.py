@@ -38,7 +38,7 @@ def demo_cmd(obj: dict, max_jobs: int | None, backend: str) -> None:
 
         mmeops demo
     """
-    from mmeops.stack.demo import run_demo  # imports every stage: only when the demo runs
+    from mmeops.demo.run import run_demo  # imports every stage: only when the demo runs
 
     console = Console(highlight=False)
     start = time.monotonic()

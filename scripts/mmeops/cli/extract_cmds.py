@@ -15,7 +15,7 @@ from mmeops.config.repo import load_repo
 from mmeops.github import append_summary, set_output
 
 if TYPE_CHECKING:  # the stage is imported when the command runs, not at CLI startup
-    from mmeops.train.extract import ExtractResult
+    from mmeops.extract.run import ExtractResult
 
 SPLITS = ("train", "validation", "test")
 
@@ -92,7 +92,7 @@ def extract(
 
         mmeops extract diabetes-progression --start 2025-01-01 --end 2026-01-01
     """
-    from mmeops.train import extract as extract_mod
+    from mmeops.extract import run as extract_mod
 
     repo = load_repo(obj["repo_root"])
     outputs.check_folder(out_dir, "--out")

@@ -12,7 +12,7 @@ import click
 from mmeops import github
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
-from mmeops.train.due import batches, chosen_models, due_models
+from mmeops.schedule import batches, chosen_models, due_models
 
 _WINDOW = re.compile(r"^([1-9][0-9]*)([mhd])$")
 

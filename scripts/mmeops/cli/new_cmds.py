@@ -36,7 +36,7 @@ def new_cmd(
 
         mmeops new wine-quality --table public.wine --target is_red
     """
-    from mmeops.train.scaffold import scaffold
+    from mmeops.extract.scaffold import scaffold
 
     s = scaffold(
         load_repo(obj["repo_root"]), model, table, target, problem=problem, time_column=time_column

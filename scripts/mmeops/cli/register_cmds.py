@@ -14,7 +14,7 @@ from mmeops.config.repo import Repo, load_repo
 from mmeops.errors import GateFailed
 
 if TYPE_CHECKING:
-    from mmeops.train.register import Registration
+    from mmeops.register.run import Registration
 
 # The stages import xgboost, scikit-learn and optuna (seconds): imported when a command runs,
 # so `mmeops --help` and the light commands start at once.
@@ -39,8 +39,8 @@ def _print_result(result: Registration, report: str, report_file: str | None) ->
 
 def _finish(repo: Repo, reg: Registration, report_file: str | None) -> None:
     """Print the verdict and report; exit 3 on a failed gate, else publish the version."""
-    from mmeops.train.register import evaluation_history
-    from mmeops.train.report import render
+    from mmeops.register.report import render
+    from mmeops.register.run import evaluation_history
 
     report = render(reg, repo.model(reg.model).gate.bound, evaluation_history(repo, reg.model))
     _print_result(reg, report, report_file)
@@ -77,7 +77,7 @@ def register_cmd(obj: dict, model: str, tuning_job: str | None, report_file: str
 
         mmeops register diabetes-progression --report report.md
     """
-    from mmeops.train.register import register
+    from mmeops.register.run import register
 
     repo = load_repo(obj["repo_root"])
     outputs.check_writable(report_file, "--report")
@@ -119,7 +119,7 @@ def retrain_cmd(
 
         mmeops retrain breast-cancer --backend local --recalibrate
     """
-    from mmeops.train.retrain import retrain
+    from mmeops.retrain import retrain
 
     repo = load_repo(obj["repo_root"])
     outputs.check_writable(report_file, "--report")

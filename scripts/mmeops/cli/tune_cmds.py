@@ -11,9 +11,9 @@ from mmeops.cli import main
 from mmeops.config.repo import load_repo
 
 if TYPE_CHECKING:
-    from mmeops.train.tune import Progress
+    from mmeops.tune.run import Progress
 
-# Kept here rather than imported from mmeops.train.tune, which loads xgboost and optuna (seconds).
+# Kept here rather than imported from mmeops.tune.run, which loads xgboost and optuna (seconds).
 BACKENDS = ("local", "sagemaker")
 
 
@@ -90,7 +90,7 @@ def tune_cmd(
 
         mmeops tune diabetes-progression --attach diabetes-progr-261128030000-1a2b
     """
-    from mmeops.train import tune as tune_mod
+    from mmeops.tune import run as tune_mod
 
     repo = load_repo(obj["repo_root"])
     if attach is not None:
@@ -112,7 +112,7 @@ def tune_cmd(
     click.echo(f"trials: {r.n_training_jobs}")
     click.echo(f"best {r.eval_metric}: {r.best_value:.6g}")
     click.echo(f"artifact: {r.artifact_uri}")
-    from mmeops.train.sanity import saturated
+    from mmeops.tune.sanity import saturated
 
     if warning := saturated(r.eval_metric, [t["value"] for t in r.trials]):
         click.echo(f"warning: {warning}")

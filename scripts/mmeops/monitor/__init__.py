@@ -3,5 +3,5 @@ baseline, model quality against its gate (docs/monitoring.md).
 
 window (the rows after the training data) → distance → checks → history → report, and
 `run.monitor()` over all of them. The baselines themselves are made at registration
-(train/baseline.py, train/statistics.py): train cannot import this package.
+(register/baseline.py, register/statistics.py): train cannot import this package.
 """

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from scipy import stats as scipy_stats
 
-from mmeops.train.statistics import KLL_K, cdf_points
+from mmeops.register.statistics import KLL_K, cdf_points
 
 ALPHA = 0.001
 PSI_FLOOR = 1e-4  # an empty bucket would make the logarithm infinite

@@ -24,11 +24,12 @@ from mmeops.config.repo import Repo
 from mmeops.deploy.desired import load_desired
 from mmeops.deploy.manifest import ManifestEntry, read_manifest
 from mmeops.errors import MmeopsError, UserError
+from mmeops.extract import warehouse
+from mmeops.extract.run import Window, new_run_id
 from mmeops.monitor import checks, history
 from mmeops.monitor.window import Rows, monitoring_window, read_rows
-from mmeops.train import baseline, evaluate, warehouse
-from mmeops.train.extract import Window, new_run_id
-from mmeops.train.statistics import dataset_statistics
+from mmeops.register import baseline, evaluate
+from mmeops.register.statistics import dataset_statistics
 
 
 class Violated(MmeopsError):

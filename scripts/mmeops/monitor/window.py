@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from mmeops.config.repo import Repo
-from mmeops.train import warehouse
-from mmeops.train.extract import Window, load_query
+from mmeops.extract import warehouse
+from mmeops.extract.run import Window, load_query
 
 
 @dataclass(frozen=True)

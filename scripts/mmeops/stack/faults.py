@@ -1,5 +1,5 @@
 """Fault injection for the embedded stack and its clients, used only by tests: throttling as
-AWS answers it under load, and processes killed between two writes (`crash_after`).
+AWS answers it under load (processes killed between two writes: tests/crashing.py).
 
 A WSGI middleware in front of moto (installed by `moto_server.MotoServer`, off until a test
 turns it on) answers a seeded random share of signed AWS requests with the throttling error
@@ -21,10 +21,8 @@ Moto is process-global, so is this switch; one `throttling` block at a time.
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import signal
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -129,39 +127,3 @@ def middleware(app: Callable) -> Callable:
         return app(environ, start_response)
 
     return wrapped
-
-
-# --- crashes ---------------------------------------------------------------------------------
-
-
-def crash_after(calls: int) -> None:
-    """Make this process die by SIGKILL right before its mutating AWS call number `calls + 1`
-    (counted through `mmeops.aws`'s call listeners): a real stop between two writes, with any
-    concurrent request still in flight. Only tests use it (tests/deploy/test_crash.py)."""
-    from mmeops import aws
-
-    seen = 0
-    lock = threading.Lock()
-
-    def listener(service: str, operation: str, params: dict) -> None:
-        nonlocal seen
-        if aws.is_mutating(operation):
-            with lock:
-                seen += 1
-                if seen > calls:
-                    os.kill(os.getpid(), signal.SIGKILL)
-
-    aws.add_call_listener(listener)
-
-
-def run_cli_crashing(argv: list[str], env: dict[str, str], calls: int, output: str) -> None:
-    """A child process's body: `mmeops ARGV` with `env` added, its output in the file `output`,
-    killed before mutating call `calls + 1` (a multiprocessing target: importable by name)."""
-    os.environ.update(env)
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    crash_after(calls)
-    from mmeops.cli import main
-
-    main(argv, prog_name="mmeops")

@@ -1,0 +1,285 @@
+"""The second half of an extract, run as a child process: COPY's CSV, followed in raw.csv
+as the parent writes it → the train / validation / test files the SageMaker XGBoost
+container reads (label first, no header, numeric features only).
+
+    python -m mmeops.extract.split SPEC_JSON  < notify-pipe  > result.json
+
+Why a process of its own: the parent spends its time in psycopg2's COPY loop, which takes
+the GIL for every row; a process runs on the other core beside the server. It follows
+raw.csv (a byte on the notify pipe per write, EOF at the end) rather than receiving the
+bytes through a pipe: one copy of the data fewer. The column types were checked beforehand,
+so every value is already a number in PostgreSQL's shortest exact text and is copied, never
+re-formatted.
+
+The per-row loops (reorder a line's fields; send each line to its split) are in C
+(_fastsplit.c) when it was built, writing into buffers reused for the whole stream: in
+Python they cost about 2 µs a row, which on a 2-core runner made the split, not the server,
+the slowest part of an extract. Without the extension, or with MMEOPS_PURE_PYTHON=1, the
+same operations run in Python; both produce the same bytes (tests/extract/test_split.py).
+
+Splits:
+- random: exact sizes without knowing the row count up front. Rows go in blocks of
+  BLOCK; block j gets round((j+1)·B·f) − round(j·B·f) held-out rows, placed by a seeded
+  permutation, so totals equal round(N·f) and the same seed and rows give the same split.
+- time: the query orders rows by time; the newest round(N·f_test) rows are the test set and
+  the round(N·f_validation) before them the validation set. Rows are written in order to one
+  file, which is cut at the two boundaries once N is known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from itertools import compress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmeops.extract import scan as extract_scan
+from mmeops.extract.read import (
+    READ_SIZE,
+    Follow,
+    Hashed,
+    csv_lines,
+    native,
+    plain_batches,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SPLITS = ("train", "validation", "test")
+BLOCK = 1000
+
+
+def rounded(k: int, fraction: float) -> int:
+    """round(k·fraction), halves up: the held-out count among the first k rows."""
+    return math.floor(k * fraction + 0.5)
+
+
+class Router:
+    """Sends each line to its split: through the C loop, into three buffers it reuses; or
+    in Python."""
+
+    def __init__(self, fast: Any) -> None:
+        self.fast = fast  # the C module, or None
+        self.outs = [bytearray(), bytearray(), bytearray()]
+
+    def route(self, data: bytearray, labels: np.ndarray) -> tuple[list[memoryview], int]:
+        """The first len(labels) lines of `data` by split; and the bytes they took."""
+        if self.fast is None:
+            return self._python(bytes(data), labels)
+        if len(self.outs[0]) < len(data):
+            self.outs = [bytearray(2 * len(data)) for _ in SPLITS]
+        consumed, *written = self.fast.route(data, labels.tobytes(), *self.outs)
+        return [memoryview(o)[:n] for o, n in zip(self.outs, written, strict=True)], consumed
+
+    @staticmethod
+    def _python(data: bytes, labels: np.ndarray) -> tuple[list[memoryview], int]:
+        lines = data.split(b"\n", len(labels))
+        rest = lines.pop()
+        picks = labels.tolist()
+        parts = []
+        for split in range(len(SPLITS)):
+            chosen = list(compress(lines, [p == split for p in picks]))
+            chosen.append(b"")
+            parts.append(memoryview(b"\n".join(chosen) if len(chosen) > 1 else b""))
+        return parts, len(data) - len(rest)
+
+
+# --- writing splits --------------------------------------------------------------------------
+
+
+class Out:
+    """One output file with its running sha256, byte and row counts."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self.sha = hashlib.sha256()
+        self.bytes = 0
+        self.rows = 0
+
+    def write(self, blob: bytes | memoryview, rows: int) -> None:
+        self.file.write(blob)
+        self.sha.update(blob)
+        self.bytes += len(blob)
+        self.rows += rows
+
+    def close(self) -> dict:
+        self.file.close()
+        return {"rows": self.rows, "bytes": self.bytes, "sha256": self.sha.hexdigest()}
+
+
+class RandomSplit:
+    """Seeded, exact-size random split in blocks (see the module docstring)."""
+
+    def __init__(self, out_dir: Path, validation: float, test: float, seed: int, fast: Any):
+        import numpy as np  # here, not at the top: the time split needs no numpy (25 MB RSS)
+
+        self.outs = [Out(out_dir / f"{s}.csv") for s in SPLITS]
+        self.f_test, self.f_heldout = test, test + validation
+        self.rng = np.random.default_rng(seed)
+        self.seen = 0
+        self.router = Router(fast)
+        self.pending, self.pending_rows = bytearray(), 0  # lines of a block not yet complete
+
+    def add(self, blob: bytes | memoryview, rows: int) -> None:
+        self.pending += blob
+        self.pending_rows += rows
+        full = self.pending_rows // BLOCK
+        if full:
+            self._assign(full, BLOCK)
+
+    def _assign(self, blocks: int, size: int) -> None:
+        """Route the first blocks·size pending lines, `size` rows to a block."""
+        labels = self._labels(blocks, size)
+        parts, consumed = self.router.route(self.pending, labels)
+        for split, (out, part) in enumerate(zip(self.outs, parts, strict=True)):
+            out.write(part, int((labels == split).sum()))
+        del self.pending[:consumed]
+        self.pending_rows -= len(labels)
+        self.seen += len(labels)
+
+    def _labels(self, blocks: int, size: int) -> np.ndarray:
+        """Each line's split (0 train, 1 validation, 2 test) for `blocks` blocks of `size`."""
+        import numpy as np
+
+        starts = self.seen + size * np.arange(blocks)
+        ends = starts + size
+        n_test = _rounded(ends, self.f_test) - _rounded(starts, self.f_test)
+        n_held = _rounded(ends, self.f_heldout) - _rounded(starts, self.f_heldout)
+        n_test = np.minimum(n_test, n_held)  # only ever binds in a tiny last block
+        slot = np.arange(size)
+        by_rank = np.where(slot < n_test[:, None], 2, np.where(slot < n_held[:, None], 1, 0))
+        order = self.rng.random((blocks, size)).argsort(axis=1)
+        labels = np.empty((blocks, size), dtype=np.int8)
+        np.put_along_axis(labels, order, by_rank.astype(np.int8), axis=1)
+        return labels.ravel()
+
+    def finish(self) -> dict:
+        if self.pending_rows:
+            self._assign(1, self.pending_rows)
+        return {s: out.close() for s, out in zip(SPLITS, self.outs, strict=True)}
+
+
+def _rounded(k: np.ndarray, fraction: float) -> np.ndarray:
+    import numpy as np
+
+    return np.floor(k * fraction + 0.5).astype(np.int64)
+
+
+class TimeSplit:
+    """Rows in query order to one file; cut into train | validation | test at the end."""
+
+    def __init__(self, out_dir: Path, validation: float, test: float):
+        self.out_dir = out_dir
+        self.f_val, self.f_test = validation, test
+        self.path = out_dir / "ordered.part"
+        self.file = open(self.path, "w+b")  # noqa: SIM115 (closed in finish())
+        self.sha = hashlib.sha256()
+        # (rows before, bytes before, sha256 state before) at every write: a cut point's
+        # offset and the train file's hash come from the nearest one without a re-read.
+        self.marks: list[tuple[int, int, object]] = []
+        self.rows = self.bytes = 0
+
+    def add(self, blob: bytes | memoryview, rows: int) -> None:
+        if not rows:
+            return
+        self.marks.append((self.rows, self.bytes, self.sha.copy()))
+        self.rows += rows
+        self.file.write(blob)
+        self.sha.update(blob)
+        self.bytes += len(blob)
+
+    def _offset(self, row: int) -> tuple[int, object]:
+        """Byte offset where `row` starts, and the sha256 of every byte before it."""
+        if row >= self.rows:
+            return self.bytes, self.sha.copy()
+        i = max(k for k, (r, _, _) in enumerate(self.marks) if r <= row)
+        rows_before, offset, sha = self.marks[i]
+        end = self.marks[i + 1][1] if i + 1 < len(self.marks) else self.bytes
+        self.file.seek(offset)
+        block = self.file.read(end - offset)
+        pos = 0
+        for _ in range(row - rows_before):
+            pos = block.index(b"\n", pos) + 1
+        sha = sha.copy()
+        sha.update(block[:pos])
+        return offset + pos, sha
+
+    def _copy(self, start: int, end: int, rows: int, path: Path) -> dict:
+        """Bytes [start, end) of the ordered file into `path`, and their figures. Run for
+        validation and test at once, in threads: the server is done by now, so both cores
+        are free, and reads, writes and hashing release the GIL."""
+        sha, left = hashlib.sha256(), end - start
+        with open(self.path, "rb") as src, open(path, "wb") as dst:
+            src.seek(start)
+            while left:
+                chunk = src.read(min(left, READ_SIZE))
+                dst.write(chunk)
+                sha.update(chunk)
+                left -= len(chunk)
+        return {"rows": rows, "bytes": end - start, "sha256": sha.hexdigest()}
+
+    def finish(self) -> dict:
+        self.file.flush()
+        n = self.rows
+        n_test, n_val = rounded(n, self.f_test), rounded(n, self.f_val)
+        n_train = n - n_val - n_test
+        train_end, train_sha = self._offset(n_train)
+        val_end, _ = self._offset(n_train + n_val)
+        with ThreadPoolExecutor(2) as pool:
+            val = pool.submit(
+                self._copy, train_end, val_end, n_val, self.out_dir / "validation.csv"
+            )
+            test = pool.submit(self._copy, val_end, self.bytes, n_test, self.out_dir / "test.csv")
+            result = {"validation": val.result(), "test": test.result()}
+        self.file.truncate(train_end)
+        self.file.close()
+        self.path.replace(self.out_dir / "train.csv")
+        result["train"] = {"rows": n_train, "bytes": train_end, "sha256": train_sha.hexdigest()}
+        return {s: result[s] for s in SPLITS}
+
+
+# --- the process -----------------------------------------------------------------------------
+
+
+def run(spec: dict, source: io.RawIOBase) -> dict:
+    """Read COPY's CSV from `source`, write the three files; return their figures."""
+    out_dir = Path(spec["out_dir"])
+    ncols, target, features = spec["ncols"], spec["target"], spec["features"]
+    fast = native()
+    if spec["plain"]:
+        batches = plain_batches(source, fast, ncols, target, features)
+    else:
+        batches = csv_lines(source, [target, *features])
+    if spec["mode"] == "time":
+        splitter: RandomSplit | TimeSplit = TimeSplit(out_dir, spec["validation"], spec["test"])
+    else:
+        splitter = RandomSplit(out_dir, spec["validation"], spec["test"], spec["seed"], fast)
+    missing, odd, binary = 0, False, spec.get("binary", False)
+    for blob, rows, lacking in batches:
+        odd = odd or extract_scan.odd(blob, binary)  # before add: a view's buffer is reused
+        splitter.add(blob, rows)
+        missing += lacking
+    files = splitter.finish()
+    return {"files": files, "missing_targets": missing, "odd_values": odd}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    with open(spec["raw"], "rb", buffering=0) as raw:
+        source = Hashed(Follow(raw, sys.stdin.fileno()))
+        result = {**run(spec, source), "raw": source.figures()}
+    sys.stdout.write(json.dumps(result))
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: the parent is waiting on us
+
+
+if __name__ == "__main__":
+    main()

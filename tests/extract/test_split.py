@@ -1,0 +1,171 @@
+"""The split process's loops, in C and in Python: the same training files, byte for byte,
+for every column layout, however COPY's stream is cut into blocks.
+
+The whole extract (real PostgreSQL, embedded S3) is in test_extract.py; this file feeds the
+split the bytes COPY writes, so it can try layouts and cuts the warehouse tests cannot reach
+quickly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from mmeops.extract import read as extract_read
+from mmeops.extract import split as extract_split
+
+LAYOUTS = {
+    # name: (columns, target, features)
+    "time first, target last": (12, 11, list(range(1, 11))),
+    "target last": (6, 5, [0, 1, 2, 3, 4]),
+    "target first": (5, 0, [1, 2, 3, 4]),
+    "target in the middle": (5, 2, [0, 1, 3, 4]),
+    "time in the middle": (5, 4, [0, 1, 3]),
+}
+
+
+def records(columns: int, rows: int, seed: int) -> list[list[str]]:
+    """Values as COPY writes numbers: PostgreSQL's text, NULL as an empty field."""
+    rnd = random.Random(seed)
+    values = ["0", "-0", "1e-300", "0.30000000000000004", "-12345678901234567", "5e-324", ""]
+    return [
+        [rnd.choice(values) if rnd.random() < 0.2 else repr(rnd.uniform(-1e6, 1e6))
+         for _ in range(columns)]
+        for _ in range(rows)
+    ]  # fmt: skip
+
+
+def as_csv(rows: list[list[str]]) -> bytes:
+    """COPY's CSV with a header."""
+    header = ",".join(f"c{i}" for i in range(len(rows[0])))
+    return (header + "\n" + "".join(",".join(r) + "\n" for r in rows)).encode()
+
+
+class Blocks(io.RawIOBase):
+    """Blocks of bytes as a readable stream, each read returning at most one block."""
+
+    def __init__(self, blocks: list[bytes]):
+        self.blocks, self.rest = iter(blocks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self.rest:
+            self.rest = next(self.blocks, b"")
+        n = min(len(buffer), len(self.rest))
+        buffer[:n] = self.rest[:n]
+        self.rest = self.rest[n:]
+        return n
+
+
+def cut(data: bytes, seed: int) -> list[bytes]:
+    """The stream in blocks of uneven sizes, as the split reads a file still being written."""
+    rnd, blocks, at = random.Random(seed), [], 0
+    while at < len(data):
+        size = rnd.choice([1, 7, 100, 4096, 65536])
+        blocks.append(data[at : at + size])
+        at += size
+    return blocks
+
+
+def split(tmp: Path, blocks: list[bytes], spec: dict, pure: bool, monkeypatch) -> dict:
+    """Run the split; return its figures and the files' bytes."""
+    out = tmp / ("python" if pure else "c")
+    out.mkdir()
+    with monkeypatch.context() as m:
+        if pure:
+            m.setenv("MMEOPS_PURE_PYTHON", "1")
+        else:
+            m.delenv("MMEOPS_PURE_PYTHON", raising=False)
+        result = extract_split.run({**spec, "out_dir": str(out)}, Blocks(blocks))
+    files = {s: (out / f"{s}.csv").read_bytes() for s in extract_split.SPLITS}
+    return {"result": result, "files": files}
+
+
+def test_the_c_loops_are_built_here():
+    # A failed build is not an install error (setup.py marks the extension optional), so
+    # this is where it shows: without it an extract takes about twice as long.
+    assert extract_read.native() is not None, (
+        "mmeops.extract._fastsplit was not built: install a C compiler and Python's headers "
+        "(e.g. gcc and python3-dev), then `pip install -e .` again"
+    )
+
+
+@pytest.mark.parametrize("mode", ["time", "random"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_c_and_python_write_the_same_files_and_the_right_rows(tmp_path, monkeypatch, layout, mode):
+    columns, target, features = LAYOUTS[layout]
+    rows = records(columns, 2503, seed=len(layout))
+    data = as_csv(rows)
+    spec = {"plain": True, "ncols": columns, "target": target, "features": features,
+            "mode": mode, "validation": 0.15, "test": 0.2, "seed": 11}  # fmt: skip
+    blocks = cut(data, seed=3)
+    c = split(tmp_path, blocks, spec, pure=False, monkeypatch=monkeypatch)
+    py = split(tmp_path, blocks, spec, pure=True, monkeypatch=monkeypatch)
+    assert c == py
+
+    expected = [",".join([r[target], *(r[i] for i in features)]) for r in rows]
+    lines = {s: c["files"][s].decode().splitlines() for s in extract_split.SPLITS}
+    if mode == "time":  # in query order, the newest rows held out
+        assert lines["train"] + lines["validation"] + lines["test"] == expected
+    else:
+        assert sorted(lines["train"] + lines["validation"] + lines["test"]) == sorted(expected)
+    sizes = {s: len(lines[s]) for s in extract_split.SPLITS}
+    assert sizes == {"train": 1627, "validation": 375, "test": 501}
+    result = c["result"]
+    assert result["missing_targets"] == sum(r[target] == "" for r in rows) > 0
+    for s in extract_split.SPLITS:
+        figures = result["files"][s]
+        assert figures["rows"] == sizes[s]
+        assert figures["bytes"] == len(c["files"][s])
+        assert figures["sha256"] == hashlib.sha256(c["files"][s]).hexdigest()
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+def test_a_last_line_without_a_line_break_is_kept(tmp_path, monkeypatch, pure):
+    spec = {"plain": True, "ncols": 3, "target": 2, "features": [0, 1], "mode": "time",
+            "validation": 0.25, "test": 0.25, "seed": 1}  # fmt: skip
+    blocks = [b"a,b,y\n1,2,3\n4,5,6\n7,8", b",9\n10,11,12"]
+    got = split(tmp_path, blocks, spec, pure, monkeypatch)
+    assert got["files"] == {"train": b"3,1,2\n6,4,5\n", "validation": b"9,7,8\n",
+                            "test": b"12,10,11\n"}  # fmt: skip
+
+
+def test_the_split_process_reports_its_figures_as_json(tmp_path):
+    """The process the parent starts: follows raw.csv, then prints the figures."""
+    import subprocess
+    import sys
+
+    raw = as_csv(records(4, 300, seed=5))
+    (tmp_path / "raw.csv").write_bytes(raw)
+    spec = {"out_dir": str(tmp_path), "raw": str(tmp_path / "raw.csv"), "plain": True,
+            "ncols": 4, "target": 3, "features": [0, 1, 2], "mode": "random",
+            "validation": 0.1, "test": 0.1, "seed": 2}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mmeops.extract.split", json.dumps(spec)],
+        stdin=subprocess.DEVNULL, capture_output=True, check=True,
+    )  # fmt: skip
+    result = json.loads(done.stdout)
+    # raw.csv is hashed here, as it is read, not in the parent's COPY loop
+    assert result["raw"] == {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    assert {s: f["rows"] for s, f in result["files"].items()} == {
+        "train": 240, "validation": 30, "test": 30}  # fmt: skip
+
+
+def test_lines_longer_than_the_read_buffer(tmp_path, monkeypatch):
+    # Real rows are far shorter than the 2 MB buffer; a tiny one makes every line outgrow it.
+    monkeypatch.setattr(extract_read, "READ_SIZE", 16)
+    columns, target, features = LAYOUTS["time first, target last"]
+    rows = records(columns, 200, seed=9)
+    spec = {"plain": True, "ncols": columns, "target": target, "features": features,
+            "mode": "random", "validation": 0.1, "test": 0.1, "seed": 4}  # fmt: skip
+    blocks = cut(as_csv(rows), seed=8)
+    c = split(tmp_path, blocks, spec, pure=False, monkeypatch=monkeypatch)
+    assert c == split(tmp_path, blocks, spec, pure=True, monkeypatch=monkeypatch)
+    assert sum(f["rows"] for f in c["result"]["files"].values()) == 200
