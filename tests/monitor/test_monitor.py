@@ -202,21 +202,61 @@ def test_a_jump_in_missing_values_breaks_completeness(served: Served):
     assert kinds(result) == {"x2": {"completeness_check"}}
 
 
-def test_a_value_out_of_range_is_a_violation(served: Served):
+def test_values_beyond_the_baseline_range_are_a_violation(served: Served):
+    """Ten sentinel values in 400 rows: far more than the chance that new rows beat the
+    extreme of ~1,000 training rows allows (about (400/1400)^10)."""
     data = rows(400, seed=6)
-    data["x4"][7] = 5000.0
+    data["x4"][7:17] = 5000.0
     data["y"] = np.full(400, np.nan)
     result = served.monitor(served.window(data))
     assert kinds(result) == {"x4": {"range_check"}}
 
 
-def test_labels_that_flip_violate_model_quality(served: Served):
-    data = rows(400, seed=7)
-    data["y"] = 120 - data["y"]  # the relation reverses; the features do not move
+def test_one_value_beyond_the_range_is_not_an_alarm(served: Served):
+    """One new row in 400 beats the training max with probability 400/(n + 400) by chance
+    alone (heavy tails do it): not evidence of anything."""
+    data = rows(400, seed=6)
+    data["x4"][7] = 5000.0
+    data["y"] = np.full(400, np.nan)
     result = served.monitor(served.window(data))
-    # Every bound of the gate is checked: the headline rmse and gate.also's r2.
+    assert result.status == "ok", result.violations
+
+
+def test_an_empty_window_is_not_judged(served: Served):
+    day = TODAY + dt.timedelta(days=200)
+    result = served.monitor(day)
+    assert result.status == "not judged" and result.data.rows == 0
+    assert "not judged" in result.data.skipped
+
+
+def test_labels_that_no_longer_follow_the_features_violate_model_quality(served: Served):
+    data = rows(400, seed=7)
+    data["y"] = np.random.default_rng(7).permutation(data["y"])  # same labels, no relation
+    result = served.monitor(served.window(data))
+    # Every bound of the gate is checked: the headline rmse and gate.also's r2; the labels'
+    # own distribution has not moved, so there is no label drift.
     assert kinds(result) == {"rmse": {"GreaterThanThreshold"}, "r2": {"LessThanThreshold"}}
-    assert result.quality.metrics["rmse"] > 5 and not result.data_violated
+    low, _ = result.quality.intervals["rmse"]
+    assert low > 5 and not result.data_violated
+    assert result.quality.confidence == 0.95
+
+
+def test_labels_that_move_are_label_drift(served: Served):
+    data = rows(400, seed=8)
+    data["y"] = data["y"] + 7  # about one standard deviation of y
+    result = served.monitor(served.window(data))
+    assert "y" in result.drifted
+
+
+def test_a_quality_miss_within_sampling_noise_is_not_a_violation(served: Served):
+    """30 labeled rows whose rmse lands just past the bound: the 95% interval still reaches
+    below it, so no violation (and no retune)."""
+    data = rows(30, seed=9)
+    data["y"] = data["y"] + np.random.default_rng(9).normal(0, 5.5, 30)
+    result = served.monitor(served.window(data))
+    low, high = result.quality.intervals["rmse"]
+    assert low < 5 < high
+    assert not result.quality_violated
 
 
 def test_nothing_is_monitored_for_a_model_the_environment_does_not_serve(served: Served):

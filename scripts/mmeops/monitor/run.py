@@ -27,6 +27,7 @@ from mmeops.errors import MmeopsError, UserError
 from mmeops.extract import warehouse
 from mmeops.extract.run import Window, new_run_id
 from mmeops.monitor import checks, history
+from mmeops.monitor.quality import interval as quality_interval
 from mmeops.monitor.window import Rows, monitoring_window, read_rows
 from mmeops.register import baseline, evaluate
 from mmeops.register.statistics import dataset_statistics
@@ -38,7 +39,7 @@ class Violated(MmeopsError):
     exit_code = 3
 
 
-OK, VIOLATED, SKIPPED = "ok", "violated", "skipped"
+OK, VIOLATED, SKIPPED, NOT_JUDGED = "ok", "violated", "skipped", "not judged"
 
 
 @dataclass(frozen=True)
@@ -113,19 +114,27 @@ def _model_quality(
     n = int(labeled.sum())
     if n < cfg.monitor.min_rows:
         return checks.ModelQuality(
-            n, skipped=f"{n} labeled rows, fewer than {cfg.monitor.min_rows}"
+            n, skipped=f"{n} labeled rows, fewer than {cfg.monitor.min_rows}: not judged"
         )
     matrix = np.column_stack([rows.values(f) for f in features])[labeled]
-    metrics = evaluate.score(cfg.problem, labels[labeled], evaluate.predict(booster, matrix))
+    predictions = evaluate.predict(booster, matrix)
+    metrics = evaluate.score(cfg.problem, labels[labeled], predictions)
+    confidence = cfg.monitor.quality_confidence
     # Every metric the gate bounds (gate.also included), not only the headline one.
     bounds = [(b.metric, metric_direction(b.metric), b.bound) for b in cfg.gate.bounds]
-    return checks.model_quality(bounds, metrics, n)
+    intervals = {
+        metric: quality_interval(cfg.problem, metric, labels[labeled], predictions, confidence)
+        for metric, _, _ in bounds
+    }
+    return checks.model_quality(bounds, metrics, n, intervals, confidence)
 
 
 def _data_quality(cfg: ModelConfig, rows: Rows, stats: dict, cons: dict) -> checks.DataQuality:
     ignore = (cfg.target, *([cfg.split.time_column] if cfg.split.time_column else []))
     numeric = {c.name: rows.values(c.name) for c in rows.columns if c.numeric}
-    result = checks.data_quality(stats, cons, rows.names, numeric, cfg.monitor, ignore)
+    result = checks.data_quality(
+        stats, cons, rows.names, numeric, cfg.monitor, ignore, label=cfg.target
+    )
     expected = {c["name"] for c in cons["features"]}
     typed = tuple(
         checks.type_violation(c.name, c.type_name)
@@ -134,9 +143,7 @@ def _data_quality(cfg: ModelConfig, rows: Rows, stats: dict, cons: dict) -> chec
     )
     if not typed:
         return result
-    return checks.DataQuality(
-        result.rows, result.features, typed + result.violations, result.skipped
-    )
+    return dataclasses.replace(result, violations=typed + result.violations)
 
 
 @dataclass(frozen=True)
@@ -166,17 +173,28 @@ def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> tuple[Model
         return ModelRun(model, SKIPPED, entry.version, reason="registered without a baseline"), {}
     stats, cons = documents
     trained_until, lineage = _trained_until(ctx.training, package)
-    window = monitoring_window(trained_until, ctx.since, ctx.today)
+    window = monitoring_window(trained_until, ctx.since, ctx.today, cfg.monitor.window_days)
     rows = read_rows(ctx.repo, ctx.dsn, model, window)
     data = _data_quality(cfg, rows, stats, cons)
     quality = None
     if cfg.target in rows.names:
         booster = _served_booster(ctx.env_aws, ctx.bucket, ctx.prefix, entry)
         quality = _model_quality(cfg, rows, lineage["features"], booster)
-    status = VIOLATED if data.violations or (quality and quality.violations) else OK
+    status = _status(data, quality)
     numeric = [c.name for c in rows.columns if c.numeric]
-    window_stats = dataset_statistics(numeric, rows.frame[numeric].to_numpy(dtype=np.float64))
+    categorical = frozenset(f["name"] for f in stats["features"] if "string_statistics" in f)
+    window_stats = dataset_statistics(
+        numeric, rows.frame[numeric].to_numpy(dtype=np.float64), categorical
+    )
     return ModelRun(model, status, entry.version, window, data, quality), window_stats
+
+
+def _status(data: checks.DataQuality, quality: checks.ModelQuality | None) -> str:
+    """Violated on any violation; "not judged" when too few rows were there to judge
+    (0 rows is not evidence of health); else ok."""
+    if data.violations or (quality and quality.violations):
+        return VIOLATED
+    return NOT_JUDGED if data.skipped else OK
 
 
 def _record(ctx: Context, result: ModelRun, window_stats: dict) -> ModelRun:
@@ -202,6 +220,7 @@ def _record(ctx: Context, result: ModelRun, window_stats: dict) -> ModelRun:
         "violations": len(result.violations),
         "labeled_rows": result.quality.labeled_rows if result.quality else 0,
         "metrics": result.quality.metrics if result.quality else {},
+        "intervals": result.quality.intervals if result.quality else {},
         "violations_uri": uri,
     }
     history.append(ctx.training, bucket, result.model, row, kms)

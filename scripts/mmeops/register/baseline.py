@@ -19,7 +19,7 @@ import numpy as np
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.config.kinds import Monitor
 from mmeops.errors import MmeopsError
-from mmeops.register.statistics import dataset_statistics
+from mmeops.register.statistics import common, dataset_statistics, is_categorical
 
 STATISTICS = "statistics.json"
 CONSTRAINTS = "constraints.json"
@@ -55,25 +55,30 @@ def read_training_csv(path: str | Path) -> np.ndarray:
     return frame.to_numpy()
 
 
+def _feature_constraint(f: dict) -> dict:
+    counts = common(f)
+    present, missing = counts["num_present"], counts["num_missing"]
+    entry = {
+        "name": f["name"],
+        "inferred_type": f["inferred_type"],
+        "completeness": present / (present + missing) if present + missing else 1.0,
+    }
+    if "string_statistics" in f:
+        buckets = f["string_statistics"]["distribution"]["categorical"]["buckets"]
+        entry["string_constraints"] = {"domains": [b["value"] for b in buckets]}
+    else:
+        low = f["numerical_statistics"]["min"]
+        entry["num_constraints"] = {"is_non_negative": low is not None and low >= 0}
+    return entry
+
+
 def constraints(statistics: dict, target: str, settings: Monitor) -> dict:
-    """constraints.json: what a later window must satisfy, suggested from the baseline."""
-    features = []
-    for f in statistics["features"]:
-        if f["name"] == target:
-            continue
-        num = f["numerical_statistics"]
-        present, missing = num["common"]["num_present"], num["common"]["num_missing"]
-        features.append(
-            {
-                "name": f["name"],
-                "inferred_type": f["inferred_type"],
-                "completeness": present / (present + missing) if present + missing else 1.0,
-                "num_constraints": {"is_non_negative": num["min"] is not None and num["min"] >= 0},
-            }
-        )
+    """constraints.json: what a later window must satisfy, suggested from the baseline.
+    `comparison_method` is Model Monitor's Simple or Robust, or Calibrated (ours: Holm over
+    every test of the model, docs/monitoring.md); ChiSquared is the categorical test."""
     return {
         "version": 0,
-        "features": features,
+        "features": [_feature_constraint(f) for f in statistics["features"] if f["name"] != target],
         "monitoring_config": {
             "evaluate_constraints": "Enabled",
             "emit_metrics": "Disabled",  # no CloudWatch metrics per model on an MME
@@ -83,16 +88,29 @@ def constraints(statistics: dict, target: str, settings: Monitor) -> dict:
                 "perform_comparison": "Enabled",
                 "comparison_threshold": settings.threshold,
                 "comparison_method": settings.method.capitalize(),
+                "categorical_comparison_threshold": settings.threshold,
+                "categorical_drift_method": "ChiSquared",
             },
         },
     }
 
 
+def categorical_columns(names: list[str], matrix: np.ndarray, settings: Monitor) -> frozenset:
+    """The features compared category by category: declared, or few whole-number values."""
+    return frozenset(
+        n
+        for i, n in enumerate(names)
+        if n in settings.categorical
+        or is_categorical(matrix[:, i], settings.categorical_max_distinct)
+    )
+
+
 def build(train_csv: str | Path, schema: dict, settings: Monitor) -> tuple[dict, dict]:
-    """(statistics.json, constraints.json) of one training split."""
+    """(statistics.json, constraints.json) of one training split. The label is a column
+    like the others (a binary label is categorical): label drift compares it."""
     matrix = read_training_csv(train_csv)
     names = [schema["target"], *schema["features"]]
-    stats = dataset_statistics(names, matrix)
+    stats = dataset_statistics(names, matrix, categorical_columns(names, matrix, settings))
     return stats, constraints(stats, schema["target"], settings)
 
 
