@@ -267,6 +267,8 @@ class Monitor(Strict):
     # `categorical_max_distinct` distinct values in training).
     categorical: list[Column] = []
     categorical_max_distinct: Annotated[int, Field(ge=0, le=1000)] = 20
+    # CloudWatch metrics per feature as well as per model (each custom metric is billed).
+    feature_metrics: bool = False
 
 
 class ModelConfig(Strict):

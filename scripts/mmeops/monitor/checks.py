@@ -353,11 +353,12 @@ def data_quality(
     column_values: dict[str, np.ndarray],
     settings: Monitor,
     ignore: tuple[str, ...] = (),
-    label: str | None = None,
+    outputs: Sequence[tuple[dict, np.ndarray]] = (),
 ) -> DataQuality:
     """Compare a window's columns with the baseline, every check of the model in one Holm
-    family. `ignore`: columns that are not features (the label, the time column); `label`:
-    the target, whose drift (label drift) joins the family when its values are given."""
+    family. `ignore`: columns that are not features (the label, the time column);
+    `outputs`: (baseline statistics entry, window values) of the label and the predictions,
+    whose drift (label drift, prediction drift) joins the family."""
     rows = len(next(iter(column_values.values()))) if column_values else 0
     expected = [c["name"] for c in constraints["features"]]
     dataset: list[dict] = [
@@ -378,28 +379,22 @@ def data_quality(
         return DataQuality(rows, (), tuple(dataset), skipped, 0, rule.alpha)
     stats = {f["name"]: f for f in statistics["features"]}
     cons = {c["name"]: c for c in constraints["features"]}
-    names = [n for n in expected if n in column_values and n in stats]
-    if label and label in column_values and label in stats:
-        labeled = column_values[label]
-        if np.sum(~np.isnan(labeled)) >= rule.min_rows:
-            names.append(label)
+    compared = [
+        (stats[n], cons[n], column_values[n]) for n in expected if n in column_values and n in stats
+    ]
+    compared += [
+        (stat, {}, values) for stat, values in outputs if values.size >= rule.min_rows
+    ]  # drift tests only: their constraints are the gate's business
     per_feature = []
     tests: list[Test] = []
-    for name in names:
-        values = column_values[name]
-        if name == label:
-            values = values[~np.isnan(values)]  # label drift: the rows whose label arrived
-        found, measured, limit, categorical = _feature_tests(
-            stats[name], cons.get(name, {}), values, rule
-        )
-        per_feature.append(
-            (name, measured, limit, categorical, len(tests), len(tests) + len(found))
-        )
+    for stat, constraint, values in compared:
+        found, measured, limit, categorical = _feature_tests(stat, constraint, values, rule)
+        per_feature.append((stat["name"], measured, limit, categorical, len(tests), len(found)))
         tests += found
     decided, cut = _decide(tests, rule.alpha)
     results = []
-    for name, measured, limit, categorical, lo, hi in per_feature:
-        own = list(zip(tests[lo:hi], decided[lo:hi], strict=True))
+    for name, measured, limit, categorical, first, count in per_feature:
+        own = list(zip(tests[first : first + count], decided[first : first + count], strict=True))
         drift_p = [t.p for t, _ in own if t.check == "baseline_drift_check" and t.p is not None]
         results.append(
             FeatureResult(

@@ -26,7 +26,7 @@ from mmeops.deploy.manifest import ManifestEntry, read_manifest
 from mmeops.errors import MmeopsError, UserError
 from mmeops.extract import warehouse
 from mmeops.extract.run import Window, new_run_id
-from mmeops.monitor import checks, history
+from mmeops.monitor import checks, history, metrics
 from mmeops.monitor.quality import interval as quality_interval
 from mmeops.monitor.window import Rows, monitoring_window, read_rows
 from mmeops.register import baseline, evaluate
@@ -52,6 +52,9 @@ class ModelRun:
     quality: checks.ModelQuality | None = None
     reason: str = ""  # why it was skipped
     violations_uri: str = ""
+    # (baseline statistics.json, the window's statistics): what the HTML report draws
+    distributions: tuple[dict, ...] = field(default=(), repr=False, compare=False)
+    emit_metrics: bool = False  # the baseline's constraints.json monitoring_config says so
 
     @property
     def violations(self) -> list[dict]:
@@ -129,12 +132,26 @@ def _model_quality(
     return checks.model_quality(bounds, metrics, n, intervals, confidence)
 
 
-def _data_quality(cfg: ModelConfig, rows: Rows, stats: dict, cons: dict) -> checks.DataQuality:
+def _outputs(cfg: ModelConfig, rows: Rows, stats: dict, predicted: tuple | None) -> list:
+    """(baseline entry, window values) of the label (rows whose label arrived) and of the
+    served version's predictions (every row): label drift and prediction drift."""
+    found = []
+    label = next((f for f in stats["features"] if f["name"] == cfg.target), None)
+    if label is not None and cfg.target in rows.names:
+        values = rows.values(cfg.target)
+        found.append((label, values[~np.isnan(values)]))
+    if predicted is not None:
+        found.append(predicted)
+    return found
+
+
+def _data_quality(
+    cfg: ModelConfig, rows: Rows, stats: dict, cons: dict, predicted: tuple | None
+) -> checks.DataQuality:
     ignore = (cfg.target, *([cfg.split.time_column] if cfg.split.time_column else []))
     numeric = {c.name: rows.values(c.name) for c in rows.columns if c.numeric}
-    result = checks.data_quality(
-        stats, cons, rows.names, numeric, cfg.monitor, ignore, label=cfg.target
-    )
+    outputs = _outputs(cfg, rows, stats, predicted)
+    result = checks.data_quality(stats, cons, rows.names, numeric, cfg.monitor, ignore, outputs)
     expected = {c["name"] for c in cons["features"]}
     typed = tuple(
         checks.type_violation(c.name, c.type_name)
@@ -144,6 +161,16 @@ def _data_quality(cfg: ModelConfig, rows: Rows, stats: dict, cons: dict) -> chec
     if not typed:
         return result
     return dataclasses.replace(result, violations=typed + result.violations)
+
+
+def _predicted(package_predictions: dict | None, rows: Rows, features: list[str], booster):
+    """The predictions' baseline entry and the served version's predictions on the window."""
+    if package_predictions is None or booster is None or not len(rows.frame):
+        return None
+    if any(f not in rows.names for f in features):
+        return None  # a lost feature is a missing_column_check already
+    matrix = np.column_stack([rows.values(f) for f in features])
+    return package_predictions["features"][0], evaluate.predict(booster, matrix)
 
 
 @dataclass(frozen=True)
@@ -175,10 +202,14 @@ def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> tuple[Model
     trained_until, lineage = _trained_until(ctx.training, package)
     window = monitoring_window(trained_until, ctx.since, ctx.today, cfg.monitor.window_days)
     rows = read_rows(ctx.repo, ctx.dsn, model, window)
-    data = _data_quality(cfg, rows, stats, cons)
+    predictions_baseline = baseline.load_predictions(ctx.training, package)
+    booster = None
+    if cfg.target in rows.names or predictions_baseline is not None:
+        booster = _served_booster(ctx.env_aws, ctx.bucket, ctx.prefix, entry)
+    predicted = _predicted(predictions_baseline, rows, lineage["features"], booster)
+    data = _data_quality(cfg, rows, stats, cons, predicted)
     quality = None
     if cfg.target in rows.names:
-        booster = _served_booster(ctx.env_aws, ctx.bucket, ctx.prefix, entry)
         quality = _model_quality(cfg, rows, lineage["features"], booster)
     status = _status(data, quality)
     numeric = [c.name for c in rows.columns if c.numeric]
@@ -186,7 +217,18 @@ def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> tuple[Model
     window_stats = dataset_statistics(
         numeric, rows.frame[numeric].to_numpy(dtype=np.float64), categorical
     )
-    return ModelRun(model, status, entry.version, window, data, quality), window_stats
+    emit = cons.get("monitoring_config", {}).get("emit_metrics") == "Enabled"
+    result = ModelRun(
+        model,
+        status,
+        entry.version,
+        window,
+        data,
+        quality,
+        distributions=(stats, window_stats),
+        emit_metrics=emit,
+    )
+    return result, window_stats
 
 
 def _status(data: checks.DataQuality, quality: checks.ModelQuality | None) -> str:
@@ -267,6 +309,11 @@ def monitor(
             checked.append(monitor_model(ctx, model, served[model]))
     results = [_record(ctx, result, stats) for result, stats in checked]
     _notify(repo, training, env_name, results)
+    metrics.publish(
+        env_aws,
+        env_name,
+        [(m, repo.model(m.model).monitor.feature_metrics) for m in results if m.emit_metrics],
+    )
     past = {
         m.model: history.read(training, repo.settings.bucket, m.model, env_name)
         for m in results

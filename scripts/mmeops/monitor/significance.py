@@ -82,23 +82,24 @@ def completeness_p(base_missing: int, base_total: int, missing: int, total: int)
 
 def chi_square_p(base: dict[str, int], window: dict[str, int]) -> float:
     """Chi-square test of homogeneity between the baseline's category counts and the
-    window's. Categories the window would expect fewer than 5 times, and values the baseline
-    never saw, are pooled into one, so the chi-square approximation holds."""
+    window's. Categories expected fewer than 5 times in the smaller sample, and values the
+    baseline never saw, are pooled into one (itself merged into the smallest category while
+    it is still too small), so every expected cell count is at least 5 and the chi-square
+    approximation holds out in the tail where Holm's cut lies."""
     n, m = sum(base.values()), sum(window.values())
     if not n or not m:
         return 1.0
-    kept = [c for c, count in base.items() if count * m / n >= MIN_EXPECTED]
-    pooled_base = n - sum(base[c] for c in kept)
-    pooled_window = m - sum(window.get(c, 0) for c in kept)
-    rows_base = [base[c] for c in kept] + ([pooled_base] if pooled_base or pooled_window else [])
-    rows_window = [window.get(c, 0) for c in kept]
-    rows_window += [pooled_window] if pooled_base or pooled_window else []
-    if len(rows_base) < 2:
+    small = min(n, m)
+    kept = sorted((c for c in base if base[c] * small / n >= MIN_EXPECTED), key=base.get)
+    pooled = [n - sum(base[c] for c in kept), m - sum(window.get(c, 0) for c in kept)]
+    cells = [[base[c], window.get(c, 0)] for c in kept]
+    if pooled[0] * small / n >= MIN_EXPECTED:
+        cells.append(pooled)
+    elif cells:
+        cells[0] = [cells[0][0] + pooled[0], cells[0][1] + pooled[1]]
+    if len(cells) < 2:
         return 1.0
-    table = np.array([rows_base, rows_window], dtype=np.float64)
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:
-        return 1.0
+    table = np.array(cells, dtype=np.float64).T
     return float(scipy_stats.chi2_contingency(table, correction=True).pvalue)
 
 

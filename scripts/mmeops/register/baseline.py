@@ -23,6 +23,12 @@ from mmeops.register.statistics import common, dataset_statistics, is_categorica
 
 STATISTICS = "statistics.json"
 CONSTRAINTS = "constraints.json"
+# The registered booster's predictions on the test split (rows it never fit, so distributed
+# as new rows' predictions are), in statistics.json's format
+# (one feature, `prediction`): the baseline of prediction drift. Model Monitor has no place
+# for it on a model package; its digest is in the package's CustomerMetadataProperties.
+PREDICTIONS = "predictions.json"
+PREDICTION = "prediction"
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Stored:
 class Baseline:
     statistics: Stored
     constraints: Stored
+    predictions: Stored | None = None
 
     def model_metrics(self) -> dict:
         return {"Statistics": self.statistics.source(), "Constraints": self.constraints.source()}
@@ -81,7 +88,8 @@ def constraints(statistics: dict, target: str, settings: Monitor) -> dict:
         "features": [_feature_constraint(f) for f in statistics["features"] if f["name"] != target],
         "monitoring_config": {
             "evaluate_constraints": "Enabled",
-            "emit_metrics": "Disabled",  # no CloudWatch metrics per model on an MME
+            # Per-model CloudWatch metrics from `mmeops monitor` (monitor/metrics.py).
+            "emit_metrics": "Enabled",
             "datatype_check_threshold": 0.1,
             "domain_content_threshold": 0.1,
             "distribution_constraints": {
@@ -108,10 +116,23 @@ def categorical_columns(names: list[str], matrix: np.ndarray, settings: Monitor)
 def build(train_csv: str | Path, schema: dict, settings: Monitor) -> tuple[dict, dict]:
     """(statistics.json, constraints.json) of one training split. The label is a column
     like the others (a binary label is categorical): label drift compares it."""
-    matrix = read_training_csv(train_csv)
+    return from_matrix(read_training_csv(train_csv), schema, settings)
+
+
+def from_matrix(matrix: np.ndarray, schema: dict, settings: Monitor) -> tuple[dict, dict]:
+    """`build` on rows already in memory (label first, then the features)."""
     names = [schema["target"], *schema["features"]]
     stats = dataset_statistics(names, matrix, categorical_columns(names, matrix, settings))
     return stats, constraints(stats, schema["target"], settings)
+
+
+def prediction_statistics(test_csv: str | Path, booster) -> dict:
+    """predictions.json: the booster's predictions on the test split's features."""
+    from mmeops.register import evaluate
+
+    _, features = evaluate.read_split(test_csv)
+    predictions = evaluate.predict(booster, features)
+    return dataset_statistics([PREDICTION], predictions.reshape(-1, 1).astype(np.float64))
 
 
 def _put(aws: Aws, bucket: str, key: str, document: dict, kms: str | None) -> Stored:
@@ -127,9 +148,11 @@ def store(
     dataset_prefix: str,
     settings: Monitor,
     kms: str | None = None,
+    booster=None,
 ) -> Baseline:
     """Build the baseline of the dataset under `dataset_prefix` and write it under `prefix`
-    (the evaluation's folder). Called by register, for a version that passed its gate."""
+    (the evaluation's folder), with the predictions' baseline when `booster` is given.
+    Called by register, for a version that passed its gate."""
     import tempfile
 
     schema = json.loads(aws.get_bytes(bucket, f"{dataset_prefix}/schema.json")[0])
@@ -137,9 +160,15 @@ def store(
         train = Path(tmp) / "train.csv"
         aws.download_file(bucket, f"{dataset_prefix}/train.csv", str(train))
         stats, cons = build(train, schema, settings)
+        predicted = None
+        if booster is not None:
+            test = Path(tmp) / "test.csv"
+            aws.download_file(bucket, f"{dataset_prefix}/test.csv", str(test))
+            predicted = prediction_statistics(test, booster)
     return Baseline(
         _put(aws, bucket, f"{prefix}/{STATISTICS}", stats, kms),
         _put(aws, bucket, f"{prefix}/{CONSTRAINTS}", cons, kms),
+        _put(aws, bucket, f"{prefix}/{PREDICTIONS}", predicted, kms) if predicted else None,
     )
 
 
@@ -158,3 +187,17 @@ def load(aws: Aws, package: dict) -> tuple[dict, dict] | None:
             raise MmeopsError(f"{source['S3Uri']} does not match its digest in the model package")
         documents.append(json.loads(body))
     return documents[0], documents[1]
+
+
+def load_predictions(aws: Aws, package: dict) -> dict | None:
+    """The predictions' baseline beside the package's statistics.json, checked against the
+    digest in its metadata; None for a package registered without one."""
+    digest = package.get("CustomerMetadataProperties", {}).get("prediction_baseline_sha256")
+    if not digest:
+        return None
+    statistics_uri = package["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"]
+    uri = statistics_uri.rsplit("/", 1)[0] + "/" + PREDICTIONS
+    body, _ = aws.get_bytes(*split_s3_uri(uri))
+    if hashlib.sha256(body).hexdigest() != digest:
+        raise MmeopsError(f"{uri} does not match its digest in the model package")
+    return json.loads(body)
