@@ -16,12 +16,11 @@ switch for the same thing), which registration writes.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import Any
 
 from mmeops.aws import Aws
 
-if TYPE_CHECKING:  # run.py calls this module; the type only, no import cycle at run time
-    from mmeops.monitor.run import ModelRun
+ModelRun = Any  # monitor.run.ModelRun: run.py calls this module, which never imports it
 
 NAMESPACE = "mmeops"
 VARIANT = "champion"
