@@ -102,6 +102,7 @@ MMEOPS_OUTPUTS = {
 # Plausible values for the shell variables of `mmeops` command lines; a list tries each.
 SHELL_VALUES = {
     "PR": "42",
+    "KIND": "scheduled",
     "MODEL": "diabetes-progression",
     "START": "2025-01-01",
     "END": "2026-01-01",

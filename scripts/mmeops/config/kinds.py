@@ -282,6 +282,10 @@ class ModelConfig(Strict):
     tuning: Tuning
     gate: Gate
     schedule: str | None = None
+    # What the schedule runs (docs/monitoring.md, "Recalibrate or retune"): recalibrate (the
+    # approved hyperparameters, no search; the owner approves alone) once a champion exists,
+    # else a retune; or always retune (a search; the review board approves too).
+    scheduled: Literal["recalibrate", "retune"] = "recalibrate"
     training_instance_type: InstanceType = "ml.m5.large"
     # The SageMaker backend's ResourceConfig.VolumeSizeInGB and
     # StoppingCondition.MaxRuntimeInSeconds; defaults are the SageMaker Python SDK's (30 GB)
