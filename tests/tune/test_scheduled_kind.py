@@ -4,15 +4,10 @@ A quality violation and a person run `--kind retune` / `--kind recalibrate` expl
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-
-import pytest
 
 from mmeops.config.repo import load_repo
 from mmeops.tune.recalibrate import scheduled, scheduled_kind
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_schedule_recalibrates_once_a_champion_exists():
@@ -26,16 +21,6 @@ def test_the_schedule_retunes_before_any_champion():
 
 def test_a_model_can_ask_its_schedule_to_retune():
     assert scheduled_kind("retune", 7, "prod") == (False, "scheduled: retune (model.yaml)")
-
-
-@pytest.fixture()
-def repo_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.copy2(REPO_ROOT / "mmeops.yaml", root / "mmeops.yaml")
-    for folder in ("models", "environments"):
-        shutil.copytree(REPO_ROOT / folder, root / folder)
-    return root
 
 
 def test_the_repository_decides_from_model_yaml_and_the_champion_pin(repo_copy: Path):
