@@ -217,13 +217,16 @@ def _numeric_drift(
     n, m = stat["numerical_statistics"]["common"]["num_present"], present.size
     if not m or not n:
         return [], None, 1.0
-    measured = distance.DISTANCES[rules.distance](stat, present)
+    points = cdf_points(stat)
+    if rules.distance == "linf":
+        measured = distance.linf(stat, present, points)
+    else:
+        measured = distance.DISTANCES[rules.distance](stat, present)
     threshold = rules.thresholds.get(name, rules.threshold)
     if rules.method == "calibrated":
         error = significance.sketch_error(stat)
-        items, cdf = cdf_points(stat)
-        mean_rank = float(significance.mid_ranks(items, cdf, present).mean())
-        linf = measured if rules.distance == "linf" else distance.linf(stat, present)
+        mean_rank = float(significance.mid_ranks(*points, present).mean())
+        linf = measured if rules.distance == "linf" else distance.linf(stat, present, points)
         p_rank = significance.rank_p(mean_rank, n, m, error)
         p_ks = significance.ks_p(linf, n, m, error)
         return (

@@ -18,8 +18,9 @@ from mmeops.register.statistics import cdf_points
 PSI_FLOOR = 1e-4  # an empty bucket would make the logarithm infinite
 
 
-def linf(feature: dict, values: np.ndarray) -> float:
-    items, cdf = cdf_points(feature)
+def linf(feature: dict, values: np.ndarray, points=None) -> float:
+    """`points`: the feature's `cdf_points`, when the caller has them already."""
+    items, cdf = points if points is not None else cdf_points(feature)
     window = np.sort(values)
     if not items.size or not window.size:
         return 0.0
