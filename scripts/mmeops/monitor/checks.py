@@ -2,18 +2,22 @@
 
 Violations use Model Monitor's `constraint_violations.json` entries (AWS docs, "Schema for
 Violations"): `feature_name`, `constraint_check_type` (data_type_check, completeness_check,
-baseline_drift_check, missing_column_check, ...) and `description`. Two checks the
-documented list lacks are named in the same style: `range_check` (a value far outside what
-training saw) and `non_negative_check` (a negative value where training had none). A model-
-quality violation names `metric_name` and `GreaterThanThreshold` / `LessThanThreshold`, the
-comparison Model Monitor's model-quality constraints use.
+baseline_drift_check, categorical_values_check, missing_column_check, ...) and
+`description`. Two checks the documented list lacks are named in the same style:
+`range_check` (values beyond what training saw) and `non_negative_check` (negative values
+where training had none). (Model quality: monitor/quality.py.)
+
+Every check of a model is a `Test`; with the default method (calibrated) each has a p-value
+(monitor/significance.py) and Holm's procedure over all of a model's tests decides, so the
+model's false-alarm rate per window is at most `false_alarm_rate`. The robust (Deequ's
+formula) and simple methods decide drift and range by thresholds instead.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -411,40 +415,3 @@ def data_quality(
         )
     every = tuple(dataset) + tuple(v for r in results for v in r.violations)
     return DataQuality(rows, tuple(results), every, "", len(tests), rule.alpha)
-
-
-@dataclass(frozen=True)
-class ModelQuality:
-    labeled_rows: int
-    metrics: dict[str, float] = field(default_factory=dict)
-    violations: tuple[dict, ...] = ()
-    skipped: str = ""
-    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
-    confidence: float = 0.95
-
-
-def model_quality(
-    bounds: Sequence[tuple[str, str, float]],
-    metrics: dict[str, float],
-    labeled: int,
-    intervals: dict[str, tuple[float, float]],
-    confidence: float,
-) -> ModelQuality:
-    """The served version's gate metrics on the window's labeled rows against their absolute
-    bounds ((metric, "min" or "max", bound), the headline metric first): one violation per
-    metric whose whole interval lies on the wrong side of its bound."""
-    violations = []
-    for metric, direction, bound in bounds:
-        low, high = intervals[metric]
-        if not (low > bound if direction == "min" else high < bound):
-            continue
-        check = "GreaterThanThreshold" if direction == "min" else "LessThanThreshold"
-        description = (
-            f"{metric} {metrics[metric]:.6g} on {labeled} labeled rows "
-            f"({confidence:.0%} interval {low:.6g} to {high:.6g}) is wholly "
-            f"{'above' if direction == 'min' else 'below'} the gate bound {bound:.6g}"
-        )
-        violations.append(
-            {"metric_name": metric, "constraint_check_type": check, "description": description}
-        )
-    return ModelQuality(labeled, metrics, tuple(violations), "", dict(intervals), confidence)

@@ -1,6 +1,7 @@
 """Model quality with its sampling noise: the gate's metrics on the window's labeled rows,
 each with a bootstrap percentile interval (Efron & Tibshirani, "An Introduction to the
-Bootstrap", ch. 13). Pure.
+Bootstrap", ch. 13). Pure. A violation names `metric_name` and `GreaterThanThreshold` /
+`LessThanThreshold`, the comparison Model Monitor's model-quality constraints use.
 
 A violation needs the WHOLE interval on the failing side of the bound: with 30 labeled rows a
 model that has not degraded lands beyond its bound now and then by chance alone, and in prod
@@ -9,6 +10,9 @@ metric (one-sided), up to the percentile interval's own approximation.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -85,3 +89,40 @@ def interval(
     tail = (1 - confidence) / 2
     low, high = np.quantile(values, [tail, 1 - tail])
     return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class ModelQuality:
+    labeled_rows: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    violations: tuple[dict, ...] = ()
+    skipped: str = ""
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    confidence: float = 0.95
+
+
+def model_quality(
+    bounds: Sequence[tuple[str, str, float]],
+    metrics: dict[str, float],
+    labeled: int,
+    intervals: dict[str, tuple[float, float]],
+    confidence: float,
+) -> ModelQuality:
+    """The served version's gate metrics on the window's labeled rows against their absolute
+    bounds ((metric, "min" or "max", bound), the headline metric first): one violation per
+    metric whose whole interval lies on the wrong side of its bound."""
+    violations = []
+    for metric, direction, bound in bounds:
+        low, high = intervals[metric]
+        if not (low > bound if direction == "min" else high < bound):
+            continue
+        check = "GreaterThanThreshold" if direction == "min" else "LessThanThreshold"
+        description = (
+            f"{metric} {metrics[metric]:.6g} on {labeled} labeled rows "
+            f"({confidence:.0%} interval {low:.6g} to {high:.6g}) is wholly "
+            f"{'above' if direction == 'min' else 'below'} the gate bound {bound:.6g}"
+        )
+        violations.append(
+            {"metric_name": metric, "constraint_check_type": check, "description": description}
+        )
+    return ModelQuality(labeled, metrics, tuple(violations), "", dict(intervals), confidence)

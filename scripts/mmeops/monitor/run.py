@@ -27,7 +27,7 @@ from mmeops.errors import MmeopsError, UserError
 from mmeops.extract import warehouse
 from mmeops.extract.run import Window, new_run_id
 from mmeops.monitor import checks, history, metrics
-from mmeops.monitor.quality import interval as quality_interval
+from mmeops.monitor import quality as mq
 from mmeops.monitor.window import Rows, monitoring_window, read_rows
 from mmeops.register import baseline, evaluate
 from mmeops.register.statistics import dataset_statistics
@@ -49,7 +49,7 @@ class ModelRun:
     version: int | None = None
     window: Window | None = None
     data: checks.DataQuality | None = None
-    quality: checks.ModelQuality | None = None
+    quality: mq.ModelQuality | None = None
     reason: str = ""  # why it was skipped
     violations_uri: str = ""
     # (baseline statistics.json, the window's statistics): what the HTML report draws
@@ -109,14 +109,12 @@ def _served_booster(env_aws: Aws, bucket: str, prefix: str, entry: ManifestEntry
     return artifact.load_booster(body)
 
 
-def _model_quality(
-    cfg: ModelConfig, rows: Rows, features: list[str], booster
-) -> checks.ModelQuality:
+def _model_quality(cfg: ModelConfig, rows: Rows, features: list[str], booster) -> mq.ModelQuality:
     labels = rows.values(cfg.target)
     labeled = ~np.isnan(labels)
     n = int(labeled.sum())
     if n < cfg.monitor.min_rows:
-        return checks.ModelQuality(
+        return mq.ModelQuality(
             n, skipped=f"{n} labeled rows, fewer than {cfg.monitor.min_rows}: not judged"
         )
     matrix = np.column_stack([rows.values(f) for f in features])[labeled]
@@ -126,10 +124,10 @@ def _model_quality(
     # Every metric the gate bounds (gate.also included), not only the headline one.
     bounds = [(b.metric, metric_direction(b.metric), b.bound) for b in cfg.gate.bounds]
     intervals = {
-        metric: quality_interval(cfg.problem, metric, labels[labeled], predictions, confidence)
+        metric: mq.interval(cfg.problem, metric, labels[labeled], predictions, confidence)
         for metric, _, _ in bounds
     }
-    return checks.model_quality(bounds, metrics, n, intervals, confidence)
+    return mq.model_quality(bounds, metrics, n, intervals, confidence)
 
 
 def _outputs(cfg: ModelConfig, rows: Rows, stats: dict, predicted: tuple | None) -> list:
@@ -231,7 +229,7 @@ def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> tuple[Model
     return result, window_stats
 
 
-def _status(data: checks.DataQuality, quality: checks.ModelQuality | None) -> str:
+def _status(data: checks.DataQuality, quality: mq.ModelQuality | None) -> str:
     """Violated on any violation; "not judged" when too few rows were there to judge
     (0 rows is not evidence of health); else ok."""
     if data.violations or (quality and quality.violations):
