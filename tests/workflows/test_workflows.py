@@ -113,6 +113,7 @@ SHELL_VALUES = {
     "testing": "1",
     "TUNING_JOB": "diabetes-progression-20261122t0300",
     "report": "/tmp/evaluation.md",
+    "html": "/tmp/monitor-sandbox.html",
     "ENVIRONMENT": "sandbox",
     "MODE": ["plan", "apply", "check"],
     "prune": "1",
