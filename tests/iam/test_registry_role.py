@@ -34,9 +34,7 @@ def test_reads_assume_the_registry_reader_and_applies_the_approver_role(stack, r
     assert _role_of(writer) == "mmeops-registry-approver"
 
 
-def test_monitor_runs_as_the_monitor_role_and_reads_environments_as_their_readers(
-    stack, repo_copy
-):
+def test_monitor_runs_as_the_monitor_role_and_reads_environments_as_their_readers(stack, repo_copy):
     repo = load_repo(repo_copy)
     assert _role_of(training_aws(repo)) == "mmeops-monitor"
     for env in ("sandbox", "qa", "prod"):
