@@ -102,7 +102,7 @@ def test_the_reader_roles_only_read_and_the_others_write():
     assert set(found) >= {"mmeops-reader", "mmeops-registry-reader", "mmeops-training"}
     assert writes(found["mmeops-reader"]["actions"]) == set()
     assert writes(found["mmeops-registry-reader"]["actions"]) == set()
-    assert "sagemaker:UpdateModelPackage" in writes(found["mmeops-training"]["actions"])
+    assert "sagemaker:CreateModelPackage" in writes(found["mmeops-training"]["actions"])
     assert "sagemaker:UpdateModelPackage" in writes(found["mmeops-registry-approver"]["actions"])
     assert "sagemaker:UpdateEndpoint" in writes(found["mmeops-deployer"]["actions"])
 
