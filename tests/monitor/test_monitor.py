@@ -413,15 +413,13 @@ def test_the_html_report_renders_with_the_status_first(served: Served, tmp_path:
     assert "x3" in dom and "<svg" in dom
 
 
-def test_each_run_publishes_per_model_metrics_in_the_environment_account(served: Served):
-    """PutMetricData, namespace mmeops, the front door's dimensions; per feature only when
-    model.yaml opts in (not here)."""
-    from mmeops.deploy.desired import load_desired
+def test_each_run_publishes_per_model_metrics_in_the_training_account(served: Served):
+    """PutMetricData as the monitor role, namespace mmeops, the front door's dimensions;
+    per feature only when model.yaml opts in (not here)."""
+    from mmeops.monitor.run import training_aws
 
     result = served.monitor(served.window(rows(300, seed=13)))
-    desired = load_desired(load_repo(served.root), "sandbox")
-    env = aws.for_account(desired.account_id, desired.region, desired.role_arn)
-    listed = env.call(
+    listed = training_aws(load_repo(served.root)).call(
         "cloudwatch",
         "list_metrics",
         Namespace="mmeops",

@@ -1,4 +1,6 @@
-"""CloudWatch metrics of a monitoring run (PutMetricData), in the environment's account.
+"""CloudWatch metrics of a monitoring run (PutMetricData), in the training account as the
+monitor role (its policy allows namespace mmeops only): every environment's series in one
+place, told apart by the Environment dimension.
 
 AWS publishes no per-model metrics for multi-model endpoints and Model Monitor does not
 monitor them, so these are the per-model series an alarm or a dashboard can use. Namespace

@@ -317,7 +317,7 @@ def monitor(
     results = [_record(ctx, result, stats) for result, stats in checked]
     _notify(repo, training, env_name, results)
     metrics.publish(
-        env_aws,
+        training,
         env_name,
         [(m, repo.model(m.model).monitor.feature_metrics) for m in results if m.emit_metrics],
     )
