@@ -33,11 +33,12 @@ TABLE = {
     "reconcile --apply": ("ENV", "mmeops-deployer", ("mmeops-registry-approver",)),
     "monitor": ("monitor", "mmeops-monitor", ("mmeops-reader",)),
     # No AWS role: promote edits a file (its registry check says "not checked" without
-    # credentials), the others read the repository only.
+    # credentials), the others read the repository (review-kind: the pull request) only.
     "promote": (None, None, ()),
     "validate": (None, None, ()),
     "affected": (None, None, ()),
     "due": (None, None, ()),
+    "review-kind": (None, None, ()),  # GitHub's API only, with a GitHub App token
 }
 ENVIRONMENTS = ("sandbox", "qa", "prod")
 

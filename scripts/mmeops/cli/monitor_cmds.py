@@ -34,8 +34,14 @@ from mmeops.config.repo import load_repo
     type=click.Path(dir_okay=False),
     help="Also write the markdown report to this file (an issue or pull request body).",
 )
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the report as one self-contained HTML page (charts inline).",
+)
 @click.pass_obj
-def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file) -> None:
+def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file, html_file) -> None:
     """Check every model ENV serves (or only MODELS) against its served version's baseline.
 
     Data quality: the model's query over the rows after its training window, against the
@@ -45,9 +51,9 @@ def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file) ->
 
     Example:
 
-        mmeops monitor prod --output markdown
+        mmeops monitor prod --output markdown --html monitor.html
     """
-    from mmeops.monitor import report
+    from mmeops.monitor import html, report
     from mmeops.monitor.run import Violated, check_since, monitor
 
     day = since.date() if since else None
@@ -57,6 +63,8 @@ def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file) ->
     click.echo({"table": report.table, "json": report.as_json}.get(output, report.markdown)(run))
     if report_file:
         Path(report_file).write_text(markdown, encoding="utf-8")
+    if html_file:
+        Path(html_file).write_text(html.page(run), encoding="utf-8")
     github.append_summary(markdown)
     github.set_output("data_drift", json.dumps([m.model for m in run.models if m.data_violated]))
     github.set_output("quality", json.dumps([m.model for m in run.models if m.quality_violated]))

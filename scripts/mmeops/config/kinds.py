@@ -246,19 +246,36 @@ class Gate(Strict):
 
 
 class Monitor(Strict):
-    """`mmeops monitor`'s data-quality settings (docs/monitoring.md says why these defaults)."""
+    """`mmeops monitor`'s settings (docs/monitoring.md says why these defaults)."""
 
     # linf: the largest gap between the two CDFs (Model Monitor's numerical distance);
     # psi: population stability index over the baseline's ten buckets.
     distance: Literal["linf", "psi"] = "linf"
     threshold: Annotated[float, Field(gt=0)] = 0.1
-    # robust: a distance counts only when it is also beyond chance for the two sample sizes
-    # (Model Monitor's comparison_method Robust); simple: the threshold alone.
-    method: Literal["robust", "simple"] = "robust"
+    # calibrated: every check of a model is a test with a p-value, and Holm's procedure over
+    # all of them holds the model's false-alarm rate per window at `false_alarm_rate`;
+    # robust: Deequ's rule (distance > threshold + 1.8 sqrt((n + m) / nm)), Model Monitor's
+    # comparison_method Robust; simple: the distance against the threshold alone.
+    method: Literal["calibrated", "robust", "simple"] = "calibrated"
+    false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.005
     thresholds: dict[Column, Annotated[float, Field(gt=0)]] = {}
     completeness_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.05
+    # Used by the robust and simple methods only; calibrated tests how many values lie
+    # beyond the baseline's extremes, knowing how many rows the baseline had.
     range_margin: Annotated[float, Field(ge=0)] = 1.0
     min_rows: Annotated[int, Field(ge=1)] = 30
+    # The rolling window: the last `window_days` days (never before the training data ends);
+    # `mmeops monitor --since DAY` gives the cumulative view instead.
+    window_days: Annotated[int, Field(ge=1, le=366)] = 7
+    # A model-quality violation only when the whole interval at this confidence (bootstrap
+    # over the labeled rows) lies on the failing side of the gate's bound.
+    quality_confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
+    # Categorical features: declared here, or found (whole numbers, at most
+    # `categorical_max_distinct` distinct values in training).
+    categorical: list[Column] = []
+    categorical_max_distinct: Annotated[int, Field(ge=0, le=1000)] = 20
+    # CloudWatch metrics per feature as well as per model (each custom metric is billed).
+    feature_metrics: bool = False
 
 
 class ModelConfig(Strict):
@@ -272,6 +289,10 @@ class ModelConfig(Strict):
     tuning: Tuning
     gate: Gate
     schedule: str | None = None
+    # What the schedule runs (docs/monitoring.md, "Recalibrate or retune"): recalibrate (the
+    # approved hyperparameters, no search; the owner approves alone) once a champion exists,
+    # else a retune; or always retune (a search; the review board approves too).
+    scheduled: Literal["recalibrate", "retune"] = "recalibrate"
     training_instance_type: InstanceType = "ml.m5.large"
     # The SageMaker backend's ResourceConfig.VolumeSizeInGB and
     # StoppingCondition.MaxRuntimeInSeconds; defaults are the SageMaker Python SDK's (30 GB)

@@ -56,6 +56,23 @@ def champion_record(repo: Repo, model: str) -> tuple[str, int, TuningRecord]:
     return env_name, version, record
 
 
+def scheduled_kind(scheduled: str, champion_version: int | None, env: str) -> tuple[bool, str]:
+    """What a scheduled run does: (recalibrate?, why). Recalibration needs a champion."""
+    if scheduled == "retune":
+        return False, "scheduled: retune (model.yaml)"
+    if champion_version is None:
+        return False, f"scheduled: retune, as {env} serves no version yet to recalibrate from"
+    return True, f"scheduled: recalibrate {env}'s v{champion_version}"
+
+
+def scheduled(repo: Repo, model: str) -> tuple[bool, str]:
+    """`scheduled_kind` for `model` in this repository (model.yaml `scheduled`, and the
+    champion environment's pin)."""
+    cfg = repo.model(model)
+    env_name = cfg.gate.champion_env or repo.settings.champion_env
+    return scheduled_kind(cfg.scheduled, repo.env(env_name).models.get(model), env_name)
+
+
 def plan(repo: Repo, model: str, backend: str) -> WarmStart:
     """The one-trial plan: the champion's record as the parent whose best is trained (the
     local backend's one trial, or the SageMaker backend's one training job; `backend` is
