@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "monitor_cmds",
     "new_cmds",
     "routes_cmds",
+    "invoker_cmds",
 ]
 
 

@@ -130,9 +130,4 @@ def serve(
     )
     server = MmeServer(endpoints, host=host, port=port)
     click.echo(f"serving the SageMaker runtime protocol on {server.url} (Ctrl-C to stop)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.serve_until_interrupted()
