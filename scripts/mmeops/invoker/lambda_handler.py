@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 from typing import Any
 
 from mmeops.aws import Aws, base_session
+from mmeops.invoker.capture import CaptureWriter
 from mmeops.invoker.front_door import FrontDoor, Settings
+from mmeops.invoker.metrics import Metrics
+from mmeops.invoker.sidecar import Deadline
 
 _door: FrontDoor | None = None
 
@@ -33,11 +37,20 @@ def settings_from_environment(env: dict[str, str]) -> Settings:
 
 
 def door() -> FrontDoor:
-    """Built on the first invocation (cold start), reused by the warm ones."""
+    """Built on the first invocation (cold start), reused by the warm ones. Side work (shadow
+    calls, capture) is cut 50 ms after the answer (sidecar.Deadline); capture is written per
+    invocation; EMF metrics go to stdout, which Lambda sends to the function's log group."""
     global _door
     if _door is None:
-        settings = settings_from_environment(dict(os.environ))
-        _door = FrontDoor(settings, Aws(base_session(), settings.region))
+        env = dict(os.environ)
+        settings = settings_from_environment(env)
+        aws = Aws(base_session(), settings.region)
+        capture = CaptureWriter(
+            aws, settings.bucket, env.get("MMEOPS_CAPTURE_KMS_KEY_ID") or None, max_records=1
+        )
+        _door = FrontDoor(
+            settings, aws, sidecar=Deadline(0.05), metrics=Metrics(sys.stdout), capture=capture
+        )
     return _door
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 from mmeops.aws import for_account
@@ -12,14 +13,17 @@ from mmeops.config.repo import Repo
 from mmeops.deploy.body import MAX_BODY_BYTES
 from mmeops.deploy.desired import load_desired
 from mmeops.httpserve import Background, Server, send
+from mmeops.invoker.capture import CaptureWriter, Flusher
 from mmeops.invoker.front_door import FrontDoor, Settings
+from mmeops.invoker.metrics import Metrics
 from mmeops.invoker.reply import Refusal
 
 log = logging.getLogger(__name__)
 
 
-def front_door_for(repo: Repo, env_name: str) -> FrontDoor:
-    """The front door of one environment, reaching its account as every command does."""
+def front_door_for(repo: Repo, env_name: str, metrics_path: Path | None = None) -> FrontDoor:
+    """The front door of one environment, reaching its account as every command does; EMF
+    metrics appended to `metrics_path`, capture flushed every 100 records or 5 seconds."""
     desired = load_desired(repo, env_name, sha="")
     settings = Settings(
         environment=desired.env,
@@ -28,7 +32,14 @@ def front_door_for(repo: Repo, env_name: str) -> FrontDoor:
         manifest_key=desired.manifest_key,
         endpoint_name=desired.endpoint_name,
     )
-    return FrontDoor(settings, for_account(desired.account_id, desired.region, desired.role_arn))
+    aws = for_account(desired.account_id, desired.region, desired.role_arn)
+    metrics = None
+    if metrics_path is not None:
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        metrics = Metrics(metrics_path.open("a", encoding="utf-8"))  # noqa: SIM115 (lives on)
+    capture = CaptureWriter(aws, desired.bucket)
+    Flusher(capture)
+    return FrontDoor(settings, aws, metrics=metrics, capture=capture)
 
 
 class _Handler(BaseHTTPRequestHandler):
