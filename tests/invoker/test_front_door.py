@@ -14,6 +14,7 @@ import http.client
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -30,9 +31,9 @@ from mmeops.invoker.server import InvokerServer, front_door_for
 class Door:
     """A running front door for one environment and an HTTP client for it."""
 
-    def __init__(self, world: World, env: str = "sandbox"):
+    def __init__(self, world: World, env: str = "sandbox", metrics: Path | None = None):
         self.world = world
-        self.server = InvokerServer(front_door_for(load_repo(world.root), env))
+        self.server = InvokerServer(front_door_for(load_repo(world.root), env, metrics))
         host, port = self.server.url.removeprefix("http://").split(":")
         self.server.start()
         self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -80,8 +81,11 @@ def door(deployed):
 
 def direct(world: World, model: str, rows: bytes) -> list:
     """What InvokeEndpoint itself answers for the same rows (application/json)."""
+    return direct_target(world, world.manifest("sandbox")["models"][model]["target_model"], rows)
+
+
+def direct_target(world: World, target: str, rows: bytes) -> list:
     e = world.env("sandbox")
-    target = world.manifest("sandbox")["models"][model]["target_model"]
     out = world.env_aws("sandbox").call(
         "sagemaker-runtime",
         "invoke_endpoint",
