@@ -54,15 +54,20 @@ class Door:
         self.server.stop()
 
 
-@pytest.fixture(scope="module")
-def deployed(stack, tmp_path_factory) -> tuple[World, str, int]:
-    """One model, two registered versions, the first applied to sandbox."""
-    root = tmp_path_factory.mktemp("fd") / "repo"
+def new_world(tmp_path_factory, tag: str) -> World:
+    """A repo copy with its own prefixes and endpoint names, for a module's fixture."""
+    root = tmp_path_factory.mktemp(tag) / "repo"
     root.mkdir()
     shutil.copy2(REPO_ROOT / "mmeops.yaml", root / "mmeops.yaml")
     for d in ("models", "environments"):
         shutil.copytree(REPO_ROOT / d, root / d)
-    world = World(root, isolate(root, "fd"))
+    return World(root, isolate(root, tag))
+
+
+@pytest.fixture(scope="module")
+def deployed(stack, tmp_path_factory) -> tuple[World, str, int]:
+    """One model, two registered versions, the first applied to sandbox."""
+    world = new_world(tmp_path_factory, "fd")
     m = f"m{world.uid}-fd"
     add_model(world, m)
     v1 = world.register(m, seed=1)

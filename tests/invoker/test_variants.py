@@ -6,13 +6,11 @@ per model in EMF and captured in SageMaker Data Capture's record format."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from test_front_door import Door, direct_target, route_to
+from test_front_door import Door, direct_target, new_world, route_to
 
-from conftest import REPO_ROOT
-from deploy.test_reconcile import World, add_model, isolate
+from deploy.test_reconcile import add_model
 from mmeops.artifact import pack_file
 from mmeops.deploy.manifest import Variant, read_manifest
 
@@ -24,13 +22,8 @@ CHAMPION_KEYS = ["target_model", "version", "package_arn", "sha256", "size", "fe
 def split(stack, tmp_path_factory):
     """v1 champion, v2 canary at 50%, v3 shadow mirroring every request, capture of all, in a
     sandbox that keeps only one version beyond those it names."""
-    root = tmp_path_factory.mktemp("split") / "repo"
-    root.mkdir()
-    shutil.copy2(REPO_ROOT / "mmeops.yaml", root / "mmeops.yaml")
-    for d in ("models", "environments"):
-        shutil.copytree(REPO_ROOT / d, root / d)
-    world = World(root, isolate(root, "sp"))
-    env_file = root / "environments" / "sandbox.yaml"
+    world = new_world(tmp_path_factory, "sp")
+    env_file = world.root / "environments" / "sandbox.yaml"
     env_file.write_text(env_file.read_text().replace("retention: 3", "retention: 1"))
     m = f"m{world.uid}-sp"
     add_model(world, m)
