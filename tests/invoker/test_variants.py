@@ -177,3 +177,25 @@ def test_an_unregistered_canary_is_refused_at_its_line(split):
     line = next(n for n, x in enumerate(original.splitlines(), 1) if "canary:" in x)
     assert f"canary: {{version: {v2}," in original
     assert f"sandbox.yaml:{line}: {m} v77 is not in the registry" in out
+
+
+def test_the_canary_report_judges_from_capture_with_exit_3_or_4(split, tmp_path):
+    """v2 (the canary) was trained on other data and answers other numbers for the same row:
+    its prediction distribution fails against the champion's (exit 3); asked for more
+    requests than were captured, the verdict is "not enough data" (exit 4)."""
+    world, m, (v1, v2, v3), _, _ = split
+    door = Door(world)
+    try:
+        for k in range(40):
+            door.post(m, "0.5,-1,2", X_Route_Key=f"report-{k}")
+        assert door.server.door.sidecar.drain()
+        door.server.door.capture.flush()
+    finally:
+        door.close()
+    out = world.mmeops("canary", "sandbox", m, "--min-requests", "10", code=3)
+    assert out.startswith(f"sandbox {m}: fail")
+    assert f"canary v{v2} vs champion v{v1}: fail" in out
+    assert "prediction distribution: fail: KS distance 1.000" in out
+    assert f"shadow v{v3} vs champion v{v1}" in out and "agreement: pass" in out
+    out = world.mmeops("canary", "sandbox", m, "--min-requests", "100000", code=4)
+    assert "not enough data" in out

@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "new_cmds",
     "routes_cmds",
     "invoker_cmds",
+    "canary_cmds",
 ]
 
 

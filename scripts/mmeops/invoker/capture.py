@@ -25,12 +25,11 @@ import time
 import uuid
 from typing import Any
 
+from mmeops import datacapture
 from mmeops.aws import Aws
 from mmeops.invoker.outcome import Outcome
 
 log = logging.getLogger(__name__)
-
-CAPTURE_ROOT = "capture"
 
 
 def record(o: Outcome, output: bytes) -> dict[str, Any]:
@@ -68,8 +67,8 @@ def record(o: Outcome, output: bytes) -> dict[str, Any]:
 
 
 def prefix(o: Outcome) -> str:
-    hour = dt.datetime.fromtimestamp(o.time, dt.timezone.utc).strftime("%Y/%m/%d/%H")
-    return f"{CAPTURE_ROOT}/{o.environment}/{o.model}/v{o.version}/{o.variant}/{hour}/"
+    when = dt.datetime.fromtimestamp(o.time, dt.timezone.utc)
+    return datacapture.prefix(o.environment, o.model, o.version, o.variant, when)
 
 
 class CaptureWriter:
