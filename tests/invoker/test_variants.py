@@ -121,6 +121,9 @@ def test_route_keys_split_deterministically_and_each_variant_answers_with_its_ve
         "encoding": "CSV",
     }
     assert set(r["eventMetadata"]) == {"eventId", "inferenceId", "inferenceTime"}
+    # endpointOutput is what the model answered (a JSON array), not the front door's reply.
+    outputs = [json.loads(x["captureData"]["endpointOutput"]["data"]) for x in records]
+    assert all(isinstance(o, list) and len(o) == 1 for o in outputs)
     # The shadow's record of a request carries the same inference id as the answer's.
     ids = {}
     for rec in records:

@@ -101,13 +101,19 @@ def _answered(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("mmeops", {}).get("status") == 200]
 
 
+def _output(record: dict) -> list[float]:
+    """A record's predictions, each row's first output; [] when the record is not one the
+    front door wrote (a capture object is data from S3: never trusted to parse)."""
+    try:
+        rows = json.loads(record["captureData"]["endpointOutput"]["data"])
+        return [float(p[0] if isinstance(p, list) else p) for p in rows]
+    except (KeyError, TypeError, ValueError, IndexError):
+        return []
+
+
 def _predictions(records: list[dict]) -> np.ndarray:
     """Every row's first output, over the records that answered."""
-    values = []
-    for r in _answered(records):
-        for p in json.loads(r["captureData"]["endpointOutput"]["data"]):
-            values.append(float(p[0] if isinstance(p, list) else p))
-    return np.asarray(values, dtype=float)
+    return np.asarray([v for r in _answered(records) for v in _output(r)], dtype=float)
 
 
 def _latency_p99(records: list[dict]) -> float:
@@ -177,10 +183,7 @@ def _agreement(shadow: list[dict], champion: list[dict], tolerance: float) -> Ch
         other = by_id.get(r["eventMetadata"]["inferenceId"])
         if other is None:
             continue
-        mine = json.loads(r["captureData"]["endpointOutput"]["data"])
-        theirs = json.loads(other["captureData"]["endpointOutput"]["data"])
-        for x, y in zip(mine, theirs, strict=False):
-            x, y = (x[0], y[0]) if isinstance(x, list) else (x, y)
+        for x, y in zip(_output(r), _output(other), strict=False):
             pairs += 1
             same += abs(x - y) <= tolerance * max(abs(y), 1e-12)
     share = same / pairs if pairs else 0.0
