@@ -25,6 +25,7 @@ from urllib.parse import unquote
 from mmeops.aws import Aws
 from mmeops.deploy.body import BodyError, Rows, Shape, validate
 from mmeops.deploy.manifest import ManifestEntry, Variant
+from mmeops.errors import AwsError
 from mmeops.invoker import endpoint_call, routing
 from mmeops.invoker.capture import CaptureWriter
 from mmeops.invoker.manifest_cache import ManifestCache
@@ -102,7 +103,12 @@ class FrontDoor:
 
     def _invoke(self, model: str, headers: dict[str, str], body: bytes) -> Reply:
         arrived, started = time.time(), time.perf_counter()
-        manifest = self.manifest.get()
+        try:
+            manifest = self.manifest.get()
+        except AwsError as e:  # never read yet, and S3 refuses (403 without ListBucket, say)
+            raise Refusal(
+                503, "ManifestUnavailable", f"the routing manifest cannot be read: {e.code}"
+            ).retry_after(endpoint_call.RETRY_THROTTLED) from None
         entry = manifest.models.get(model) if manifest else None
         if entry is None:
             raise Refusal(

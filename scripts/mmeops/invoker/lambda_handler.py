@@ -46,7 +46,10 @@ def door() -> FrontDoor:
         settings = settings_from_environment(env)
         aws = Aws(base_session(), settings.region)
         capture = CaptureWriter(
-            aws, settings.bucket, env.get("MMEOPS_CAPTURE_KMS_KEY_ID") or None, max_records=1
+            aws,
+            settings.bucket,
+            env.get("MMEOPS_CAPTURE_KMS_KEY_ID") or None,
+            max_records=int(env.get("MMEOPS_CAPTURE_FLUSH_RECORDS", "1")),
         )
         _door = FrontDoor(
             settings, aws, sidecar=Deadline(0.05), metrics=Metrics(sys.stdout), capture=capture
