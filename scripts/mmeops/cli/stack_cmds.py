@@ -6,6 +6,7 @@ recorded in .mmeops/invokers.json): the embedded world itself does not import th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -218,6 +219,11 @@ def _stop_invokers(repo_root: str) -> None:
     folder = _invokers_path(repo_root).parent
     for path in [_invokers_path(repo_root), *folder.glob("invoker-*.log")]:
         path.unlink(missing_ok=True)
+    # Their metrics files (`mmeops invoker`'s default --metrics): the stack made them.
+    for path in folder.glob("metrics/*.jsonl"):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (folder / "metrics").rmdir()
 
 
 def _is_invoker(pid: object) -> bool:
