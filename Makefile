@@ -46,6 +46,8 @@ lint: setup shellcheck
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions actions/*/action.yml
 	$(BIN)/actionlint
 	$(BIN)/cfn-lint infra/bootstrap.yaml
+	$(BIN)/cfn-lint infra/invoker.yaml
+	shellcheck infra/build-invoker.sh
 
 benchmarks: setup postgres
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

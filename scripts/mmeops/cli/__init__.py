@@ -30,6 +30,8 @@ COMMAND_MODULES = [
     "new_cmds",
     "routes_cmds",
     "review_cmds",
+    "invoker_cmds",
+    "canary_cmds",
 ]
 
 

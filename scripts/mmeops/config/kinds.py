@@ -8,7 +8,15 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
 
 from mmeops.config import instance_types
 
@@ -436,6 +444,69 @@ class Endpoint(Strict):
         return self
 
 
+Percent = Annotated[float, Field(ge=0, le=100)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class Canary(Strict):
+    """A version beside the champion taking `weight` percent of requests (the front door
+    picks by a hash of the route key, so a key keeps its variant)."""
+
+    version: PositiveInt
+    weight: Percent
+
+
+class Shadow(Strict):
+    """A version `sample` of requests are mirrored to; its answers are never returned."""
+
+    version: PositiveInt
+    sample: Share
+
+
+class Capture(Strict):
+    """The share of requests the front door records (SageMaker Data Capture's format)."""
+
+    sample: Share
+
+
+class ModelPin(Strict):
+    """The long form of a pin: the champion (`version`, everywhere a pin is read) and what runs
+    beside it. The short form `name: 7` is `{version: 7}`."""
+
+    version: PositiveInt
+    canary: Canary | None = None
+    shadow: Shadow | None = None
+    capture: Capture | None = None
+
+    @model_validator(mode="after")
+    def _beside_the_champion(self) -> ModelPin:
+        for role in ("canary", "shadow"):
+            variant = getattr(self, role)
+            if variant is not None and variant.version == self.version:
+                raise FieldProblem(
+                    f"the {role} names v{self.version}, the champion itself; name another "
+                    "version, or remove the " + role,
+                    role,
+                    "version",
+                )
+        if self.canary and self.shadow and self.canary.version == self.shadow.version:
+            raise FieldProblem(
+                f"canary and shadow both name v{self.canary.version}; give each its own version",
+                "shadow",
+                "version",
+            )
+        return self
+
+
+# A mapping is the long form, anything else the short one: an error names one form's problem,
+# not both (the tags are dropped from error locations, config/repo.py).
+PIN_FORMS = ("short form", "long form")
+Pin = Annotated[
+    Annotated[PositiveInt, Tag(PIN_FORMS[0])] | Annotated[ModelPin, Tag(PIN_FORMS[1])],
+    Discriminator(lambda v: PIN_FORMS[isinstance(v, dict | ModelPin)]),
+]
+
+
 class EnvConfig(Strict):
     name: EnvName
     account_id: AccountId
@@ -451,7 +522,19 @@ class EnvConfig(Strict):
     approve: bool = False
     promotion_from: EnvName | None = None
     retention: PositiveInt = 3
-    models: dict[ModelName, PositiveInt] = {}
+    # `name: 7` (the champion) or the long form with a canary, a shadow, capture (ModelPin).
+    models: dict[ModelName, Pin] = {}
+    capture: Capture | None = None  # for every model without a capture of its own
+
+    @property
+    def versions(self) -> dict[str, int]:
+        """Each model's champion version: what every reader of a pin reads."""
+        return {k: v if isinstance(v, int) else v.version for k, v in self.models.items()}
+
+    def pin(self, model: str) -> ModelPin | None:
+        """A model's pin in the long form (the short form as `ModelPin(version=N)`)."""
+        v = self.models.get(model)
+        return ModelPin(version=v) if isinstance(v, int) else v
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvConfig:

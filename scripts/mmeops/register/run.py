@@ -104,7 +104,7 @@ def score_champion(aws: Aws, repo: Repo, cfg: ModelConfig, test_csv: Path) -> Ch
     """The champion environment's pinned version, scored on the challenger's test set."""
     env_name = cfg.gate.champion_env or repo.settings.champion_env
     env = repo.envs.get(env_name)
-    version = env.models.get(cfg.name) if env else None
+    version = env.versions.get(cfg.name) if env else None
     if version is None:
         return None
     package = registry.describe(aws, cfg.name, version)

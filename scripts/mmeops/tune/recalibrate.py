@@ -26,7 +26,7 @@ def champion_record(repo: Repo, model: str) -> tuple[str, int, TuningRecord]:
     """(champion environment, served version, its tuning record)."""
     cfg = repo.model(model)
     env_name = cfg.gate.champion_env or repo.settings.champion_env
-    version = repo.env(env_name).models.get(model)
+    version = repo.env(env_name).versions.get(model)
     if version is None:
         raise UserError(
             f"{env_name} pins no version of {model}, so there are no approved hyperparameters "
