@@ -102,3 +102,26 @@ def test_an_existing_model_is_never_overwritten(table, repo_copy):
     assert result.exit_code == 2
     assert "models/breast-cancer already exists" in result.output
     assert (repo_copy / "models" / "breast-cancer" / "model.yaml").read_text() == before
+
+
+def test_column_names_with_quotes_percent_and_hash_give_sql_and_yaml_that_parse(table, repo_copy):
+    """Issue 27: a column named `a"b` once gave a query.sql PostgreSQL could not parse; `%`
+    is read by psycopg2 (bound parameters) and `#` starts a YAML comment."""
+    conn = psycopg2.connect(os.environ["MMEOPS_WAREHOUSE_DSN"])
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f'''
+                DROP TABLE IF EXISTS {SCHEMA}.odd; CREATE TABLE {SCHEMA}.odd (
+                    "say ""hi""" real, "x%y" real, "Day#1" date, "lab""el" int);
+                INSERT INTO {SCHEMA}.odd
+                    SELECT g, g % 7, date '2024-01-01' + g, (g % 7 > 3)::int
+                    FROM generate_series(0, 199) g;
+            ''')  # fmt: skip
+    finally:
+        conn.close()
+    result = run(repo_copy, "new", "odd", "--table", f"{SCHEMA}.odd", "--target", 'lab"el')
+    assert result.exit_code == 0, result.output
+    assert run(repo_copy, "validate").exit_code == 0
+    extracted = run(repo_copy, "extract", "odd")
+    assert extracted.exit_code == 0, extracted.output
+    assert "extracted odd: 200 rows" in extracted.output

@@ -97,7 +97,9 @@ def main(ctx: click.Context, repo_root: str | None, debug: bool) -> None:
         mmeops validate
     """
     from mmeops.config.repo import find_root
+    from mmeops.outputs import check_github_files
 
+    check_github_files()  # before any command writes anything anywhere
     ctx.obj = {"repo_root": repo_root or str(find_root())}
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mmeops import outputs
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.config.schema import write_schemas
@@ -66,5 +67,6 @@ def schema(out_dir: str) -> None:
 
         mmeops schema --out schemas
     """
+    outputs.check_folder(out_dir, "--out")
     for path in write_schemas(Path(out_dir)):
         click.echo(f"wrote {path}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
-from mmeops import github
+from mmeops import github, outputs
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 
@@ -52,11 +51,12 @@ def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file) ->
 
     day = since.date() if since else None
     check_since(day)
+    outputs.check_writable(report_file, "--report")  # before the run writes its history
     run = monitor(load_repo(obj["repo_root"]), env, list(models), since=day)
     markdown = report.markdown(run)
     click.echo({"table": report.table, "json": report.as_json}.get(output, report.markdown)(run))
     if report_file:
-        Path(report_file).write_text(markdown, encoding="utf-8")
+        outputs.write_text(report_file, markdown)
     github.append_summary(markdown)
     github.set_output("data_drift", json.dumps([m.model for m in run.models if m.data_violated]))
     github.set_output("quality", json.dumps([m.model for m in run.models if m.quality_violated]))

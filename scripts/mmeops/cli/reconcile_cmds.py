@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mmeops import outputs
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.deploy.promote import promote as promote_model
@@ -87,10 +88,10 @@ def reconcile(
         mmeops reconcile prod --apply --output markdown
         mmeops reconcile qa --plan --output markdown --comment plan-qa.md
     """
+    outputs.check_writable(comment_file, "--comment")
     report = run_reconcile(load_repo(obj["repo_root"]), env, mode, prune=prune)
     if comment_file:
-        with open(comment_file, "w", encoding="utf-8") as f:
-            f.write(markdown(report, max_chars=COMMENT_CHARS))
+        outputs.write_text(comment_file, markdown(report, max_chars=COMMENT_CHARS))
     if output == "json":
         click.echo(as_json(report))
     elif output == "markdown":

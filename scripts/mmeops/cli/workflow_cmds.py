@@ -36,7 +36,8 @@ def affected_cmd(obj: dict, changed_file: str) -> None:
     """
     repo = load_repo(obj["repo_root"])
     try:
-        with click.open_file(changed_file, encoding="utf-8") as f:
+        # Git paths are bytes: one that is not UTF-8 still names its folder (models/X/...).
+        with click.open_file(changed_file, encoding="utf-8", errors="surrogateescape") as f:
             changed = f.read().splitlines()
     except OSError as e:
         raise UserError(f"cannot read the changed paths: {e.strerror}", changed_file) from None

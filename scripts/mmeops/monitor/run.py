@@ -111,6 +111,11 @@ def _model_quality(
     labels = rows.values(cfg.target)
     labeled = ~np.isnan(labels)
     n = int(labeled.sum())
+    lost = [f for f in features if f not in rows.names]
+    if lost:  # data quality reports each as missing_column_check; the model cannot score
+        return checks.ModelQuality(
+            n, skipped=f"the query no longer returns {', '.join(lost)}: the model cannot score"
+        )
     if n < cfg.monitor.min_rows:
         return checks.ModelQuality(
             n, skipped=f"{n} labeled rows, fewer than {cfg.monitor.min_rows}"
