@@ -7,8 +7,9 @@ ETag read before (docs/architecture.md). Clients invoke with `TargetModel = targ
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from mmeops import jsonl
 from mmeops.aws import Aws
@@ -26,10 +27,27 @@ class ManifestEntry:
     # (empty, 0) in manifests written before they were recorded.
     feature_names: tuple[str, ...] = ()
     feature_count: int = 0
+    # The versioned artifact's ETag when it was routed: a no-op apply compares it with the
+    # listing's, so bytes replaced in place (same size) are found without a HEAD per artifact.
+    # "" in manifests written before it was recorded.
+    etag: str = ""
+    # False when the entry's stored `digest` does not match its routing fields (edited outside
+    # mmeops: a wrong sha256, say); plan then treats the model as not live and repairs it.
+    intact: bool = field(default=True, compare=False)
+
+    def digest(self) -> str:
+        """sha256 over the fields that route and verify; written with the entry."""
+        core = f"{self.target_model} {self.version} {self.package_arn} {self.sha256} "
+        return hashlib.sha256(f"{core}{self.size} {self.etag}".encode()).hexdigest()
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        del data["intact"]
+        return {**data, "digest": self.digest()}
 
     @classmethod
     def from_dict(cls, data: dict) -> ManifestEntry:
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"intact"}
         entry = {k: v for k, v in data.items() if k in known}
         entry["feature_names"] = tuple(entry.get("feature_names") or ())
         return cls(**entry)
@@ -44,7 +62,7 @@ class Manifest:
 
     def to_json(self) -> bytes:
         data = asdict(self)
-        data["models"] = {k: asdict(v) for k, v in sorted(self.models.items())}
+        data["models"] = {k: v.as_dict() for k, v in sorted(self.models.items())}
         return json.dumps(data, indent=2, sort_keys=False).encode()
 
     @classmethod
@@ -61,12 +79,14 @@ class Manifest:
         entries = {}
         for name, v in models.items():
             try:
-                entries[name] = ManifestEntry(
+                entry = ManifestEntry(
                     str(v["target_model"]), int(v["version"]), str(v["package_arn"]),
                     str(v["sha256"]), int(v["size"]),
                     tuple(str(f) for f in v.get("feature_names") or ()),
-                    int(v.get("feature_count") or 0),
+                    int(v.get("feature_count") or 0), str(v.get("etag") or ""),
                 )  # fmt: skip
+                stored = v.get("digest")
+                entries[name] = replace(entry, intact=stored is None or stored == entry.digest())
             except (KeyError, TypeError, ValueError):
                 raise ValueError(
                     f"model {name!r}'s entry lacks a field or has a wrong type"

@@ -143,12 +143,14 @@ def is_live(
     entry = manifest.models.get(model) if manifest else None
     if m is None or entry is None or entry.version != m.version:
         return False
-    if entry.target_model != desired.target_model(model, m.version):
+    if entry.target_model != desired.target_model(model, m.version) or not entry.intact:
         return False
     n = len(desired.key_prefix)
     keys = [desired.artifact_key(model, m.version)[n:]]
     if desired.naming == "stable":
         keys.append(desired.stable_key(model)[n:])
+    if entry.etag and keys[0] in objects and objects[keys[0]].etag != entry.etag:
+        return False  # the versioned artifact was written again since it was routed
     sums = checksums or {}
     return all(
         k in objects and objects[k].size == entry.size and sums.get(k, entry.sha256) == entry.sha256
