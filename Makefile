@@ -28,6 +28,7 @@ shellcheck:
 
 demo: setup postgres
 	$(BIN)/mmeops demo
+	@echo "Next: ./mmeops --help (this clone's mmeops; or: source $(BIN)/activate)"
 
 # The fast tier: everything but the long scenarios and fault loops (a few minutes).
 test: setup postgres shellcheck

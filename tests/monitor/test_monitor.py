@@ -368,3 +368,9 @@ def test_a_baseline_missing_from_s3_is_one_line_naming_its_key(served: Served):
     assert result.exit_code == 1, result.output
     (line,) = result.output.strip().splitlines()
     assert uri in line and "is missing" in line and "unexpected" not in line
+
+
+def test_a_window_without_rows_is_not_judged_rather_than_ok(served: Served):
+    result = served.monitor(TODAY + dt.timedelta(days=900))  # no scenario inserts rows there
+    assert result.status == "not judged", result
+    assert result.data.rows == 0 and result.violations == []

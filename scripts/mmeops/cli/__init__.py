@@ -79,13 +79,16 @@ class MmeopsGroup(click.Group):
     "repo_root",
     type=click.Path(file_okay=False, exists=True),
     envvar="MMEOPS_REPO",
+    show_envvar=True,
     help="Repository root holding mmeops.yaml, models/ and environments/ "
-    "[default: the nearest folder at or above this one holding mmeops.yaml].",
+    "[default: the nearest folder at or above this one holding mmeops.yaml]. Point it (or "
+    "MMEOPS_REPO) at a copy to try the loop without editing your clone.",
 )
 @click.option(
     "--debug",
     is_flag=True,
     envvar="MMEOPS_DEBUG",
+    show_envvar=True,
     help="On an unexpected error, show Python's traceback instead of one line.",
 )
 @click.pass_context

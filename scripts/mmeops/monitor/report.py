@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from mmeops.monitor.run import OK, SKIPPED, VIOLATED, ModelRun, MonitorRun
+from mmeops.monitor.run import NOT_JUDGED, OK, SKIPPED, VIOLATED, ModelRun, MonitorRun
 
 TREND_POINTS = 20
-ICON = {OK: "✅", VIOLATED: "❌", SKIPPED: "⏭️"}
+ICON = {OK: "✅", VIOLATED: "❌", SKIPPED: "⏭️", NOT_JUDGED: "⏸️"}
 
 
 def headline(m: ModelRun) -> str:

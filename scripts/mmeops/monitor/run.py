@@ -39,6 +39,8 @@ class Violated(MmeopsError):
 
 
 OK, VIOLATED, SKIPPED = "ok", "violated", "skipped"
+# Too few rows (and labels) to judge anything: not "ok", which would claim a check passed.
+NOT_JUDGED = "not judged"
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,8 @@ def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> tuple[Model
         booster = _served_booster(ctx.env_aws, ctx.bucket, ctx.prefix, entry)
         quality = _model_quality(cfg, rows, lineage["features"], booster)
     status = VIOLATED if data.violations or (quality and quality.violations) else OK
+    if status == OK and data.skipped and (quality is None or quality.skipped):
+        status = NOT_JUDGED
     numeric = [c.name for c in rows.columns if c.numeric]
     window_stats = dataset_statistics(numeric, rows.frame[numeric].to_numpy(dtype=np.float64))
     return ModelRun(model, status, entry.version, window, data, quality), window_stats

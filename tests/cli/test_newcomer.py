@@ -1,0 +1,27 @@
+"""Issue 27, the newcomer's stumbles: `./mmeops` runs the clone's own command (or says how to
+get it), and `--help` names MMEOPS_REPO, the way to work on a copy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_wrapper_runs_the_clones_mmeops():
+    run = subprocess.run([str(ROOT / "mmeops"), "--version"], capture_output=True, text=True)
+    assert run.returncode == 0 and "version" in run.stdout, run.stderr
+
+
+def test_the_wrapper_without_a_virtualenv_says_what_to_run(tmp_path):
+    shutil.copy2(ROOT / "mmeops", tmp_path / "mmeops")
+    run = subprocess.run([str(tmp_path / "mmeops"), "--version"], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip().endswith("run `make setup` (or `make demo`) first")
+
+
+def test_help_names_mmeops_repo():
+    run = subprocess.run([str(ROOT / "mmeops"), "--help"], capture_output=True, text=True)
+    assert "MMEOPS_REPO" in run.stdout and "a copy" in run.stdout
