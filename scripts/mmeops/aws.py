@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.session
 
 from mmeops.errors import AwsError, NotFound, PreconditionFailed
 
@@ -226,6 +227,15 @@ def sse_params(kms_key_id: str | None) -> dict[str, str]:
     if not kms_key_id:
         return {}
     return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`, ...), from botocore's
+    own endpoint data; `aws` for a region it does not know (a new one)."""
+    try:
+        return botocore.session.get_session().get_partition_for_region(region)
+    except botocore.exceptions.UnknownRegionError:
+        return "aws"
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

@@ -15,17 +15,26 @@ def check_writable(path: str | None, option: str) -> None:
     """UserError when `path` cannot be written: a folder, a missing or read-only folder."""
     if path is None:
         return
-    target = Path(path)
+    problem = _unwritable(Path(path))
+    if problem:
+        raise UserError(f"{option} {path} {problem}; pass a file path you can write")
+
+
+def _unwritable(target: Path) -> str:
+    """Why `target` cannot be written, or "" when it can."""
+    if "\x00" in str(target):
+        return "holds a NUL byte, which no file name may"
     folder = target.parent
-    if target.is_dir():
-        problem = "is a folder"
-    elif not folder.is_dir():
-        problem = f"is in {folder}, which is not an existing folder"
-    elif not _can_create_in(folder) or (target.exists() and not _can_append(target)):
-        problem = "is not writable"
-    else:
-        return
-    raise UserError(f"{option} {path} {problem}; pass a file path you can write")
+    try:
+        if target.is_dir():
+            return "is a folder"
+        if not folder.is_dir():
+            return f"is in {folder}, which is not an existing folder"
+        if not _can_create_in(folder) or (target.exists() and not _can_append(target)):
+            return "is not writable"
+    except OSError as e:  # a name too long, a loop of symlinks: is_dir/exists raise these
+        return f"cannot be used ({e.strerror})"
+    return ""
 
 
 def check_github_files() -> None:
@@ -62,7 +71,12 @@ def check_folder(path: str | None, option: str) -> None:
     if path is None:
         return
     target = Path(path)
-    existing = next((p for p in (target, *target.parents) if p.exists()), Path("."))
+    try:
+        if "\x00" in path:
+            raise OSError(0, "a NUL byte in the name")
+        existing = next((p for p in (target, *target.parents) if p.exists()), Path("."))
+    except OSError as e:  # a name too long, a loop of symlinks
+        raise UserError(f"{option} {path} cannot be used ({e.strerror}); pass a folder") from None
     if not existing.is_dir():
         problem = f"cannot be a folder: {existing} is a file"
     elif not _can_create_in(existing):
