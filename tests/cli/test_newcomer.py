@@ -25,3 +25,11 @@ def test_the_wrapper_without_a_virtualenv_says_what_to_run(tmp_path):
 def test_help_names_mmeops_repo():
     run = subprocess.run([str(ROOT / "mmeops"), "--help"], capture_output=True, text=True)
     assert "MMEOPS_REPO" in run.stdout and "a copy" in run.stdout
+
+
+def test_stack_env_outside_a_repository_says_where_to_run_it(tmp_path):
+    run = subprocess.run(
+        [str(ROOT / "mmeops"), "stack", "env"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert run.returncode == 2
+    assert "not in an mmeops repository" in run.stderr and "--repo" in run.stderr

@@ -32,6 +32,9 @@ def table(stack) -> str:
                            ((g * 37 % 101) + (g * 53 % 97) > 100)::int
                     FROM generate_series(0, 364) g;
                 CREATE TABLE {SCHEMA}.flat (a real, y int);
+                CREATE TABLE {SCHEMA}.tiny (d date, a real, y int);
+                INSERT INTO {SCHEMA}.tiny VALUES
+                    ('2024-01-01', 1, 0), ('2024-01-02', 2, 1), ('2024-01-03', 3, 0);
             """)  # fmt: skip
     finally:
         conn.close()
@@ -78,6 +81,7 @@ def test_regression_target_gets_a_bound_from_its_own_spread(table, repo_copy):
         (["--table", "q17new.visits", "--target", "nope"], "--target 'nope' is not a column"),
         (["--table", "q17new.visits", "--target", "city"], "--target 'city' is text"),
         (["--table", "q17new.flat", "--target", "y"], "has no date or timestamp column"),
+        (["--table", "q17new.tiny", "--target", "y"], "has 3 rows, fewer than 10: too few"),
         (
             ["--table", "q17new.visits", "--target", "age", "--problem", "binary"],
             "--problem binary needs a target of 0 and 1",
@@ -125,3 +129,12 @@ def test_column_names_with_quotes_percent_and_hash_give_sql_and_yaml_that_parse(
     extracted = run(repo_copy, "extract", "odd")
     assert extracted.exit_code == 0, extracted.output
     assert "extracted odd: 200 rows" in extracted.output
+
+
+def test_extract_refuses_a_window_of_three_rows_before_uploading(table, repo_copy):
+    """Issue 27: three rows once split 1/1/1 and went on to a gate judged on one test row."""
+    assert run(repo_copy, "new", "visits", "--table", table, "--target", "converted").exit_code == 0
+    result = run(repo_copy, "extract", "visits", "--start", "2024-01-01", "--end", "2024-01-07")
+    assert result.exit_code == 2, result.output
+    assert "only 3 rows in the window" in result.output and "fewer than 10" in result.output
+    assert "models/visits/query.sql" in result.output

@@ -325,15 +325,18 @@ def _history(training: aws.Aws, bucket: str, model: str) -> bytes:
         return b""
 
 
-def test_a_report_path_in_a_missing_folder_is_exit_2_before_any_write(served: Served):
+def test_a_report_path_in_a_missing_folder_is_exit_2_before_any_write(
+    served: Served, tmp_path: Path
+):
     training, bucket = _training(served)
+    report = tmp_path / "nonexistent" / "dir" / "r.md"
     before = _history(training, bucket, served.name)
     result = CliRunner().invoke(
         main,
-        ["--repo", str(served.root), "monitor", "sandbox", "--report", "/nonexistent/dir/r.md"],
+        ["--repo", str(served.root), "monitor", "sandbox", "--report", str(report)],
     )
     assert result.exit_code == 2, result.output
-    assert "--report /nonexistent/dir/r.md" in result.output
+    assert f"--report {report}" in result.output and not report.parent.exists()
     assert _history(training, bucket, served.name) == before  # no history row
 
 

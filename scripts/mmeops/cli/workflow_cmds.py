@@ -41,6 +41,8 @@ def affected_cmd(obj: dict, changed_file: str) -> None:
             changed = f.read().splitlines()
     except OSError as e:
         raise UserError(f"cannot read the changed paths: {e.strerror}", changed_file) from None
+    except ValueError:  # a NUL byte in the name: no file has one
+        raise UserError("cannot read the changed paths: a NUL byte in the file name") from None
     affected = affected_environments(repo, changed)
     click.echo(json.dumps(affected))
     for name in sorted(repo.envs):

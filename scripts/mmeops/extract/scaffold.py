@@ -127,8 +127,11 @@ def scaffold(
                 "add a numeric label column"
             )
         facts = _facts(conn, pgsql.Identifier(schema, name), time, target)
-    if facts["rows"] == 0:
-        raise UserError(f"table {schema}.{name} is empty: nothing to learn from")
+    if facts["rows"] < extract.MIN_ROWS:
+        raise UserError(
+            f"table {schema}.{name} has {facts['rows']} rows, fewer than {extract.MIN_ROWS}: "
+            "too few to train, validate and test a model"
+        )
     problem = problem or ("binary" if facts["zero_one"] else "regression")
     if problem == "binary" and not facts["zero_one"]:
         raise UserError(
