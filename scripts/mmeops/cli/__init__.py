@@ -69,6 +69,9 @@ class MmeopsGroup(click.Group):
         except Exception as e:
             if ctx.params.get("debug"):
                 raise
+            # os.stat in click's Path type refuses a NUL byte with a ValueError
+            if isinstance(e, ValueError) and "null byte" in str(e):
+                raise click.UsageError("an argument holds a NUL byte; no name or path may") from e
             raise UnexpectedError(e) from None
 
 
