@@ -3,6 +3,7 @@ get it), and `--help` names MMEOPS_REPO, the way to work on a copy."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,3 +34,14 @@ def test_stack_env_outside_a_repository_says_where_to_run_it(tmp_path):
     )
     assert run.returncode == 2
     assert "not in an mmeops repository" in run.stderr and "--repo" in run.stderr
+
+
+def test_stack_variables_left_after_the_stack_stopped_say_the_stack_is_down(repo_copy):
+    env = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # nothing listens there
+    run = subprocess.run(
+        [str(ROOT / "mmeops"), "--repo", str(repo_copy), "reconcile", "sandbox", "--plan"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert "where nothing answers: the embedded stack is down" in line
