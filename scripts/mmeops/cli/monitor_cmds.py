@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
-from mmeops import github
+from mmeops import github, outputs
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 
@@ -58,13 +57,15 @@ def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file, ht
 
     day = since.date() if since else None
     check_since(day)
+    outputs.check_writable(report_file, "--report")  # before the run writes its history
+    outputs.check_writable(html_file, "--html")
     run = monitor(load_repo(obj["repo_root"]), env, list(models), since=day)
     markdown = report.markdown(run)
     click.echo({"table": report.table, "json": report.as_json}.get(output, report.markdown)(run))
     if report_file:
-        Path(report_file).write_text(markdown, encoding="utf-8")
+        outputs.write_text(report_file, markdown)
     if html_file:
-        Path(html_file).write_text(html.page(run), encoding="utf-8")
+        outputs.write_text(html_file, html.page(run))
     github.append_summary(markdown)
     github.set_output("data_drift", json.dumps([m.model for m in run.models if m.data_violated]))
     github.set_output("quality", json.dumps([m.model for m in run.models if m.quality_violated]))
