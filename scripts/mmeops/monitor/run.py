@@ -126,7 +126,7 @@ def _model_quality(cfg: ModelConfig, rows: Rows, features: list[str], booster) -
     n = int(labeled.sum())
     lost = [f for f in features if f not in rows.names]
     if lost:  # data quality reports each as missing_column_check; the model cannot score
-        return checks.ModelQuality(
+        return mq.ModelQuality(
             n, skipped=f"the query no longer returns {', '.join(lost)}: the model cannot score"
         )
     if n < cfg.monitor.min_rows:
