@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,10 @@ import sysconfig
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from helpers import isolate
 
 from . import limits
 from .rewrite import ENVIRONMENTS_VAR, rewrite_tree
@@ -159,6 +164,8 @@ class World:
                 dest = self.origin / name
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dest)
+        # Endpoint names and artifact prefixes of its own: the session's stack is shared.
+        isolate(self.origin, "wf")
         git(self.origin, "init", "-q", "-b", "main")
         # The checkout stand-in fetches one commit by id, as actions/checkout does.
         git(self.origin, "config", "uploadpack.allowAnySHA1InWant", "true")
@@ -245,6 +252,29 @@ class World:
                 }
             }
         self.environments = envs
+
+    def changed(self, before: str, after: str) -> list[str]:
+        return git(self.origin, "diff", "--name-only", before, after).splitlines()
+
+    def triggers(self, workflow: str, event: str, before: str, after: str, branch="main") -> bool:
+        """Whether GitHub starts `workflow` for a push (or pull request) of before..after:
+        its `branches` and `paths` filters (GitHub docs, "Workflow syntax: on.<push>.paths":
+        `*` matches within a path segment, `**` across them; the workflow runs when at least
+        one changed file matches). act does not apply `paths`; the harness does."""
+        on = YAML(typ="safe").load((self.origin / ".github/workflows" / workflow).read_text())
+        on = on.get("on", on.get(True))
+        if isinstance(on, (str, list)):
+            return event in ([on] if isinstance(on, str) else on)
+        if event not in on:
+            return False
+        spec = on[event] or {}
+        if "branches" in spec and not any(_glob(p).fullmatch(branch) for p in spec["branches"]):
+            return False
+        if "paths" not in spec:
+            return True
+        return any(
+            _glob(p).fullmatch(f) for p in spec["paths"] for f in self.changed(before, after)
+        )
 
     # -- a run ----------------------------------------------------------------------------
     def run(
@@ -388,6 +418,20 @@ class World:
             "MMEOPS_HARNESS_GH_STATE": str(self.state_path),
             "MMEOPS_HARNESS_GH_CALLS": str(self.calls_path),
         }
+
+
+def _glob(pattern: str) -> re.Pattern:
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
 
 
 def _repository_payload() -> dict:
