@@ -77,7 +77,7 @@ def git(repo: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     """What one act run did."""
 
@@ -87,6 +87,9 @@ class Run:
     records: list[dict]
     run_id: int
     sha: str
+
+    def __repr__(self) -> str:  # short: the log is long, and assertion messages print it
+        return f"Run({self.workflow}, run {self.run_id}, exit {self.returncode})"
 
     @property
     def text(self) -> str:
@@ -108,7 +111,7 @@ class Run:
         return [r for r in self.records if r["kind"] == "assume"]
 
 
-@dataclass
+@dataclass(repr=False)
 class World:
     """A repository, its GitHub and the embedded stack, for one test."""
 
@@ -118,6 +121,9 @@ class World:
     repo_vars: dict[str, str] = field(default_factory=dict)
     repo_secrets: dict[str, str] = field(default_factory=dict)
     runs: int = 0
+
+    def __repr__(self) -> str:  # never the secrets: assertion messages print it
+        return f"World({self.root})"
 
     def __post_init__(self) -> None:
         self.origin = self.root / "origin"
