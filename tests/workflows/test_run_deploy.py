@@ -104,3 +104,16 @@ def test_a_models_change_merged_is_applied(world, stack):
     run = _deploy(world, before, after)
     assert run.returncode == 0, run.text[-3000:]
     assert {j["job"] for j in run.jobs()} >= {"reconcile"}
+
+
+def test_a_git_revert_rolls_the_endpoint_back(world, stack):
+    before, after = merge(world, scale(world, "sandbox", 2), "sandbox: two", "scale-sb")
+    assert _deploy(world, before, after).returncode == 0
+    assert endpoint(world, stack, "sandbox")["instance_count"] == 2
+
+    reverted = world.revert(after)
+    run = _deploy(world, after, reverted)
+
+    assert run.returncode == 0, run.text[-3000:]
+    assert endpoint(world, stack, "sandbox") == {"status": "InService", "instance_count": 1}
+    assert deployments(world, "sandbox") == ["success", "success"]
