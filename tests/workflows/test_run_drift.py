@@ -26,7 +26,7 @@ def test_drift_opens_an_issue_per_drifted_environment_and_none_for_a_clean_one(w
 
     # sandbox matches what it deployed; qa and prod were never deployed: their endpoints are
     # missing, which is drift.
-    assert run.returncode == 0, run.text[-3000:]
+    assert run.returncode == 0, run.failures()
     assert _open_drift_issues(world) == {"Drift in qa", "Drift in prod"}
     assert {a["sub"].rpartition(":")[2] for a in run.assumes()} == {
         "sandbox-readonly",

@@ -40,7 +40,7 @@ def test_a_sandbox_pull_request_is_planned_and_commented_with_read_only_roles(wo
 
     run = _plan(world, base, head)
 
-    assert run.returncode == 0, run.text[-4000:]
+    assert run.returncode == 0, run.failures()
     (comment,) = world.state()["comments"]
     body = comment["body"]
     assert comment["issue"] == 7 and body.startswith(MARKER)
@@ -75,6 +75,6 @@ def test_the_next_push_updates_the_same_comment(world):
     _plan(world, base, head)
     head2 = world.commit(scale(world, "sandbox", 3), "sandbox: three", branch="scale")
     run = _plan(world, base, head2)
-    assert run.returncode == 0, run.text[-4000:]
+    assert run.returncode == 0, run.failures()
     (comment,) = world.state()["comments"]
     assert head2[:12] in comment["body"] and head[:12] not in comment["body"]

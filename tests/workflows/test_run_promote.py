@@ -18,7 +18,7 @@ def test_promote_opens_one_pull_request_pinning_the_version_with_the_app_token(w
 
     run = world.run("promote.yml", "workflow_dispatch", {}, inputs=inputs)
 
-    assert run.returncode == 0, run.text[-3000:]
+    assert run.returncode == 0, run.failures()
     (pr,) = world.state()["pulls"]
     assert pr["title"] == "Promote breast-cancer v3 to sandbox"
     assert pr["head"] == "mmeops/promote-sandbox-breast-cancer-v3" and pr["base"] == "main"

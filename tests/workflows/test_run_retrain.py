@@ -28,7 +28,7 @@ def _retrain(world, **kw):
 def test_a_due_model_is_retrained_and_pinned_in_one_pull_request(world):
     run = _retrain(world)
 
-    assert run.returncode == 0, run.text[-4000:]
+    assert run.returncode == 0, run.failures()
     due = run.jobs("due")[0]["outputs"]
     assert due["models"] == '["breast-cancer"]'
     legs = run.jobs("retrain")

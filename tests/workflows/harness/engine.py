@@ -10,9 +10,10 @@ embedded stack, in a throwaway GitHub of the harness's making:
 
 Each `World.run` clones origin at the commit into an engine copy, applies rewrite.py (and a
 test's mutation) there, and runs one workflow for one event. Every run has its own HOME, tool
-cache, action cache, artifact store and a virtualenv that reuses the test venv's packages
-(`.pth`), so the setup action's `pip install .` builds only mmeops. AWS is the embedded stack
-through AWS_ENDPOINT_URL, with no credentials until the OIDC stand-in assumes a role.
+cache, action cache and artifact store; each job a virtualenv that reuses the test venv's
+packages (`.pth`, made by the setup-python stand-in), so `pip install .` builds only
+mmeops. AWS is the embedded stack through AWS_ENDPOINT_URL, with no credentials until the
+OIDC stand-in assumes a role.
 
 After each run the harness records deployments (GitHub makes one for every job that runs in
 an environment) and checks GitHub's limits on what every job produced (limits.py).
@@ -26,7 +27,6 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,6 +94,19 @@ class Run:
     @property
     def text(self) -> str:
         return "".join(e.get("msg", "") + ("" if e.get("raw_output") else "\n") for e in self.log)
+
+    def failures(self, lines: int = 30) -> str:
+        """What the failed jobs printed last (an assertion message worth reading)."""
+        failed = {e["job"] for e in self.log if e.get("jobResult") == "failure"}
+        out = []
+        for job in sorted(failed):
+            printed = [
+                e["msg"].rstrip()
+                for e in self.log
+                if e.get("job") == job and (e.get("raw_output") or "Failure" in e.get("msg", ""))
+            ]
+            out += [f"--- {job}", *printed[-lines:]]
+        return "\n".join(out) or self.text[-3000:]
 
     def results(self) -> dict[str, list[str]]:
         """act's job results by job path ("plan-sandbox/reconcile/reconcile"), one per leg."""
@@ -386,19 +399,6 @@ class World:
         (home / "home").mkdir()
         (home / "artifacts").mkdir()
         (home / "records.jsonl").write_text("")
-        venv = home / "venv"
-        subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        site = subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-c",
-                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        Path(site, "mmeops_harness.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
         stack_env = self.stack.env
         return {
             "PATH": f"{HARNESS}:/usr/local/bin:/usr/bin:/bin",
@@ -419,7 +419,7 @@ class World:
             "MMEOPS_HARNESS_RECORDER": str(HARNESS / "recorder.py"),
             "MMEOPS_HARNESS_RECORDS": str(home / "records.jsonl"),
             "MMEOPS_HARNESS_ARTIFACTS": str(home / "artifacts"),
-            "MMEOPS_HARNESS_VENV": str(venv),
+            "MMEOPS_HARNESS_VENVS": str(home / "venvs"),
             "MMEOPS_HARNESS_ORIGIN": str(self.origin),
             "MMEOPS_HARNESS_GH_STATE": str(self.state_path),
             "MMEOPS_HARNESS_GH_CALLS": str(self.calls_path),

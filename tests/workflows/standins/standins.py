@@ -61,8 +61,32 @@ def checkout() -> None:
     put("GITHUB_OUTPUT", ref=os.environ.get("GITHUB_REF", ""), commit=sha)
 
 
+def _job_venv() -> Path:
+    """A virtualenv for this job only (parallel jobs each install mmeops, as on their own
+    runners), with a .pth to the test venv's packages so only mmeops is built."""
+    import sysconfig
+    import tempfile
+
+    root = Path(os.environ["MMEOPS_HARNESS_VENVS"])
+    root.mkdir(exist_ok=True)
+    venv = Path(tempfile.mkdtemp(prefix=os.environ.get("GITHUB_JOB", "job") + "-", dir=root))
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(site, "mmeops_harness.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv
+
+
 def setup_python() -> None:
-    venv = Path(os.environ["MMEOPS_HARNESS_VENV"])
+    venv = _job_venv()
     python = venv / "bin" / "python"
     have = subprocess.run(
         [str(python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
