@@ -1,0 +1,142 @@
+"""The harness's own parts, without act: the fake gh refuses what GitHub and the CLI refuse,
+the rewrites touch only what act lacks, the limits fail a run past GitHub's. Fast tier."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from harness import rewrite
+from harness.engine import HARNESS, Run
+from harness.limits import LimitExceeded, check
+
+
+@pytest.fixture
+def gh(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text(
+        json.dumps(
+            {
+                "issues": [],
+                "pulls": [],
+                "comments": [],
+                "runs": [],
+                "deployments": [],
+                "branches": {"main": "0" * 40},
+            }
+        )
+    )
+    calls = tmp_path / "calls.jsonl"
+    env = {
+        **os.environ,
+        "MMEOPS_HARNESS_GH_STATE": str(state),
+        "MMEOPS_HARNESS_GH_CALLS": str(calls),
+        "GITHUB_REPOSITORY": "acme/mmeops",
+    }
+
+    def call(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(HARNESS / "fake_gh.py"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    call.state = lambda: json.loads(state.read_text())
+    call.calls = lambda: [json.loads(li) for li in calls.read_text().splitlines()]
+    return call
+
+
+def test_fake_gh_refuses_an_unknown_flag_and_records_the_call(gh):
+    done = gh("issue", "list", "--repo", "acme/mmeops", "--labels", "x", "--json", "number")
+    assert done.returncode == 1 and "unknown flag: --labels" in done.stderr
+    assert gh.calls()[-1]["outcome"] == "refused"
+
+
+def test_fake_gh_refuses_a_body_over_65536_characters_and_keeps_no_issue(gh, tmp_path):
+    """GitHub answers 422 for an issue or comment body over 65,536 characters."""
+    body = tmp_path / "body.md"
+    body.write_text("x" * 65_537)
+    args = ("issue", "create", "--repo", "acme/mmeops", "--title", "t", "--body-file", str(body))
+    done = gh(*args)
+    assert done.returncode == 1 and "body is too long" in done.stderr
+    assert gh.state()["issues"] == []
+    body.write_text("x" * 65_536)
+    assert gh(*args).returncode == 0
+    assert len(gh.state()["issues"]) == 1
+
+
+def test_fake_gh_finds_issues_by_title_and_closes_them(gh, tmp_path):
+    body = tmp_path / "b.md"
+    body.write_text("drift")
+    gh(
+        "issue",
+        "create",
+        "--repo",
+        "acme/mmeops",
+        "--title",
+        "Drift in qa",
+        "--body-file",
+        str(body),
+    )
+    search = (
+        "issue",
+        "list",
+        "--repo",
+        "acme/mmeops",
+        "--state",
+        "open",
+        "--search",
+        '"Drift in qa" in:title',
+        "--json",
+        "number,title",
+        "--jq",
+        ".[].number",
+    )
+    number = gh(*search).stdout.strip()
+    assert number
+    assert gh("issue", "close", number, "--repo", "acme/mmeops", "--comment", "ok").returncode == 0
+    assert gh(*search).stdout.strip() == ""
+
+
+def test_self_uses_becomes_the_repository_at_the_commit_and_nothing_else_changes():
+    text = "steps:\n  - uses: $/actions/setup\n  - uses: actions/checkout@abc # v1\n"
+    out = rewrite.self_uses(text, "acme/mmeops", "f" * 40)
+    assert out == (
+        f"steps:\n  - uses: acme/mmeops/actions/setup@{'f' * 40}\n"
+        "  - uses: actions/checkout@abc # v1\n"
+    )
+
+
+def test_a_job_in_an_environment_reads_its_vars_and_has_an_oidc_token_only_if_granted():
+    wf = (
+        "on: push\npermissions: {contents: read}\njobs:\n"
+        "  a:\n    runs-on: x\n    environment: ${{ matrix.e }}-readonly\n"
+        "    permissions: {id-token: write}\n"
+        "    steps:\n      - run: echo\n        env: {R: '${{ vars.AWS_ROLE_ARN }}'}\n"
+        "  b:\n    runs-on: x\n    steps:\n      - run: echo\n"
+    )
+    out = rewrite.rewrite_workflow(wf)
+    assert "MMEOPS_HARNESS_ENVIRONMENT: ${{ format('{0}-readonly', matrix.e) }}" in out
+    assert "[env.MMEOPS_HARNESS_ENVIRONMENT].vars.AWS_ROLE_ARN || vars.AWS_ROLE_ARN" in out
+    a, b = out.split("\n  b:\n")
+    assert "MMEOPS_HARNESS_ID_TOKEN: 'true'" in a or "MMEOPS_HARNESS_ID_TOKEN: true" in a
+    assert "ID_TOKEN: 'false'" in b or "ID_TOKEN: false" in b
+
+
+def _run(**job) -> Run:
+    entry = {"kind": "job", "job": "j", "outputs": {}, "summary_bytes": 0, "matrix": {}, **job}
+    return Run("w.yml", 0, [], [entry], 1, "0" * 40)
+
+
+def test_limits_fail_outputs_over_1_mb_a_matrix_over_256_and_a_summary_over_1_mib():
+    check(_run(outputs={"o": "x" * 500_000}))  # 1,000,000 bytes in UTF-16: at the limit
+    with pytest.raises(LimitExceeded, match="outputs"):
+        check(_run(outputs={"o": "x" * 500_001}))
+    with pytest.raises(LimitExceeded, match="matrix"):
+        check(_run(matrix={"m": 1}, job_total=257))
+    with pytest.raises(LimitExceeded, match="summary"):
+        check(_run(summary_bytes=1024 * 1024 + 1))
