@@ -106,12 +106,19 @@ def test_no_stored_pull_request_token_and_apps_mint_one_per_job():
 
 
 def _evaluate(expression: str, context: dict) -> bool:
-    """A GitHub `if:` of the forms used here (==, !=, &&, ||, !, parentheses, cancelled())
-    evaluated over `context` (dotted names -> values)."""
+    """A GitHub `if:` of the forms used here (==, !=, &&, ||, !, parentheses, cancelled(),
+    failure(), success(), always()) evaluated over `context` (dotted names -> values).
+    GitHub adds `success() &&` to an `if:` that calls none of the status functions
+    ("Expressions: Status check functions")."""
     text = expression.strip()
     if text.startswith("${{"):
         text = text[3:].rsplit("}}", 1)[0]
-    tokens = re.findall(r"'[^']*'|==|!=|&&|\|\||!|\(|\)|cancelled\(\)|[A-Za-z_][\w.-]*", text)
+    if not re.search(r"\b(success|failure|always|cancelled)\(\)", text):
+        text = f"success() && ({text})"
+    tokens = re.findall(
+        r"'[^']*'|==|!=|&&|\|\||!|\(|\)|(?:success|failure|always|cancelled)\(\)|[A-Za-z_][\w.-]*",
+        text,
+    )
     python = []
     for tok in tokens:
         if tok == "&&":
@@ -120,8 +127,11 @@ def _evaluate(expression: str, context: dict) -> bool:
             python.append(" or ")
         elif tok == "!":
             python.append(" not ")
-        elif tok == "cancelled()":
-            python.append(repr(context.get("cancelled()", False)))
+        elif tok == "always()":
+            python.append("True")
+        elif tok.endswith("()"):
+            default = tok == "success()"  # nothing failed or was cancelled unless told
+            python.append(repr(context.get(tok, default)))
         elif tok in ("==", "!=", "(", ")") or tok.startswith("'"):
             python.append(f" {tok} ")
         else:
@@ -382,3 +392,70 @@ def test_shellcheck_finds_nothing_in_the_composite_actions(tmp_path):
     assert len(files) >= 6
     done = subprocess.run([shellcheck, *files], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- 9. monitor: a failed monitor is an issue; a failed issue step skips no retrain --------
+
+
+def _run_job(steps: list[dict], failing: set[str]) -> dict[str, str]:
+    """Each step's outcome as a runner gives it: a step runs when its `if:` (default
+    `success()`) holds over the outcomes so far; `failing` names the steps that fail when they
+    run. "A step's `if:` without a status function gets `success()`" ("Expressions: Status
+    check functions"); `steps.ID.outcome` is success, failure or skipped."""
+    outcomes: dict[str, str] = {}
+    failed = False
+    for step in steps:
+        key = step.get("id") or step.get("name") or step.get("uses", "")
+        context = {"success()": not failed, "failure()": failed, "cancelled()": False}
+        context |= {f"steps.{k}.outcome": v for k, v in outcomes.items()}
+        if _evaluate(str(step.get("if", "success()")), context):
+            outcomes[key] = "failure" if key in failing else "success"
+            failed = failed or key in failing
+        else:
+            outcomes[key] = "skipped"
+    return outcomes
+
+
+MONITOR_STEPS = WF["monitor.yml"]["jobs"]["monitor"]["steps"]
+ISSUES = "Open, update or close one data-drift issue per model"
+FAILED_ISSUE = "Open or update the monitoring-failed issue"
+
+
+@pytest.mark.parametrize("failing", ["$/actions/setup", "monitor", ISSUES])
+def test_a_failed_monitor_opens_an_issue(failing):
+    outcomes = _run_job(MONITOR_STEPS, {failing})
+    assert outcomes[FAILED_ISSUE] == "success", outcomes
+
+
+def test_a_clean_monitor_opens_no_failure_issue():
+    assert _run_job(MONITOR_STEPS, set())[FAILED_ISSUE] == "skipped"
+
+
+def test_a_failing_issue_step_does_not_skip_the_quality_retrain():
+    """Issue 24, item 2: `gh issue create` refused a body and the `keyed` step after it was
+    skipped, so no quality retrain happened."""
+    outcomes = _run_job(MONITOR_STEPS, {ISSUES})
+    assert outcomes["keyed"] == "success", outcomes
+    # The failed leg fails the monitor job; the retrain still runs on prod's output.
+    retrain = WF["monitor.yml"]["jobs"]["retrain"]["if"]
+    context = {
+        "success()": False,
+        "failure()": True,
+        "needs.monitor.outputs.quality-prod": '["breast-cancer"]',
+    }
+    assert _evaluate(retrain, context)
+    assert not _evaluate(retrain, context | {"needs.monitor.outputs.quality-prod": "[]"})
+
+
+def test_the_job_simulation_catches_a_keyed_step_after_the_issue_step():
+    """Test of the test: the order that dropped the retrain is caught."""
+    keyed = next(s for s in MONITOR_STEPS if s.get("id") == "keyed")
+    reordered = [s for s in MONITOR_STEPS if s is not keyed] + [keyed]
+    assert _run_job(reordered, {ISSUES})["keyed"] == "skipped"
+
+
+def test_each_model_issue_posts_that_models_own_body():
+    (step,) = [s for s in MONITOR_STEPS if s.get("name") == ISSUES]
+    assert 'cat "$ISSUES_DIR/$model.md"' in step["run"] and "REPORT_FILE" not in step["env"]
+    assert step["env"]["ISSUES_DIR"] == "${{ steps.monitor.outputs.issues-dir }}"
+    assert "--issues" in ACT["monitor"]["runs"]["steps"][0]["run"]

@@ -121,6 +121,7 @@ SHELL_VALUES = {
     "MODELS": "breast-cancer diabetes-progression",
     "full": "/tmp/reconcile-full.md",
     "RUNNER_TEMP": "/tmp",
+    "issues": "/tmp/monitor-issues",
 }
 
 

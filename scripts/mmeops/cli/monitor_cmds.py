@@ -10,6 +10,7 @@ import click
 from mmeops import github
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
+from mmeops.outputs import check_folder, check_writable, write_text
 
 
 @main.command("monitor")
@@ -34,8 +35,15 @@ from mmeops.config.repo import load_repo
     type=click.Path(dir_okay=False),
     help="Also write the markdown report to this file (an issue or pull request body).",
 )
+@click.option(
+    "--issues",
+    "issues_dir",
+    type=click.Path(file_okay=False),
+    help="Also write one issue body per model with data drift, DIR/MODEL.md, each that "
+    "model's report alone (within GitHub's 65,536 characters).",
+)
 @click.pass_obj
-def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file) -> None:
+def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file, issues_dir) -> None:
     """Check every model ENV serves (or only MODELS) against its served version's baseline.
 
     Data quality: the model's query over the rows after its training window, against the
@@ -45,18 +53,25 @@ def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file) ->
 
     Example:
 
-        mmeops monitor prod --output markdown
+        mmeops monitor prod --output markdown --issues issues/
     """
     from mmeops.monitor import report
     from mmeops.monitor.run import Violated, check_since, monitor
 
     day = since.date() if since else None
     check_since(day)
+    check_writable(report_file, "--report")
+    check_folder(issues_dir, "--issues")
     run = monitor(load_repo(obj["repo_root"]), env, list(models), since=day)
     markdown = report.markdown(run)
     click.echo({"table": report.table, "json": report.as_json}.get(output, report.markdown)(run))
     if report_file:
-        Path(report_file).write_text(markdown, encoding="utf-8")
+        write_text(report_file, markdown)
+    if issues_dir:
+        Path(issues_dir).mkdir(parents=True, exist_ok=True)
+        for m in run.models:
+            if m.data_violated:
+                write_text(str(Path(issues_dir) / f"{m.model}.md"), report.issue_body(run, m))
     github.append_summary(markdown)
     github.set_output("data_drift", json.dumps([m.model for m in run.models if m.data_violated]))
     github.set_output("quality", json.dumps([m.model for m in run.models if m.quality_violated]))
