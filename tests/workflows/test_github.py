@@ -459,3 +459,36 @@ def test_each_model_issue_posts_that_models_own_body():
     assert 'cat "$ISSUES_DIR/$model.md"' in step["run"] and "REPORT_FILE" not in step["env"]
     assert step["env"]["ISSUES_DIR"] == "${{ steps.monitor.outputs.issues-dir }}"
     assert "--issues" in ACT["monitor"]["runs"]["steps"][0]["run"]
+
+
+# --- 10. deploy: every change that shapes an environment triggers it; nothing is dropped ----
+
+
+def test_deploy_is_triggered_by_every_path_that_shapes_an_environment():
+    """Issue 24, item 4: `models/` and `mmeops.yaml` changes were planned, never deployed."""
+    from mmeops.config.affected import SHARED_PREFIXES
+
+    paths = _triggers(WF["deploy.yml"])["push"]["paths"]
+    assert "environments/**" in paths
+    for prefix in SHARED_PREFIXES:
+        assert (prefix + "**" if prefix.endswith("/") else prefix) in paths, paths
+
+
+def test_deploy_compares_each_environment_with_its_last_successful_deployment():
+    """Issue 24, item 3: the push's own diff dropped a change a failed run had skipped."""
+    changes = WF["deploy.yml"]["jobs"]["changes"]
+    looked_up = {
+        s["with"]["environment"]: s["id"]
+        for s in changes["steps"]
+        if s.get("uses") == "$/actions/deployed"
+    }
+    assert set(looked_up) == {"sandbox", "qa", "prod"} == set(changes["outputs"])
+    (step,) = [s for s in changes["steps"] if s.get("id") == "changes"]
+    assert "mmeops undeployed" in step["run"] and "git diff" not in step["run"]
+    for env, step_id in looked_up.items():
+        var = f"{env.upper()}_SHA"
+        assert step["env"][var] == f"${{{{ steps.{step_id}.outputs.sha }}}}"
+        assert f'"{env}=${var}"' in step["run"]
+    # drift.yml reads the same record, through the same action.
+    drift = WF["drift.yml"]["jobs"]["check"]["steps"]
+    assert any(s.get("uses") == "$/actions/deployed" for s in drift)

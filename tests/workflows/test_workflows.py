@@ -122,6 +122,9 @@ SHELL_VALUES = {
     "full": "/tmp/reconcile-full.md",
     "RUNNER_TEMP": "/tmp",
     "issues": "/tmp/monitor-issues",
+    "SANDBOX_SHA": ["3f2c1e0", ""],
+    "QA_SHA": "3f2c1e0",
+    "PROD_SHA": "",
 }
 
 
@@ -444,7 +447,7 @@ def _permissions_needed(job: dict) -> dict[str, str]:
             need["issues"] = "write"
         if "gh run " in run:
             need["actions"] = "read"
-        if "/deployments" in run:
+        if "/deployments" in run or uses.endswith("/actions/deployed"):
             need["deployments"] = "read"
     return need
 

@@ -1,16 +1,21 @@
-"""`mmeops affected`: the plan workflow's choice of environments."""
+"""`mmeops affected` and `mmeops undeployed`: the plan and deploy workflows' choice of
+environments."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
 from mmeops import github
 from mmeops.cli import main
-from mmeops.config.affected import affected_environments
+from mmeops.config.affected import affected_environments, deploy_needed
 from mmeops.config.repo import load_repo
 from mmeops.errors import UserError
+from mmeops.gitinfo import changed_paths
+
+_SHA = re.compile(r"[0-9a-f]{4,64}")
 
 
 @main.command("affected")
@@ -44,3 +49,54 @@ def affected_cmd(obj: dict, changed_file: str) -> None:
     click.echo(json.dumps(affected))
     for name in sorted(repo.envs):
         github.set_output(name, "true" if name in affected else "false")
+
+
+@main.command("undeployed")
+@click.option(
+    "--deployed",
+    "deployed",
+    multiple=True,
+    metavar="ENV=SHA",
+    help="The commit ENV's last successful deployment applied (empty: none yet). Repeat "
+    "for each environment; one not given counts as never deployed.",
+)
+@click.option("--head", default="HEAD", show_default=True, help="The commit to deploy.")
+@click.pass_obj
+def undeployed_cmd(obj: dict, deployed: tuple[str, ...], head: str) -> None:
+    """Print the JSON list of environments whose file, models/ or mmeops.yaml differ from what
+    their last successful deployment applied.
+
+    A change that a failed or cancelled deploy missed is still there at the next run, so it is
+    applied then. Also writes ENV=true|false for every environment to $GITHUB_OUTPUT.
+
+    Example:
+
+        mmeops undeployed --deployed sandbox=3f2c1e0 --deployed qa=3f2c1e0 --deployed prod=
+    """
+    repo = load_repo(obj["repo_root"])
+    shas = {}
+    for item in deployed:
+        env, sep, sha = item.partition("=")
+        if not sep or env not in repo.envs or not _SHA.fullmatch(sha.strip() or "0000"):
+            raise click.BadParameter(
+                f"{item!r}: write ENV=SHA (a hex commit id, or nothing) with ENV one of "
+                f"{', '.join(sorted(repo.envs))}",
+                param_hint="--deployed",
+            )
+        shas[env] = sha.strip()
+    chosen = []
+    for env in sorted(repo.envs):
+        sha = shas.get(env, "")
+        changed = changed_paths(repo.root, sha, head) if sha else None
+        if changed is None:
+            why = "no successful deployment recorded" if not sha else f"{sha[:12]} is not here"
+            run = True
+        else:
+            run = deploy_needed(env, changed)
+            why = f"{'changed' if run else 'unchanged'} since {sha[:12]}"
+        click.echo(f"{env}: {'apply' if run else 'nothing to apply'} ({why})", err=True)
+        github.set_output(env, "true" if run else "false")
+        github.append_summary(f"- {env}: {run} ({why})")
+        if run:
+            chosen.append(env)
+    click.echo(json.dumps(chosen))
