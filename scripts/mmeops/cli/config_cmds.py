@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mmeops.cli import main
+from mmeops.config.policy import policy_problems
 from mmeops.config.repo import load_repo
 from mmeops.config.schema import write_schemas
 from mmeops.errors import ConfigErrors, UserError
@@ -30,7 +31,8 @@ def _annotation(problem: UserError) -> str:
 @main.command()
 @click.pass_obj
 def validate(obj: dict) -> None:
-    """Check mmeops.yaml, every model and every environment file.
+    """Check mmeops.yaml, every model and every environment file, and the promotion policy
+    across them (no version newer than its promotion_from file pins).
 
     Exit 0 when all are valid; otherwise exit 2 with one `path:line: problem` line each
     (and GitHub annotations when GITHUB_ACTIONS=true). Reads no AWS state.
@@ -41,12 +43,15 @@ def validate(obj: dict) -> None:
     """
     try:
         repo = load_repo(obj["repo_root"])
+        problems = policy_problems(repo)
     except ConfigErrors as e:
-        for problem in e.problems:
+        problems = e.problems
+    if problems:
+        for problem in problems:
             click.echo(problem.format(), err=True)
             if os.environ.get("GITHUB_ACTIONS") == "true":
                 click.echo(_annotation(problem))
-        raise SystemExit(2) from None
+        raise SystemExit(2)
     click.echo(f"valid: mmeops.yaml, {len(repo.models)} models, {len(repo.envs)} environments")
 
 
