@@ -21,7 +21,7 @@ from test_workflows import ACT, ROOT, WF, _jobs, _runs, _steps, _workflow_call
 
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
-from mmeops.schedule import MATRIX_LIMIT, batches
+from mmeops.schedule.due import RUN_LIMIT, check_run_size
 
 BIN = Path(sys.executable).parent
 DOCS = (ROOT / "docs" / "workflows.md").read_text(encoding="utf-8")
@@ -253,40 +253,33 @@ def test_every_script_with_a_pipe_runs_with_pipefail():
 
 def test_every_matrix_is_bounded_by_githubs_256_jobs():
     """ "A matrix will generate a maximum of 256 jobs per workflow run" ("Running variations
-    of jobs in a workflow"). Dynamic matrices come from `mmeops due`'s batches (at most 256
-    of at most 256 models each) and from a batch passed to retrain.yml."""
-    bounded_sources = {"needs.due.outputs.batches", "inputs.models"}
+    of jobs in a workflow"). The one dynamic matrix is retrain.yml's `models`: `mmeops due`'s
+    list (at most 256), or the models quality monitoring found violated, cut to 256. No
+    matrix of matrices: a run's retrain jobs stay within 256 in total."""
     for name, job_id, job in _jobs():
         matrix = (job.get("strategy") or {}).get("matrix")
         if not matrix:
             continue
         for key, value in matrix.items():
             if isinstance(value, list):
-                assert len(value) <= MATRIX_LIMIT, f"{name}:{job_id}.{key}"
+                assert len(value) <= RUN_LIMIT, f"{name}:{job_id}.{key}"
                 continue
-            source = re.fullmatch(r"\$\{\{\s*fromJSON\(([\w.-]+)\)\s*\}\}", value)
-            assert source and source[1] in bounded_sources, f"{name}:{job_id}: {value}"
-    # retrain.yml's own matrix is its `models` input: a batch of `due`, or the models whose
-    # quality monitoring found violated, which monitor.yml cuts to 256.
+            assert value == "${{ fromJSON(inputs.models) }}", f"{name}:{job_id}: {value}"
+            assert name == "retrain.yml"
     calls = {n: j for n, _, j in _jobs() if j.get("uses", "").endswith("retrain.yml")}
-    assert calls["retrain-scheduled.yml"]["with"]["models"] == "${{ toJSON(matrix.batch) }}"
+    assert all("strategy" not in j for j in calls.values())  # no batches of batches
+    assert calls["retrain-scheduled.yml"]["with"]["models"] == "${{ needs.due.outputs.models }}"
     assert calls["monitor.yml"]["with"]["models"] == "${{ needs.monitor.outputs.quality-prod }}"
     assert ".[:256]" in str(WF["monitor.yml"]["jobs"]["monitor"])
 
 
-@pytest.mark.parametrize("count", [0, 1, 256, 257, 2000, MATRIX_LIMIT**2])
-def test_batches_cover_every_model_once_and_fit_two_nested_matrices(count):
-    models = [f"m{i:05d}" for i in range(count)]
-    cut = batches(models)
-    assert [m for b in cut for m in b] == models
-    assert len(cut) <= MATRIX_LIMIT and all(1 <= len(b) <= MATRIX_LIMIT for b in cut)
-
-
-def test_more_models_than_two_matrices_hold_is_refused_with_a_fix():
+@pytest.mark.parametrize("count", [257, 2000])
+def test_more_models_by_hand_than_one_run_holds_is_refused_with_a_fix(count):
     from mmeops.errors import UserError
 
-    with pytest.raises(UserError, match="shorten the window"):
-        batches([f"m{i}" for i in range(MATRIX_LIMIT**2 + 1)])
+    assert check_run_size([f"m{i}" for i in range(RUN_LIMIT)])
+    with pytest.raises(UserError, match="name fewer"):
+        check_run_size([f"m{i}" for i in range(count)])
 
 
 # --- 7. the plan workflow plans what a change can alter -----------------------------------
@@ -312,11 +305,46 @@ def test_the_plan_jobs_read_the_environments_mmeops_affected_writes(tmp_path, mo
 # --- 8. retraining: windows, dispatch, one pull request per run ---------------------------
 
 
-def test_only_a_successful_scheduled_run_advances_the_retrain_window():
-    (window,) = [
-        s for s in WF["retrain-scheduled.yml"]["jobs"]["due"]["steps"] if s.get("id") == "window"
-    ]
-    assert "--status success" in window["run"] and "--event schedule" in window["run"]
+def test_the_started_records_decide_the_schedule():
+    """Issue 24, item 5: the window alone retrained a model again while it still ran."""
+    due = WF["retrain-scheduled.yml"]["jobs"]["due"]
+    (step,) = [s for s in due["steps"] if s.get("id") == "due"]
+    assert "mmeops due --started" in step["run"]
+    call = WF["retrain-scheduled.yml"]["jobs"]["retrain"]
+    assert call["with"]["until"] == "${{ needs.due.outputs.until }}"
+    steps = WF["retrain.yml"]["jobs"]["retrain"]["steps"]
+    ids = [s.get("id") or s.get("uses", "") or s["run"] for s in steps]
+    claim = ids.index("claim")
+    assert claim < ids.index("extract")  # taken before anything costs
+    tuning = next(i for i, s in enumerate(steps) if "--stage tuning" in s.get("run", ""))
+    assert claim < tuning < ids.index("$/actions/tune")
+    finished = steps[-1]
+    assert "--stage finished" in finished["run"] and "always()" in finished["if"]
+
+
+@pytest.mark.parametrize(
+    ("until", "claimed", "runs"),
+    [
+        ("", "", True),
+        ("2026-11-22T04:07:00Z", "true", True),
+        ("2026-11-22T04:07:00Z", "false", False),
+    ],
+)
+def test_a_model_another_run_holds_is_skipped_and_a_taken_one_is_freed(until, claimed, runs):
+    steps = WF["retrain.yml"]["jobs"]["retrain"]["steps"]
+    costly = {"$/actions/extract", "$/actions/tune", "$/actions/register"}
+    for step in steps:
+        context = {"inputs.until": until, "steps.claim.outputs.claimed": claimed}
+        if step.get("uses") in costly:
+            assert _evaluate(step["if"], context) == runs, step
+    finished = steps[-1]
+    for failed in (False, True):  # a failed tune frees the model too
+        context = {
+            "steps.claim.outputs.claimed": claimed,
+            "success()": not failed,
+            "failure()": failed,
+        }
+        assert _evaluate(finished["if"], context) == (claimed == "true")
 
 
 def test_chosen_models_can_be_retrained_by_hand():

@@ -93,9 +93,11 @@ THIRD_PARTY_OUTPUTS = {
 MMEOPS_OUTPUTS = {
     "extract": {"run_id"},
     "register": {"version"},
-    "due": {"models", "batches"},
-    # One output per environment: the plan workflow's three (tests below check the names).
+    "due": {"models"},
+    "started": {"claimed"},
+    # One output per environment: the plan and deploy workflows' three (checked below).
     "affected": {"sandbox", "qa", "prod"},
+    "undeployed": {"sandbox", "qa", "prod"},
     "monitor": {"data_drift", "quality"},
 }
 
@@ -125,6 +127,7 @@ SHELL_VALUES = {
     "SANDBOX_SHA": ["3f2c1e0", ""],
     "QA_SHA": "3f2c1e0",
     "PROD_SHA": "",
+    "GITHUB_RUN_ID": "1234567890",
 }
 
 
@@ -315,7 +318,7 @@ def test_a_misspelt_option_would_be_caught():
 def test_the_outputs_mmeops_writes_are_the_ones_assumed(tmp_path, monkeypatch):
     for name, outputs in MMEOPS_OUTPUTS.items():
         source = Path(sys.modules[main.get_command(None, name).callback.__module__].__file__)
-        if name == "affected":  # named after the environments: run for real in test_github
+        if name in ("affected", "undeployed"):  # named after the environments: run for real
             continue
         for output in outputs:
             assert f'set_output("{output}"' in source.read_text(), f"mmeops {name}: {output}"
@@ -327,7 +330,6 @@ def test_the_outputs_mmeops_writes_are_the_ones_assumed(tmp_path, monkeypatch):
     written = dict(line.partition("=")[::2] for line in out.read_text().splitlines())
     models = json.loads(written["models"])
     assert models and set(models) <= {p.name for p in ROOT.glob("models/*")}
-    assert json.loads(written["batches"]) == [models]  # one batch below 256 models
 
 
 # --- outputs read are outputs written -------------------------------------------------------
