@@ -96,6 +96,17 @@ def test_no_stored_pull_request_token_and_apps_mint_one_per_job():
     for step in promotions:
         assert step["with"]["app-client-id"] == "${{ vars.MMEOPS_APP_CLIENT_ID }}"
         assert step["with"]["app-private-key"] == "${{ secrets.MMEOPS_APP_PRIVATE_KEY }}"
+    # Issue 24, item 7: a repository secret is readable by a workflow on any branch; an
+    # environment secret only by jobs that the environment's deployment branch rule admits
+    # ("Managing environments for deployment: Environment secrets").
+    readers = [
+        (name, job_id, job)
+        for name, job_id, job in _jobs()
+        if "secrets.MMEOPS_APP_PRIVATE_KEY" in str(job)
+    ]
+    assert len(readers) == 3
+    for name, job_id, job in readers:
+        assert job.get("environment") == "github-app", f"{name}:{job_id}"
     (mint,) = [
         s for s in ACT["promote"]["runs"]["steps"] if "create-github-app-token" in s.get("uses", "")
     ]
