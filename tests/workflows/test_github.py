@@ -381,6 +381,15 @@ def test_one_retrain_run_opens_one_pull_request():
     assert "$/actions/promote" in uses and "strategy" not in pr
     (promote,) = [s for s in pr["steps"] if s.get("uses") == "$/actions/promote"]
     assert "pins-dir" in promote["with"]
+    # ...and every run rebuilds the same rolling pull request (issue 24, item 5): the monitor's
+    # quality retrains too, so the two never conflict either.
+    script = ACT["promote"]["runs"]["steps"][-1]["run"]
+    assert 'branch="mmeops/retrain-$TO"' in script and "mmeops rolling" in script
+    assert "run-$GITHUB_RUN_ID" not in script
+    monitor_pr = WF["monitor.yml"]["jobs"]["pull-request"]["steps"]
+    assert any("pins-dir" in (s.get("with") or {}) for s in monitor_pr)
+    pin = next(s for s in WF["retrain.yml"]["jobs"]["retrain"]["steps"] if s.get("id") == "pin")
+    assert '> "$dir/$MODEL.kind"' in pin["run"]
 
 
 def test_a_long_retrain_gets_a_long_session_renewed_before_each_stage():

@@ -128,6 +128,11 @@ SHELL_VALUES = {
     "QA_SHA": "3f2c1e0",
     "PROD_SHA": "",
     "GITHUB_RUN_ID": "1234567890",
+    "PINS_DIR": "/tmp/retrained",
+    "previous_file": "/tmp/rolling-previous.yaml",
+    "previous_body": "/tmp/rolling-previous.md",
+    "BODY_FILE": ["/tmp/why.md", ""],
+    "body": "/tmp/body.md",
 }
 
 

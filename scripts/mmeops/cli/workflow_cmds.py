@@ -1,10 +1,11 @@
-"""`mmeops affected` and `mmeops undeployed`: the plan and deploy workflows' choice of
-environments."""
+"""`mmeops affected` and `mmeops undeployed` (the plan and deploy workflows' choice of
+environments) and `mmeops rolling` (the one retrain pull request)."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import click
 
@@ -14,6 +15,7 @@ from mmeops.config.affected import affected_environments, deploy_needed
 from mmeops.config.repo import load_repo
 from mmeops.errors import UserError
 from mmeops.gitinfo import changed_paths
+from mmeops.outputs import check_writable, write_text
 
 _SHA = re.compile(r"[0-9a-f]{4,64}")
 
@@ -100,3 +102,62 @@ def undeployed_cmd(obj: dict, deployed: tuple[str, ...], head: str) -> None:
         if run:
             chosen.append(env)
     click.echo(json.dumps(chosen))
+
+
+def _read_optional(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from None
+
+
+@main.command("rolling")
+@click.option("--to", "env", required=True, help="Environment whose file pins the versions.")
+@click.option(
+    "--pins-dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="This run's MODEL.version files, with MODEL.kind (retuned|recalibrated) and MODEL.md.",
+)
+@click.option("--previous-file", help="ENV's file as the open rolling pull request has it.")
+@click.option("--previous-body", help="The open rolling pull request's body.")
+@click.option("--note", "note_file", help="Markdown put at the top of each new model's section.")
+@click.option("--body-out", required=True, help="Write the pull request body here.")
+@click.pass_obj
+def rolling_cmd(
+    obj: dict,
+    env: str,
+    pins_dir: str,
+    previous_file: str | None,
+    previous_body: str | None,
+    note_file: str | None,
+    body_out: str,
+) -> None:
+    """Rebuild the rolling retrain pull request (branch mmeops/retrain-ENV) on this checkout:
+    pin the versions it still carries and this run's in environments/ENV.yaml, and write its
+    body, a `Kind:` line per model first.
+
+    Example:
+
+        mmeops rolling --to sandbox --pins-dir retrained/ --body-out body.md
+    """
+    from mmeops.deploy.rolling import roll
+
+    check_writable(body_out, "--body-out")
+    if not Path(pins_dir).is_dir():
+        raise UserError(
+            f"--pins-dir {pins_dir} is not a folder; pass the retrain artifacts' folder"
+        )
+    done, text = roll(
+        load_repo(obj["repo_root"]),
+        env,
+        Path(pins_dir),
+        _read_optional(previous_file),
+        _read_optional(previous_body),
+        _read_optional(note_file),
+    )
+    write_text(body_out, text)
+    for p in done:
+        click.echo(f"{p.model} v{p.version}" + ("" if p.changed else " (already pinned)"))
