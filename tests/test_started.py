@@ -11,6 +11,7 @@ tune or gate left to the next firing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -197,3 +198,26 @@ def test_dues_output_stays_far_under_githubs_limit_at_any_model_count(
         main, ["--repo", str(repo_copy), "due", "--until", DAY1, "--window", "1h"]
     )
     assert result.exit_code == 2 and "exceed the 256 one run can retrain" in result.output
+
+
+def test_the_write_is_conditional_a_stale_read_loses(model):
+    """The seam the race test cannot force: a run whose read is stale (another run wrote
+    between its GET and its PUT) is refused by S3 with 412, for the first record
+    (If-None-Match: *) and for a later one (If-Match on the ETag read). Without the
+    conditions both writes below would succeed and two runs would hold one firing."""
+    from mmeops.errors import PreconditionFailed
+
+    root, name = model
+    repo = load_repo(root)
+    aws, bucket = training_aws(repo), repo.settings.bucket
+    firing = dt.datetime(2026, 11, 22, 4, tzinfo=UTC)
+    now = dt.datetime.now(UTC)
+    first = started.claim(aws, bucket, name, firing, "r1", now)
+    with pytest.raises(PreconditionFailed):  # r2 read "no record" before r1 wrote
+        started._write(aws, bucket, dataclasses.replace(first, run_id="r2"), None)
+    _, stale = started.read(aws, bucket, name)
+    started.advance(aws, bucket, name, "r1", "finished")
+    retry = dataclasses.replace(first, run_id="r3", attempt=2)
+    with pytest.raises(PreconditionFailed):  # r3 read the record before r1 finished it
+        started._write(aws, bucket, retry, stale)
+    assert _record(root, name).run_id == "r1"
