@@ -179,8 +179,10 @@ def _many_models(root: Path, count: int) -> list[str]:
     return names
 
 
+# 300 models here (about 17 s); 2,000 measured the same once (95 s, the same 16,847 characters:
+# the output holds at most 256 names whatever the count).
 @pytest.mark.slow
-@pytest.mark.parametrize("count", [300, 2000])
+@pytest.mark.parametrize("count", [300])
 def test_dues_output_stays_far_under_githubs_limit_at_any_model_count(
     stack, repo_copy, tmp_path, count
 ):
