@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export AWS_EC2_METADATA_DISABLED := true
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint setup postgres shellcheck benchmarks clean
+.PHONY: demo test lint setup postgres shellcheck chromium benchmarks clean
 
 setup: $(VENV)/.installed
 
@@ -26,10 +26,14 @@ postgres:
 shellcheck:
 	@bash scripts/ensure-shellcheck.sh
 
+# The HTML monitoring report's test renders the page in headless Chromium.
+chromium:
+	@bash scripts/ensure-chromium.sh
+
 demo: setup postgres
 	$(BIN)/mmeops demo
 
-test: setup postgres shellcheck
+test: setup postgres shellcheck chromium
 	$(BIN)/pytest -q
 
 lint: setup shellcheck
@@ -42,6 +46,8 @@ lint: setup shellcheck
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions actions/*/action.yml
 	$(BIN)/actionlint
 	$(BIN)/cfn-lint infra/bootstrap.yaml
+	$(BIN)/cfn-lint infra/invoker.yaml
+	shellcheck infra/build-invoker.sh
 
 benchmarks: setup postgres
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -89,3 +89,53 @@ def settle_endpoint(sagemaker, name: str, timeout: float = 10.0) -> dict | None:
             return ep
         assert time.monotonic() < deadline, f"{name} still {ep['EndpointStatus']}"
         time.sleep(0.05)
+
+
+def png_rows(path, rows: int):
+    """The first `rows` rows of an 8-bit, non-interlaced RGB(A) PNG as a uint8 array
+    (rows × width × channels): enough of a decoder for a screenshot, without Pillow."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and interlace == 0 and colour in (2, 6), header
+    channels = 4 if colour == 6 else 3
+    stride = width * channels
+    raw = zlib.decompressobj().decompress(idat, (stride + 1) * min(rows, height))
+    out = np.zeros((min(rows, height), stride), dtype=np.int32)
+    prior = np.zeros(stride, dtype=np.int32)
+    for r in range(out.shape[0]):
+        kind = raw[r * (stride + 1)]
+        line = np.frombuffer(raw, np.uint8, stride, r * (stride + 1) + 1).astype(np.int32)
+        if kind == 2:  # Up
+            line = (line + prior) & 255
+        elif kind in (1, 3, 4):  # Sub, Average, Paeth: each byte depends on its left one
+            line = line.copy()
+            for i in range(stride):
+                left = line[i - channels] if i >= channels else 0
+                up, corner = prior[i], prior[i - channels] if i >= channels else 0
+                if kind == 1:
+                    pred = left
+                elif kind == 3:
+                    pred = (left + up) // 2
+                else:
+                    p = left + up - corner
+                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                    pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                line[i] = (line[i] + pred) & 255
+        out[r] = line
+        prior = line
+    return out.reshape(out.shape[0], width, channels).astype(np.uint8)

@@ -86,14 +86,15 @@ def _translate(operation: str, error: botocore.exceptions.ClientError) -> AwsErr
     message = str(err.get("Message", ""))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     if code in ("PreconditionFailed", "412") or status == 412:
-        return PreconditionFailed(operation, code, message or "precondition failed")
+        return PreconditionFailed(operation, code, message or "precondition failed", status)
     if (
         code in _NOT_FOUND_CODES
         or status == 404
         or any(p in message.lower() for p in _NOT_FOUND_PHRASES)
     ):
-        return NotFound(operation, code, message or "not found")
-    return AwsError(operation, code, message)
+        return NotFound(operation, code, message or "not found", status)
+    details = {k: v for k, v in error.response.items() if k not in ("Error", "ResponseMetadata")}
+    return AwsError(operation, code, message, status, details)
 
 
 def _unreachable(operation: str, error: botocore.exceptions.BotoCoreError) -> AwsError:

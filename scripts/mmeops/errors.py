@@ -50,9 +50,21 @@ class ConfigErrors(UserError):
 class AwsError(MmeopsError):
     """An AWS call failed; the message names the operation and AWS's own error code."""
 
-    def __init__(self, operation: str, code: str, message: str):
+    def __init__(
+        self,
+        operation: str,
+        code: str,
+        message: str,
+        status: int | None = None,
+        details: dict | None = None,
+    ):
         self.operation = operation
         self.code = code
+        self.message = message
+        # The HTTP status and the error shape's modeled members (sagemaker-runtime's ModelError
+        # carries OriginalStatusCode and OriginalMessage): the front door answers with them.
+        self.status = status
+        self.details = details or {}
         super().__init__(f"{operation} failed: {code}: {message}")
 
 

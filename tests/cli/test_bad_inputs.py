@@ -257,6 +257,25 @@ COMMAND_CASES = [
         "request body is empty",
         (write("rows.csv", "\n"),),
     ),
+    # The body validator (deploy/body.py) refuses before any AWS call, at the body's line.
+    Case(
+        "invoke-nan-text",
+        ("invoke", "sandbox", DP, "--body", "rows.csv"),
+        At("rows.csv", "nan"),
+        (write("rows.csv", "0.1,0.2\n0.3,nan\n"),),
+    ),
+    Case(
+        "invoke-header-row",
+        ("invoke", "sandbox", DP, "--body", "rows.csv"),
+        "looks like a header",
+        (write("rows.csv", "age,bmi\n0.1,0.2\n"),),
+    ),
+    Case(
+        "invoke-not-utf8",
+        ("invoke", "sandbox", DP, "--body", "rows.csv"),
+        "not UTF-8",
+        (lambda root: (root / "rows.csv").write_bytes(b"0.1,\xe9\n"),),
+    ),
     Case(
         "invoke-unknown-env",
         ("invoke", "nope", DP, "--body", "rows.csv"),

@@ -60,6 +60,7 @@ def test_routes_lists_target_model_version_and_feature_order(stack, repo_copy: P
         "target_model": live[bare]["target_model"],
         "feature_names": None,
         "source": "unknown",
+        "split": "",  # no canary or shadow (issue 25)
     }
 
     # A manifest entry that carries feature_names (as reconcile now writes them) is used as is.

@@ -37,11 +37,12 @@ TABLE = {
     "monitor": ("monitor", "mmeops-monitor", ("mmeops-reader",)),
     # No AWS role: promote edits a file (its registry check says "not checked" without
     # credentials) in the github-app environment, which holds the App key; the others read
-    # the repository only.
+    # the repository (review-kind: the pull request) only.
     "promote": ("github-app", None, ()),
     "validate": (None, None, ()),
     "affected": (None, None, ()),
     "undeployed": (None, None, ()),
+    "review-kind": (None, None, ()),  # GitHub's API only, with a GitHub App token
 }
 ENVIRONMENTS = ("sandbox", "qa", "prod")
 

@@ -88,9 +88,9 @@ IMPLIED = {
     "iam:CreateServiceLinkedRole",
     "s3:AbortMultipartUpload",
 }
-# Granted for what the issue asks the role to do before any code calls it: the monitor's
-# own metrics (namespace mmeops only), as jobs and endpoints publish theirs.
-AHEAD_OF_THE_CODE = {"cloudwatch:PutMetricData"}
+# Granted for what the issue asks a role to do before any code calls it (none now: the
+# monitor's metrics, monitor/metrics.py, call cloudwatch:PutMetricData).
+AHEAD_OF_THE_CODE: set[str] = set()
 # Actions AWS supports only on `"Resource": "*"` (the Service Authorization Reference lists
 # no resource type for them): list calls and Application Auto Scaling's Describe calls.
 STAR_ONLY = {

@@ -33,6 +33,21 @@ STATISTICS_FEATURE = {
         },
     },
 }
+STRING_FEATURE = {
+    "name": str,
+    "inferred_type": str,
+    "string_statistics": {
+        "common": {"num_present": int, "num_missing": int},
+        "distinct_count": float,
+        "distribution": {"categorical": {"buckets": [{"value": str, "count": int}]}},
+    },
+}
+STRING_CONSTRAINTS_FEATURE = {
+    "name": str,
+    "inferred_type": str,
+    "completeness": float,
+    "string_constraints": {"domains": [str]},
+}
 CONSTRAINTS_FEATURE = {
     "name": str,
     "inferred_type": str,
@@ -91,12 +106,18 @@ def test_statistics_and_constraints_have_the_documented_structure(tmp_path: Path
 
     assert stats["version"] == 0 and stats["dataset"] == {"item_count": 3000}
     assert [f["name"] for f in stats["features"]] == ["y", "a", "b", "c"]  # the label too
-    for feature in stats["features"]:
-        assert conforms(feature, STATISTICS_FEATURE) == [], feature["name"]
-        assert feature["inferred_type"] in ("Fractional", "Integral")
-        assert len(feature["numerical_statistics"]["distribution"]["kll"]["buckets"]) == 10
     by_name = {f["name"]: f for f in stats["features"]}
-    assert by_name["b"]["inferred_type"] == "Integral"
+    for name in ("y", "a", "c"):
+        assert conforms(by_name[name], STATISTICS_FEATURE) == [], name
+        assert by_name[name]["inferred_type"] == "Fractional"
+        assert len(by_name[name]["numerical_statistics"]["distribution"]["kll"]["buckets"]) == 10
+    # b holds nine whole numbers: a categorical feature, in the documented string format,
+    # its categories written as the numbers' text ("3", not "3.0").
+    assert conforms(by_name["b"], STRING_FEATURE) == []
+    assert by_name["b"]["inferred_type"] == "String"
+    buckets = by_name["b"]["string_statistics"]["distribution"]["categorical"]["buckets"]
+    assert sorted(b["value"] for b in buckets) == [str(i) for i in range(9)]
+    assert sum(b["count"] for b in buckets) == 3000
     assert by_name["c"]["numerical_statistics"]["common"]["num_missing"] == int(
         np.isnan(matrix[:, 3]).sum()
     )
@@ -105,11 +126,14 @@ def test_statistics_and_constraints_have_the_documented_structure(tmp_path: Path
     assert cons["version"] == 0
     assert [f["name"] for f in cons["features"]] == ["a", "b", "c"]  # features only
     for feature in cons["features"]:
-        assert conforms(feature, CONSTRAINTS_FEATURE) == [], feature["name"]
+        shape = STRING_CONSTRAINTS_FEATURE if feature["name"] == "b" else CONSTRAINTS_FEATURE
+        assert conforms(feature, shape) == [], feature["name"]
     assert conforms(cons["monitoring_config"], MONITORING_CONFIG) == []
+    # Model Monitor knows Simple and Robust; Calibrated is ours (docs/monitoring.md).
     assert cons["monitoring_config"]["distribution_constraints"]["comparison_method"] in (
         "Simple",
         "Robust",
+        "Calibrated",
     )
     completeness = {f["name"]: f["completeness"] for f in cons["features"]}
     assert completeness["a"] == 1.0 and 0.85 < completeness["c"] < 0.95
@@ -126,3 +150,17 @@ def test_the_sketch_in_the_file_gives_the_quantiles_back(tmp_path: Path):
         estimate = items[np.searchsorted(cdf, q)]
         exact_rank = np.mean(matrix[:, 1] <= estimate)
         assert abs(exact_rank - q) < 0.02, q
+
+
+def test_a_declared_categorical_is_compared_by_category(tmp_path: Path):
+    """A feature declared in monitor.categorical gets string statistics even with many
+    values; a fractional feature with few values stays numerical unless declared."""
+    training_csv(tmp_path / "train.csv")
+    schema = {"target": "y", "features": ["a", "b", "c"], "problem": "regression"}
+    stats, cons = baseline.build(
+        tmp_path / "train.csv", schema, Monitor(categorical=["a"], categorical_max_distinct=5)
+    )
+    kinds = {f["name"]: f["inferred_type"] for f in stats["features"]}
+    assert kinds == {"y": "Fractional", "a": "String", "b": "Integral", "c": "Fractional"}
+    domains = {f["name"]: f.get("string_constraints") for f in cons["features"]}
+    assert len(domains["a"]["domains"]) == 3000 and domains["b"] is None

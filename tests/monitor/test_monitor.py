@@ -5,9 +5,13 @@ future day and monitors just that day, so scenarios never see each other's rows.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -16,7 +20,7 @@ import psycopg2
 import pytest
 from click.testing import CliRunner
 
-from helpers import received, subscribed_queue
+from helpers import png_rows, received, subscribed_queue
 from mmeops import aws
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
@@ -166,6 +170,11 @@ def test_the_package_references_its_data_quality_baseline(served: Served):
     stats = json.loads(training.get_bytes(*aws.split_s3_uri(stats_uri))[0])
     assert [f["name"] for f in stats["features"]] == ["y", *FEATURES]
     assert quality["Statistics"]["ContentDigest"].startswith("sha256:")
+    predictions = stats_uri.rsplit("/", 1)[0] + "/predictions.json"
+    body = training.get_bytes(*aws.split_s3_uri(predictions))[0]
+    digest = package["CustomerMetadataProperties"]["prediction_baseline_sha256"]
+    assert digest == hashlib.sha256(body).hexdigest()
+    assert [f["name"] for f in json.loads(body)["features"]] == ["prediction"]
 
 
 def test_no_drift_on_rows_from_the_training_distribution(served: Served):
@@ -181,8 +190,10 @@ def test_a_mean_shift_is_drift_on_that_feature_only(served: Served):
     data["y"] = np.full(400, np.nan)  # labels have not arrived
     result = served.monitor(served.window(data))
     assert result.status == "violated"
-    assert kinds(result) == {"x1": {"baseline_drift_check"}}
-    assert result.drifted == ["x1"]
+    # y leans on x1 (3 x1): the served version's predictions move with it (prediction
+    # drift, against its predictions on the test split at registration).
+    assert kinds(result) == {"x1": {"baseline_drift_check"}, "prediction": {"baseline_drift_check"}}
+    assert result.drifted == ["x1", "prediction"]
     assert result.quality.labeled_rows == 0 and not result.quality_violated
 
 
@@ -202,21 +213,61 @@ def test_a_jump_in_missing_values_breaks_completeness(served: Served):
     assert kinds(result) == {"x2": {"completeness_check"}}
 
 
-def test_a_value_out_of_range_is_a_violation(served: Served):
+def test_values_beyond_the_baseline_range_are_a_violation(served: Served):
+    """Ten sentinel values in 400 rows: far more than the chance that new rows beat the
+    extreme of ~1,000 training rows allows (about (400/1400)^10)."""
     data = rows(400, seed=6)
-    data["x4"][7] = 5000.0
+    data["x4"][7:17] = 5000.0
     data["y"] = np.full(400, np.nan)
     result = served.monitor(served.window(data))
     assert kinds(result) == {"x4": {"range_check"}}
 
 
-def test_labels_that_flip_violate_model_quality(served: Served):
-    data = rows(400, seed=7)
-    data["y"] = 120 - data["y"]  # the relation reverses; the features do not move
+def test_one_value_beyond_the_range_is_not_an_alarm(served: Served):
+    """One new row in 400 beats the training max with probability 400/(n + 400) by chance
+    alone (heavy tails do it): not evidence of anything."""
+    data = rows(400, seed=6)
+    data["x4"][7] = 5000.0
+    data["y"] = np.full(400, np.nan)
     result = served.monitor(served.window(data))
-    # Every bound of the gate is checked: the headline rmse and gate.also's r2.
+    assert result.status == "ok", result.violations
+
+
+def test_an_empty_window_is_not_judged(served: Served):
+    day = TODAY + dt.timedelta(days=200)
+    result = served.monitor(day)
+    assert result.status == "not judged" and result.data.rows == 0
+    assert "not judged" in result.data.skipped
+
+
+def test_labels_that_no_longer_follow_the_features_violate_model_quality(served: Served):
+    data = rows(400, seed=7)
+    data["y"] = np.random.default_rng(7).permutation(data["y"])  # same labels, no relation
+    result = served.monitor(served.window(data))
+    # Every bound of the gate is checked: the headline rmse and gate.also's r2; the labels'
+    # own distribution has not moved, so there is no label drift.
     assert kinds(result) == {"rmse": {"GreaterThanThreshold"}, "r2": {"LessThanThreshold"}}
-    assert result.quality.metrics["rmse"] > 5 and not result.data_violated
+    low, _ = result.quality.intervals["rmse"]
+    assert low > 5 and not result.data_violated
+    assert result.quality.confidence == 0.95
+
+
+def test_labels_that_move_are_label_drift(served: Served):
+    data = rows(400, seed=8)
+    data["y"] = data["y"] + 7  # about one standard deviation of y
+    result = served.monitor(served.window(data))
+    assert "y" in result.drifted
+
+
+def test_a_quality_miss_within_sampling_noise_is_not_a_violation(served: Served):
+    """30 labeled rows whose rmse lands just past the bound: the 95% interval still reaches
+    below it, so no violation (and no retune)."""
+    data = rows(30, seed=9)
+    data["y"] = data["y"] + np.random.default_rng(9).normal(0, 5.5, 30)
+    result = served.monitor(served.window(data))
+    low, high = result.quality.intervals["rmse"]
+    assert low < 5 < high
+    assert not result.quality_violated
 
 
 def test_nothing_is_monitored_for_a_model_the_environment_does_not_serve(served: Served):
@@ -270,7 +321,7 @@ def test_the_cli_reports_writes_the_violations_file_and_exits_3(served: Served, 
     t = repo.settings.training
     training = aws.for_account(t.account_id, t.region, t.role_arn)
     violations = json.loads(training.get_bytes(*aws.split_s3_uri(uri))[0])["violations"]
-    assert {v["feature_name"] for v in violations} == {"x1"}
+    assert {v["feature_name"] for v in violations} == {"x1", "prediction"}
     assert all(
         set(v) == {"feature_name", "constraint_check_type", "description"} for v in violations
     )
@@ -308,9 +359,86 @@ def test_a_violation_is_published_when_a_topic_is_configured(served: Served):
         result = served.monitor(served.window(data))
     finally:
         settings.write_text(original)
-    assert result.drifted == ["x2"]
+    assert result.drifted == ["x2", "prediction"]  # y leans on x2: predictions move too
     events = received(training, queue_url)
     assert [(e["event"], e["model"], e["drifted"]) for e in events] == [
-        ("data drift", served.name, ["x2"])
+        ("data drift", served.name, ["x2", "prediction"])
     ]
     assert events[0]["violations_uri"] == result.violations_uri
+
+
+def _browser() -> str:
+    found = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+    if not found:
+        pytest.fail("no headless Chromium: run `make chromium` (scripts/ensure-chromium.sh)")
+    return found
+
+
+def _chromium(html: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium on a local file: no sandbox as root (CI), nothing fetched, a fresh
+    profile; flags as Chromium's own headless docs give them."""
+    command = [
+        _browser(),
+        "--headless",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        *(["--no-sandbox"] if os.geteuid() == 0 else []),
+        *args,
+        html.as_uri(),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+
+
+def test_the_html_report_renders_with_the_status_first(served: Served, tmp_path: Path):
+    """`--html`: one self-contained page; rendered by headless Chromium its top is the
+    violation colour and its DOM names every model asked about (served or skipped)."""
+    data = rows(400, seed=12)
+    data["x3"] = data["x3"] * 3
+    data["y"] = np.full(400, np.nan)
+    insert(served.dsn, served.table, {**data, "event_date": [TODAY] * 400})
+    page = tmp_path / "monitor.html"
+    args = ["--repo", str(served.root), "monitor", "sandbox", served.name, "breast-cancer"]
+    result = CliRunner().invoke(main, [*args, "--since", str(TODAY), "--html", str(page)])
+    assert result.exit_code == 3, result.output
+    text = page.read_text()
+    assert "<script" not in text and "http" not in text.replace("http://www.w3.org", "")
+
+    started = time.monotonic()
+    shot = tmp_path / "shot.png"
+    _chromium(page, tmp_path / "p1", f"--screenshot={shot}", "--window-size=1000,700")
+    dom = _chromium(page, tmp_path / "p2", "--dump-dom").stdout
+    assert time.monotonic() - started < 20
+    pixels = png_rows(shot, 120)
+    top = pixels[30, 500, :3].astype(int)
+    assert np.abs(top - (0xCF, 0x22, 0x2E)).max() < 8, top  # the violated banner colour
+    assert len({tuple(p) for p in pixels.reshape(-1, pixels.shape[2])}) > 20  # not blank
+    assert f'id="model-{served.name}"' in dom and 'id="model-breast-cancer"' in dom
+    assert "x3" in dom and "<svg" in dom
+
+
+def test_each_run_publishes_per_model_metrics_in_the_training_account(served: Served):
+    """PutMetricData as the monitor role, namespace mmeops, the front door's dimensions;
+    per feature only when model.yaml opts in (not here)."""
+    from mmeops.monitor.run import training_aws
+
+    result = served.monitor(served.window(rows(300, seed=13)))
+    listed = training_aws(load_repo(served.root)).call(
+        "cloudwatch",
+        "list_metrics",
+        Namespace="mmeops",
+        Dimensions=[{"Name": "Model", "Value": served.name}],
+    )["Metrics"]
+    names = {m["MetricName"] for m in listed}
+    assert {"DriftScore", "Violations", "WindowRows", "LabeledRows", "Quality.rmse"} <= names
+    assert "FeatureDriftScore" not in names
+    dims = {d["Name"]: d["Value"] for d in listed[0]["Dimensions"]}
+    assert dims == {
+        "Environment": "sandbox",
+        "Model": served.name,
+        "Version": str(result.version),
+        "Variant": "champion",
+    }

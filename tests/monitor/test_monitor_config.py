@@ -20,7 +20,9 @@ MODEL = "models/diabetes-progression/model.yaml"
         ("monitor:\n  distance: hellinger\n", "distance: hellinger", "'linf' or 'psi'"),
         ("monitor:\n  threshold: -0.1\n", "threshold: -0.1", "greater than 0"),
         ("monitor:\n  thresholds:\n    bmi: -1\n", "bmi: -1", "greater than 0"),
-        ("monitor:\n  method: strict\n", "method: strict", "'robust' or 'simple'"),
+        ("monitor:\n  method: strict\n", "method: strict", "'calibrated', 'robust' or 'simple'"),
+        ("monitor:\n  window_days: 0\n", "window_days: 0", "greater than or equal to 1"),
+        ("monitor:\n  quality_confidence: 1\n", "quality_confidence: 1", "less than 1"),
     ],
 )
 def test_a_bad_monitor_section_is_exit_2_at_its_line(
@@ -40,4 +42,13 @@ def test_the_defaults_need_no_monitor_section(repo_copy: Path):
     from mmeops.config.repo import load_repo
 
     settings = load_repo(repo_copy).model("diabetes-progression").monitor
-    assert (settings.distance, settings.threshold, settings.method) == ("linf", 0.1, "robust")
+    assert (settings.distance, settings.threshold, settings.method) == (
+        "linf",
+        0.1,
+        "calibrated",
+    )
+    assert (settings.false_alarm_rate, settings.window_days, settings.quality_confidence) == (
+        0.005,
+        7,
+        0.95,
+    )

@@ -145,6 +145,14 @@ def test_stack_up_env_down_leave_nothing_behind(repo_copy):
         ping = state["mme_url"] + "/ping"
         with urllib.request.urlopen(ping, timeout=5) as r:  # noqa: S310 (the stack's http URL)
             assert r.status == 200
+        # One front door per environment (issue 25), each answering for its own environment.
+        doors = json.loads((repo_copy / ".mmeops" / "invokers.json").read_text())
+        assert sorted(doors) == sorted(p.stem for p in (repo_copy / "environments").glob("*.yaml"))
+        for name, door in doors.items():
+            url = exports[f"MMEOPS_INVOKER_URL_{name.upper()}"]
+            assert url == door["url"]
+            with urllib.request.urlopen(url + "/ping", timeout=5) as r:  # noqa: S310
+                assert json.loads(r.read()) == {"environment": name}
         with psycopg2.connect(exports["MMEOPS_WAREHOUSE_DSN"]) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM demo.diabetes")
             assert cur.fetchone()[0] > 0
@@ -153,6 +161,7 @@ def test_stack_up_env_down_leave_nothing_behind(repo_copy):
         down = _mmeops(repo_copy, "stack", "down", env=env)
     assert down.returncode == 0, down.stderr
     assert not _running(state["pid"])
+    assert not any(_running(door["pid"]) for door in doors.values())
     assert not _running(state["postgres_pid"])
     assert not any(Path(d).exists() for d in state["dirs"])
     assert not (repo_copy / ".mmeops").exists()

@@ -67,7 +67,7 @@ THIRD_PARTY_INPUTS = {
     # Of its 60-odd permission-* inputs, the ones a step here may name.
     "actions/create-github-app-token": _words(
         "client-id app-id private-key owner repositories skip-token-revoke github-api-url "
-        "permission-contents permission-pull-requests"
+        "permission-contents permission-pull-requests permission-members"
     ),
     "actions/upload-artifact": _words(
         "name path if-no-files-found retention-days compression-level overwrite "
@@ -103,6 +103,8 @@ MMEOPS_OUTPUTS = {
 
 # Plausible values for the shell variables of `mmeops` command lines; a list tries each.
 SHELL_VALUES = {
+    "PR": "42",
+    "KIND": "scheduled",
     "MODEL": "diabetes-progression",
     "START": "2025-01-01",
     "END": "2026-01-01",
@@ -113,6 +115,7 @@ SHELL_VALUES = {
     "testing": "1",
     "TUNING_JOB": "diabetes-progression-20261122t0300",
     "report": "/tmp/evaluation.md",
+    "html": "/tmp/monitor-sandbox.html",
     "ENVIRONMENT": "sandbox",
     "MODE": ["plan", "apply", "check"],
     "prune": "1",

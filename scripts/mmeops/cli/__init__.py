@@ -29,6 +29,9 @@ COMMAND_MODULES = [
     "monitor_cmds",
     "new_cmds",
     "routes_cmds",
+    "review_cmds",
+    "invoker_cmds",
+    "canary_cmds",
 ]
 
 

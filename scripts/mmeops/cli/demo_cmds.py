@@ -42,12 +42,18 @@ def demo_cmd(obj: dict, max_jobs: int | None, backend: str) -> None:
 
     console = Console(highlight=False)
     start = time.monotonic()
-    result = run_demo(
-        obj["repo_root"],
-        lambda line: console.print(line, markup=False),
-        max_jobs=max_jobs,
-        backend=backend,
-    )
+    servers: list = []
+    try:
+        result = run_demo(
+            obj["repo_root"],
+            lambda line: console.print(line, markup=False),
+            max_jobs=max_jobs,
+            backend=backend,
+            start_front_door=lambda root, env: start_front_door(root, env, servers),
+        )
+    finally:
+        for server in servers:
+            server.stop()
     served = Table(title="What each environment serves at the end")
     for column in ("environment", "model", "version served", "sample prediction"):
         served.add_column(column)
@@ -62,3 +68,22 @@ def demo_cmd(obj: dict, max_jobs: int | None, backend: str) -> None:
     console.print(served)
     console.print(steps)
     console.print(f"demo verified every step in {time.monotonic() - start:.0f} s")
+
+
+def start_front_door(root, env: str, servers: list):
+    """The demo's front door: mmeops.invoker's server on a free port (the demo itself may not
+    import the invoker), and a flush that writes out its pending capture."""
+    from mmeops.config.repo import load_repo
+    from mmeops.demo.front_door import FrontDoorHandle
+    from mmeops.invoker.server import InvokerServer, front_door_for
+
+    door = front_door_for(load_repo(root), env)
+    server = InvokerServer(door)
+    servers.append(server)
+
+    def flush() -> None:
+        door.sidecar.drain(30)
+        if door.capture is not None:
+            door.capture.flush()
+
+    return FrontDoorHandle(server.start(), flush)

@@ -42,8 +42,16 @@ from mmeops.outputs import check_folder, check_writable, write_text
     help="Also write one issue body per model with data drift, DIR/MODEL.md, each that "
     "model's report alone (within GitHub's 65,536 characters).",
 )
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the report as one self-contained HTML page (charts inline).",
+)
 @click.pass_obj
-def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file, issues_dir) -> None:
+def monitor_cmd(
+    obj: dict, env: str, models, since, output: str, report_file, issues_dir, html_file
+) -> None:
     """Check every model ENV serves (or only MODELS) against its served version's baseline.
 
     Data quality: the model's query over the rows after its training window, against the
@@ -53,15 +61,16 @@ def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file, is
 
     Example:
 
-        mmeops monitor prod --output markdown --issues issues/
+        mmeops monitor prod --output markdown --issues issues/ --html monitor.html
     """
-    from mmeops.monitor import report
+    from mmeops.monitor import html, report
     from mmeops.monitor.run import Violated, check_since, monitor
 
     day = since.date() if since else None
     check_since(day)
     check_writable(report_file, "--report")
     check_folder(issues_dir, "--issues")
+    check_writable(html_file, "--html")
     run = monitor(load_repo(obj["repo_root"]), env, list(models), since=day)
     markdown = report.markdown(run)
     click.echo({"table": report.table, "json": report.as_json}.get(output, report.markdown)(run))
@@ -72,6 +81,8 @@ def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file, is
         for m in run.models:
             if m.data_violated:
                 write_text(str(Path(issues_dir) / f"{m.model}.md"), report.issue_body(run, m))
+    if html_file:
+        write_text(html_file, html.page(run))
     github.append_summary(markdown)
     github.set_output("data_drift", json.dumps([m.model for m in run.models if m.data_violated]))
     github.set_output("quality", json.dumps([m.model for m in run.models if m.quality_violated]))

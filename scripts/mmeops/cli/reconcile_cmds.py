@@ -7,6 +7,7 @@ import click
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.deploy.promote import promote as promote_model
+from mmeops.deploy.promote import promote_split
 from mmeops.deploy.reconcile import reconcile as run_reconcile
 from mmeops.deploy.render import COLUMNS, COMMENT_CHARS, as_json, markdown, rows
 from mmeops.errors import DriftDetected, MmeopsError
@@ -109,24 +110,71 @@ def reconcile(
 
 @main.command()
 @click.argument("model")
-@click.argument("version", type=int)
+@click.argument("version", type=int, required=False)
 @click.option("--to", "env", required=True, help="Environment whose file pins the version.")
+@click.option("--canary", type=int, help="Name this version the canary, beside the champion.")
+@click.option("--weight", type=float, help="The canary's share of requests, percent (0-100).")
+@click.option("--shadow", type=int, help="Name this version the shadow (answers not returned).")
+@click.option("--sample", type=float, help="The share of requests mirrored to the shadow (0-1).")
 @click.pass_obj
-def promote(obj: dict, model: str, version: int, env: str) -> None:
+def promote(
+    obj: dict,
+    model: str,
+    version: int | None,
+    env: str,
+    canary: int | None,
+    weight: float | None,
+    shadow: int | None,
+    sample: float | None,
+) -> None:
     """Pin MODEL at VERSION in environments/ENV.yaml (comments and order kept).
 
     Refuses (exit 2) an unknown model, a version that is not positive, one that the
     environment's promotion_from file does not pin yet, or one the registry does not have or
     has Rejected. When the registry cannot be reached it says so and edits the file anyway.
+    With --canary V --weight W (or --shadow V --sample S) it names V beside the champion
+    instead; promoting the canary's version later ends the canary.
 
     Example:
 
+    \b
         mmeops promote diabetes-progression 3 --to qa
+        mmeops promote breast-cancer --canary 8 --weight 10 --to prod
     """
-    p = promote_model(load_repo(obj["repo_root"]), model, version, env)
+    repo = load_repo(obj["repo_root"])
+    split = _split_args(version, canary, weight, shadow, sample)
+    if split is not None:
+        role, v, share = split
+        p = promote_split(repo, model, v, env, role, share)
+        click.echo(p.registry_note)
+        click.echo(f"{p.path}: {model} {role} v{v} ({share:g}{'%' if role == 'canary' else ''}); "
+                   "commit it and open a pull request")  # fmt: skip
+        return
+    assert version is not None
+    p = promote_model(repo, model, version, env)
     click.echo(p.registry_note)
     if p.changed:
         was = f"v{p.previous}" if p.previous is not None else "unpinned"
         click.echo(f"{p.path}: {model} {was} -> v{version}; commit it and open a pull request")
     else:
         click.echo(f"{p.path}: {model} already pinned at v{version}")
+
+
+def _split_args(version, canary, weight, shadow, sample) -> tuple[str, int, float] | None:
+    """("canary" | "shadow", version, share) from the options, or None for a champion pin."""
+    given = [(r, v, s, k) for r, v, s, k in (("canary", canary, weight, "--weight"),
+             ("shadow", shadow, sample, "--sample")) if v is not None or s is not None]  # fmt: skip
+    if not given:
+        if version is None:
+            raise click.UsageError(
+                "give VERSION, or --canary V --weight W, or --shadow V --sample S"
+            )
+        return None
+    if version is not None or len(given) > 1:
+        raise click.UsageError("give one of VERSION, --canary V --weight W, --shadow V --sample S")
+    role, v, share, key = given[0]
+    if v is None or share is None:
+        raise click.UsageError(f"--{role} V needs {key}")
+    if v < 1:
+        raise click.BadParameter(f"--{role} must be a positive version, got {v}")
+    return role, v, share

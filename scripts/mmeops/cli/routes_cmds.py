@@ -45,3 +45,5 @@ def routes_cmd(obj: dict, env: str, fmt: str) -> None:
         names = ", ".join(route.feature_names) if route.feature_names else "unknown"
         click.echo(f"{route.model}  v{route.version}  TargetModel={route.target_model}")
         click.echo(f"  features ({route.source}): {names}")
+        if route.split:
+            click.echo(f"  split (the front door, `mmeops invoker {env}`): {route.split}")

@@ -1,8 +1,21 @@
-"""`mmeops stack up | env | down` and `mmeops serve`."""
+"""`mmeops stack up | env | down` and `mmeops serve`.
+
+`stack up` also starts one front door per environment (`mmeops invoker ENV`, a process each,
+recorded in .mmeops/invokers.json): the embedded world itself does not import the invoker.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
 import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import click
 
@@ -37,6 +50,8 @@ def up(obj: dict, timeout: float) -> None:
     click.echo(f"embedded stack up (pid {state['pid']})")
     click.echo(f"  AWS (moto):        {state['moto_url']}")
     click.echo(f"  SageMaker runtime: {state['mme_url']}")
+    for env_name, door in _start_invokers(obj["repo_root"], state["env"], timeout).items():
+        click.echo(f"  front door {env_name}: {door['url']}")
     click.echo('  next: eval "$(mmeops stack env)"')
 
 
@@ -58,6 +73,8 @@ def env(obj: dict) -> None:
     click.echo("unset " + " ".join(stack_mod.CLEARED_VARS))
     for name, value in state["env"].items():
         click.echo(f"export {name}={shlex.quote(value)}")
+    for env_name, door in _read_invokers(obj["repo_root"]).items():
+        click.echo(f"export {invoker_var(env_name)}={shlex.quote(door['url'])}")
 
 
 @stack.command()
@@ -69,6 +86,7 @@ def down(obj: dict) -> None:
 
         mmeops stack down
     """
+    _stop_invokers(obj["repo_root"])
     if stack_mod.stop_background(obj["repo_root"]):
         click.echo("embedded stack stopped")
     else:
@@ -130,9 +148,86 @@ def serve(
     )
     server = MmeServer(endpoints, host=host, port=port)
     click.echo(f"serving the SageMaker runtime protocol on {server.url} (Ctrl-C to stop)")
+    server.serve_until_interrupted()
+
+
+# --- the front doors `stack up` starts --------------------------------------------------------
+
+INVOKERS_FILE = "invokers.json"
+_URL = re.compile(r" on (http://\S+) ")
+
+
+def invoker_var(env_name: str) -> str:
+    """`MMEOPS_INVOKER_URL_PROD`: the variable naming an environment's front door."""
+    return "MMEOPS_INVOKER_URL_" + re.sub(r"[^A-Za-z0-9]", "_", env_name).upper()
+
+
+def _invokers_path(repo_root: str) -> Path:
+    return stack_mod.state_path(repo_root).parent / INVOKERS_FILE
+
+
+def _start_invokers(repo_root: str, stack_env: dict[str, str], timeout: float) -> dict:
+    """One `mmeops invoker ENV --port 0` per environment, pointed at the stack; each prints
+    its address first (into its log), which is read back here."""
+    from mmeops.config.repo import load_repo
+
+    env = {k: v for k, v in os.environ.items() if k not in stack_mod.CLEARED_VARS}
+    env.update(stack_env)
+    started, waiting = {}, {}
+    folder = _invokers_path(repo_root).parent
+    for name in sorted(load_repo(repo_root).envs):
+        log = folder / f"invoker-{name}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from mmeops.cli import main; main()",
+                 "--repo", str(repo_root), "invoker", name, "--port", "0"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,
+            )  # fmt: skip
+        waiting[name] = (proc, log)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for name, (proc, log) in list(waiting.items()):
+            found = _URL.search(log.read_text(errors="replace"))
+            if found or proc.poll() is not None:
+                del waiting[name]
+                if found:
+                    started[name] = {"pid": proc.pid, "url": found.group(1)}
+                else:
+                    click.echo(f"  front door {name} did not start: see {log}", err=True)
+        time.sleep(0.05)
+    _invokers_path(repo_root).write_text(json.dumps(started, indent=2))
+    return started
+
+
+def _read_invokers(repo_root: str) -> dict:
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+        return json.loads(_invokers_path(repo_root).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _stop_invokers(repo_root: str) -> None:
+    """SIGTERM each front door this stack started (checked by its command line, so a pid the
+    system gave to another process since is left alone), then forget them."""
+    stopped = [d["pid"] for d in _read_invokers(repo_root).values() if _is_invoker(d.get("pid"))]
+    for pid in stopped:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while any(_is_invoker(pid) for pid in stopped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    folder = _invokers_path(repo_root).parent
+    for path in [_invokers_path(repo_root), *folder.glob("invoker-*.log")]:
+        path.unlink(missing_ok=True)
+    # Their metrics files (`mmeops invoker`'s default --metrics): the stack made them.
+    for path in folder.glob("metrics/*.jsonl"):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (folder / "metrics").rmdir()
+
+
+def _is_invoker(pid: object) -> bool:
+    try:
+        return b"invoker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False

@@ -68,6 +68,15 @@ def tuning_options(command):
     help="With --backend sagemaker: if MODEL has a tuning job still InProgress in its history "
     "(a re-run after a runner died), wait for it instead of starting another.",
 )
+@click.option(
+    "--kind",
+    type=click.Choice(["retune", "recalibrate", "scheduled"]),
+    default="retune",
+    show_default=True,
+    help="retune: a hyperparameter search; recalibrate: one training job with the champion's "
+    "hyperparameters; scheduled: what model.yaml's `scheduled` says (recalibrate once a "
+    "champion exists).",
+)
 @tuning_options
 @click.pass_obj
 def tune_cmd(
@@ -76,6 +85,7 @@ def tune_cmd(
     dataset: str | None,
     attach: str | None,
     resume: bool,
+    kind: str,
     backend: str,
     testing: bool,
     max_jobs: int | None,
@@ -89,10 +99,17 @@ def tune_cmd(
         mmeops tune diabetes-progression --backend local --max-jobs 12
 
         mmeops tune diabetes-progression --attach diabetes-progr-261128030000-1a2b
+
+        mmeops tune diabetes-progression --kind scheduled
     """
+    from mmeops.tune import recalibrate as recalibration
     from mmeops.tune import run as tune_mod
 
     repo = load_repo(obj["repo_root"])
+    recalibrate = kind == "recalibrate"
+    if kind == "scheduled":
+        recalibrate, why = recalibration.scheduled(repo, model)
+        click.echo(why)
     if attach is not None:
         result = tune_mod.attach(repo, model, attach, progress=_show_progress)
     else:
@@ -105,6 +122,7 @@ def tune_cmd(
             max_jobs=max_jobs,
             progress=_show_progress,
             resume=resume,
+            recalibrate=recalibrate,
         )
     r = result.record
     click.echo(f"job: {r.job_name} ({r.backend}{', testing' if r.testing else ''})")

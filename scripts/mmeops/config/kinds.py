@@ -8,7 +8,15 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
 
 from mmeops.config import instance_types
 
@@ -246,19 +254,36 @@ class Gate(Strict):
 
 
 class Monitor(Strict):
-    """`mmeops monitor`'s data-quality settings (docs/monitoring.md says why these defaults)."""
+    """`mmeops monitor`'s settings (docs/monitoring.md says why these defaults)."""
 
     # linf: the largest gap between the two CDFs (Model Monitor's numerical distance);
     # psi: population stability index over the baseline's ten buckets.
     distance: Literal["linf", "psi"] = "linf"
     threshold: Annotated[float, Field(gt=0)] = 0.1
-    # robust: a distance counts only when it is also beyond chance for the two sample sizes
-    # (Model Monitor's comparison_method Robust); simple: the threshold alone.
-    method: Literal["robust", "simple"] = "robust"
+    # calibrated: every check of a model is a test with a p-value, and Holm's procedure over
+    # all of them holds the model's false-alarm rate per window at `false_alarm_rate`;
+    # robust: Deequ's rule (distance > threshold + 1.8 sqrt((n + m) / nm)), Model Monitor's
+    # comparison_method Robust; simple: the distance against the threshold alone.
+    method: Literal["calibrated", "robust", "simple"] = "calibrated"
+    false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.005
     thresholds: dict[Column, Annotated[float, Field(gt=0)]] = {}
     completeness_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.05
+    # Used by the robust and simple methods only; calibrated tests how many values lie
+    # beyond the baseline's extremes, knowing how many rows the baseline had.
     range_margin: Annotated[float, Field(ge=0)] = 1.0
     min_rows: Annotated[int, Field(ge=1)] = 30
+    # The rolling window: the last `window_days` days (never before the training data ends);
+    # `mmeops monitor --since DAY` gives the cumulative view instead.
+    window_days: Annotated[int, Field(ge=1, le=366)] = 7
+    # A model-quality violation only when the whole interval at this confidence (bootstrap
+    # over the labeled rows) lies on the failing side of the gate's bound.
+    quality_confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
+    # Categorical features: declared here, or found (whole numbers, at most
+    # `categorical_max_distinct` distinct values in training).
+    categorical: list[Column] = []
+    categorical_max_distinct: Annotated[int, Field(ge=0, le=1000)] = 20
+    # CloudWatch metrics per feature as well as per model (each custom metric is billed).
+    feature_metrics: bool = False
 
 
 class ModelConfig(Strict):
@@ -272,6 +297,10 @@ class ModelConfig(Strict):
     tuning: Tuning
     gate: Gate
     schedule: str | None = None
+    # What the schedule runs (docs/monitoring.md, "Recalibrate or retune"): recalibrate (the
+    # approved hyperparameters, no search; the owner approves alone) once a champion exists,
+    # else a retune; or always retune (a search; the review board approves too).
+    scheduled: Literal["recalibrate", "retune"] = "recalibrate"
     training_instance_type: InstanceType = "ml.m5.large"
     # The SageMaker backend's ResourceConfig.VolumeSizeInGB and
     # StoppingCondition.MaxRuntimeInSeconds; defaults are the SageMaker Python SDK's (30 GB)
@@ -415,6 +444,69 @@ class Endpoint(Strict):
         return self
 
 
+Percent = Annotated[float, Field(ge=0, le=100)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class Canary(Strict):
+    """A version beside the champion taking `weight` percent of requests (the front door
+    picks by a hash of the route key, so a key keeps its variant)."""
+
+    version: PositiveInt
+    weight: Percent
+
+
+class Shadow(Strict):
+    """A version `sample` of requests are mirrored to; its answers are never returned."""
+
+    version: PositiveInt
+    sample: Share
+
+
+class Capture(Strict):
+    """The share of requests the front door records (SageMaker Data Capture's format)."""
+
+    sample: Share
+
+
+class ModelPin(Strict):
+    """The long form of a pin: the champion (`version`, everywhere a pin is read) and what runs
+    beside it. The short form `name: 7` is `{version: 7}`."""
+
+    version: PositiveInt
+    canary: Canary | None = None
+    shadow: Shadow | None = None
+    capture: Capture | None = None
+
+    @model_validator(mode="after")
+    def _beside_the_champion(self) -> ModelPin:
+        for role in ("canary", "shadow"):
+            variant = getattr(self, role)
+            if variant is not None and variant.version == self.version:
+                raise FieldProblem(
+                    f"the {role} names v{self.version}, the champion itself; name another "
+                    "version, or remove the " + role,
+                    role,
+                    "version",
+                )
+        if self.canary and self.shadow and self.canary.version == self.shadow.version:
+            raise FieldProblem(
+                f"canary and shadow both name v{self.canary.version}; give each its own version",
+                "shadow",
+                "version",
+            )
+        return self
+
+
+# A mapping is the long form, anything else the short one: an error names one form's problem,
+# not both (the tags are dropped from error locations, config/repo.py).
+PIN_FORMS = ("short form", "long form")
+Pin = Annotated[
+    Annotated[PositiveInt, Tag(PIN_FORMS[0])] | Annotated[ModelPin, Tag(PIN_FORMS[1])],
+    Discriminator(lambda v: PIN_FORMS[isinstance(v, dict | ModelPin)]),
+]
+
+
 class EnvConfig(Strict):
     name: EnvName
     account_id: AccountId
@@ -430,7 +522,19 @@ class EnvConfig(Strict):
     approve: bool = False
     promotion_from: EnvName | None = None
     retention: PositiveInt = 3
-    models: dict[ModelName, PositiveInt] = {}
+    # `name: 7` (the champion) or the long form with a canary, a shadow, capture (ModelPin).
+    models: dict[ModelName, Pin] = {}
+    capture: Capture | None = None  # for every model without a capture of its own
+
+    @property
+    def versions(self) -> dict[str, int]:
+        """Each model's champion version: what every reader of a pin reads."""
+        return {k: v if isinstance(v, int) else v.version for k, v in self.models.items()}
+
+    def pin(self, model: str) -> ModelPin | None:
+        """A model's pin in the long form (the short form as `ModelPin(version=N)`)."""
+        v = self.models.get(model)
+        return ModelPin(version=v) if isinstance(v, int) else v
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvConfig:

@@ -20,9 +20,13 @@ def promotion_problems(
     version newer than upstream's pin has not; an older one is a rollback and stays allowed (a
     revert of this file must work while upstream keeps its newer pin)."""
     problems = []
+    missing: set[str] = set()  # a model's champion, canary and shadow: one line for it
     for name, version, line in pins:
         pinned = upstream.get(name)
         if pinned is None:
+            if name in missing:
+                continue
+            missing.add(name)
             problems.append(
                 UserError(
                     f"{name} is not pinned in environments/{up}.yaml (promotion_from); "
@@ -50,7 +54,12 @@ def policy_problems(repo: Repo) -> list[UserError]:
         if env.promotion_from is None:
             continue
         source = repo.env_source(name)
-        pins = [(m, v, source.line("models", m)) for m, v in env.models.items()]
-        upstream = dict(repo.envs[env.promotion_from].models)
+        pins = []
+        for model in env.models:
+            # A canary or shadow serves real requests: it too must have passed upstream.
+            pin = env.pin(model)
+            variants = [v.version for v in (pin.canary, pin.shadow) if v is not None]
+            pins += [(model, v, source.line("models", model)) for v in (pin.version, *variants)]
+        upstream = dict(repo.envs[env.promotion_from].versions)
         problems += promotion_problems(pins, upstream, env.promotion_from, str(source.path))
     return problems

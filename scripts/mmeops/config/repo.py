@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from mmeops.config import yamlio
-from mmeops.config.kinds import EnvConfig, FieldProblem, ModelConfig, Settings
+from mmeops.config.kinds import PIN_FORMS, EnvConfig, FieldProblem, ModelConfig, Settings
 from mmeops.errors import ConfigErrors, UserError
 
 SETTINGS_FILE = "mmeops.yaml"
@@ -124,7 +124,7 @@ def parse(kind: type[T], path: Path, root: Path) -> tuple[T | None, Source | Non
 
 
 def _problem(source: Source, err: dict) -> UserError:
-    loc = tuple(p for p in err["loc"] if p != "[key]")
+    loc = tuple(p for p in err["loc"] if p != "[key]" and p not in PIN_FORMS)
     cause = (err.get("ctx") or {}).get("error")
     if isinstance(cause, FieldProblem):
         loc += cause.loc

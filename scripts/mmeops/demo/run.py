@@ -21,7 +21,9 @@ from pathlib import Path
 
 from mmeops.aws import split_s3_uri
 from mmeops.config.repo import Repo, load_repo
+from mmeops.demo import front_door as demo_front_door
 from mmeops.demo import monitor as demo_monitor
+from mmeops.demo.front_door import FrontDoorHandle
 from mmeops.deploy.invoke import Invocation, invoke
 from mmeops.deploy.planner import CopyArtifact, UpdateEndpointConfig
 from mmeops.deploy.promote import promote
@@ -73,7 +75,9 @@ class Demo:
         say: Callable[[str], None],
         max_jobs: int | None = None,
         backend: str = "sagemaker",
+        start_front_door: Callable[[Path, str], FrontDoorHandle] | None = None,
     ):
+        self.start_front_door = start_front_door
         self.source = source
         self.say = say
         self.max_jobs = max_jobs
@@ -147,6 +151,25 @@ class Demo:
             lambda: demo_monitor.run(
                 self.root, stack.dsn, self.say, _check, self.max_jobs, self.backend
             ),
+        )
+        if self.start_front_door is not None:
+            self.step(
+                "front door: a 10% canary and a shadow on prod, the canary report, the canary "
+                "promoted, the promotion reverted",
+                self.front_door,
+            )
+
+    def front_door(self) -> None:
+        assert self.start_front_door is not None
+        demo_front_door.run(
+            self.root,
+            self.samples,
+            self.start_front_door,
+            lambda message: self.git("commit", "-q", "-am", message),
+            self.reconcile,
+            lambda: self.git("revert", "--no-edit", "HEAD"),
+            self.say,
+            _check,
         )
 
     def new_rows(self, dsn: str) -> None:
@@ -241,5 +264,8 @@ def run_demo(
     say: Callable[[str], None],
     max_jobs: int | None = None,
     backend: str = "sagemaker",
+    start_front_door: Callable[[Path, str], FrontDoorHandle] | None = None,
 ) -> DemoResult:
-    return Demo(Path(source).resolve(), say, max_jobs, backend).run()
+    """`start_front_door(root, env)` serves an environment's front door (the CLI passes
+    mmeops.invoker's; without it the front-door act is left out)."""
+    return Demo(Path(source).resolve(), say, max_jobs, backend, start_front_door).run()

@@ -17,10 +17,28 @@ VARIANT = "AllTraffic"
 
 
 @dataclass(frozen=True)
+class Split:
+    """A version beside the champion: a canary (`share` = percent of requests) or a shadow
+    (`share` = the fraction mirrored)."""
+
+    role: str  # "canary" | "shadow"
+    version: int
+    share: float
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class DesiredModel:
     name: str
     version: int
     line: int | None = None
+    splits: tuple[Split, ...] = ()  # canary first, then shadow
+    capture: float | None = None  # the share of requests captured (the model's or the env's)
+
+    def versions(self) -> list[tuple[int, int | None]]:
+        """Every version the environment serves for this model, (version, line), champion
+        first: each is deployed, smoke-tested, kept by pruning and checked by validate."""
+        return [(self.version, self.line), *((s.version, s.line) for s in self.splits)]
 
 
 @dataclass(frozen=True)
@@ -102,14 +120,26 @@ def execution_role(repo: Repo, account_id: str) -> str:
     return f"arn:{partition}:iam::{account_id}:role/{name}"
 
 
+def _desired_model(env, name: str, source) -> DesiredModel:
+    pin = env.pin(name)
+    long_form = not isinstance(env.models[name], int)
+    line = source.line("models", name, "version") if long_form else source.line("models", name)
+    splits = []
+    if pin.canary is not None:
+        where = source.line("models", name, "canary")
+        splits.append(Split("canary", pin.canary.version, pin.canary.weight, where))
+    if pin.shadow is not None:
+        where = source.line("models", name, "shadow")
+        splits.append(Split("shadow", pin.shadow.version, pin.shadow.sample, where))
+    capture = pin.capture or env.capture
+    return DesiredModel(name, pin.version, line, tuple(splits), capture.sample if capture else None)
+
+
 def load_desired(repo: Repo, env_name: str, sha: str | None = None) -> Desired:
     env = repo.env(env_name)
     source = repo.env_source(env_name)
-    models = tuple(
-        DesiredModel(name, version, source.line("models", name))
-        for name, version in env.models.items()
-    )
-    upstream = dict(repo.envs[env.promotion_from].models) if env.promotion_from else {}
+    models = tuple(_desired_model(env, name, source) for name in env.models)
+    upstream = dict(repo.envs[env.promotion_from].versions) if env.promotion_from else {}
     scaling = None
     if env.endpoint.autoscaling is not None:
         a = env.endpoint.autoscaling

@@ -225,7 +225,7 @@ class Executor:
             live = None
         manifests = [m for m in (self.written, live) if m is not None]
         prefix = self.desired.key_prefix
-        return {prefix + e.target_model for m in manifests for e in m.models.values()}
+        return {prefix + t for m in manifests for e in m.models.values() for t in e.targets()}
 
     def prune(self, a: PruneArtifact) -> None:
         if a.key in self.routed:

@@ -4,7 +4,8 @@ The manifest names the target model (`<model>/v<version>.tar.gz`), its version a
 columns; the call goes to the environment's endpoint through `sagemaker-runtime`, real or
 embedded alike. The endpoint scores a row with too few columns without a word (the missing
 ones become missing values) and the XGBoost container answers CSV on one line, so this client
-checks the column count first and reads the answer the way the container writes it.
+checks the body first (deploy/body.py, shared with the front door) and reads the answer the way
+the container writes it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from mmeops.aws import for_account
 from mmeops.config.repo import Repo
+from mmeops.deploy.body import Shape, validate
 from mmeops.deploy.desired import load_desired
 from mmeops.deploy.manifest import read_manifest
 from mmeops.errors import UserError
@@ -41,8 +43,8 @@ def invoke(
     source: str | None = None,
     accept: str = "csv",
 ) -> Invocation:
-    if not body.strip():
-        raise UserError("the request body is empty; send CSV rows of features, no label", source)
+    # Refused before any AWS call: size, encoding, numbers; the column count needs the manifest.
+    validate(body, "text/csv", Shape(), source)
     desired = load_desired(repo, env_name)
     aws = for_account(desired.account_id, desired.region, desired.role_arn)
     manifest, _ = read_manifest(aws, desired.bucket, desired.manifest_key)
@@ -52,8 +54,7 @@ def invoke(
             f"{model} is not routed in {env_name} (no entry in its manifest); pin it in "
             f"environments/{env_name}.yaml and run `mmeops reconcile {env_name} --apply`"
         )
-    if entry.feature_count:
-        check_columns(body, entry.feature_count, f"{model} v{entry.version}", source)
+    rows = validate(body, "text/csv", Shape(entry.feature_names, entry.feature_count), source)
     response = aws.call(
         "sagemaker-runtime",
         "invoke_endpoint",
@@ -61,25 +62,11 @@ def invoke(
         TargetModel=entry.target_model,
         ContentType="text/csv",
         Accept=ACCEPT[accept],
-        Body=body,
+        Body=rows.csv,
     )
     text = response["Body"].read().decode("utf-8")
     predictions = parse_json(text) if accept == "json" else parse_csv(text)
     return Invocation(env_name, model, entry.version, entry.target_model, predictions)
-
-
-def check_columns(body: bytes, expected: int, who: str, source: str | None) -> None:
-    """Refuse a row whose column count is not the model's: the endpoint would score a short
-    row with missing values instead of refusing it."""
-    for number, line in enumerate(body.decode("utf-8").strip().split("\n"), start=1):
-        found = len(line.split(","))
-        if found != expected:
-            raise UserError(
-                f"row {number} has {found} columns, {who} takes {expected}; send exactly "
-                f"{expected} comma-separated features per row, no label",
-                source,
-                number if source else None,
-            )
 
 
 def parse_csv(text: str) -> tuple[str, ...]:

@@ -8,11 +8,49 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 from mmeops import jsonl
 from mmeops.aws import Aws
 from mmeops.errors import CorruptObject, NotFound
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A version served beside the champion: `canary` takes `share` percent of requests (the
+    JSON's `weight`), `shadow` is sent a `share` of them (the JSON's `sample`)."""
+
+    role: str
+    version: int
+    target_model: str
+    package_arn: str
+    sha256: str
+    size: int
+    share: float
+
+    def to_dict(self) -> dict:
+        share = "weight" if self.role == "canary" else "sample"
+        return {
+            "version": self.version,
+            "target_model": self.target_model,
+            "package_arn": self.package_arn,
+            "sha256": self.sha256,
+            "size": self.size,
+            share: self.share,
+        }
+
+    @classmethod
+    def from_dict(cls, role: str, v: dict) -> Variant:
+        if role not in ROLES:
+            raise ValueError(f"variant {role!r} is not one of {', '.join(ROLES)}")
+        share = float(v["weight" if role == "canary" else "sample"])
+        return cls(
+            role, int(v["version"]), str(v["target_model"]), str(v["package_arn"]),
+            str(v["sha256"]), int(v["size"]), share,
+        )  # fmt: skip
+
+
+ROLES = ("canary", "shadow")
 
 
 @dataclass(frozen=True)
@@ -26,13 +64,27 @@ class ManifestEntry:
     # (empty, 0) in manifests written before they were recorded.
     feature_names: tuple[str, ...] = ()
     feature_count: int = 0
+    # Versions beside the champion and the captured share: written only when the environment
+    # file names them, so an entry without them stays byte for byte what it was.
+    variants: tuple[Variant, ...] = ()
+    capture: float | None = None
 
-    @classmethod
-    def from_dict(cls, data: dict) -> ManifestEntry:
-        known = {f.name for f in fields(cls)}
-        entry = {k: v for k, v in data.items() if k in known}
-        entry["feature_names"] = tuple(entry.get("feature_names") or ())
-        return cls(**entry)
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("variants")
+        data.pop("capture")
+        if self.variants:
+            data["variants"] = {v.role: v.to_dict() for v in self.variants}
+        if self.capture is not None:
+            data["capture"] = {"sample": self.capture}
+        return data
+
+    def variant(self, role: str) -> Variant | None:
+        return next((v for v in self.variants if v.role == role), None)
+
+    def targets(self) -> set[str]:
+        """Every target model this entry routes to (a prune must keep them all)."""
+        return {self.target_model, *(v.target_model for v in self.variants)}
 
 
 @dataclass(frozen=True)
@@ -44,7 +96,7 @@ class Manifest:
 
     def to_json(self) -> bytes:
         data = asdict(self)
-        data["models"] = {k: asdict(v) for k, v in sorted(self.models.items())}
+        data["models"] = {k: v.to_dict() for k, v in sorted(self.models.items())}
         return json.dumps(data, indent=2, sort_keys=False).encode()
 
     @classmethod
@@ -66,8 +118,10 @@ class Manifest:
                     str(v["sha256"]), int(v["size"]),
                     tuple(str(f) for f in v.get("feature_names") or ()),
                     int(v.get("feature_count") or 0),
+                    tuple(Variant.from_dict(r, x) for r, x in (v.get("variants") or {}).items()),
+                    float(v["capture"]["sample"]) if v.get("capture") is not None else None,
                 )  # fmt: skip
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, AttributeError):
                 raise ValueError(
                     f"model {name!r}'s entry lacks a field or has a wrong type"
                 ) from None

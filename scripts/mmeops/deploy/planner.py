@@ -10,6 +10,8 @@ before the manifest write: a model is tested under its own key before anything r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mmeops.config.policy import promotion_problems
 from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's public vocabulary)
     ENDPOINT,
@@ -35,8 +37,15 @@ from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's pu
 )
 from mmeops.deploy.desired import Desired
 from mmeops.deploy.fit import fit
-from mmeops.deploy.manifest import Manifest, ManifestEntry
-from mmeops.deploy.remote import VERSION_KEY, EndpointState, Package, Remote, is_live
+from mmeops.deploy.manifest import Manifest, ManifestEntry, Variant
+from mmeops.deploy.remote import (
+    VERSION_KEY,
+    EndpointState,
+    Package,
+    Remote,
+    is_live,
+    split_live,
+)
 from mmeops.errors import ConfigErrors, RegistryChanged, UserError
 
 # --- validation -----------------------------------------------------------------------------
@@ -46,7 +55,8 @@ def check_policy(desired: Desired) -> list[UserError]:
     """promotion_from: every version here must have passed through the upstream file."""
     if desired.promotion_from is None:
         return []
-    pins = ((m.name, m.version, m.line) for m in desired.models)
+    # A canary or shadow serves real requests: it too must have passed through upstream.
+    pins = ((m.name, v, line) for m in desired.models for v, line in m.versions())
     return promotion_problems(pins, desired.upstream, desired.promotion_from, desired.source)
 
 
@@ -74,7 +84,7 @@ def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
     image = (remote.endpoint and remote.endpoint.image_version) or desired.image_version
     for (name, version), pkg in remote.packages.items():
         m = desired.model(name)
-        line = m.line if m else None
+        line = dict(m.versions()).get(version, m.line) if m else None
         if pkg is None:
             problems.append(
                 UserError(
@@ -166,6 +176,8 @@ def _model_actions(
     version: int,
     pkg: Package,
     live: ManifestEntry | None,
+    *,
+    champion: bool = True,
 ) -> list[Action]:
     key = desired.artifact_key(name, version)
     acts: list[Action] = []
@@ -173,6 +185,9 @@ def _model_actions(
         acts.append(VerifyArtifact(name, version, key, pkg.sha256, pkg.size))
     else:
         acts.append(CopyArtifact(name, version, pkg.model_data_url, key, pkg.sha256, pkg.size))
+    if not champion:  # a canary or shadow is called by its versioned key, whatever the naming
+        acts.append(SmokeTest(name, version, _rel(desired, key), pkg.sample_uri))
+        return acts
     if desired.naming == "stable":
         acts.append(
             PublishStable(name, version, key, desired.stable_key(name), pkg.sha256, pkg.size)
@@ -182,6 +197,37 @@ def _model_actions(
     if live is None or live.version != version or live.sha256 != pkg.sha256:
         acts.append(SmokeTest(name, version, desired.target_model(name, version), pkg.sample_uri))
     return acts
+
+
+def _splits(desired: Desired, remote: Remote, m) -> tuple[tuple[Variant, ...], list[Action]]:
+    """The manifest's variants for `m`'s canary and shadow, and what deploys those not live:
+    copy (or verify) the versioned artifact, mirror its approval, smoke-test it."""
+    variants: list[Variant] = []
+    acts: list[Action] = []
+    for split in m.splits:
+        live = split_live(desired, remote.manifest, remote.objects, m.name, split)
+        if live is not None:
+            variants.append(replace(live, share=split.share))
+            continue
+        pkg = remote.packages[(m.name, split.version)]
+        assert pkg is not None  # validate() refused missing packages
+        key = _rel(desired, desired.artifact_key(m.name, split.version))
+        variants.append(
+            Variant(split.role, split.version, key, pkg.arn, pkg.sha256, pkg.size, split.share)
+        )
+        acts += _model_actions(desired, remote, m.name, split.version, pkg, None, champion=False)
+    return tuple(variants), acts
+
+
+def split_text(entry: ManifestEntry) -> str:
+    """`canary v8 10%, shadow v9 25% mirrored`: how a model's requests are split."""
+    parts = []
+    for v in entry.variants:
+        share = f"{v.share:g}%" if v.role == "canary" else f"{v.share * 100:g}% mirrored"
+        parts.append(f"{v.role} v{v.version} {share}")
+    if entry.capture:
+        parts.append(f"capture {entry.capture * 100:g}%")
+    return ", ".join(parts)
 
 
 def _describe_change(live: int | None, version: int, retained: bool) -> str:
@@ -198,8 +244,11 @@ def _retention_prunes(desired: Desired, remote: Remote, name: str, version: int)
     # The version live until this apply is not kept beyond retention: prunes run after the
     # manifest routes to `version`, and the executor never deletes what a manifest still
     # routes to (a model whose switch failed). So one apply converges (issue 19, item 5).
-    versions = remote.versions(name) | {version}
-    keep = set(sorted(versions, reverse=True)[: desired.retention]) | {version}
+    # Every version the file names (champion, canary, shadow) is kept whatever its age.
+    m = desired.model(name)
+    named = {v for v, _ in m.versions()} if m else {version}
+    versions = remote.versions(name) | named
+    keep = set(sorted(versions, reverse=True)[: desired.retention]) | named
     return [
         PruneArtifact(name, desired.artifact_key(name, v), f"beyond retention {desired.retention}")
         for v in sorted(versions - keep)
@@ -233,13 +282,20 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
     for m in desired.models:
         live = old.get(m.name)
         live_v = live.version if live else None
+        variants, variant_acts = _splits(desired, remote, m)
+        actions += variant_acts
         if is_live(desired, remote.manifest, remote.objects, m.name, remote.checksums):
-            new[m.name] = live
+            assert live is not None
+            new[m.name] = replace(live, variants=variants, capture=m.capture)
             prunes = _retention_prunes(desired, remote, m.name, m.version)
             actions += prunes
-            status = Status.OUT_OF_SYNC if prunes else Status.SYNCED
+            routed = new[m.name] != live
+            status = Status.OUT_OF_SYNC if prunes or routed else Status.SYNCED
             msg = prunes[0].message if prunes else f"v{m.version} live"
-            rows.append(Row(m.name, live_v, m.version, status, "prune" if prunes else "none", msg))
+            if routed:
+                msg = f"v{m.version} live; route {split_text(new[m.name]) or 'the champion only'}"
+            action = "prune" if prunes else "route" if routed else "none"
+            rows.append(Row(m.name, live_v, m.version, status, action, msg))
             continue
         pkg = remote.packages[(m.name, m.version)]
         assert pkg is not None  # validate() refused missing packages
@@ -252,12 +308,16 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
             pkg.size,
             feature_names=names,
             feature_count=len(names),
+            variants=variants,
+            capture=m.capture,
         )
         acts = _model_actions(desired, remote, m.name, m.version, pkg, live)
         acts += _retention_prunes(desired, remote, m.name, m.version)
         actions += acts
-        retained = any(isinstance(a, VerifyArtifact) for a in acts)
+        retained = any(isinstance(a, VerifyArtifact) and a.version == m.version for a in acts)
         change = _describe_change(live_v, m.version, retained)
+        if variants:
+            change += f"; {split_text(new[m.name])}"
         rows.append(Row(m.name, live_v, m.version, Status.OUT_OF_SYNC, change.split()[0], change))
 
     for name, keys in sorted(_removed(desired, remote).items()):
@@ -310,7 +370,8 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
             )
         )
     actions.sort(key=lambda a: _apply_order(a, desired))  # stable: keeps per-phase order
-    room = fit(desired.instance_type, desired.instance_count, len(desired.models))
+    served = sum(len(m.versions()) for m in desired.models)  # canaries and shadows load too
+    room = fit(desired.instance_type, desired.instance_count, served)
     return Plan(desired.env, tuple(actions), tuple(rows), room.line, room.over)
 
 

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mmeops.aws import Aws, ObjectInfo
-from mmeops.deploy.desired import VARIANT, Desired
-from mmeops.deploy.manifest import Manifest, read_manifest
+from mmeops.deploy.desired import VARIANT, Desired, Split
+from mmeops.deploy.manifest import Manifest, Variant, read_manifest
 from mmeops.errors import CorruptObject, NotFound
 from mmeops.registry import package_arn
 from mmeops.sample import Expected, read_expected
@@ -147,6 +147,19 @@ def is_live(
     )
 
 
+def split_live(
+    desired: Desired, manifest: Manifest | None, objects: dict, model: str, split: Split
+) -> Variant | None:
+    """The manifest's variant when it already serves `split` (same role and version, its
+    versioned artifact under the prefix at the recorded size); None otherwise."""
+    entry = manifest.models.get(model) if manifest else None
+    variant = entry.variant(split.role) if entry else None
+    if variant is None or variant.version != split.version:
+        return None
+    key = desired.artifact_key(model, split.version)[len(desired.key_prefix) :]
+    return variant if key in objects and objects[key].size == variant.size else None
+
+
 def needs_resolving(
     desired: Desired,
     manifest: Manifest | None,
@@ -154,11 +167,18 @@ def needs_resolving(
     checksums: dict[str, str] | None = None,
 ) -> list:
     """(model, version) pairs whose registry entry the plan needs: those not already live."""
-    return [
+    out = [
         (m.name, m.version)
         for m in desired.models
         if not is_live(desired, manifest, objects, m.name, checksums)
     ]
+    out += [
+        (m.name, s.version)
+        for m in desired.models
+        for s in m.splits
+        if split_live(desired, manifest, objects, m.name, s) is None
+    ]
+    return list(dict.fromkeys(out))
 
 
 def read_endpoint(aws: Aws, name: str) -> EndpointState | None:
@@ -284,7 +304,7 @@ def read_remote(
         )
         checksums = {k: s for k, s in zip(keys, sums, strict=True) if s is not None}
         wanted = (
-            [(m.name, m.version) for m in desired.models]
+            [(m.name, v) for m in desired.models for v, _ in m.versions()]
             if verify_all
             else needs_resolving(desired, manifest, objects, checksums)
         )

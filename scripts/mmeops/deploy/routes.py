@@ -16,6 +16,8 @@ from mmeops import registry
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.config.repo import Repo
 from mmeops.deploy.desired import load_desired
+from mmeops.deploy.manifest import Manifest
+from mmeops.deploy.planner import split_text
 from mmeops.deploy.reconcile import accounts
 from mmeops.errors import MmeopsError, NotFound, UserError
 
@@ -27,6 +29,8 @@ class Route:
     target_model: str
     feature_names: list[str] | None  # None: unknown
     source: str  # "manifest", "dataset schema" or "unknown"
+    # How the front door splits its requests: "canary v8 10%, shadow v9 25% mirrored"; "".
+    split: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,5 +74,19 @@ def routes(repo: Repo, env_name: str) -> Routes:
         if not isinstance(names, list):
             names = _schema_features(registry_aws, model, int(entry["version"]))
             source = "dataset schema" if names is not None else "unknown"
-        result.append(Route(model, int(entry["version"]), entry["target_model"], names, source))
+        result.append(
+            Route(
+                model, int(entry["version"]), entry["target_model"], names, source,
+                _split(entry),
+            )
+        )  # fmt: skip
     return Routes(env_name, desired.endpoint_name, desired.region, result)
+
+
+def _split(entry: dict) -> str:
+    try:
+        return split_text(
+            Manifest.from_dict({"environment": "", "models": {"m": entry}}).models["m"]
+        )
+    except ValueError:
+        return ""

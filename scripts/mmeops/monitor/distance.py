@@ -5,32 +5,22 @@ Monitor reports for numerical features (its L-infinity distance on the KLL sketc
 [0, 1], blind to units, sensitive to a shift of location and of scale alike. `psi`, the
 population stability index over the baseline's ten buckets, is what credit-risk teams know.
 
-`chance` is the distance two samples of these sizes from ONE distribution exceed with
-probability `alpha`: the `robust` method flags a feature only beyond both it and the
-threshold, so a small window cannot raise an alarm by sampling noise alone.
+What a distance must reach to count is the method's business (monitor/checks.py): a p-value
+in the model's Holm family (calibrated), or a threshold (simple, Deequ's robust).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from scipy import stats as scipy_stats
 
-from mmeops.register.statistics import KLL_K, cdf_points
+from mmeops.register.statistics import cdf_points
 
-ALPHA = 0.001
 PSI_FLOOR = 1e-4  # an empty bucket would make the logarithm infinite
 
 
-def _kll_error() -> float:
-    import datasketches
-
-    return float(datasketches.kll_doubles_sketch.get_normalized_rank_error(KLL_K, False))
-
-
-def linf(feature: dict, values: np.ndarray) -> float:
-    items, cdf = cdf_points(feature)
+def linf(feature: dict, values: np.ndarray, points=None) -> float:
+    """`points`: the feature's `cdf_points`, when the caller has them already."""
+    items, cdf = points if points is not None else cdf_points(feature)
     window = np.sort(values)
     if not items.size or not window.size:
         return 0.0
@@ -59,17 +49,3 @@ def psi(feature: dict, values: np.ndarray) -> float:
 
 
 DISTANCES = {"linf": linf, "psi": psi}
-
-
-def chance(distance: str, n_baseline: int, n_window: int, alpha: float = ALPHA) -> float:
-    """The distance sampling noise alone exceeds with probability `alpha`."""
-    if n_baseline <= 0 or n_window <= 0:
-        return math.inf
-    if distance == "linf":
-        # Two-sample Kolmogorov-Smirnov critical value, plus the sketch's own rank error.
-        c = math.sqrt(-math.log(alpha / 2) / 2)
-        return c * math.sqrt((n_baseline + n_window) / (n_baseline * n_window)) + _kll_error()
-    # PSI is asymptotically chi-square with (buckets - 1) degrees of freedom, scaled by
-    # 1/n + 1/m (Yurdakul, "Statistical properties of the population stability index", 2018).
-    dof = 9
-    return float(scipy_stats.chi2.ppf(1 - alpha, dof)) * (1 / n_baseline + 1 / n_window)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from mmeops.monitor.run import OK, SKIPPED, VIOLATED, ModelRun, MonitorRun
+from mmeops.monitor.run import NOT_JUDGED, OK, SKIPPED, VIOLATED, ModelRun, MonitorRun
 
 TREND_POINTS = 20
-ICON = {OK: "✅", VIOLATED: "❌", SKIPPED: "⏭️"}
+ICON = {OK: "✅", VIOLATED: "❌", SKIPPED: "⏭️", NOT_JUDGED: "❔"}
 
 
 def headline(m: ModelRun) -> str:
@@ -53,19 +53,34 @@ def _trend(model: str, rows: list[dict]) -> list[str]:
     ]
 
 
+def _metric(quality, name: str) -> str:
+    """`rmse 4.1 (95%: 3.8 to 4.4)` for a bounded metric, the value alone for the others."""
+    value = quality.metrics[name]
+    if name not in quality.intervals:
+        return f"{name} {value:.4g}"
+    low, high = quality.intervals[name]
+    return f"{name} {value:.4g} ({quality.confidence:.0%}: {low:.4g} to {high:.4g})"
+
+
 def _model_section(m: ModelRun, past: list[dict]) -> list[str]:
     lines = [f"### {ICON[m.status]} {headline(m)}", ""]
     if m.status == SKIPPED:
         return lines
     bad = [f for f in (m.data.features if m.data else ()) if f.violations]
     if bad:
-        lines += ["| feature | distance | limit | checks |", "|---|---|---|---|"]
+        lines += ["| feature | distance | p-value | checks |", "|---|---|---|---|"]
         for f in bad:
             kinds = ", ".join(sorted({v["constraint_check_type"] for v in f.violations}))
             shown = "n/a" if f.distance is None else f"{f.distance:.4f}"
-            lines.append(f"| {f.name} | {shown} | {f.limit:.4f} | {kinds} |")
+            p = "n/a" if f.p is None else f"{f.p:.2g}"
+            lines.append(f"| {f.name} | {shown} | {p} | {kinds} |")
+    if m.data and m.data.tests:
+        lines += [
+            "",
+            f"{m.data.tests} tests, false-alarm rate held at {m.data.alpha:g} per window (Holm).",
+        ]
     if m.quality and m.quality.metrics:
-        values = ", ".join(f"{k} {v:.4g}" for k, v in m.quality.metrics.items())
+        values = ", ".join(_metric(m.quality, k) for k in m.quality.metrics)
         lines += ["", f"Model quality on {m.quality.labeled_rows} labeled rows: {values}"]
     elif m.quality and m.quality.skipped:
         lines += ["", f"Model quality not measured: {m.quality.skipped}"]
@@ -138,6 +153,8 @@ def as_json(run: MonitorRun) -> str:
                 "data_violated": m.data_violated,
                 "quality_violated": m.quality_violated,
                 "metrics": m.quality.metrics if m.quality else {},
+                "intervals": m.quality.intervals if m.quality else {},
+                "tests": m.data.tests if m.data else 0,
                 "violations": m.violations,
                 "violations_uri": m.violations_uri,
             }

@@ -26,7 +26,8 @@ from mmeops.deploy.manifest import ManifestEntry, read_manifest
 from mmeops.errors import MmeopsError, UserError
 from mmeops.extract import warehouse
 from mmeops.extract.run import Window, new_run_id
-from mmeops.monitor import checks, history
+from mmeops.monitor import checks, history, metrics
+from mmeops.monitor import quality as mq
 from mmeops.monitor.window import Rows, monitoring_window, read_rows
 from mmeops.register import baseline, evaluate
 from mmeops.register.statistics import dataset_statistics
@@ -38,7 +39,7 @@ class Violated(MmeopsError):
     exit_code = 3
 
 
-OK, VIOLATED, SKIPPED = "ok", "violated", "skipped"
+OK, VIOLATED, SKIPPED, NOT_JUDGED = "ok", "violated", "skipped", "not judged"
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,12 @@ class ModelRun:
     version: int | None = None
     window: Window | None = None
     data: checks.DataQuality | None = None
-    quality: checks.ModelQuality | None = None
+    quality: mq.ModelQuality | None = None
     reason: str = ""  # why it was skipped
     violations_uri: str = ""
+    # (baseline statistics.json, the window's statistics): what the HTML report draws
+    distributions: tuple[dict, ...] = field(default=(), repr=False, compare=False)
+    emit_metrics: bool = False  # the baseline's constraints.json monitoring_config says so
 
     @property
     def violations(self) -> list[dict]:
@@ -114,27 +118,47 @@ def _served_booster(env_aws: Aws, bucket: str, prefix: str, entry: ManifestEntry
     return artifact.load_booster(body)
 
 
-def _model_quality(
-    cfg: ModelConfig, rows: Rows, features: list[str], booster
-) -> checks.ModelQuality:
+def _model_quality(cfg: ModelConfig, rows: Rows, features: list[str], booster) -> mq.ModelQuality:
     labels = rows.values(cfg.target)
     labeled = ~np.isnan(labels)
     n = int(labeled.sum())
     if n < cfg.monitor.min_rows:
-        return checks.ModelQuality(
-            n, skipped=f"{n} labeled rows, fewer than {cfg.monitor.min_rows}"
+        return mq.ModelQuality(
+            n, skipped=f"{n} labeled rows, fewer than {cfg.monitor.min_rows}: not judged"
         )
     matrix = np.column_stack([rows.values(f) for f in features])[labeled]
-    metrics = evaluate.score(cfg.problem, labels[labeled], evaluate.predict(booster, matrix))
+    predictions = evaluate.predict(booster, matrix)
+    metrics = evaluate.score(cfg.problem, labels[labeled], predictions)
+    confidence = cfg.monitor.quality_confidence
     # Every metric the gate bounds (gate.also included), not only the headline one.
     bounds = [(b.metric, metric_direction(b.metric), b.bound) for b in cfg.gate.bounds]
-    return checks.model_quality(bounds, metrics, n)
+    intervals = {
+        metric: mq.interval(cfg.problem, metric, labels[labeled], predictions, confidence)
+        for metric, _, _ in bounds
+    }
+    return mq.model_quality(bounds, metrics, n, intervals, confidence)
 
 
-def _data_quality(cfg: ModelConfig, rows: Rows, stats: dict, cons: dict) -> checks.DataQuality:
+def _outputs(cfg: ModelConfig, rows: Rows, stats: dict, predicted: tuple | None) -> list:
+    """(baseline entry, window values) of the label (rows whose label arrived) and of the
+    served version's predictions (every row): label drift and prediction drift."""
+    found = []
+    label = next((f for f in stats["features"] if f["name"] == cfg.target), None)
+    if label is not None and cfg.target in rows.names:
+        values = rows.values(cfg.target)
+        found.append((label, values[~np.isnan(values)]))
+    if predicted is not None:
+        found.append(predicted)
+    return found
+
+
+def _data_quality(
+    cfg: ModelConfig, rows: Rows, stats: dict, cons: dict, predicted: tuple | None
+) -> checks.DataQuality:
     ignore = (cfg.target, *([cfg.split.time_column] if cfg.split.time_column else []))
     numeric = {c.name: rows.values(c.name) for c in rows.columns if c.numeric}
-    result = checks.data_quality(stats, cons, rows.names, numeric, cfg.monitor, ignore)
+    outputs = _outputs(cfg, rows, stats, predicted)
+    result = checks.data_quality(stats, cons, rows.names, numeric, cfg.monitor, ignore, outputs)
     expected = {c["name"] for c in cons["features"]}
     typed = tuple(
         checks.type_violation(c.name, c.type_name)
@@ -143,9 +167,17 @@ def _data_quality(cfg: ModelConfig, rows: Rows, stats: dict, cons: dict) -> chec
     )
     if not typed:
         return result
-    return checks.DataQuality(
-        result.rows, result.features, typed + result.violations, result.skipped
-    )
+    return dataclasses.replace(result, violations=typed + result.violations)
+
+
+def _predicted(package_predictions: dict | None, rows: Rows, features: list[str], booster):
+    """The predictions' baseline entry and the served version's predictions on the window."""
+    if package_predictions is None or booster is None or not len(rows.frame):
+        return None
+    if any(f not in rows.names for f in features):
+        return None  # a lost feature is a missing_column_check already
+    matrix = np.column_stack([rows.values(f) for f in features])
+    return package_predictions["features"][0], evaluate.predict(booster, matrix)
 
 
 @dataclass(frozen=True)
@@ -175,17 +207,43 @@ def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> tuple[Model
         return ModelRun(model, SKIPPED, entry.version, reason="registered without a baseline"), {}
     stats, cons = documents
     trained_until, lineage = _trained_until(ctx.training, package)
-    window = monitoring_window(trained_until, ctx.since, ctx.today)
+    window = monitoring_window(trained_until, ctx.since, ctx.today, cfg.monitor.window_days)
     rows = read_rows(ctx.repo, ctx.dsn, model, window)
-    data = _data_quality(cfg, rows, stats, cons)
+    predictions_baseline = baseline.load_predictions(ctx.training, package)
+    booster = None
+    if cfg.target in rows.names or predictions_baseline is not None:
+        booster = _served_booster(ctx.env_aws, ctx.bucket, ctx.prefix, entry)
+    predicted = _predicted(predictions_baseline, rows, lineage["features"], booster)
+    data = _data_quality(cfg, rows, stats, cons, predicted)
     quality = None
     if cfg.target in rows.names:
-        booster = _served_booster(ctx.env_aws, ctx.bucket, ctx.prefix, entry)
         quality = _model_quality(cfg, rows, lineage["features"], booster)
-    status = VIOLATED if data.violations or (quality and quality.violations) else OK
+    status = _status(data, quality)
     numeric = [c.name for c in rows.columns if c.numeric]
-    window_stats = dataset_statistics(numeric, rows.frame[numeric].to_numpy(dtype=np.float64))
-    return ModelRun(model, status, entry.version, window, data, quality), window_stats
+    categorical = frozenset(f["name"] for f in stats["features"] if "string_statistics" in f)
+    window_stats = dataset_statistics(
+        numeric, rows.frame[numeric].to_numpy(dtype=np.float64), categorical
+    )
+    emit = cons.get("monitoring_config", {}).get("emit_metrics") == "Enabled"
+    result = ModelRun(
+        model,
+        status,
+        entry.version,
+        window,
+        data,
+        quality,
+        distributions=(stats, window_stats),
+        emit_metrics=emit,
+    )
+    return result, window_stats
+
+
+def _status(data: checks.DataQuality, quality: mq.ModelQuality | None) -> str:
+    """Violated on any violation; "not judged" when too few rows were there to judge
+    (0 rows is not evidence of health); else ok."""
+    if data.violations or (quality and quality.violations):
+        return VIOLATED
+    return NOT_JUDGED if data.skipped else OK
 
 
 def _record(ctx: Context, result: ModelRun, window_stats: dict) -> ModelRun:
@@ -211,6 +269,7 @@ def _record(ctx: Context, result: ModelRun, window_stats: dict) -> ModelRun:
         "violations": len(result.violations),
         "labeled_rows": result.quality.labeled_rows if result.quality else 0,
         "metrics": result.quality.metrics if result.quality else {},
+        "intervals": result.quality.intervals if result.quality else {},
         "violations_uri": uri,
     }
     history.append(ctx.training, bucket, result.model, row, kms)
@@ -257,6 +316,11 @@ def monitor(
             checked.append(monitor_model(ctx, model, served[model]))
     results = [_record(ctx, result, stats) for result, stats in checked]
     _notify(repo, training, env_name, results)
+    metrics.publish(
+        training,
+        env_name,
+        [(m, repo.model(m.model).monitor.feature_metrics) for m in results if m.emit_metrics],
+    )
     past = {
         m.model: history.read(training, repo.settings.bucket, m.model, env_name)
         for m in results

@@ -34,13 +34,22 @@ class Rows:
 
 
 def monitoring_window(
-    trained_until: dt.date, since: dt.date | None, today: dt.date | None = None
+    trained_until: dt.date,
+    since: dt.date | None,
+    today: dt.date | None = None,
+    window_days: int | None = None,
 ) -> Window:
-    """From the end of the training window (or `since`) through today, inclusive: a
-    monitor runs on the day's rows too, where training waits `lag_days` for them."""
+    """The last `window_days` days through today, inclusive, never before the end of the
+    training window (a monitor runs on the day's rows too, where training waits `lag_days`
+    for them). `since` gives the cumulative view from that day instead; `window_days` None
+    is the cumulative view from the end of training."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    start = since or trained_until
-    return Window(start, max(today + dt.timedelta(days=1), start + dt.timedelta(days=1)))
+    end = today + dt.timedelta(days=1)
+    start = trained_until
+    if window_days is not None:
+        start = max(trained_until, end - dt.timedelta(days=window_days))
+    start = since or start
+    return Window(start, max(end, start + dt.timedelta(days=1)))
 
 
 def read_rows(repo: Repo, dsn: str, model: str, window: Window) -> Rows:

@@ -104,7 +104,7 @@ def score_champion(aws: Aws, repo: Repo, cfg: ModelConfig, test_csv: Path) -> Ch
     """The champion environment's pinned version, scored on the challenger's test set."""
     env_name = cfg.gate.champion_env or repo.settings.champion_env
     env = repo.envs.get(env_name)
-    version = env.models.get(cfg.name) if env else None
+    version = env.versions.get(cfg.name) if env else None
     if version is None:
         return None
     package = registry.describe(aws, cfg.name, version)
@@ -201,7 +201,7 @@ def register(
             evaluation_uri,
             f"s3://{bucket}/{eval_prefix}/sample.csv",
             artifact_bytes,
-            baseline.store(aws, bucket, eval_prefix, dataset, cfg.monitor, kms),
+            baseline.store(aws, bucket, eval_prefix, dataset, cfg.monitor, kms, booster),
         )
     result = Registration(
         model,
@@ -268,6 +268,8 @@ def _create_package(
         "sample_uri": sample_uri,
         "problem": cfg.problem,
     }
+    if data_quality.predictions:
+        metadata["prediction_baseline_sha256"] = data_quality.predictions.sha256
     response = aws.call(
         "sagemaker",
         "create_model_package",

@@ -6,6 +6,13 @@ std_dev, min, max, and `distribution.kll` holding ten materialized buckets and t
 itself as `parameters` and `data` (one list of retained items per level). The sketch is Apache
 DataSketches' KLL, the one Model Monitor names; a level-i item stands for 2**i values, so the
 file alone gives the quantiles back (`cdf_points`), without the library.
+
+A categorical feature (declared in `monitor.categorical`, or whole numbers with few distinct
+values) gets `inferred_type: String` and `string_statistics` instead: `common`,
+`distinct_count` and `distribution.categorical.buckets` (`value`, `count`), the same page's
+format. train.csv holds numbers only (XGBoost reads numbers), so a category is the number's
+text: a whole number without its decimal point ("3", not "3.0"), anything else as Python
+writes the float ("2.5").
 """
 
 from __future__ import annotations
@@ -74,13 +81,62 @@ def feature_statistics(name: str, values: np.ndarray) -> dict:
     }
 
 
-def dataset_statistics(names: list[str], matrix: np.ndarray) -> dict:
-    """statistics.json for the columns of `matrix` (rows × len(names), NaN = missing)."""
+def category(value: float) -> str:
+    """A number's category name: "3" for 3.0, "2.5" for 2.5."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def category_counts(values: np.ndarray) -> dict[str, int]:
+    """Category name → rows, missing values left out."""
+    present = values[~np.isnan(values)]
+    distinct, counts = np.unique(present, return_counts=True)
+    return {category(v): int(c) for v, c in zip(distinct, counts, strict=True)}
+
+
+def categorical_statistics(name: str, values: np.ndarray) -> dict:
+    counts = category_counts(values)
+    n = sum(counts.values())
+    return {
+        "name": name,
+        "inferred_type": "String",
+        "string_statistics": {
+            "common": {"num_present": n, "num_missing": int(values.size - n)},
+            "distinct_count": float(len(counts)),
+            "distribution": {
+                "categorical": {"buckets": [{"value": v, "count": c} for v, c in counts.items()]}
+            },
+        },
+    }
+
+
+def is_categorical(values: np.ndarray, max_distinct: int) -> bool:
+    """Whole numbers with at most `max_distinct` distinct values (a code, a flag, a count
+    of few values): compared category by category, not by a distribution's shape."""
+    present = values[~np.isnan(values)]
+    return inferred_type(present) == "Integral" and np.unique(present).size <= max_distinct
+
+
+def dataset_statistics(
+    names: list[str], matrix: np.ndarray, categorical: frozenset[str] = frozenset()
+) -> dict:
+    """statistics.json for the columns of `matrix` (rows × len(names), NaN = missing);
+    the columns named in `categorical` get string statistics."""
     return {
         "version": 0,
         "dataset": {"item_count": int(matrix.shape[0])},
-        "features": [feature_statistics(n, matrix[:, i]) for i, n in enumerate(names)],
+        "features": [
+            categorical_statistics(n, matrix[:, i])
+            if n in categorical
+            else feature_statistics(n, matrix[:, i])
+            for i, n in enumerate(names)
+        ],
     }
+
+
+def common(feature: dict) -> dict:
+    """`num_present` / `num_missing` of either kind of feature."""
+    kind = "string_statistics" if "string_statistics" in feature else "numerical_statistics"
+    return feature[kind]["common"]
 
 
 def cdf_points(feature: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -26,12 +26,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.capacity import capacity, model_cost
 from mmeops.errors import AwsError, NotFound
+from mmeops.httpserve import Background, Server, send
 from mmeops.stack import container
 from mmeops.stack.container import ContainerError, LoadedModel
 from mmeops.stack.model_cache import ModelCache
@@ -289,11 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        head += [f"Content-Length: {len(body)}", "", ""]
-        # One write: headers and body leave in the same segment.
-        self.wfile.write("\r\n".join(head).encode("latin-1") + body)
+        send(self, status, body, headers)
 
     def _error(self, e: InvokeError) -> None:
         payload = {"message": e.message, **e.extra}
@@ -345,38 +342,15 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(Server):
     endpoints: MultiModelEndpoints
 
 
-class MmeServer:
+class MmeServer(Background):
     """The HTTP face of `MultiModelEndpoints`, on its own threads. `start()` → base URL."""
 
     def __init__(self, endpoints: MultiModelEndpoints, host: str = "127.0.0.1", port: int = 0):
         self.endpoints = endpoints
-        self._httpd = _Server((host, port), _Handler)
-        self._httpd.endpoints = endpoints
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> str:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="mme-server", daemon=True
-        )
-        self._thread.start()
-        return self.url
-
-    def serve_forever(self) -> None:
-        self._httpd.serve_forever()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
+        httpd = _Server((host, port), _Handler)
+        httpd.endpoints = endpoints
+        super().__init__(httpd, "mme-server")

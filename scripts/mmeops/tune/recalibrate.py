@@ -26,7 +26,7 @@ def champion_record(repo: Repo, model: str) -> tuple[str, int, TuningRecord]:
     """(champion environment, served version, its tuning record)."""
     cfg = repo.model(model)
     env_name = cfg.gate.champion_env or repo.settings.champion_env
-    version = repo.env(env_name).models.get(model)
+    version = repo.env(env_name).versions.get(model)
     if version is None:
         raise UserError(
             f"{env_name} pins no version of {model}, so there are no approved hyperparameters "
@@ -54,6 +54,23 @@ def champion_record(repo: Repo, model: str) -> tuple[str, int, TuningRecord]:
             repo.model_source(model).line("tuning", "ranges"),
         )
     return env_name, version, record
+
+
+def scheduled_kind(scheduled: str, champion_version: int | None, env: str) -> tuple[bool, str]:
+    """What a scheduled run does: (recalibrate?, why). Recalibration needs a champion."""
+    if scheduled == "retune":
+        return False, "scheduled: retune (model.yaml)"
+    if champion_version is None:
+        return False, f"scheduled: retune, as {env} serves no version yet to recalibrate from"
+    return True, f"scheduled: recalibrate {env}'s v{champion_version}"
+
+
+def scheduled(repo: Repo, model: str) -> tuple[bool, str]:
+    """`scheduled_kind` for `model` in this repository (model.yaml `scheduled`, and the
+    champion environment's pin)."""
+    cfg = repo.model(model)
+    env_name = cfg.gate.champion_env or repo.settings.champion_env
+    return scheduled_kind(cfg.scheduled, repo.env(env_name).models.get(model), env_name)
 
 
 def plan(repo: Repo, model: str, backend: str) -> WarmStart:

@@ -1,0 +1,209 @@
+"""The front door's cost on the local stack: overhead against a direct InvokeEndpoint,
+throughput at 8 clients, what capture at sample 1.0 costs, how soon a manifest change is served.
+
+On a fresh embedded stack: one MME in the sandbox account, one XGBoost model (200 trees, depth
+4, 10 features), a routing manifest naming it twice (`plain`, and `captured` with capture 1.0).
+
+- overhead: closed loop, 1 client, one row per call. Direct: boto3 `invoke_endpoint`. Front
+  door: HTTP keep-alive to `POST /models/plain/invocations` (which makes the same boto3 call).
+  Overhead = front door minus direct, at p50 and p99, median of 3 alternating runs.
+- rps8: 8 clients, closed loop, requests per second through the front door (median of 3).
+- capture_cost: 1 - rps8(captured) / rps8(plain), alternating runs (capture writes to S3 from
+  the sidecar pool, flushed per 100 records or 5 s).
+- manifest_visible_s: a new manifest (the model's version changed) written to S3, then one
+  client polls until an answer names the new version.
+
+    .venv/bin/python benchmarks/front_door.py [--calls 400] [--seconds 3]
+
+Targets (issue 25): overhead p50 <= 1 ms, p99 <= 3 ms; capture_cost <= 0.10; manifest <= 5 s.
+Last line:
+`front_door overhead_p50_ms=A overhead_p99_ms=B rps8=C capture_cost=D manifest_visible_s=E`
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+import xgboost as xgb
+from botocore.config import Config
+
+from mmeops import aws
+from mmeops.artifact import pack
+from mmeops.config.repo import load_repo
+from mmeops.deploy.manifest import Manifest, ManifestEntry, read_manifest, write_manifest
+from mmeops.invoker.capture import CaptureWriter, Flusher
+from mmeops.invoker.front_door import FrontDoor, Settings
+from mmeops.invoker.server import InvokerServer
+from mmeops.stack.embedded import EmbeddedStack
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = "bench-fd/m.tar.gz"
+MANIFEST_KEY = "bench-fd/_mmeops/manifest.json"
+FEATURES = tuple(f"f{i}" for i in range(10))
+
+
+def artifact() -> bytes:
+    rng = np.random.default_rng(0)
+    X = rng.random((1000, 10))
+    booster = xgb.train({"max_depth": 4, "eta": 0.1}, xgb.DMatrix(X, label=X @ rng.random(10)), 200)
+    return pack(booster)
+
+
+def manifest(version: int) -> Manifest:
+    def entry(capture: float | None) -> ManifestEntry:
+        return ManifestEntry(TARGET, version, "arn", "0" * 64, 1, FEATURES, 10, capture=capture)
+
+    return Manifest("bench", models={"plain": entry(None), "captured": entry(1.0)})
+
+
+def make_endpoint(sandbox: aws.Aws, prefix: str, account: str) -> None:
+    sandbox.call(
+        "sagemaker",
+        "create_model",
+        ModelName="bench-fd",
+        ExecutionRoleArn=f"arn:aws:iam::{account}:role/sagemaker",
+        PrimaryContainer={"Image": "xgboost", "Mode": "MultiModel", "ModelDataUrl": prefix},
+    )
+    sandbox.call(
+        "sagemaker",
+        "create_endpoint_config",
+        EndpointConfigName="bench-fd",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "bench-fd",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sandbox.call(
+        "sagemaker", "create_endpoint", EndpointName="bench-fd", EndpointConfigName="bench-fd"
+    )
+    while (
+        sandbox.call("sagemaker", "describe_endpoint", EndpointName="bench-fd")["EndpointStatus"]
+        != "InService"
+    ):
+        time.sleep(0.05)
+
+
+class Client:
+    def __init__(self, url: str):
+        host, port = url.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def post(self, model: str, body: bytes) -> bytes:
+        self.conn.request(
+            "POST", f"/models/{model}/invocations", body, {"Content-Type": "text/csv"}
+        )
+        r = self.conn.getresponse()
+        out = r.read()
+        assert r.status == 200, out
+        return out
+
+
+def timed(fn, calls: int) -> list[float]:
+    out = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def rps(url: str, model: str, body: bytes, seconds: float, clients: int = 8) -> float:
+    done = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def loop(i: int) -> None:
+        c = Client(url)
+        while time.monotonic() < stop:
+            c.post(model, body)
+            done[i] += 1
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    with EmbeddedStack(ROOT) as stack:
+        stack.apply_env()
+        env = load_repo(ROOT).envs["sandbox"]
+        sandbox = aws.for_account(env.account_id, env.region, env.role_arn)
+        bucket = env.artifact_bucket
+        sandbox.put_bytes(bucket, f"mme/{TARGET}", artifact())
+        make_endpoint(sandbox, env.artifact_prefix, env.account_id)
+        write_manifest(sandbox, bucket, MANIFEST_KEY, manifest(1), None)
+        settings = Settings("bench", env.region, bucket, MANIFEST_KEY, "bench-fd")
+        capture = CaptureWriter(sandbox, bucket)
+        flusher = Flusher(capture)
+        door = FrontDoor(settings, sandbox, capture=capture)
+        server = InvokerServer(door)
+        url = server.start()
+        row = ",".join(f"{v:.6f}" for v in np.random.default_rng(9).random(10)).encode()
+        runtime = boto3.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1}))
+
+        def direct() -> None:
+            runtime.invoke_endpoint(
+                EndpointName="bench-fd", TargetModel=TARGET, ContentType="text/csv",
+                Accept="application/json", Body=row,
+            )["Body"].read()  # fmt: skip
+
+        client = Client(url)
+        for _ in range(50):  # load the model, open connections, fill the manifest cache
+            direct()
+            client.post("plain", row)
+        p50s, p99s = [], []
+        for _ in range(3):
+            d = timed(direct, args.calls)
+            f = timed(lambda: client.post("plain", row), args.calls)
+            p50s.append(np.percentile(f, 50) - np.percentile(d, 50))
+            p99s.append(np.percentile(f, 99) - np.percentile(d, 99))
+            dp, fp = np.percentile(d, [50, 99]), np.percentile(f, [50, 99])
+            print(f"  direct p50 {dp[0]:.2f} p99 {dp[1]:.2f} ms; front door p50 {fp[0]:.2f} p99 "
+                  f"{fp[1]:.2f} ms")  # fmt: skip
+        plain, captured = [], []
+        for _ in range(3):
+            plain.append(rps(url, "plain", row, args.seconds))
+            captured.append(rps(url, "captured", row, args.seconds))
+            door.sidecar.drain(30)
+        print(
+            f"  rps8 plain {plain}, captured {captured}, capture objects {capture.objects_written}"
+        )
+
+        _, etag = read_manifest(sandbox, bucket, MANIFEST_KEY)
+        write_manifest(sandbox, bucket, MANIFEST_KEY, manifest(2), etag)
+        written = time.monotonic()
+        while json.loads(client.post("plain", row))["version"] != 2:
+            time.sleep(0.01)
+        visible = time.monotonic() - written
+        server.stop()
+        flusher.stop()
+
+    p50, p99 = statistics.median(p50s), statistics.median(p99s)
+    rps8 = statistics.median(plain)
+    cost = 1 - statistics.median(captured) / rps8
+    print(f"front_door overhead_p50_ms={p50:.2f} overhead_p99_ms={p99:.2f} rps8={rps8:.0f} "
+          f"capture_cost={cost:.3f} manifest_visible_s={visible:.2f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""The front door (mmeops.invoker) against the embedded stack: a model called by name through
+the routing manifest, on the local MME that answers as the real container does. The HTTP server
+and the Lambda handler run the same FrontDoor; both are exercised here.
+
+Error statuses are the contract in issue 25; the runtime errors they map are botocore's
+sagemaker-runtime service model (ModelError 424 with OriginalStatusCode, ModelNotReadyException
+429, ValidationError "Endpoint ... not found").
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+from deploy.test_reconcile import World, add_model, isolate
+from mmeops import aws
+from mmeops.artifact import pack_file
+from mmeops.config.repo import load_repo
+from mmeops.deploy.manifest import ManifestEntry, read_manifest, write_manifest
+from mmeops.invoker import lambda_handler
+from mmeops.invoker.server import InvokerServer, front_door_for
+
+
+class Door:
+    """A running front door for one environment and an HTTP client for it."""
+
+    def __init__(self, world: World, env: str = "sandbox", metrics: Path | None = None):
+        self.world = world
+        self.server = InvokerServer(front_door_for(load_repo(world.root), env, metrics))
+        host, port = self.server.url.removeprefix("http://").split(":")
+        self.server.start()
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def post(self, model: str, body: bytes | str, content_type: str = "text/csv", **headers):
+        body = body.encode() if isinstance(body, str) else body
+        self.conn.request(
+            "POST",
+            f"/models/{model}/invocations",
+            body,
+            {"Content-Type": content_type, **{k.replace("_", "-"): v for k, v in headers.items()}},
+        )
+        r = self.conn.getresponse()
+        return r.status, json.loads(r.read()), dict(r.getheaders())
+
+    def close(self) -> None:
+        self.conn.close()
+        self.server.stop()
+
+
+def new_world(tmp_path_factory, tag: str) -> World:
+    """A repo copy with its own prefixes and endpoint names, for a module's fixture."""
+    root = tmp_path_factory.mktemp(tag) / "repo"
+    root.mkdir()
+    shutil.copy2(REPO_ROOT / "mmeops.yaml", root / "mmeops.yaml")
+    for d in ("models", "environments"):
+        shutil.copytree(REPO_ROOT / d, root / d)
+    return World(root, isolate(root, tag))
+
+
+@pytest.fixture(scope="module")
+def deployed(stack, tmp_path_factory) -> tuple[World, str, int]:
+    """One model, two registered versions, the first applied to sandbox."""
+    world = new_world(tmp_path_factory, "fd")
+    m = f"m{world.uid}-fd"
+    add_model(world, m)
+    v1 = world.register(m, seed=1)
+    world.register(m, seed=2)
+    world.mmeops("promote", m, str(v1), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+    return world, m, v1
+
+
+@pytest.fixture
+def door(deployed):
+    d = Door(deployed[0])
+    yield d
+    d.close()
+
+
+def direct(world: World, model: str, rows: bytes) -> list:
+    """What InvokeEndpoint itself answers for the same rows (application/json)."""
+    return direct_target(world, world.manifest("sandbox")["models"][model]["target_model"], rows)
+
+
+def direct_target(world: World, target: str, rows: bytes) -> list:
+    e = world.env("sandbox")
+    out = world.env_aws("sandbox").call(
+        "sagemaker-runtime",
+        "invoke_endpoint",
+        EndpointName=e.endpoint.name,
+        TargetModel=target,
+        ContentType="text/csv",
+        Accept="application/json",
+        Body=rows,
+    )
+    return json.loads(out["Body"].read())
+
+
+def test_a_model_is_called_by_name_and_answers_what_the_endpoint_answers(deployed, door):
+    world, m, v1 = deployed
+    status, answer, _ = door.post(m, "0.1,0.2,0.3\n-2,,1\n", X_Inference_Id="req-1")
+    assert status == 200
+    assert answer == {
+        "model": m,
+        "version": v1,
+        "variant": "champion",
+        "inference_id": "req-1",
+        "predictions": direct(world, m, b"0.1,0.2,0.3\n-2,,1"),
+    }
+    assert answer["predictions"][0] != answer["predictions"][1]
+
+
+def test_json_instances_and_records_by_name_answer_as_csv_does(deployed, door):
+    world, m, _ = deployed
+    names = world.manifest("sandbox")["models"][m]["feature_names"]
+    assert len(names) == 3
+    _, by_csv, _ = door.post(m, "0.5,-1,2")
+    _, by_list, _ = door.post(m, '{"instances": [[0.5, -1, 2]]}', "application/json")
+    record = dict(reversed(list(zip(names, [0.5, -1, 2], strict=True))))  # any order
+    _, by_name, _ = door.post(m, json.dumps({"records": [record]}), "application/json")
+    assert by_csv["predictions"] == by_list["predictions"] == by_name["predictions"]
+
+
+class Counted:
+    def __enter__(self):
+        self.ops: list[str] = []
+        self._remove = aws.add_call_listener(lambda s, op, p: self.ops.append(op))
+        return self
+
+    def __exit__(self, *exc):
+        self._remove()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "says"),
+    [
+        ("0.1,nan,0.3", "text/csv", 400, "not a finite number"),
+        ("a,b,c\n0.1,0.2,0.3", "text/csv", 400, "looks like a header"),
+        (b"0.1,\xff,0.3", "text/csv", 400, "not UTF-8"),
+        ("0.1,0.2", "text/csv", 400, "has 2 columns, the model takes 3"),
+        ('{"records": [{"zzz": 1}]}', "application/json", 400, "not a feature of the model"),
+        (b"1," * (3 * 1024 * 1024) + b"1", "text/csv", 413, "6 MB"),
+    ],
+)
+def test_a_bad_body_is_refused_before_the_endpoint_is_called(
+    deployed, door, body, content_type, status, says
+):
+    _, m, _ = deployed
+    with Counted() as good:  # the manifest is cached after it: the next request reads nothing
+        door.post(m, "0.1,0.2,0.3")
+    assert "InvokeEndpoint" in good.ops  # the counter sees the call a good body makes
+    with Counted() as calls:
+        got, answer, _ = door.post(m, body, content_type)
+    assert (got, answer["code"][:3]) == (status, "Bod" if status == 413 else "Bad")
+    assert says in answer["message"] and "\n" not in answer["message"]
+    assert "InvokeEndpoint" not in calls.ops
+
+
+def test_an_unknown_model_is_404(door):
+    status, answer, _ = door.post("no-such-model", "1,2,3")
+    assert (status, answer["code"]) == (404, "UnknownModel")
+
+
+def test_a_new_manifest_is_served_within_seconds(deployed, door):
+    world, m, v1 = deployed
+    assert door.post(m, "1,2,3")[1]["version"] == v1
+    v2 = v1 + 1
+    world.mmeops("promote", m, str(v2), "--to", "sandbox")
+    try:
+        world.mmeops("reconcile", "sandbox", "--apply")
+        written = time.monotonic()
+        while door.post(m, "1,2,3")[1]["version"] != v2:
+            assert time.monotonic() - written < 5, "the new manifest was not served in 5 s"
+            time.sleep(0.05)
+        cache = door.server.door.manifest
+        reads = cache.reads
+        time.sleep(cache.max_age * 2.5)
+        door.post(m, "1,2,3")
+        door.post(m, "1,2,3")
+        assert cache.reads <= reads + 1  # one conditional GET per max_age, not one per request
+    finally:
+        world.mmeops("promote", m, str(v1), "--to", "sandbox")
+        world.mmeops("reconcile", "sandbox", "--apply")
+
+
+def route_to(world: World, model: str, entry: ManifestEntry) -> None:
+    """Write a manifest entry by hand, as a broken deploy might have left it."""
+    e = world.env("sandbox")
+    a = world.env_aws("sandbox")
+    key = e.artifact_key_prefix + "_mmeops/manifest.json"
+    manifest, etag = read_manifest(a, e.artifact_bucket, key)
+    manifest.models[model] = entry
+    write_manifest(a, e.artifact_bucket, key, manifest, etag)
+
+
+def test_a_model_the_container_cannot_load_is_424_with_its_status(deployed, door):
+    world, _, _ = deployed
+    e = world.env("sandbox")
+    broken = f"m{world.uid}-broken"
+    target = f"{broken}/v1.tar.gz"
+    world.env_aws("sandbox").put_bytes(
+        e.artifact_bucket, e.artifact_key_prefix + target, pack_file(b"not a model")
+    )
+    route_to(world, broken, ManifestEntry(target, 1, "arn", "0" * 64, 1, ("a", "b", "c"), 3))
+    deadline = time.monotonic() + 5
+    while (answer := door.post(broken, "1,2,3"))[0] == 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    status, body, _ = answer
+    assert (status, body["code"], body["container_status"]) == (424, "ModelError", 500)
+
+
+def test_a_model_still_loading_is_429_with_retry_after(deployed, door, stack, monkeypatch):
+    world, m, _ = deployed
+    stack.endpoints.forget(world.env("sandbox").endpoint.name)  # a fresh fleet: nothing loaded
+    monkeypatch.setattr(stack.endpoints, "load_seconds", 1.0)
+    monkeypatch.setattr(stack.endpoints, "wait_seconds", 0.1)
+    status, body, headers = door.post(m, "1,2,3")
+    assert (status, body["code"], headers["Retry-After"]) == (429, "ModelNotReady", "5")
+
+
+def test_an_endpoint_that_is_not_there_is_503(deployed, tmp_path):
+    world, m, _ = deployed
+    path = world.root / "environments" / "sandbox.yaml"
+    original = path.read_text()
+    name = world.env("sandbox").endpoint.name
+    path.write_text(original.replace(f"name: {name}", f"name: {name}-gone"))
+    try:
+        d = Door(world)
+        status, body, headers = d.post(m, "1,2,3")
+        d.close()
+    finally:
+        path.write_text(original)
+    assert (status, body["code"], headers["Retry-After"]) == (503, "EndpointNotReady", "30")
+
+
+def event(model: str, body: bytes, content_type: str, *, binary: bool = False) -> dict:
+    """A Function URL request, payload format 2.0 (AWS docs, "Invoking Lambda function URLs":
+    rawPath, lower-case headers, requestContext.http.method, body base64 when binary)."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": f"/models/{model}/invocations",
+        "rawQueryString": "",
+        "headers": {"content-type": content_type, "x-route-key": "customer-7"},
+        "requestContext": {"http": {"method": "POST", "path": f"/models/{model}/invocations"}},
+        "body": base64.b64encode(body).decode() if binary else body.decode(),
+        "isBase64Encoded": binary,
+    }
+
+
+def test_the_lambda_handler_answers_as_the_server_does(deployed, door, monkeypatch):
+    world, m, v1 = deployed
+    e = world.env("sandbox")
+    a = world.env_aws("sandbox")
+    for k, v in {
+        "MMEOPS_ENVIRONMENT": "sandbox",
+        "AWS_REGION": e.region,
+        "MMEOPS_BUCKET": e.artifact_bucket,
+        "MMEOPS_MANIFEST_KEY": e.artifact_key_prefix + "_mmeops/manifest.json",
+        "MMEOPS_ENDPOINT_NAME": e.endpoint.name,
+    }.items():
+        monkeypatch.setenv(k, v)
+    # In Lambda the execution role's credentials are ambient; here the environment's session.
+    monkeypatch.setattr(lambda_handler, "base_session", lambda: a.session)
+    monkeypatch.setattr(lambda_handler, "_door", None)
+
+    out = lambda_handler.handler(event(m, b"0.1,0.2,0.3", "text/csv"))
+    assert out["statusCode"] == 200 and out["headers"]["Content-Type"] == "application/json"
+    answer = json.loads(out["body"])
+    assert (answer["version"], answer["predictions"]) == (
+        v1,
+        door.post(m, "0.1,0.2,0.3")[1]["predictions"],
+    )
+
+    refused = lambda_handler.handler(event(m, b"0.1,\xff,0.3", "text/csv", binary=True))
+    assert refused["statusCode"] == 400 and "not UTF-8" in json.loads(refused["body"])["message"]
