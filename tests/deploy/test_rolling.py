@@ -86,6 +86,17 @@ def test_a_pin_main_caught_up_with_is_not_carried(repo_copy: Path, tmp_path: Pat
     assert "breast-cancer v4" not in text
 
 
+def test_the_kind_comes_from_the_report_tune_wrote(repo_copy: Path, tmp_path: Path):
+    pins = tmp_path / "r"
+    pins.mkdir()
+    (pins / "breast-cancer.version").write_text("4\n")
+    (pins / "breast-cancer.md").write_text("**Kind: recalibrated**: one training job\n")
+    (pins / "diabetes-progression.version").write_text("2\n")  # no report: fail safe
+    text = _roll(repo_copy, pins, tmp_path / "b")
+    assert "- breast-cancer v4: Kind: recalibrated" in text
+    assert "- diabetes-progression v2: Kind: retuned" in text
+
+
 def test_a_bad_kind_is_exit_2_naming_the_file(repo_copy: Path, tmp_path: Path):
     pins = _pins(tmp_path / "r", **{"breast-cancer": (4, "tuned")})
     before = (repo_copy / "environments" / "sandbox.yaml").read_text()

@@ -13,7 +13,8 @@ import pytest
 
 from mmeops.extract.run import Window
 from mmeops.monitor import report
-from mmeops.monitor.checks import DataQuality, FeatureResult, ModelQuality
+from mmeops.monitor.checks import DataQuality, FeatureResult
+from mmeops.monitor.quality import ModelQuality
 from mmeops.monitor.run import OK, VIOLATED, ModelRun, MonitorRun
 
 # The workflow appends one line (the run's link, under 200 characters) to each body.

@@ -394,7 +394,7 @@ def test_one_retrain_run_opens_one_pull_request():
     monitor_pr = WF["monitor.yml"]["jobs"]["pull-request"]["steps"]
     assert any("pins-dir" in (s.get("with") or {}) for s in monitor_pr)
     pin = next(s for s in WF["retrain.yml"]["jobs"]["retrain"]["steps"] if s.get("id") == "pin")
-    assert '> "$dir/$MODEL.kind"' in pin["run"]
+    assert 'cp "$REPORT_FILE" "$dir/$MODEL.md"' in pin["run"]  # its Kind line, from tune
 
 
 def test_a_long_retrain_gets_a_long_session_renewed_before_each_stage():

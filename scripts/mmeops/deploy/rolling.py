@@ -50,9 +50,14 @@ def sections_of(body: str) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in _SECTION.finditer(body)}
 
 
-def kind_of(body_section: str) -> str:
-    found = re.search(r"^Kind: (\w+)$", body_section, re.M)
-    return found.group(1) if found and found.group(1) in KINDS else "retuned"
+# The form tune writes into the evaluation report (`**Kind: recalibrated**`) and ours.
+_KIND = re.compile(r"\bKind:\s*\**\s*(recalibrated|retuned)\b", re.IGNORECASE)
+
+
+def kind_of(text: str) -> str:
+    """The first Kind in `text`; retuned when none (the stricter review: fail safe)."""
+    found = _KIND.search(text)
+    return found.group(1).lower() if found else "retuned"
 
 
 def carried(current: dict[str, int], previous: dict[str, int], new: set[str]) -> dict[str, int]:
@@ -67,7 +72,10 @@ def read_pins_dir(pins_dir: Path) -> list[Entry]:
     for f in sorted(pins_dir.glob("*.version")):
         model = f.name.removesuffix(".version")
         kind_file = pins_dir / f"{model}.kind"
-        kind = kind_file.read_text().strip() if kind_file.exists() else "retuned"
+        report = pins_dir / f"{model}.md"
+        text = report.read_text() if report.exists() else ""
+        # MODEL.kind when given, else the report's own Kind line (tune writes it).
+        kind = kind_file.read_text().strip() if kind_file.exists() else kind_of(text)
         if kind not in KINDS:
             raise UserError(f"{kind_file}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
         try:
