@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export AWS_EC2_METADATA_DISABLED := true
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint setup postgres shellcheck chromium benchmarks clean
+.PHONY: demo test test-slow lint setup postgres shellcheck chromium benchmarks clean
 
 setup: $(VENV)/.installed
 
@@ -32,9 +32,15 @@ chromium:
 
 demo: setup postgres
 	$(BIN)/mmeops demo
+	@echo "Next: ./mmeops --help (this clone's mmeops; or: source $(BIN)/activate)"
 
+# The fast tier: everything but the long scenarios and fault loops (a few minutes).
 test: setup postgres shellcheck chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+
+# The slow tier: whole-loop scenarios and fault loops (kills, races, a full disk, a frozen AWS).
+test-slow: setup postgres shellcheck
+	$(BIN)/pytest -q -m slow
 
 lint: setup shellcheck
 	$(BIN)/ruff check scripts tests benchmarks

@@ -8,7 +8,10 @@ real AWS and to the embedded stack.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +19,9 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.session
 
-from mmeops.errors import AwsError, NotFound, PreconditionFailed
+from mmeops.errors import AwsError, MmeopsError, NotFound, PreconditionFailed
 
 # Adaptive retries: throttling (30% of calls in the reliability tests) backs off and converges
 # instead of failing the apply. Ten attempts cover a long burst without hiding a real outage.
@@ -229,6 +233,15 @@ def sse_params(kms_key_id: str | None) -> dict[str, str]:
     return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
 
 
+def partition(region: str) -> str:
+    """The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`, ...), from botocore's
+    own endpoint data; `aws` for a region it does not know (a new one)."""
+    try:
+        return botocore.session.get_session().get_partition_for_region(region)
+    except botocore.exceptions.UnknownRegionError:
+        return "aws"
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/key` → (bucket, key)."""
     if not uri.startswith("s3://"):
@@ -249,6 +262,26 @@ def base_session() -> boto3.Session:
     return boto3.Session()
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _local_endpoint_answers() -> None:
+    """An AWS_ENDPOINT_URL on this machine (the embedded stack's) where nothing listens is a
+    stack that stopped while its variables stayed: say so at once, instead of after 30 s of
+    retries (issue 27). Real endpoints are not probed."""
+    url = urllib.parse.urlsplit(os.environ.get("AWS_ENDPOINT_URL", ""))
+    if url.hostname not in _LOOPBACK or not url.port:
+        return
+    try:
+        socket.create_connection((url.hostname, url.port), timeout=2).close()
+    except OSError:
+        raise MmeopsError(
+            f"AWS_ENDPOINT_URL points at {url.scheme}://{url.netloc}, where nothing answers: "
+            'the embedded stack is down; start it (`mmeops stack up`, then eval "$(mmeops '
+            'stack env)"), or unset the AWS_ENDPOINT_URL* variables to reach AWS'
+        ) from None
+
+
 def for_account(account_id: str, region: str, role_arn: str) -> Aws:
     """AWS as `account_id` sees it: the ambient credentials when they already belong to that
     account (a runner that assumed the role through OIDC), otherwise the role assumed from them.
@@ -257,6 +290,7 @@ def for_account(account_id: str, region: str, role_arn: str) -> Aws:
         cached = _sessions.get((account_id, region, role_arn))
         if cached is not None:
             return cached
+    _local_endpoint_answers()
     base = Aws(base_session(), region)
     identity = base.call("sts", "get_caller_identity")
     if identity["Account"] == account_id:

@@ -6,6 +6,7 @@ Exit codes: 1 a failure at run time (AWS, a smoke test), 2 bad input a user can 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -13,6 +14,15 @@ class MmeopsError(Exception):
     """Base class; `exit_code` is what the CLI exits with."""
 
     exit_code = 1
+
+
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _escape(match: re.Match) -> str:
+    return {"\n": "\\n", "\r": "\\r"}.get(match.group(0)) or match.group(0).encode(
+        "unicode_escape"
+    ).decode()
 
 
 class UserError(MmeopsError):
@@ -34,9 +44,10 @@ class UserError(MmeopsError):
         if self.path is None:
             return self.message
         where = self.path if self.line is None else f"{self.path}:{self.line}"
-        # A folder name or a YAML key may hold a line break: escaped, one problem stays one
-        # line, as the `path:line: message` form promises.
-        return f"{where}: {self.message}".replace("\r", "\\r").replace("\n", "\\n")
+        # A folder name or a YAML key may hold a line break (or another character that
+        # str.splitlines breaks on: \x1c-\x1e, \x85, \u2028...): escaped, one problem stays
+        # one line, as the `path:line: message` form promises.
+        return _LINE_BREAKS.sub(_escape, f"{where}: {self.message}")
 
 
 class ConfigErrors(UserError):

@@ -3,13 +3,14 @@ training account, package metadata in CustomerMetadataProperties (moto cannot ta
 
 from __future__ import annotations
 
-from mmeops.aws import Aws
+from mmeops.aws import Aws, partition
 from mmeops.errors import NotFound
 
 
 def package_arn(region: str, account: str, group: str, version: int) -> str:
-    # Package group = model name; versions are numbered from 1 within the group.
-    return f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/{version}"
+    # Package group = model name; versions are numbered from 1 within the group. The
+    # partition follows the region: a hard-coded `arn:aws:` names nothing in China or GovCloud.
+    return f"arn:{partition(region)}:sagemaker:{region}:{account}:model-package/{group}/{version}"
 
 
 def ensure_group(aws: Aws, group: str, description: str) -> bool:

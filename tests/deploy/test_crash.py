@@ -134,6 +134,7 @@ def every_manifest_version_parses(world: World) -> int:
 MUTATING_CALLS = 11
 
 
+@pytest.mark.slow  # a kill loop: ten scenarios, each built, killed and re-run
 def test_a_crash_before_any_mutating_call_is_repaired_by_the_next_apply(
     stack, repo_copy: Path, tmp_path: Path, monkeypatch
 ) -> None:

@@ -32,6 +32,9 @@ def table(stack) -> str:
                            ((g * 37 % 101) + (g * 53 % 97) > 100)::int
                     FROM generate_series(0, 364) g;
                 CREATE TABLE {SCHEMA}.flat (a real, y int);
+                CREATE TABLE {SCHEMA}.tiny (d date, a real, y int);
+                INSERT INTO {SCHEMA}.tiny VALUES
+                    ('2024-01-01', 1, 0), ('2024-01-02', 2, 1), ('2024-01-03', 3, 0);
             """)  # fmt: skip
     finally:
         conn.close()
@@ -78,6 +81,7 @@ def test_regression_target_gets_a_bound_from_its_own_spread(table, repo_copy):
         (["--table", "q17new.visits", "--target", "nope"], "--target 'nope' is not a column"),
         (["--table", "q17new.visits", "--target", "city"], "--target 'city' is text"),
         (["--table", "q17new.flat", "--target", "y"], "has no date or timestamp column"),
+        (["--table", "q17new.tiny", "--target", "y"], "has 3 rows, fewer than 10: too few"),
         (
             ["--table", "q17new.visits", "--target", "age", "--problem", "binary"],
             "--problem binary needs a target of 0 and 1",
@@ -102,3 +106,35 @@ def test_an_existing_model_is_never_overwritten(table, repo_copy):
     assert result.exit_code == 2
     assert "models/breast-cancer already exists" in result.output
     assert (repo_copy / "models" / "breast-cancer" / "model.yaml").read_text() == before
+
+
+def test_column_names_with_quotes_percent_and_hash_give_sql_and_yaml_that_parse(table, repo_copy):
+    """Issue 27: a column named `a"b` once gave a query.sql PostgreSQL could not parse; `%`
+    is read by psycopg2 (bound parameters) and `#` starts a YAML comment."""
+    conn = psycopg2.connect(os.environ["MMEOPS_WAREHOUSE_DSN"])
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f'''
+                DROP TABLE IF EXISTS {SCHEMA}.odd; CREATE TABLE {SCHEMA}.odd (
+                    "say ""hi""" real, "x%y" real, "Day#1" date, "lab""el" int);
+                INSERT INTO {SCHEMA}.odd
+                    SELECT g, g % 7, date '2024-01-01' + g, (g % 7 > 3)::int
+                    FROM generate_series(0, 199) g;
+            ''')  # fmt: skip
+    finally:
+        conn.close()
+    result = run(repo_copy, "new", "odd", "--table", f"{SCHEMA}.odd", "--target", 'lab"el')
+    assert result.exit_code == 0, result.output
+    assert run(repo_copy, "validate").exit_code == 0
+    extracted = run(repo_copy, "extract", "odd")
+    assert extracted.exit_code == 0, extracted.output
+    assert "extracted odd: 200 rows" in extracted.output
+
+
+def test_extract_refuses_a_window_of_three_rows_before_uploading(table, repo_copy):
+    """Issue 27: three rows once split 1/1/1 and went on to a gate judged on one test row."""
+    assert run(repo_copy, "new", "visits", "--table", table, "--target", "converted").exit_code == 0
+    result = run(repo_copy, "extract", "visits", "--start", "2024-01-01", "--end", "2024-01-07")
+    assert result.exit_code == 2, result.output
+    assert "only 3 rows in the window" in result.output and "fewer than 10" in result.output
+    assert "models/visits/query.sql" in result.output

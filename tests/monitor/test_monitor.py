@@ -442,3 +442,73 @@ def test_each_run_publishes_per_model_metrics_in_the_training_account(served: Se
         "Version": str(result.version),
         "Variant": "champion",
     }
+
+
+# --- issue 27: no internal error, no write before a refusal ----------------------------------
+
+
+def _training(served: Served) -> tuple[aws.Aws, str]:
+    repo = load_repo(served.root)
+    t = repo.settings.training
+    return aws.for_account(t.account_id, t.region, t.role_arn), repo.settings.bucket
+
+
+def _history(training: aws.Aws, bucket: str, model: str) -> bytes:
+    try:
+        return training.get_bytes(bucket, history_key(model))[0]
+    except aws.NotFound:
+        return b""
+
+
+def test_a_report_path_in_a_missing_folder_is_exit_2_before_any_write(
+    served: Served, tmp_path: Path
+):
+    training, bucket = _training(served)
+    report = tmp_path / "nonexistent" / "dir" / "r.md"
+    before = _history(training, bucket, served.name)
+    result = CliRunner().invoke(
+        main,
+        ["--repo", str(served.root), "monitor", "sandbox", "--report", str(report)],
+    )
+    assert result.exit_code == 2, result.output
+    assert f"--report {report}" in result.output and not report.parent.exists()
+    assert _history(training, bucket, served.name) == before  # no history row
+
+
+def test_a_feature_the_query_no_longer_returns_is_a_violation_not_a_crash(served: Served):
+    day = served.window(rows(400, seed=12))
+    query = served.root / "models" / served.name / "query.sql"
+    original = query.read_text()
+    query.write_text(original.replace("x3, x4, y", "x3, y"))
+    try:
+        result = served.monitor(day)
+    finally:
+        query.write_text(original)
+    assert result.status == "violated"
+    assert kinds(result)["x4"] == {"missing_column_check"}
+    assert "no longer returns x4" in result.quality.skipped
+
+
+def test_a_baseline_missing_from_s3_is_one_line_naming_its_key(served: Served):
+    training, bucket = _training(served)
+    repo = load_repo(served.root)
+    t = repo.settings.training
+    arn = f"arn:aws:sagemaker:{t.region}:{t.account_id}:model-package/{served.name}/1"
+    package = training.call("sagemaker", "describe_model_package", ModelPackageName=arn)
+    uri = package["ModelMetrics"]["ModelDataQuality"]["Constraints"]["S3Uri"]
+    body, _ = training.get_bytes(*aws.split_s3_uri(uri))
+    bucket_name, key = aws.split_s3_uri(uri)
+    training.call("s3", "delete_object", Bucket=bucket_name, Key=key)
+    try:
+        result = CliRunner().invoke(main, ["--repo", str(served.root), "monitor", "sandbox"])
+    finally:
+        training.put_bytes(*aws.split_s3_uri(uri), body)
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert uri in line and "is missing" in line and "unexpected" not in line
+
+
+def test_a_window_without_rows_is_not_judged_rather_than_ok(served: Served):
+    result = served.monitor(TODAY + dt.timedelta(days=900))  # no scenario inserts rows there
+    assert result.status == "not judged", result
+    assert result.data.rows == 0 and result.violations == []

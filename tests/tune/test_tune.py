@@ -232,7 +232,11 @@ def test_sagemaker_backend_sends_a_valid_warm_started_request(setup):
         "Type": "Minimize",
         "MetricName": "validation:rmse",
     }
-    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2}
+    assert config["ResourceLimits"] == {
+        "MaxNumberOfTrainingJobs": 4,
+        "MaxParallelTrainingJobs": 2,
+        "MaxRuntimeInSeconds": 6 * 3600,  # tuning.max_runtime_seconds' default (issue 27)
+    }
     ranges = config["ParameterRanges"]
     assert {
         "Name": "eta",

@@ -62,8 +62,8 @@ def ranges_with(**changed) -> dict:
     return {**RANGES, **changed}
 
 
-def static_with_changes(n: int) -> dict:
-    return {**STATIC, **{f"extra_{i}": i for i in range(n)}}
+def static_with_changes(n: int, offset: int = 0) -> dict:
+    return {**STATIC, **{f"extra_{i}": i + offset for i in range(n)}}
 
 
 CASES = [
@@ -150,20 +150,38 @@ CASES = [
         "r1",
     ),
     (
-        "ten static changes are allowed",
-        [job("s1", 1)],
-        {"static_hyperparameters": static_with_changes(10)},
+        "ten static value changes are allowed",
+        [job("s1", 1, static_hyperparameters=static_with_changes(10))],
+        {"static_hyperparameters": static_with_changes(10, offset=100)},
         TRANSFER,
         ["s1"],
         "s1",
     ),
     (
-        "eleven static changes are not",
-        [job("s1", 1)],
-        {"static_hyperparameters": static_with_changes(11)},
+        "eleven static value changes are not",
+        [job("s1", 1, static_hyperparameters=static_with_changes(11))],
+        {"static_hyperparameters": static_with_changes(11, offset=100)},
         None,
         [],
         "11 static hyperparameters changed",
+    ),
+    # AWS: "the static plus tunable hyperparameters must be the same as in the parent"
+    # (FACTS.md, both warm-start types): a name added, removed or renamed refuses the parent.
+    (
+        "an added static hyperparameter makes the parent incompatible",
+        [job("s1", 1)],
+        {"static_hyperparameters": static_with_changes(1)},
+        None,
+        [],
+        "static hyperparameters differ (added extra_0)",
+    ),
+    (
+        "a renamed static hyperparameter makes the parent incompatible",
+        [job("s1", 1, static_hyperparameters={**STATIC, "gamma": 1})],
+        {"static_hyperparameters": {**STATIC, "lambda": 1}},
+        None,
+        [],
+        "static hyperparameters differ (added lambda; removed gamma)",
     ),
     (
         "a number and its string are the same static value",

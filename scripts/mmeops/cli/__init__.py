@@ -72,6 +72,9 @@ class MmeopsGroup(click.Group):
         except Exception as e:
             if ctx.params.get("debug"):
                 raise
+            # os.stat in click's Path type refuses a NUL byte with a ValueError
+            if isinstance(e, ValueError) and "null byte" in str(e):
+                raise click.UsageError("an argument holds a NUL byte; no name or path may") from e
             raise UnexpectedError(e) from None
 
 
@@ -82,13 +85,16 @@ class MmeopsGroup(click.Group):
     "repo_root",
     type=click.Path(file_okay=False, exists=True),
     envvar="MMEOPS_REPO",
+    show_envvar=True,
     help="Repository root holding mmeops.yaml, models/ and environments/ "
-    "[default: the nearest folder at or above this one holding mmeops.yaml].",
+    "[default: the nearest folder at or above this one holding mmeops.yaml]. Point it (or "
+    "MMEOPS_REPO) at a copy to try the loop without editing your clone.",
 )
 @click.option(
     "--debug",
     is_flag=True,
     envvar="MMEOPS_DEBUG",
+    show_envvar=True,
     help="On an unexpected error, show Python's traceback instead of one line.",
 )
 @click.pass_context
@@ -100,7 +106,9 @@ def main(ctx: click.Context, repo_root: str | None, debug: bool) -> None:
         mmeops validate
     """
     from mmeops.config.repo import find_root
+    from mmeops.outputs import check_github_files
 
+    check_github_files()  # before any command writes anything anywhere
     ctx.obj = {"repo_root": repo_root or str(find_root())}
 
 

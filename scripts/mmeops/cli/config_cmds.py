@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mmeops import outputs
 from mmeops.cli import main
 from mmeops.config.advice import warnings
 from mmeops.config.policy import policy_problems
@@ -77,5 +78,6 @@ def schema(out_dir: str) -> None:
 
         mmeops schema --out schemas
     """
+    outputs.check_folder(out_dir, "--out")
     for path in write_schemas(Path(out_dir)):
         click.echo(f"wrote {path}")

@@ -150,7 +150,13 @@ def _window_start(since: str | None, window: str, end: dt.datetime) -> dt.dateti
                 f"{window!r}: write N followed by m, h or d, e.g. 1h", param_hint="--window"
             )
         unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        start = end - dt.timedelta(**{unit: int(match.group(1))})
+        try:
+            start = end - dt.timedelta(**{unit: int(match.group(1))})
+        except OverflowError:
+            raise click.BadParameter(
+                f"{window!r} reaches back before the year 1; give a shorter window",
+                param_hint="--window",
+            ) from None
     else:
         start = _parse_time(since)
     if start >= end:

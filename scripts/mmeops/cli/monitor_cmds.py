@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-from mmeops import github
+from mmeops import github, outputs
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
-from mmeops.outputs import check_folder, check_writable, write_text
 
 
 @main.command("monitor")
@@ -68,21 +67,22 @@ def monitor_cmd(
 
     day = since.date() if since else None
     check_since(day)
-    check_writable(report_file, "--report")
-    check_folder(issues_dir, "--issues")
-    check_writable(html_file, "--html")
+    outputs.check_writable(report_file, "--report")  # before the run writes its history
+    outputs.check_folder(issues_dir, "--issues")
+    outputs.check_writable(html_file, "--html")
     run = monitor(load_repo(obj["repo_root"]), env, list(models), since=day)
     markdown = report.markdown(run)
     click.echo({"table": report.table, "json": report.as_json}.get(output, report.markdown)(run))
     if report_file:
-        write_text(report_file, markdown)
+        outputs.write_text(report_file, markdown)
     if issues_dir:
         Path(issues_dir).mkdir(parents=True, exist_ok=True)
         for m in run.models:
             if m.data_violated:
-                write_text(str(Path(issues_dir) / f"{m.model}.md"), report.issue_body(run, m))
+                path = str(Path(issues_dir) / f"{m.model}.md")
+                outputs.write_text(path, report.issue_body(run, m))
     if html_file:
-        write_text(html_file, html.page(run))
+        outputs.write_text(html_file, html.page(run))
     github.append_summary(markdown)
     github.set_output("data_drift", json.dumps([m.model for m in run.models if m.data_violated]))
     github.set_output("quality", json.dumps([m.model for m in run.models if m.quality_violated]))

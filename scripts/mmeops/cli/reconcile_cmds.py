@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mmeops import outputs
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.deploy.promote import promote as promote_model
@@ -11,6 +12,7 @@ from mmeops.deploy.promote import promote_split
 from mmeops.deploy.reconcile import reconcile as run_reconcile
 from mmeops.deploy.render import COLUMNS, COMMENT_CHARS, as_json, markdown, rows
 from mmeops.errors import DriftDetected, MmeopsError
+from mmeops.gitinfo import deploy_check
 
 _STYLE = {
     "synced": "green",
@@ -58,6 +60,11 @@ def _table(report) -> None:
 )
 @click.option("--prune", is_flag=True, help="Remove models no longer in the file.")
 @click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Apply config files that differ from the commit (the manifest records that commit).",
+)
+@click.option(
     "--output",
     type=click.Choice(["table", "markdown", "json"]),
     default="table",
@@ -73,7 +80,13 @@ def _table(report) -> None:
 )
 @click.pass_obj
 def reconcile(
-    obj: dict, env: str, mode: str, prune: bool, output: str, comment_file: str | None
+    obj: dict,
+    env: str,
+    mode: str,
+    prune: bool,
+    allow_dirty: bool,
+    output: str,
+    comment_file: str | None,
 ) -> None:
     """Make ENV's multi-model endpoint match environments/ENV.yaml.
 
@@ -88,10 +101,12 @@ def reconcile(
         mmeops reconcile prod --apply --output markdown
         mmeops reconcile qa --plan --output markdown --comment plan-qa.md
     """
+    outputs.check_writable(comment_file, "--comment")
+    if mode == "apply" and (warning := deploy_check(obj["repo_root"], allow_dirty)):
+        click.echo(f"Warning: {warning}", err=True)
     report = run_reconcile(load_repo(obj["repo_root"]), env, mode, prune=prune)
     if comment_file:
-        with open(comment_file, "w", encoding="utf-8") as f:
-            f.write(markdown(report, max_chars=COMMENT_CHARS))
+        outputs.write_text(comment_file, markdown(report, max_chars=COMMENT_CHARS))
     if output == "json":
         click.echo(as_json(report))
     elif output == "markdown":

@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from mmeops.cli import main
+from mmeops.errors import UserError
 from mmeops.stack import embedded as stack_mod
 
 
@@ -55,6 +56,16 @@ def up(obj: dict, timeout: float) -> None:
     click.echo('  next: eval "$(mmeops stack env)"')
 
 
+def _in_a_repository(root: str) -> None:
+    """The stack's state lives under the repository: outside one, "no stack is running" was
+    said while one ran (issue 27)."""
+    if not (Path(root) / "mmeops.yaml").is_file():
+        raise UserError(
+            f"{root} is not in an mmeops repository (no mmeops.yaml at or above it), where the "
+            "stack keeps its state: run this in the repository, or pass --repo (MMEOPS_REPO)"
+        )
+
+
 @stack.command()
 @click.pass_obj
 def env(obj: dict) -> None:
@@ -67,6 +78,7 @@ def env(obj: dict) -> None:
 
         eval "$(mmeops stack env)"
     """
+    _in_a_repository(obj["repo_root"])
     state = stack_mod.read_state(obj["repo_root"])
     if state is None:
         raise click.ClickException("no embedded stack is running: `mmeops stack up` first")
@@ -86,6 +98,7 @@ def down(obj: dict) -> None:
 
         mmeops stack down
     """
+    _in_a_repository(obj["repo_root"])
     _stop_invokers(obj["repo_root"])
     if stack_mod.stop_background(obj["repo_root"]):
         click.echo("embedded stack stopped")

@@ -43,10 +43,13 @@ def affected_cmd(obj: dict, changed_file: str) -> None:
     """
     repo = load_repo(obj["repo_root"])
     try:
-        with click.open_file(changed_file, encoding="utf-8") as f:
+        # Git paths are bytes: one that is not UTF-8 still names its folder (models/X/...).
+        with click.open_file(changed_file, encoding="utf-8", errors="surrogateescape") as f:
             changed = f.read().splitlines()
     except OSError as e:
         raise UserError(f"cannot read the changed paths: {e.strerror}", changed_file) from None
+    except ValueError:  # a NUL byte in the name: no file has one
+        raise UserError("cannot read the changed paths: a NUL byte in the file name") from None
     affected = affected_environments(repo, changed)
     click.echo(json.dumps(affected))
     for name in sorted(repo.envs):

@@ -200,6 +200,10 @@ class Tuning(Strict):
     max_jobs: Annotated[int, Field(ge=1, le=500)]
     max_parallel_jobs: Annotated[int, Field(ge=1, le=100)] = 1
     max_parents: Annotated[int, Field(ge=0, le=5)] = 5
+    # The tuning job's own limit (ResourceLimits.MaxRuntimeInSeconds: AWS takes 120 s to 182.5
+    # days): SageMaker stops the job there, and the wait's deadline follows it. The default,
+    # 6 h, is what one GitHub-hosted job may run; a longer job is picked up with --attach.
+    max_runtime_seconds: Annotated[int, Field(ge=120, le=15_768_000)] = 21_600
     ranges: dict[str, Range]
 
     @model_validator(mode="after")

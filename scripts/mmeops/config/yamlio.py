@@ -28,6 +28,7 @@ def round_trip() -> YAML:
 # A config file is a few kilobytes; a larger one is a mistake, refused before parsing it
 # (a 50 MB file with an error at its end took 103 s to report, issue 19 item 11).
 MAX_BYTES = 1 << 20
+_TAG = re.compile(r"(?<![\w'\"])!!?[\w:/.-]*")
 _DATE = re.compile(r"(?<![0-9.:-])([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?![0-9])")
 
 
@@ -94,8 +95,8 @@ def load(path: Path) -> Any:
         return round_trip().load(text)
     except RecursionError:
         raise UserError("nested too deeply; flatten the file", path) from None
-    except (ValueError, TypeError) as e:  # a value no constructor accepts (a bad date)
-        raise _unreadable(e, text, path) from None
+    except (ValueError, TypeError, KeyError) as e:  # a value no constructor accepts: a bad
+        raise _unreadable(e, text, path) from None  # date, `!!bool maybe` (KeyError)
     except DuplicateKeyError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
         key = _duplicate_key(e)
@@ -120,7 +121,7 @@ def load_plain(path: Path) -> Any:
         return fast.load(text)
     except RecursionError:
         raise UserError("nested too deeply; flatten the file", path) from None
-    except (YAMLError, ValueError, TypeError) as e:
+    except (YAMLError, ValueError, TypeError, KeyError) as e:
         load(path)  # raises the UserError with file and line for syntax and duplicates
         raise _unreadable(e, text, path) from None
 
@@ -143,7 +144,14 @@ def _unreadable(e: Exception, text: str, path: Path) -> UserError:
                     path,
                     number,
                 )
-    return UserError(f"cannot read a value ({type(e).__name__}: {e}); fix it", path)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if tag := _TAG.search(line.split("#", 1)[0]):
+            return UserError(
+                f"the tag {tag.group(0)} does not accept its value; use plain YAML (no tags)",
+                path,
+                number,
+            )
+    return UserError(f"cannot read a value ({type(e).__name__}); fix it", path)
 
 
 def _duplicate_key(e: DuplicateKeyError) -> str:
@@ -163,7 +171,7 @@ def line_of(root: Any, loc: tuple[Any, ...]) -> int | None:
     line = (node.lc.line + 1) if hasattr(node, "lc") and node.lc.line is not None else 1
     for part in loc:
         if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
+            line = _key_line(node, part) or line
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
             line = node.lc.item(part)[0] + 1
@@ -171,3 +179,17 @@ def line_of(root: Any, loc: tuple[Any, ...]) -> int | None:
         else:
             break
     return line
+
+
+def _key_line(node: CommentedMap, key: Any) -> int | None:
+    """1-based line of `key` in `node`, or of the anchored mapping a merge key (`<<: *a`)
+    brought it from: ruamel records positions only where a key is written."""
+    try:
+        return node.lc.key(key)[0] + 1
+    except KeyError:
+        pass
+    for merged in getattr(node, "merge", []):
+        merged = merged[1] if isinstance(merged, tuple) else merged  # (position, map) before 0.18
+        if isinstance(merged, CommentedMap) and key in merged:
+            return _key_line(merged, key)
+    return None

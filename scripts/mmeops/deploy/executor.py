@@ -73,17 +73,18 @@ class DisplayExecutor:
         ]
 
 
-def _digest(aws: Aws, bucket: str, key: str) -> tuple[int, str] | None:
-    """(size, sha256 hex) of an object: S3's stored SHA-256 when present, else read and hash."""
+def _digest(aws: Aws, bucket: str, key: str) -> tuple[int, str, str] | None:
+    """(size, sha256 hex, ETag) of an object: S3's stored SHA-256 when present, else read and
+    hash."""
     try:
         head = aws.call("s3", "head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except NotFound:
         return None
     stored = head.get("ChecksumSHA256")
     if stored and "-" not in stored:
-        return int(head["ContentLength"]), base64.b64decode(stored).hex()
-    body, _ = aws.get_bytes(bucket, key)
-    return len(body), hashlib.sha256(body).hexdigest()
+        return int(head["ContentLength"]), base64.b64decode(stored).hex(), head["ETag"]
+    body, etag = aws.get_bytes(bucket, key)
+    return len(body), hashlib.sha256(body).hexdigest(), etag
 
 
 class Executor:
@@ -107,6 +108,9 @@ class Executor:
         self.manifest_etag: str | None = None
         self.written: Manifest | None = None
         self.routed: set[str] = set()
+        # model -> its versioned artifact's ETag, as copied or verified in this run: recorded
+        # in the manifest entry that routes to it.
+        self.etags: dict[str, str] = {}
 
     # --- orchestration
     def run(self, plan: Plan) -> list[ModelResult]:
@@ -186,12 +190,13 @@ class Executor:
                 ChecksumAlgorithm="SHA256",
                 IfNoneMatch="*",
             )
-        self._check(a.key, a.size, a.sha256)
+        self.etags[a.model] = self._check(a.key, a.size, a.sha256)
 
     def verify(self, a: VerifyArtifact) -> None:
-        self._check(a.key, a.size, a.sha256)
+        self.etags[a.model] = self._check(a.key, a.size, a.sha256)
 
-    def _check(self, key: str, size: int, sha256: str) -> None:
+    def _check(self, key: str, size: int, sha256: str) -> str:
+        """The object's ETag, once its bytes are the registry's."""
         found = _digest(self.aws, self.desired.bucket, key)
         if found is None:
             raise StepFailed(f"{key} is missing after the copy")
@@ -202,6 +207,7 @@ class Executor:
             )
         if found[0] != size:
             raise StepFailed(f"{key} is {found[0]} bytes, the registry says {size}")
+        return found[2]
 
     def publish_stable(self, a: PublishStable) -> None:
         # Stable names are overwritten by design: the endpoint refresh that follows drops
@@ -263,7 +269,12 @@ class Executor:
 
     def write(self, a: WriteManifest) -> None:
         assert a.manifest is not None
-        self._put_manifest(self._without_failed(a.manifest, a.previous), a.etag)
+        manifest = self._without_failed(a.manifest, a.previous)
+        models = {
+            name: replace(entry, etag=self.etags[name]) if name in self.etags else entry
+            for name, entry in manifest.models.items()
+        }
+        self._put_manifest(replace(manifest, models=models), a.etag)
 
     def _without_failed(self, manifest: Manifest, previous: Manifest | None) -> Manifest:
         """`manifest` with each failed model's entry put back as it was before."""

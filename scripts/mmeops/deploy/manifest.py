@@ -7,8 +7,9 @@ ETag read before (docs/architecture.md). Clients invoke with `TargetModel = targ
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from mmeops import jsonl
 from mmeops.aws import Aws
@@ -68,16 +69,32 @@ class ManifestEntry:
     # file names them, so an entry without them stays byte for byte what it was.
     variants: tuple[Variant, ...] = ()
     capture: float | None = None
+    # The versioned artifact's ETag when it was routed: a no-op apply compares it with the
+    # listing's, so bytes replaced in place (same size) are found without a HEAD per artifact.
+    # "" in manifests written before it was recorded.
+    etag: str = ""
+    # False when the entry's stored `digest` does not match its routing fields (edited outside
+    # mmeops: a wrong sha256, say); plan then treats the model as not live and repairs it.
+    intact: bool = field(default=True, compare=False)
+
+    def digest(self) -> str:
+        """sha256 over the fields that route and verify; written with the entry. Variants
+        count only when there are any, so entries without them keep their digest."""
+        core = f"{self.target_model} {self.version} {self.package_arn} {self.sha256} "
+        extra = "".join(
+            f" {v.role} {v.version} {v.target_model} {v.sha256} {v.share}" for v in self.variants
+        )
+        return hashlib.sha256(f"{core}{self.size} {self.etag}{extra}".encode()).hexdigest()
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data.pop("variants")
-        data.pop("capture")
+        for name in ("variants", "capture", "intact"):
+            data.pop(name)
         if self.variants:
             data["variants"] = {v.role: v.to_dict() for v in self.variants}
         if self.capture is not None:
             data["capture"] = {"sample": self.capture}
-        return data
+        return {**data, "digest": self.digest()}
 
     def variant(self, role: str) -> Variant | None:
         return next((v for v in self.variants if v.role == role), None)
@@ -113,14 +130,17 @@ class Manifest:
         entries = {}
         for name, v in models.items():
             try:
-                entries[name] = ManifestEntry(
+                entry = ManifestEntry(
                     str(v["target_model"]), int(v["version"]), str(v["package_arn"]),
                     str(v["sha256"]), int(v["size"]),
                     tuple(str(f) for f in v.get("feature_names") or ()),
                     int(v.get("feature_count") or 0),
                     tuple(Variant.from_dict(r, x) for r, x in (v.get("variants") or {}).items()),
                     float(v["capture"]["sample"]) if v.get("capture") is not None else None,
+                    str(v.get("etag") or ""),
                 )  # fmt: skip
+                stored = v.get("digest")
+                entries[name] = replace(entry, intact=stored is None or stored == entry.digest())
             except (KeyError, TypeError, ValueError, AttributeError):
                 raise ValueError(
                     f"model {name!r}'s entry lacks a field or has a wrong type"

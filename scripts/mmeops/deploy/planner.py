@@ -115,8 +115,8 @@ def check_registry(desired: Desired, remote: Remote) -> list[UserError]:
         elif not (pkg.sha256 and pkg.size > 0 and pkg.model_data_url and pkg.sample_uri):
             problems.append(
                 UserError(
-                    f"{name} v{version}'s package lacks artifact_sha256, artifact_size, "
-                    "sample_uri or ModelDataUrl; register the model again",
+                    f"{name} v{version}'s package lacks artifact_sha256, artifact_size (a "
+                    "whole number), sample_uri or ModelDataUrl; register the model again",
                     desired.source,
                     line,
                 )

@@ -97,6 +97,15 @@ class Remote:
         return out
 
 
+def _size(value: object) -> int:
+    """The package's `artifact_size` metadata; 0 (which plan refuses, naming the field)
+    when it is missing or not a whole number: metadata can be edited by anyone with access."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
 def describe_package(registry: Aws, desired: Desired, model: str, version: int) -> Package | None:
     arn = package_arn(desired.registry_region, desired.registry_account, model, version)
     try:
@@ -112,7 +121,7 @@ def describe_package(registry: Aws, desired: Desired, model: str, version: int) 
         status=p.get("ModelApprovalStatus", ""),
         model_data_url=containers[0].get("ModelDataUrl", ""),
         sha256=meta.get("artifact_sha256", ""),
-        size=int(meta.get("artifact_size") or 0),
+        size=_size(meta.get("artifact_size")),
         sample_uri=meta.get("sample_uri", ""),
         image_version=meta.get("image_version", ""),
         metadata=meta,
@@ -134,12 +143,14 @@ def is_live(
     entry = manifest.models.get(model) if manifest else None
     if m is None or entry is None or entry.version != m.version:
         return False
-    if entry.target_model != desired.target_model(model, m.version):
+    if entry.target_model != desired.target_model(model, m.version) or not entry.intact:
         return False
     n = len(desired.key_prefix)
     keys = [desired.artifact_key(model, m.version)[n:]]
     if desired.naming == "stable":
         keys.append(desired.stable_key(model)[n:])
+    if entry.etag and keys[0] in objects and objects[keys[0]].etag != entry.etag:
+        return False  # the versioned artifact was written again since it was routed
     sums = checksums or {}
     return all(
         k in objects and objects[k].size == entry.size and sums.get(k, entry.sha256) == entry.sha256

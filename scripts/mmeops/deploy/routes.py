@@ -16,10 +16,10 @@ from mmeops import registry
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.config.repo import Repo
 from mmeops.deploy.desired import load_desired
-from mmeops.deploy.manifest import Manifest
+from mmeops.deploy.manifest import read_manifest
 from mmeops.deploy.planner import split_text
 from mmeops.deploy.reconcile import accounts
-from mmeops.errors import MmeopsError, NotFound, UserError
+from mmeops.errors import MmeopsError, UserError
 
 
 @dataclass(frozen=True)
@@ -60,33 +60,21 @@ def _schema_features(registry_aws: Aws, model: str, version: int) -> list[str] |
 def routes(repo: Repo, env_name: str) -> Routes:
     desired = load_desired(repo, env_name)
     env_aws, registry_aws = accounts(repo, desired, read_only=True)  # a read: never the approver
-    try:
-        body, _ = env_aws.get_bytes(desired.bucket, desired.manifest_key)
-    except NotFound:
+    # The tolerant reader, as reconcile, invoke and monitor use: a manifest that does not
+    # parse is one line naming its key (CorruptObject), never a crash.
+    manifest, _ = read_manifest(env_aws, desired.bucket, desired.manifest_key)
+    if manifest is None:
         raise UserError(
             f"{env_name} has no routing manifest yet; run `mmeops reconcile {env_name} --apply`"
-        ) from None
-    entries = json.loads(body).get("models") or {}
+        )
     result = []
-    for model, entry in sorted(entries.items()):
-        names = entry.get("feature_names")
+    for model, entry in sorted(manifest.models.items()):
+        names: list[str] | None = list(entry.feature_names) or None
         source = "manifest"
-        if not isinstance(names, list):
-            names = _schema_features(registry_aws, model, int(entry["version"]))
+        if names is None:
+            names = _schema_features(registry_aws, model, entry.version)
             source = "dataset schema" if names is not None else "unknown"
         result.append(
-            Route(
-                model, int(entry["version"]), entry["target_model"], names, source,
-                _split(entry),
-            )
-        )  # fmt: skip
-    return Routes(env_name, desired.endpoint_name, desired.region, result)
-
-
-def _split(entry: dict) -> str:
-    try:
-        return split_text(
-            Manifest.from_dict({"environment": "", "models": {"m": entry}}).models["m"]
+            Route(model, entry.version, entry.target_model, names, source, split_text(entry))
         )
-    except ValueError:
-        return ""
+    return Routes(env_name, desired.endpoint_name, desired.region, result)

@@ -380,6 +380,11 @@ def build_dataset(
     )
 
 
+# Fewer rows cannot say anything in three splits: a 3-row table gave one row to each, and a
+# gate judged a model on one test row (issue 27).
+MIN_ROWS = 10
+
+
 def _check_result(
     cfg: ModelConfig,
     query: warehouse.Query,
@@ -400,6 +405,13 @@ def _check_result(
             f"the target column {cfg.target!r} is NULL in "
             f"{result['missing_targets']} of {rows} rows; filter them out in the "
             f"query (WHERE {cfg.target} IS NOT NULL)",
+            query.path,
+        )
+    if rows < MIN_ROWS:
+        raise UserError(
+            f"only {rows} rows in the window {window} (without the window the query returns "
+            f"{table_rows()}): fewer than {MIN_ROWS}, too few to train, validate and test a "
+            "model; widen the window (--start/--end or window.start) or add rows",
             query.path,
         )
     empty = [s for s in SPLITS if result["files"][s]["rows"] == 0]

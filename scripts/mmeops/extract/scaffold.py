@@ -13,6 +13,7 @@ on any problem the folder is removed again.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Scaffold:
 
 def _reason(col: warehouse.Column) -> str:
     if col.type_oid == BOOLEAN:
-        return f"boolean: not a number; select {col.name}::int in query.sql to use it"
+        return f"boolean: not a number; select {_ident(col.name)}::int in query.sql to use it"
     if col.type_oid in TIME_TYPES:
         return f"{col.type_name}: a second time column; select EXTRACT(EPOCH FROM ...) to use it"
     return f"{col.type_name}: not a number; encode it in query.sql to use it"
@@ -126,8 +127,11 @@ def scaffold(
                 "add a numeric label column"
             )
         facts = _facts(conn, pgsql.Identifier(schema, name), time, target)
-    if facts["rows"] == 0:
-        raise UserError(f"table {schema}.{name} is empty: nothing to learn from")
+    if facts["rows"] < extract.MIN_ROWS:
+        raise UserError(
+            f"table {schema}.{name} has {facts['rows']} rows, fewer than {extract.MIN_ROWS}: "
+            "too few to train, validate and test a model"
+        )
     problem = problem or ("binary" if facts["zero_one"] else "regression")
     if problem == "binary" and not facts["zero_one"]:
         raise UserError(
@@ -139,41 +143,92 @@ def scaffold(
     ]
     if not features:
         raise UserError(f"{schema}.{name} has no numeric column besides the target to learn from")
+    alias = _aliases([*features, time, target])
     folder.mkdir(parents=True)
     try:
-        (folder / "query.sql").write_text(_query(schema, name, features, time, label))
+        (folder / "query.sql").write_text(_query(schema, name, features, time, label, alias))
         (folder / "model.yaml").write_text(
-            _model_yaml(model, problem, target, time, facts, f"{schema}.{name}", left_out)
+            _model_yaml(
+                model, problem, alias[target], alias[time], facts, f"{schema}.{name}", left_out
+            )
         )
         _validate(repo, model)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return Scaffold(
-        model, f"models/{model}", problem, features, left_out, time, facts["first"],
+        model, f"models/{model}", problem, [alias[f] for f in features], left_out, alias[time],
+        facts["first"],
         facts["last"], facts["rows"],
     )  # fmt: skip
 
 
 def _ident(name: str) -> str:
-    return name if warehouse.simple_name(name) and name == name.lower() else '"' + name + '"'
+    """A column name as SQL: quoted (a `"` doubled, as PostgreSQL reads it) unless plain."""
+    if warehouse.simple_name(name) and name == name.lower():
+        return name
+    return '"' + name.replace('"', '""') + '"'
 
 
-def _query(schema: str, table: str, features: list[str], time: str, label: warehouse.Column):
-    target = (
-        f"{_ident(label.name)}::int AS {_ident(label.name)}"
-        if label.type_oid == BOOLEAN
-        else _ident(label.name)
-    )
-    lines = ",\n       ".join([*map(_ident, features), _ident(time), target])
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _text(name: str) -> str:
+    """A column name in a YAML value or a comment: as is when plain, else JSON-quoted (a YAML
+    double-quoted scalar), so a `"`, a `#` or a line break cannot end the value or comment."""
+    return name if _PLAIN.fullmatch(name) else json.dumps(name)
+
+
+def _percent(text: str) -> str:
+    # query.sql runs with bound parameters: psycopg2 reads every `%` in it, comments too.
+    return text.replace("%", "%%")
+
+
+def _bound(name: str) -> str:
+    return _percent(_ident(name))
+
+
+def _aliases(names: list[str]) -> dict[str, str]:
+    """Each selected column's name in the result: its own when model.yaml accepts it (lower
+    case, letters, digits and `_`), else a readable one it accepts, unique among them."""
+    out: dict[str, str] = {}
+    for name in names:
+        plain = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "column"
+        plain = plain if _CONFIG_NAME.fullmatch(plain) else f"c_{plain}"[:63]
+        candidate, n = plain, 1
+        while candidate in out.values() or (candidate != name and candidate in names):
+            n += 1
+            candidate = f"{plain[:59]}_{n}"
+        out[name] = name if _CONFIG_NAME.fullmatch(name) else candidate
+    return out
+
+
+# What model.yaml accepts as a column name (config/kinds.py's pattern).
+_CONFIG_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _query(
+    schema: str,
+    table: str,
+    features: list[str],
+    time: str,
+    label: warehouse.Column,
+    alias: dict[str, str],
+):
+    def column(name: str, cast: str = "") -> str:
+        as_ = f" AS {alias[name]}" if cast or alias[name] != name else ""
+        return f"{_bound(name)}{cast}{as_}"
+
+    cast = "::int" if label.type_oid == BOOLEAN else ""
+    lines = ",\n       ".join([*map(column, features), column(time), column(label.name, cast)])
     return (
         f"-- Written by `mmeops new` from {schema}.{table}: numeric columns as features, the\n"
-        f"-- time column {time} (the window and the split), the target last.\n"
+        f"-- time column {_percent(_text(time))} (the window and the split), the target last.\n"
         f"SELECT {lines}\n"
-        f"FROM {_ident(schema)}.{_ident(table)}\n"
-        f"WHERE {_ident(time)} >= %(start_date)s\n"
-        f"  AND {_ident(time)} < %(end_date)s\n"
-        f"ORDER BY {_ident(time)}\n"
+        f"FROM {_bound(schema)}.{_bound(table)}\n"
+        f"WHERE {_bound(time)} >= %(start_date)s\n"
+        f"  AND {_bound(time)} < %(end_date)s\n"
+        f"ORDER BY {_bound(time)}\n"
     )
 
 
@@ -241,7 +296,8 @@ gate:
 def _model_yaml(
     model: str, problem: str, target: str, time: str, facts: dict, table: str, left_out: list
 ) -> str:
-    skipped = "".join(f"#   {name}: {reason}\n" for name, reason in left_out) or "#   none\n"
+    skipped = "".join(f"#   {_text(n)}: {json.dumps(why)[1:-1]}\n" for n, why in left_out)
+    skipped = skipped or "#   none\n"
     template = BINARY if problem == "binary" else REGRESSION
     tail = template.replace("<SEARCH>", SEARCH).replace("<BOUND>", f"{facts['stddev']:.4g}")
     return (
@@ -250,7 +306,7 @@ def _model_yaml(
         f"# Columns left out (edit query.sql to use them):\n{skipped}"
         f"name: {model}\n"
         f"problem: {problem}\n"
-        f"target: {target}\n"
+        f"target: {_text(target)}\n"
         "query: query.sql\n"
         "window:\n"
         "  # The table's first day: the window covers all of its rows.\n"
@@ -260,9 +316,9 @@ def _model_yaml(
         "  validation: 0.2\n"
         "  test: 0.2\n"
         "  seed: 0\n"
-        f"  # Validation and test are the newest rows by {time}: the model is judged on\n"
+        f"  # Validation and test are the newest rows by {_text(time)}: the model is judged on\n"
         "  # rows later than those it learned from, as it will be used.\n"
-        f"  time_column: {time}\n"
+        f"  time_column: {_text(time)}\n"
         "xgboost:\n"
         f'  image_version: "{_image_version()}"\n'
         "  static_hyperparameters:\n"

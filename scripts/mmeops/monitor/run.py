@@ -39,7 +39,9 @@ class Violated(MmeopsError):
     exit_code = 3
 
 
-OK, VIOLATED, SKIPPED, NOT_JUDGED = "ok", "violated", "skipped", "not judged"
+OK, VIOLATED, SKIPPED = "ok", "violated", "skipped"
+# Too few rows (and labels) to judge anything: not "ok", which would claim a check passed.
+NOT_JUDGED = "not judged"
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,11 @@ def _model_quality(cfg: ModelConfig, rows: Rows, features: list[str], booster) -
     labels = rows.values(cfg.target)
     labeled = ~np.isnan(labels)
     n = int(labeled.sum())
+    lost = [f for f in features if f not in rows.names]
+    if lost:  # data quality reports each as missing_column_check; the model cannot score
+        return checks.ModelQuality(
+            n, skipped=f"the query no longer returns {', '.join(lost)}: the model cannot score"
+        )
     if n < cfg.monitor.min_rows:
         return mq.ModelQuality(
             n, skipped=f"{n} labeled rows, fewer than {cfg.monitor.min_rows}: not judged"
@@ -239,11 +246,13 @@ def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> tuple[Model
 
 
 def _status(data: checks.DataQuality, quality: mq.ModelQuality | None) -> str:
-    """Violated on any violation; "not judged" when too few rows were there to judge
-    (0 rows is not evidence of health); else ok."""
+    """Violated on any violation; "not judged" when too few rows (and labels) were there to
+    judge anything (0 rows is not evidence of health); else ok."""
     if data.violations or (quality and quality.violations):
         return VIOLATED
-    return NOT_JUDGED if data.skipped else OK
+    if data.skipped and (quality is None or quality.skipped):
+        return NOT_JUDGED
+    return OK
 
 
 def _record(ctx: Context, result: ModelRun, window_stats: dict) -> ModelRun:

@@ -18,7 +18,7 @@ import numpy as np
 
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.config.kinds import Monitor
-from mmeops.errors import MmeopsError
+from mmeops.errors import MmeopsError, NotFound
 from mmeops.register.statistics import common, dataset_statistics, is_categorical
 
 STATISTICS = "statistics.json"
@@ -181,11 +181,19 @@ def load(aws: Aws, package: dict) -> tuple[dict, dict] | None:
     documents = []
     for part in ("Statistics", "Constraints"):
         source = quality[part]
-        body, _ = aws.get_bytes(*split_s3_uri(source["S3Uri"]))
+        uri = source["S3Uri"]
+        fix = "register the model again to store its baseline"
+        try:
+            body, _ = aws.get_bytes(*split_s3_uri(uri))
+        except NotFound:
+            raise MmeopsError(f"{uri}, the package's {part.lower()}, is missing; {fix}") from None
         digest = source.get("ContentDigest", "")
         if digest and digest.split(":", 1)[1] != hashlib.sha256(body).hexdigest():
-            raise MmeopsError(f"{source['S3Uri']} does not match its digest in the model package")
-        documents.append(json.loads(body))
+            raise MmeopsError(f"{uri} does not match its digest in the model package")
+        try:
+            documents.append(json.loads(body))
+        except ValueError:
+            raise MmeopsError(f"{uri} is not JSON; {fix}") from None
     return documents[0], documents[1]
 
 

@@ -21,10 +21,18 @@ def due_models(repo: Repo, since: dt.datetime, until: dt.datetime) -> list[str]:
     for name, model in sorted(repo.models.items()):
         if model.schedule is None:
             continue
-        next_fire = croniter(model.schedule, since).get_next(dt.datetime)
-        if next_fire <= until:
+        if _next_fire(model.schedule, since) <= until:
             due.append(name)
     return due
+
+
+def _next_fire(schedule: str, since: dt.datetime) -> dt.datetime:
+    """The first time `schedule` fires after `since`; past the last representable time
+    (year 9999) when the next firing falls beyond it: it never comes."""
+    try:
+        return croniter(schedule, since).get_next(dt.datetime)
+    except OverflowError:
+        return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 
 
 # "A matrix will generate a maximum of 256 jobs per workflow run" (GitHub, "Running variations

@@ -41,6 +41,7 @@ def run(
         static=base["static_hyperparameters"],
         parents=plan.parent_names,
         warm_start_type=plan.type,
+        tuning_max_runtime_seconds=cfg.tuning.max_runtime_seconds,
         **_definition(repo, cfg, ds, base, image),
     )
     tune_sagemaker.create(aws, request)
@@ -55,7 +56,10 @@ def run(
 
 def deadline(cfg: ModelConfig, n_jobs: int) -> float:
     return tune_sagemaker.deadline_seconds(
-        n_jobs, cfg.tuning.max_parallel_jobs, cfg.training_max_runtime_seconds
+        n_jobs,
+        cfg.tuning.max_parallel_jobs,
+        cfg.training_max_runtime_seconds,
+        cfg.tuning.max_runtime_seconds,
     )
 
 

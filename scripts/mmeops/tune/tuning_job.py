@@ -120,6 +120,7 @@ def build_request(
     static: Mapping[str, Any],
     parents: Sequence[str] = (),
     warm_start_type: str | None = None,
+    tuning_max_runtime_seconds: int | None = None,
     **definition: Any,
 ) -> dict[str, Any]:
     """CreateHyperParameterTuningJob's parameters (`definition`: training_definition's)."""
@@ -131,6 +132,11 @@ def build_request(
             "ResourceLimits": {
                 "MaxNumberOfTrainingJobs": max_jobs,
                 "MaxParallelTrainingJobs": min(max_parallel_jobs, max_jobs),
+                **(
+                    {"MaxRuntimeInSeconds": tuning_max_runtime_seconds}
+                    if tuning_max_runtime_seconds
+                    else {}
+                ),
             },
             "ParameterRanges": parameter_ranges(ranges),
             "TrainingJobEarlyStoppingType": "Off",
@@ -182,12 +188,22 @@ def _counts(description: dict) -> tuple[int, int, int]:
     return c.get("Completed", 0), c.get("InProgress", 0), failed
 
 
-def deadline_seconds(max_jobs: int, max_parallel_jobs: int, max_runtime_seconds: int) -> float:
+def deadline_seconds(
+    max_jobs: int,
+    max_parallel_jobs: int,
+    max_runtime_seconds: int,
+    tuning_max_runtime_seconds: int | None = None,
+) -> float:
     """How long a tuning job may take before waiting for it is pointless: every wave of
     parallel training jobs at its full MaxRuntimeInSeconds, plus an hour for SageMaker's own
-    provisioning and bookkeeping."""
+    provisioning and bookkeeping; but never beyond the tuning job's own limit (SageMaker stops
+    it there) plus ten minutes for the stop (12 jobs at 24 h each once gave 145 h for a job
+    that ran in a 6 h runner)."""
     waves = math.ceil(max_jobs / min(max_parallel_jobs, max_jobs))
-    return waves * max_runtime_seconds + 3600.0
+    by_waves = waves * max_runtime_seconds + 3600.0
+    if tuning_max_runtime_seconds is None:
+        return by_waves
+    return min(by_waves, tuning_max_runtime_seconds + 600.0)
 
 
 def wait(aws: Aws, name: str, *, deadline: float, on_status: OnStatus | None = None) -> dict:

@@ -1,9 +1,10 @@
 """Choosing warm-start parents from the tuning history: a pure function, no AWS.
 
 SageMaker's rules decide compatibility (the same rules keep the local backend honest):
-same tunable hyperparameter names and types, same objective, at most 10 changes of static
-hyperparameters, at most 5 parents. Whatever the history holds, the answer is a plan: warm
-start from some parents, or cold start with a one-line reason. Never an error.
+same tunable hyperparameter names and types, the same static hyperparameter names, same
+objective, at most 10 changes of static values, at most 5 parents. Whatever the history
+holds, the answer is a plan: warm start from some parents, or cold start with a one-line
+reason. Never an error.
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ def static_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> int:
     )
 
 
+def _difference(old: set[str], new: set[str]) -> str:
+    added, removed = sorted(new - old), sorted(old - new)
+    return "; ".join(
+        ([f"added {', '.join(added)}"] if added else [])
+        + ([f"removed {', '.join(removed)}"] if removed else [])
+    )
+
+
 def incompatibility(parent: TuningRecord, today: Today) -> str | None:
     """Why SageMaker would refuse `parent` as a parent of today's job, or None."""
     if parent.objective != today.objective or parent.eval_metric != today.eval_metric:
@@ -70,11 +79,12 @@ def incompatibility(parent: TuningRecord, today: Today) -> str | None:
         )
     old, new = set(parent.ranges), set(today.ranges)
     if old != new:
-        added, removed = sorted(new - old), sorted(old - new)
-        parts = ([f"added {', '.join(added)}"] if added else []) + (
-            [f"removed {', '.join(removed)}"] if removed else []
-        )
-        return f"tuned hyperparameters differ ({'; '.join(parts)})"
+        return f"tuned hyperparameters differ ({_difference(old, new)})"
+    # AWS refuses a parent whose static plus tunable names differ from today's, whatever the
+    # warm-start type ("must be the same as in the parent"); values may change (at most 10).
+    old_static, new_static = set(parent.static_hyperparameters), set(today.static_hyperparameters)
+    if old_static != new_static:
+        return f"static hyperparameters differ ({_difference(old_static, new_static)})"
     for name in sorted(new):
         was, now = parent.ranges[name].get("type"), today.ranges[name].get("type")
         if was != now:
