@@ -37,8 +37,8 @@ def test_window_option_and_github_output(tmp_path: Path):
     out = tmp_path / "out"
     result = due("--until", "2026-11-22T04:30Z", "--window", "1h", env={"GITHUB_OUTPUT": str(out)})
     assert json.loads(result.output) == ["breast-cancer"]
-    # models for people, batches (at most 256 models each) for the workflow's nested matrices
-    assert out.read_text() == 'models=["breast-cancer"]\nbatches=[["breast-cancer"]]\n'
+    # one list, at most 256 models: the run's one matrix
+    assert out.read_text() == 'models=["breast-cancer"]\n'
 
 
 def test_bad_arguments_exit_2():

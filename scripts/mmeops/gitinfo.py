@@ -57,3 +57,10 @@ def deploy_check(root: str | Path, allow_dirty: bool) -> str:
             "which the manifest would record; commit them, or pass --allow-dirty"
         )
     return ""
+
+
+def changed_paths(root: str | Path, since: str, until: str = "HEAD") -> list[str] | None:
+    """The paths that differ between commits `since` and `until`; None when git cannot tell
+    (a commit this clone does not have: a rewritten history, a shallow clone)."""
+    out = _git(root, "diff", "--name-only", "--relative", since, until, "--")
+    return None if out is None else [p for p in out.splitlines() if p]

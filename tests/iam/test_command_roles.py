@@ -26,6 +26,9 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 # ENV stands for sandbox, qa and prod.
 TABLE = {
     "extract": ("training", "mmeops-training", ()),
+    # The scheduled run reads and writes the started records (schedule/ in the training bucket).
+    "due": ("training", "mmeops-training", ()),
+    "started": ("training", "mmeops-training", ()),
     "tune": ("training", "mmeops-training", ()),
     "register": ("training", "mmeops-training", ()),
     "reconcile --plan": ("ENV-readonly", "mmeops-reader", ("mmeops-registry-reader",)),
@@ -33,11 +36,12 @@ TABLE = {
     "reconcile --apply": ("ENV", "mmeops-deployer", ("mmeops-registry-approver",)),
     "monitor": ("monitor", "mmeops-monitor", ("mmeops-reader",)),
     # No AWS role: promote edits a file (its registry check says "not checked" without
-    # credentials), the others read the repository (review-kind: the pull request) only.
-    "promote": (None, None, ()),
+    # credentials) in the github-app environment, which holds the App key; the others read
+    # the repository (review-kind: the pull request) only.
+    "promote": ("github-app", None, ()),
     "validate": (None, None, ()),
     "affected": (None, None, ()),
-    "due": (None, None, ()),
+    "undeployed": (None, None, ()),
     "review-kind": (None, None, ()),  # GitHub's API only, with a GitHub App token
 }
 ENVIRONMENTS = ("sandbox", "qa", "prod")
@@ -66,7 +70,8 @@ def _evaluate(text: str, values: dict[str, str]) -> str:
 
 def _commands(step: dict, values: dict[str, str]) -> list[str]:
     uses = step.get("uses", "")
-    if uses.startswith("$/actions/") and uses != "$/actions/setup":
+    # setup installs mmeops, deployed asks GitHub (gh): neither runs an mmeops command.
+    if uses.startswith("$/actions/") and uses not in ("$/actions/setup", "$/actions/deployed"):
         name = uses.rpartition("/")[2]
         if name == "reconcile":
             return [f"reconcile --{_evaluate(step['with']['mode'], values)}"]

@@ -300,10 +300,17 @@ def test_the_cli_reports_writes_the_violations_file_and_exits_3(served: Served, 
             str(TODAY),
             "--report",
             str(report),
+            "--issues",
+            str(tmp_path / "issues"),
         ],
         env={"GITHUB_OUTPUT": str(out)},
     )
     assert result.exit_code == 3, result.output
+    # One issue body per drifted model, holding that model's report (monitor.yml posts it).
+    (issue,) = (tmp_path / "issues").iterdir()
+    assert issue.name == f"{served.name}.md"
+    assert issue.read_text().startswith(f"## Monitoring sandbox: ❌ {served.name}")
+    assert "| x1 |" in issue.read_text()
     assert f"{served.name} v1: violated" in result.output and "drift on x1" in result.output
     assert f'data_drift=["{served.name}"]' in out.read_text()
     markdown = report.read_text()

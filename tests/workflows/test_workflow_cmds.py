@@ -1,6 +1,6 @@
-"""The two commands the workflows lean on for GitHub's sake: `mmeops affected` (which
-environments a pull request is planned for) and `mmeops due --models` / `batches` (a retrain
-by hand, and matrices within GitHub's 256 jobs). Run through the real CLI."""
+"""The commands the workflows lean on for GitHub's sake: `mmeops affected` (which environments
+a pull request is planned for) and `mmeops due --models` (a retrain by hand, within GitHub's
+256 jobs). Run through the real CLI."""
 
 from __future__ import annotations
 
@@ -66,17 +66,7 @@ def test_due_models_retrains_named_models_schedule_or_not(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == ["breast-cancer", "diabetes-progression"]
     written = dict(line.split("=", 1) for line in out.read_text().splitlines())
-    assert json.loads(written["batches"]) == [["breast-cancer", "diabetes-progression"]]
-
-
-def test_due_batches_respect_the_batch_size(tmp_path):
-    out = tmp_path / "out"
-    result = _run(
-        "due", "--models", "breast-cancer diabetes-progression", "--batch-size", "1", output=out
-    )
-    assert result.exit_code == 0, result.output
-    written = dict(line.split("=", 1) for line in out.read_text().splitlines())
-    assert json.loads(written["batches"]) == [["breast-cancer"], ["diabetes-progression"]]
+    assert json.loads(written["models"]) == ["breast-cancer", "diabetes-progression"]
 
 
 @pytest.mark.parametrize(
@@ -84,8 +74,6 @@ def test_due_batches_respect_the_batch_size(tmp_path):
     [
         (("--models", "no-such-model"), "unknown model 'no-such-model'"),
         (("--models", " , "), "--models names no model"),
-        (("--models", "breast-cancer", "--batch-size", "0"), "--batch-size must be 1 to 256"),
-        (("--models", "breast-cancer", "--batch-size", "257"), "--batch-size must be 1 to 256"),
     ],
 )
 def test_due_bad_input_exits_2_with_one_line(args, message, tmp_path):

@@ -10,6 +10,7 @@ import click
 from mmeops import outputs
 from mmeops.cli import main
 from mmeops.config.advice import warnings
+from mmeops.config.policy import policy_problems
 from mmeops.config.repo import load_repo
 from mmeops.config.schema import write_schemas
 from mmeops.errors import ConfigErrors, UserError
@@ -32,7 +33,8 @@ def _annotation(problem: UserError, level: str = "error") -> str:
 @main.command()
 @click.pass_obj
 def validate(obj: dict) -> None:
-    """Check mmeops.yaml, every model and every environment file.
+    """Check mmeops.yaml, every model and every environment file, and the promotion policy
+    across them (no version newer than its promotion_from file pins).
 
     Exit 0 when all are valid; otherwise exit 2 with one `path:line: problem` line each
     (and GitHub annotations when GITHUB_ACTIONS=true). Valid settings worth changing (no
@@ -44,12 +46,15 @@ def validate(obj: dict) -> None:
     """
     try:
         repo = load_repo(obj["repo_root"])
+        problems = policy_problems(repo)
     except ConfigErrors as e:
-        for problem in e.problems:
+        problems = e.problems
+    if problems:
+        for problem in problems:
             click.echo(problem.format(), err=True)
             if os.environ.get("GITHUB_ACTIONS") == "true":
                 click.echo(_annotation(problem))
-        raise SystemExit(2) from None
+        raise SystemExit(2)
     for warning in warnings(repo):
         click.echo(f"warning: {warning.format()}", err=True)
         if os.environ.get("GITHUB_ACTIONS") == "true":

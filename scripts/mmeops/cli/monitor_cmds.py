@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -34,13 +35,22 @@ from mmeops.config.repo import load_repo
     help="Also write the markdown report to this file (an issue or pull request body).",
 )
 @click.option(
+    "--issues",
+    "issues_dir",
+    type=click.Path(file_okay=False),
+    help="Also write one issue body per model with data drift, DIR/MODEL.md, each that "
+    "model's report alone (within GitHub's 65,536 characters).",
+)
+@click.option(
     "--html",
     "html_file",
     type=click.Path(dir_okay=False),
     help="Also write the report as one self-contained HTML page (charts inline).",
 )
 @click.pass_obj
-def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file, html_file) -> None:
+def monitor_cmd(
+    obj: dict, env: str, models, since, output: str, report_file, issues_dir, html_file
+) -> None:
     """Check every model ENV serves (or only MODELS) against its served version's baseline.
 
     Data quality: the model's query over the rows after its training window, against the
@@ -50,7 +60,7 @@ def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file, ht
 
     Example:
 
-        mmeops monitor prod --output markdown --html monitor.html
+        mmeops monitor prod --output markdown --issues issues/ --html monitor.html
     """
     from mmeops.monitor import html, report
     from mmeops.monitor.run import Violated, check_since, monitor
@@ -58,12 +68,19 @@ def monitor_cmd(obj: dict, env: str, models, since, output: str, report_file, ht
     day = since.date() if since else None
     check_since(day)
     outputs.check_writable(report_file, "--report")  # before the run writes its history
+    outputs.check_folder(issues_dir, "--issues")
     outputs.check_writable(html_file, "--html")
     run = monitor(load_repo(obj["repo_root"]), env, list(models), since=day)
     markdown = report.markdown(run)
     click.echo({"table": report.table, "json": report.as_json}.get(output, report.markdown)(run))
     if report_file:
         outputs.write_text(report_file, markdown)
+    if issues_dir:
+        Path(issues_dir).mkdir(parents=True, exist_ok=True)
+        for m in run.models:
+            if m.data_violated:
+                path = str(Path(issues_dir) / f"{m.model}.md")
+                outputs.write_text(path, report.issue_body(run, m))
     if html_file:
         outputs.write_text(html_file, html.page(run))
     github.append_summary(markdown)

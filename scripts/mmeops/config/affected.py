@@ -30,3 +30,14 @@ def affected_environments(repo: Repo, changed: Iterable[str]) -> list[str]:
         return sorted(repo.envs)
     touched = {name for name in repo.envs if f"environments/{name}.yaml" in changed}
     return sorted(e for e in repo.envs if touched & set(promotion_chain(repo, e)))
+
+
+def deploy_needed(env: str, changed: Iterable[str]) -> bool:
+    """Whether an environment must be applied, `changed` being the paths that differ from
+    what its last successful deployment applied: its own file, a model or mmeops.yaml (the
+    settings and model configs shape what it serves). Files up its promotion chain are not
+    applied to it: they only decide whether its own file is allowed."""
+    return any(
+        p == f"environments/{env}.yaml" or p.startswith(SHARED_PREFIXES)
+        for p in (p.strip() for p in changed)
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from mmeops.config.policy import promotion_problems
 from mmeops.deploy.actions import (  # noqa: F401 (re-exported: the planner's public vocabulary)
     ENDPOINT,
     Action,
@@ -51,37 +52,12 @@ from mmeops.errors import ConfigErrors, RegistryChanged, UserError
 
 
 def check_policy(desired: Desired) -> list[UserError]:
-    """promotion_from: every version here must have passed through the upstream file. A version
-    newer than upstream's pin has not; an older one is a rollback and stays allowed (a revert
-    of this file must work while upstream keeps its newer pin)."""
+    """promotion_from: every version here must have passed through the upstream file."""
     if desired.promotion_from is None:
         return []
-    problems = []
-    up = desired.promotion_from
-    for m in desired.models:
-        pinned = desired.upstream.get(m.name)
-        if pinned is None:
-            problems.append(
-                UserError(
-                    f"{m.name} is not pinned in environments/{up}.yaml (promotion_from); "
-                    f"promote it to {up} first",
-                    desired.source,
-                    m.line,
-                )
-            )
-            continue
-        # A canary or shadow serves real requests: it too must have passed through upstream.
-        for version, line in m.versions():
-            if version > pinned:
-                problems.append(
-                    UserError(
-                        f"{m.name} v{version} is newer than v{pinned} pinned in "
-                        f"environments/{up}.yaml (promotion_from); promote it to {up} first",
-                        desired.source,
-                        line,
-                    )
-                )
-    return problems
+    # A canary or shadow serves real requests: it too must have passed through upstream.
+    pins = ((m.name, v, line) for m in desired.models for v, line in m.versions())
+    return promotion_problems(pins, desired.upstream, desired.promotion_from, desired.source)
 
 
 def check_owner(desired: Desired, remote: Remote) -> list[UserError]:

@@ -82,11 +82,19 @@ def check_registry(repo: Repo, model: str, version: int, env_name: str) -> str:
     return f"registry: {model} v{version} exists ({status})"
 
 
-def promote(repo: Repo, model: str, version: int, env_name: str) -> Promotion:
+def promote(
+    repo: Repo, model: str, version: int, env_name: str, *, ask_registry: bool = True
+) -> Promotion:
     """Pin `version` as the champion. In the long form only `version` changes, and a canary
-    or shadow of that very version is removed: promoting it is what ends it."""
+    or shadow of that very version is removed: promoting it is what ends it.
+    `ask_registry=False` for versions a retrain run has just registered (the rolling pull
+    request): the plan on the pull request checks the registry anyway."""
     previous = check(repo, model, version, env_name)
-    note = check_registry(repo, model, version, env_name)
+    note = (
+        check_registry(repo, model, version, env_name)
+        if ask_registry
+        else "registry not asked: registered by the retrain run"
+    )
     path = repo.env_path(env_name)
     if previous != version:
         with _edit(path) as models:

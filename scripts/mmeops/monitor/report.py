@@ -107,6 +107,34 @@ def markdown(run: MonitorRun) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+# GitHub refuses an issue body over 65,536 characters ("Limits for issues": the REST API's
+# `body` maximum); the margin leaves room for the line the workflow appends (the run's link).
+ISSUE_LIMIT = 65_536
+ISSUE_BODY_MAX = 60_000
+
+
+def issue_body(run: MonitorRun, m: ModelRun, limit: int = ISSUE_BODY_MAX) -> str:
+    """The data-drift issue of ONE model: its own section, never the other models'; cut at
+    whole lines to `limit` characters (a model with thousands of drifted features)."""
+    lines = [
+        f"## Monitoring {run.env}: {ICON[m.status]} {m.model}",
+        "",
+        f"Run `{run.run_id}`.",
+        "",
+        *_model_section(m, run.history.get(m.model, [])),
+    ]
+    text = "\n".join(lines).rstrip() + "\n"
+    if len(text) <= limit:
+        return text
+    note = "\n⚠️ **Truncated**: the whole report is in the run's job summary and violations file.\n"
+    close = "\n</details>"
+    kept = text[: limit - len(note) - len(close)].rsplit("\n", 1)[0]
+    # An open <details> would swallow the note: close it.
+    if kept.count("<details>") > kept.count("</details>"):
+        kept += close
+    return kept + "\n" + note
+
+
 def as_json(run: MonitorRun) -> str:
     models = []
     for m in run.models:

@@ -35,22 +35,23 @@ def _next_fire(schedule: str, since: dt.datetime) -> dt.datetime:
         return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 
 
-# GitHub expands a matrix into at most 256 jobs: the scheduled workflow fans out over batches
-# (one matrix) and each batch over its models (another), so neither exceeds the limit.
-MATRIX_LIMIT = 256
+# "A matrix will generate a maximum of 256 jobs per workflow run" (GitHub, "Running variations
+# of jobs in a workflow"; "Usage limits, billing, and administration"): one run retrains at
+# most this many models, in one matrix. With the started records (started.py) the others stay
+# due and the next hourly run takes them, oldest firing first.
+RUN_LIMIT = 256
 
 
-def batches(models: list[str], size: int = MATRIX_LIMIT) -> list[list[str]]:
-    """`models` cut into consecutive batches of at most `size`; at most `size` batches."""
-    if not 1 <= size <= MATRIX_LIMIT:
-        raise UserError(f"--batch-size must be 1 to {MATRIX_LIMIT}, not {size}")
-    cut = [models[i : i + size] for i in range(0, len(models), size)]
-    if len(cut) > MATRIX_LIMIT:
+def check_run_size(models: list[str], limit: int = RUN_LIMIT) -> list[str]:
+    """`models` when they fit one run; a UserError with the fix otherwise (names chosen by
+    hand, or a window read without the started records, would be dropped silently)."""
+    if len(models) > limit:
         raise UserError(
-            f"{len(models)} models in one run exceed {MATRIX_LIMIT} batches of {size}: "
-            "shorten the window (--since) or spread the models' schedules"
+            f"{len(models)} models exceed the {limit} one run can retrain (GitHub's matrix "
+            "limit): name fewer, or let the scheduled run (mmeops due --started) spread them "
+            "over successive runs"
         )
-    return cut
+    return models
 
 
 def chosen_models(repo: Repo, names: list[str]) -> list[str]:
