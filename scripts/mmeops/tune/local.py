@@ -262,6 +262,16 @@ def study(
 # --- the backend interface (backend.Backend) ------------------------------------------------
 
 
+def warm_inputs(parents: Sequence[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(priors, enqueue) for `study` from parent jobs, newest first (each with `trials` and
+    `best_hyperparameters`): every parent trial as an observation, the newest parent's best
+    evaluated first (the new job is then never worse than it on this data).
+    benchmarks/warm_start.py measures exactly this."""
+    priors = [t for parent in parents for t in parent.trials]
+    enqueue = [parents[0].best_hyperparameters] if parents else []
+    return priors, enqueue
+
+
 def search(job: Job) -> tuple[TuningRecord, int]:
     """The backend interface: an optuna search in this process, parents' trials as priors."""
     aws, repo, cfg, ds, plan, base = job.aws, job.repo, job.cfg, job.ds, job.plan, job.base
@@ -274,9 +284,7 @@ def search(job: Job) -> tuple[TuningRecord, int]:
         if progress is not None:
             progress(Progress(done, 0, 0, n_jobs, best))
 
-    priors = [t for parent in plan.parents for t in parent.trials]
-    # The newest parent's best goes first: the new job is never worse than it on this data.
-    enqueue = [plan.parents[0].best_hyperparameters] if plan.parents else []
+    priors, enqueue = warm_inputs(plan.parents)
     try:
         result = study(
             train,
