@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +168,9 @@ def deploy_one(world: World, suffix: str) -> tuple[str, int]:
     return m, v
 
 
+ENDPOINT_THREADS = ("process_request_thread", "mme-load")
+
+
 class Calls:
     """Every AWS call made while it is active, through mmeops.aws's listener."""
 
@@ -173,8 +178,16 @@ class Calls:
         self.calls: list[tuple[str, str, dict]] = []
 
     def __enter__(self):
-        self._remove = aws.add_call_listener(lambda s, op, p: self.calls.append((s, op, p)))
+        self._remove = aws.add_call_listener(self._on)
+        self.reconcile: list[tuple[str, dict]] = []  # reconcile's own: no STS, no endpoint side
         return self
+
+    def _on(self, service: str, op: str, params: dict) -> None:
+        self.calls.append((service, op, params))
+        thread = threading.current_thread().name
+        # The local MME's request and model-load threads: what the endpoint reads, not us.
+        if service != "sts" and not any(t in thread for t in ENDPOINT_THREADS):
+            self.reconcile.append((op, params))
 
     def __exit__(self, *exc):
         self._remove()
@@ -504,3 +517,39 @@ def test_invoke_reads_the_one_line_csv_answer_and_refuses_a_wrong_column_count(w
     rows.write_text("0.1,0.2,0.3\n0.4,0.5\n")
     out = world.mmeops("invoke", "sandbox", m, "--body", str(rows), code=2)
     assert f"{rows}:2:" in out and "has 2 columns" in out and "takes 3" in out
+
+
+def test_apply_call_counts_no_op_5_one_change_13_rollback_12(world: World) -> None:
+    """benchmarks/reconcile.py's targets, pinned on one model (the benchmark's 500 cost the
+    same): the lease's put and delete counted, STS and the endpoint's own reads apart. The
+    plan's reads reach the executor: no object is read twice in one run."""
+    m = f"m{world.uid}-calls"
+    add_model(world, m)
+    v1, v2 = world.register(m, seed=1), world.register(m, seed=2)
+    sandbox = world.root / "environments" / "sandbox.yaml"
+    sandbox.write_text(sandbox.read_text().replace("approve: false", "approve: true"))
+    world.mmeops("promote", m, str(v1), "--to", "sandbox")
+    world.mmeops("reconcile", "sandbox", "--apply")
+
+    def apply() -> Calls:
+        with Calls() as calls:
+            world.mmeops("reconcile", "sandbox", "--apply")
+        reads = Counter(p["url_path"] for op, p in calls.reconcile if op == "GetObject")
+        assert all(n == 1 for n in reads.values()), reads
+        return calls
+
+    noop = apply()
+    world.mmeops("promote", m, str(v2), "--to", "sandbox")
+    one = apply()
+    sandbox.write_text(sandbox.read_text().replace(f"{m}: {v2}", f"{m}: {v1}"))
+    back = apply()
+    assert world.manifest("sandbox")["models"][m]["version"] == v1
+    ops = [[op for op, _ in c.reconcile] for c in (noop, one, back)]
+    assert [len(o) for o in ops] == [5, 13, 12], ops
+    assert ops[0] == [
+        "GetObject", "ListObjectsV2", "DescribeEndpoint", "DescribeModel", "DescribeScalableTargets"
+    ]  # fmt: skip
+    # Every check kept: the copy checked (its answered SHA-256), the approval, the smoke test.
+    assert {"CopyObject", "UpdateModelPackage", "InvokeEndpoint"} <= set(ops[1])
+    assert {"HeadObject", "InvokeEndpoint"} <= set(ops[2])  # the retained artifact verified
+    assert ops[1].count("PutObject") == 2 and ops[1].count("DeleteObject") == 1  # lease, manifest

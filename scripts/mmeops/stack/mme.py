@@ -214,7 +214,10 @@ class MultiModelEndpoints:
             if load is None:
                 load = self._loading[key] = _Load()
                 threading.Thread(
-                    target=self._run_load, args=(key, name, route, target, load), daemon=True
+                    target=self._run_load,
+                    args=(key, name, route, target, load),
+                    name="mme-load",  # the endpoint's own reads (benchmarks/reconcile.py)
+                    daemon=True,
                 ).start()
         if not load.done.wait(self.wait_seconds):
             self.not_ready_answers += 1
