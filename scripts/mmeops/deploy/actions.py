@@ -4,7 +4,7 @@ per-model rows and statuses. `Action.phase` is the apply order (see planner.py).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from mmeops.deploy.manifest import Manifest

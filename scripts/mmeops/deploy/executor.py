@@ -204,9 +204,9 @@ class Executor:
         listed size too)."""
         result = (copied or {}).get("CopyObjectResult") or {}
         stored = result.get("ChecksumSHA256")
-        if stored and "-" not in stored and base64.b64decode(stored).hex() == sha256:
-            if result.get("ETag"):
-                return result["ETag"]
+        copied_ok = stored and "-" not in stored and base64.b64decode(stored).hex() == sha256
+        if copied_ok and result.get("ETag"):
+            return result["ETag"]
         found = _digest(self.aws, self.desired.bucket, key)
         if found is None:
             raise StepFailed(f"{key} is missing after the copy")
