@@ -64,6 +64,8 @@ def _accounts(repo) -> list[AccountRef]:
 class EmbeddedStack:
     """Starts everything on enter, stops everything and removes every temp dir on exit."""
 
+    current: EmbeddedStack | None = None  # the stack running in this process (one at most)
+
     def __init__(
         self,
         repo_root: str | Path = ".",
@@ -81,6 +83,7 @@ class EmbeddedStack:
         self._sessions: dict[str, Aws] = {}
         self._sessions_lock = threading.Lock()
         self._saved_env: dict[str, str | None] | None = None
+        self.world = None
 
     # -- sessions on this stack, independent of os.environ
     def aws_for(self, ref: AccountRef) -> Aws:
@@ -99,12 +102,24 @@ class EmbeddedStack:
                 self._sessions[account_id] = admin_aws(self.moto_url, account_id, region)
             return self._sessions[account_id]
 
+    def bootstrap(self, repo_root: str | Path) -> None:
+        """Bootstrap the accounts another repository (a test world's copy) names that this
+        stack does not have yet, from infra/bootstrap.yaml with that repository's parameters,
+        and let the local endpoint find their endpoints."""
+        from mmeops.config.repo import load_repo
+
+        repo = load_repo(repo_root)
+        self.world.build(repo)
+        known = {ref.account_id for ref in self.endpoints.accounts}
+        self.endpoints.accounts.extend(r for r in _accounts(repo) if r.account_id not in known)
+
     def __enter__(self) -> EmbeddedStack:
         try:
             self._start()
         except BaseException:
             self._exit.close()
             raise
+        EmbeddedStack.current = self
         return self
 
     def _start(self) -> None:
@@ -134,9 +149,10 @@ class EmbeddedStack:
         self._exit.callback(moto.stop)
 
         # Every account's roles, policies, key and bucket, from infra/bootstrap.yaml itself.
-        from mmeops.stack.iam import world
+        from mmeops.stack.iam.world import World
 
-        world.build(self.repo_root, repo, self.admin)
+        self.world = World(self.repo_root, self.admin)
+        self.world.build(repo)
         self.dsn = warehouse.result()
 
         # Last in the search: endpoints created with the runner's own keys, no role assumed.
@@ -197,6 +213,7 @@ class EmbeddedStack:
         aws.reset_sessions()
 
     def __exit__(self, *exc) -> None:
+        EmbeddedStack.current = None
         self._exit.close()
 
     def describe(self) -> dict:

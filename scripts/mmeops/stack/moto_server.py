@@ -92,6 +92,18 @@ def runner_aws(moto_url: str, region: str) -> Aws:
     return Aws(session, region, RUNNER_ACCOUNT_ID)
 
 
+def credentials_aws(moto_url: str, region: str, account_id: str | None, creds: dict) -> Aws:
+    """AWS through temporary credentials (STS's `Credentials`) on this moto."""
+    session = _MotoSession(
+        moto_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+    return Aws(session, region, account_id)
+
+
 def admin_aws(moto_url: str, account_id: str, region: str) -> Aws:
     """The stack's own administrator in `account_id` (what CloudFormation and the SageMaker
     service act as): it seeds and inspects the world; never the product's identity."""
@@ -107,27 +119,12 @@ def admin_aws(moto_url: str, account_id: str, region: str) -> Aws:
         RoleArn=f"arn:aws:iam::{account_id}:role/mmeops-stack-admin",
         RoleSessionName="mmeops-stack",
     )["Credentials"]
-    session = _MotoSession(
-        moto_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
-    )
-    return Aws(session, region, account_id)
+    return credentials_aws(moto_url, region, account_id, creds)
 
 
 def assumed_aws(moto_url: str, account_id: str, region: str, role_arn: str) -> Aws:
-    """AWS as `account_id` sees it, through sts.assume_role from the runner (moto puts the
-    assumed credentials' calls in the role's account)."""
+    """AWS as `role_arn` sees it, assumed from the runner's identity (the first hop a
+    workflow's configure-aws-credentials makes)."""
     runner = runner_aws(moto_url, region)
     creds = runner.call("sts", "assume_role", RoleArn=role_arn, RoleSessionName="mmeops-stack")
-    creds = creds["Credentials"]
-    session = _MotoSession(
-        moto_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
-    )
-    return Aws(session, region, account_id)
+    return credentials_aws(moto_url, region, account_id, creds["Credentials"])

@@ -69,22 +69,53 @@ def parameters(repo: Any) -> list[tuple[str, str, dict]]:
     return out
 
 
-def build(repo_root: Path, repo: Any, admin_for: Callable[[str, str], Any]) -> dict[str, Instance]:
-    """Create every account's resources; returns each account's instance (physical ids)."""
-    template = load(repo_root)
-    made: dict[str, Instance] = {}
-    training_key = "none"
-    for account, region, params in parameters(repo):
-        if params["AccountRole"] == "deployer":
-            params["TrainingKeyId"] = training_key
-        if account in made:  # an environment sharing the training account: one stack there
-            continue
-        inst = Instance(template, account, region, params)
-        create(inst, admin_for(account, region))
-        made[account] = inst
-        if params["AccountRole"] == "training":
-            training_key = inst.physical["ArtifactKey"]["Ref"]
-    return made
+class World:
+    """The accounts built so far, grown as repositories name new ones (a test world's fresh
+    environment accounts): each new account gets its own stack of the template, and the
+    training account's grants to deployer accounts are re-applied with the new ids, as a
+    platform team updates the training stack's DeployerAccountIds."""
+
+    def __init__(self, repo_root: Path, admin_for: Callable[[str, str], Any]):
+        self.template = load(repo_root)
+        self.admin_for = admin_for
+        self.made: dict[str, Instance] = {}
+        self.deployers: list[str] = []
+
+    def build(self, repo: Any) -> None:
+        plan = parameters(repo)
+        training_account, region, training_params = plan[0]
+        new = [a for a, _, p in plan[1:] if a not in self.deployers and a != training_account]
+        self.deployers += list(dict.fromkeys(new))
+        training_params["DeployerAccountIds"] = ",".join(self.deployers)
+        training = Instance(self.template, training_account, region, training_params)
+        if training_account not in self.made:
+            create(training, self.admin_for(training_account, region))
+            self.made[training_account] = training
+        elif new:
+            training.physical = self.made[training_account].physical
+            regrant(training, self.admin_for(training_account, region))
+        key = self.made[training_account].physical["ArtifactKey"]["Ref"]
+        for account, env_region, params in plan[1:]:
+            if account in self.made:
+                continue
+            inst = Instance(self.template, account, env_region, {**params, "TrainingKeyId": key})
+            create(inst, self.admin_for(account, env_region))
+            self.made[account] = inst
+
+
+def regrant(inst: Instance, aws: Any) -> None:
+    """Re-apply the training account's trust, key and bucket policies (their deployer lists)."""
+    for rid, resource in inst.resources():
+        props = inst.properties(resource)
+        kind = resource["Type"]
+        if kind == "AWS::IAM::Role":
+            aws.call("iam", "update_assume_role_policy", RoleName=props["RoleName"],
+                     PolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))
+        elif kind == "AWS::KMS::Key":
+            aws.call("kms", "put_key_policy", KeyId=inst.physical[rid]["Ref"], PolicyName="default",
+                     Policy=json.dumps(props["KeyPolicy"]))
+        elif kind == "AWS::S3::BucketPolicy":
+            _bucket_policy(aws, props, inst)
 
 
 def create(inst: Instance, aws: Any) -> None:
