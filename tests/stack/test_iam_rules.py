@@ -199,7 +199,10 @@ def test_pass_role_is_checked_with_the_service_it_is_passed_to(lab):
         "PrimaryContainer": {"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"},
     }
     lab.as_role(arn).call("sagemaker", "create_model", **params)
-    broken = {**pass_role, "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}}
+    broken = {
+        **pass_role,
+        "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+    }
     lab.set_policy(arn, [model, broken])
     message = refused(lab.as_role(arn).call, "sagemaker", "create_model",
                       **{**params, "ModelName": f"m2-{lab.uid}"})  # fmt: skip
@@ -277,7 +280,9 @@ def test_role_chaining_is_capped_at_one_hour(lab):
     caller = lab.role([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}])
     target = lab.role([], trust=[{"Effect": "Allow", "Principal": {"AWS": caller},
                                   "Action": "sts:AssumeRole"}], name="t")  # fmt: skip
-    lab.admin.call("iam", "update_role", RoleName=target.rsplit("/", 1)[1], MaxSessionDuration=43200)
+    lab.admin.call(
+        "iam", "update_role", RoleName=target.rsplit("/", 1)[1], MaxSessionDuration=43200
+    )
     aws = lab.as_role(caller)
     with pytest.raises(AwsError, match="1 hour session limit"):
         aws.call("sts", "assume_role", RoleArn=target, RoleSessionName="s", DurationSeconds=7200)

@@ -109,11 +109,20 @@ def regrant(inst: Instance, aws: Any) -> None:
         props = inst.properties(resource)
         kind = resource["Type"]
         if kind == "AWS::IAM::Role":
-            aws.call("iam", "update_assume_role_policy", RoleName=props["RoleName"],
-                     PolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))
+            aws.call(
+                "iam",
+                "update_assume_role_policy",
+                RoleName=props["RoleName"],
+                PolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+            )
         elif kind == "AWS::KMS::Key":
-            aws.call("kms", "put_key_policy", KeyId=inst.physical[rid]["Ref"], PolicyName="default",
-                     Policy=json.dumps(props["KeyPolicy"]))
+            aws.call(
+                "kms",
+                "put_key_policy",
+                KeyId=inst.physical[rid]["Ref"],
+                PolicyName="default",
+                Policy=json.dumps(props["KeyPolicy"]),
+            )
         elif kind == "AWS::S3::BucketPolicy":
             _bucket_policy(aws, props, inst)
 
