@@ -190,8 +190,9 @@ def test_pass_role_is_checked_with_the_service_it_is_passed_to(lab):
     # id_roles_use_passrole.html: iam:PassRole, condition key iam:PassedToService.
     passed = f"arn:aws:iam::{LAB}:role/exec-{lab.uid}"
     model = {"Effect": "Allow", "Action": "sagemaker:CreateModel", "Resource": "*"}
+    to_sagemaker = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     pass_role = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": passed,
-                 "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}}  # fmt: skip
+                 "Condition": to_sagemaker}  # fmt: skip
     arn = lab.role([model, pass_role])
     params = {
         "ModelName": f"m-{lab.uid}",
@@ -215,9 +216,10 @@ def test_create_endpoint_needs_the_endpoint_and_the_endpoint_config(lab):
     name = f"ep-{lab.uid}"
     endpoint = f"arn:aws:sagemaker:{REGION}:{LAB}:endpoint/{name}"
     config = f"arn:aws:sagemaker:{REGION}:{LAB}:endpoint-config/{name}-c"
-    lab.admin.call("sagemaker", "create_model", ModelName=f"{name}-m",
-                   ExecutionRoleArn=f"arn:aws:iam::{LAB}:role/x",
-                   PrimaryContainer={"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"})  # fmt: skip
+    image = {"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"}
+    role = f"arn:aws:iam::{LAB}:role/x"
+    lab.admin.call("sagemaker", "create_model", ModelName=f"{name}-m", ExecutionRoleArn=role,
+                   PrimaryContainer=image)  # fmt: skip
     lab.admin.call("sagemaker", "create_endpoint_config", EndpointConfigName=f"{name}-c",
                    ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-m",
                                         "InitialInstanceCount": 1,

@@ -350,7 +350,7 @@ def _scalable(call: Call) -> list[Need]:
     # Application Auto Scaling authorizes on the scalable target, whose ARN carries a
     # service-made id (list_applicationautoscaling.html): any target of the account.
     arn = f"arn:aws:application-autoscaling:{call.region}:{call.account}:scalable-target/*"
-    return [Need(f"{_SCALABLE}:{call.operation}", arn, "scalable-target", call.account)]
+    return [Need(f"{_SCALABLE}:{call.operation}", arn, "ScalableTarget", call.account)]
 
 
 @row(_SCALABLE, "PutScalingPolicy")
