@@ -11,12 +11,13 @@ from mmeops.stack.iam import actions, sar
 from mmeops.stack.iam.actions import Call
 
 ACCOUNT = "111111111111"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/x"
 PARAMS = {
     "Bucket": "b", "Key": "k", "CopySource": "src/k", "Prefix": "p/", "Delimiter": "/",
     "EndpointName": "e", "EndpointConfigName": "e-c", "ModelName": "m",
-    "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/x", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/x",
+    "ExecutionRoleArn": ROLE, "RoleArn": ROLE,
     "TrainingJobName": "t", "HyperParameterTuningJobName": "h",
-    "TrainingJobDefinition": {"RoleArn": f"arn:aws:iam::{ACCOUNT}:role/x"},
+    "TrainingJobDefinition": {"RoleArn": ROLE},
     "ModelPackageGroupName": "g",
     "ModelPackageName": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/g/1",
     "SecretId": "s", "TopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:t",
