@@ -53,6 +53,7 @@ def one_mix(aws, bucket: str, i: int) -> int:
     aws.call("sagemaker", "describe_model_package_group", ModelPackageGroupName="bench")
     request = tuning_request()
     request["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"] = f"s3://{bucket}/tuning/"
+    request.pop("WarmStartConfig", None)  # no parent job in this account
     aws.call("sagemaker", "create_hyper_parameter_tuning_job", **request)
     return 10
 
