@@ -201,6 +201,14 @@ def test_the_registry_reader_reads_only_sample_files(stack):
     read = Need("s3:GetObject", f"arn:aws:s3:::{bucket}/evaluations/m/j/sample.json", "object",
                 TRAINING, {}, "bucket")  # fmt: skip
     assert decide.authorize(reader, [read], REGION) is None
+    # A sample.json that does not exist (a package registered before them) answers 404, not
+    # 403: the reader may list exactly those keys (API_GetObject.html, "Permissions").
+    tell = Need("s3:ListBucket", f"arn:aws:s3:::{bucket}", "bucket", TRAINING,
+                {"s3:prefix": "evaluations/m/j/sample.json"}, "bucket")  # fmt: skip
+    assert decide.authorize(reader, [tell], REGION) is None
+    listing = Need("s3:ListBucket", f"arn:aws:s3:::{bucket}", "bucket", TRAINING,
+                   {"s3:prefix": "evaluations/"}, "bucket")  # fmt: skip
+    assert decide.authorize(reader, [listing], REGION) is not None
     for other in ("evaluations/m/j/report.json", "tuning/m/j/model.tar.gz", "datasets/m/x.csv"):
         need = Need(
             "s3:GetObject", f"arn:aws:s3:::{bucket}/{other}", "object", TRAINING, {}, "bucket"
