@@ -270,11 +270,11 @@ def test_assume_role_needs_the_trust_policy(lab):
     target = lab.role([], trust=[{"Effect": "Allow", "Principal": {"AWS": caller},
                                   "Action": "sts:AssumeRole"}], name="t")  # fmt: skip
     aws = lab.as_role(caller)
-    aws.call("sts", "assume_role", RoleArn=target, RoleSessionName="s")
+    aws.call("sts", "assume_role", RoleArn=target, RoleSessionName="chained")
     lab.admin.call("iam", "update_assume_role_policy", RoleName=target.rsplit("/", 1)[1],
                    PolicyDocument=_doc([{"Effect": "Allow", "Principal": {"AWS": OTHER},
                                          "Action": "sts:AssumeRole"}]))  # fmt: skip
-    refused(aws.call, "sts", "assume_role", RoleArn=target, RoleSessionName="s")
+    refused(aws.call, "sts", "assume_role", RoleArn=target, RoleSessionName="chained")
 
 
 def test_role_chaining_is_capped_at_one_hour(lab):
@@ -286,9 +286,10 @@ def test_role_chaining_is_capped_at_one_hour(lab):
         "iam", "update_role", RoleName=target.rsplit("/", 1)[1], MaxSessionDuration=43200
     )
     aws = lab.as_role(caller)
+    assume = {"RoleArn": target, "RoleSessionName": "chained"}
     with pytest.raises(AwsError, match="1 hour session limit"):
-        aws.call("sts", "assume_role", RoleArn=target, RoleSessionName="s", DurationSeconds=7200)
-    aws.call("sts", "assume_role", RoleArn=target, RoleSessionName="s", DurationSeconds=3600)
+        aws.call("sts", "assume_role", **assume, DurationSeconds=7200)
+    aws.call("sts", "assume_role", **assume, DurationSeconds=3600)
 
 
 def test_a_session_expires_and_then_answers_expired_token(lab):
