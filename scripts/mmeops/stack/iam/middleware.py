@@ -57,6 +57,12 @@ _enabled = True
 base_access_key = ""  # the runner's keys; set by MotoServer
 
 
+def allowed() -> int:
+    """How many requests were authorized outside `expecting()` blocks, in this process."""
+    with _lock:
+        return _log.allowed
+
+
 def refusals() -> list[Denied]:
     """Every request refused outside `expecting()` blocks, in this process."""
     with _lock:
