@@ -65,6 +65,21 @@ def _caller() -> str:
     return ""
 
 
+STAGES = ("extract", "tune", "register", "deploy", "monitor")
+
+
+def _stage() -> str:
+    """The stage whose code made an AWS call: the innermost frame in `mmeops/<stage>/` (a
+    shared module such as registry.py or jsonl.py runs as its caller's stage); "" when none."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        parts = frame.f_code.co_filename.rpartition("/scripts/mmeops/")[2].split("/")
+        if len(parts) > 1 and parts[0] in STAGES:
+            return parts[0]
+        frame = frame.f_back
+    return ""
+
+
 def _where(service: str, request: dict) -> dict:
     """The resource a call names (what a policy's Resource matches), read back from the
     serialized request that botocore's before-call event carries (the embedded stack's S3 is
@@ -91,16 +106,17 @@ def _where(service: str, request: dict) -> dict:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def aws_calls() -> Iterator[list[tuple[str | None, str, str, str, dict]]]:
+def aws_calls() -> Iterator[list[tuple[str | None, str, str, str, dict, str]]]:
     """Every AWS call made in-process this session as (account_id, service, wire operation,
-    caller, resource parameters); tests/iam/test_least_privilege.py checks them against
-    docs/iam/ at the end."""
+    caller, resource parameters, stage); tests/iam/test_least_privilege.py checks them
+    against docs/iam/ at the end."""
     from mmeops import aws
 
-    calls: list[tuple[str | None, str, str, str, dict]] = []
+    calls: list[tuple[str | None, str, str, str, dict, str]] = []
 
     def record(account: str | None, service: str, operation: str, request: dict) -> None:
-        calls.append((account, service, operation, _caller(), _where(service, request)))
+        where = _where(service, request)
+        calls.append((account, service, operation, _caller(), where, _stage()))
 
     remove = aws.add_call_listener(record, with_account=True)
     yield calls

@@ -1,15 +1,19 @@
 """Every AWS call the test suite made is allowed by the policy of the role that made it.
 
 Marked `suite_wide`, so it runs last: conftest.py's `aws_calls` has recorded every call of the
-session by then, with the account it landed in (111111111111: the training role; the
-environment accounts: the deployer role; None: the runner's own identity, sts only). Calls made
-by test code and by the embedded stack itself (its setup, its local endpoint) are not the
-product's and are left out. Run alone, too few calls were made to say anything, so the check
+session by then, with the account it landed in and the stage whose code made it: in the
+training account, deploy/ runs as the registry approver role (apply; plans read through the
+registry reader, whose reads the approver's include), monitor/ as the monitor role, the others
+as the training role; in an environment account, monitor/ runs as the reader role and the rest
+as the deployer role; None: the runner's own identity, sts only. Calls made by test code and
+by the embedded stack itself (its setup, its local endpoint) are not the product's and are
+left out. Run alone, too few calls were made to say anything, so the check
 skips.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import cache
 
 import pytest
@@ -33,6 +37,23 @@ def _roles() -> dict[str | None, str]:
     return roles
 
 
+# The role a stage's calls run as, where it is not the account's default above.
+TRAINING_ACCOUNT_STAGES = {"deploy": "registry-approver-role", "monitor": "monitor-role"}
+ENVIRONMENT_ACCOUNT_STAGES = {"monitor": "reader-role"}
+# Refusals the product expects and handles: `mmeops routes` reads a version's dataset schema
+# best-effort (deploy/routes.py) and falls back to the manifest's features without it.
+EXPECTED_REFUSALS = {("mmeops/deploy/routes.py", "s3:GetObject")}
+
+
+def _role(account: str | None, stage: str) -> str | None:
+    role = _roles().get(account)
+    if role == "training-role":
+        return TRAINING_ACCOUNT_STAGES.get(stage, role)
+    if role == "deployer-role":
+        return ENVIRONMENT_ACCOUNT_STAGES.get(stage, role)
+    return role
+
+
 def _product(calls: list) -> list:
     product = [c for c in calls if not c[3].startswith(STACK) and c[3] != "tests"]
     if len(product) < MIN_CALLS:
@@ -42,21 +63,20 @@ def _product(calls: list) -> list:
 
 def test_every_call_the_suite_made_is_allowed_for_its_role(aws_calls):
     product = _product(aws_calls)
-    roles = _roles()
     refused: set[str] = set()
-    for account, service, operation, caller, _where in product:
+    for account, service, operation, caller, _where, stage in product:
         if account is None:  # the runner's identity: it only finds and assumes roles
             if service != "sts":
                 refused.add(f"{caller}: {service}:{operation} as the runner itself")
             continue
-        role = roles.get(account)
+        role = _role(account, stage)
         if role is None:  # an account of a test's own making
             continue
         for action in iam_actions(service, operation):
-            if not allows(role, action):
+            if not allows(role, action) and (caller, action) not in EXPECTED_REFUSALS:
                 refused.add(f"{caller}: {action} in {account} not in docs/iam/{role}.json")
     assert sorted(refused) == []
-    by_role = {r: sum(roles.get(c[0]) == r for c in product) for r in sorted(set(roles.values()))}
+    by_role = Counter(_role(c[0], c[5]) for c in product if c[0] is not None)
     print(f"{len(product)} product AWS calls checked against docs/iam: {by_role}")
 
 
@@ -101,11 +121,10 @@ def _sagemaker_needs(account: str, action: str, where: dict) -> list[tuple[str, 
 
 def test_every_s3_and_endpoint_call_stays_within_the_resources_its_role_names(aws_calls):
     product = _product(aws_calls)
-    roles = _roles()
     refused: set[str] = set()
     checked = 0
-    for account, service, operation, caller, where in product:
-        role = roles.get(account)
+    for account, service, operation, caller, where, stage in product:
+        role = _role(account, stage)
         if role is None:
             continue
         if service == "s3":
@@ -117,7 +136,8 @@ def test_every_s3_and_endpoint_call_stays_within_the_resources_its_role_names(aw
             continue
         for action, arn, prefix in needs:
             checked += 1
-            if not allows_on(role, action, arn, _variables(account), prefix):
+            expected = (caller, action) in EXPECTED_REFUSALS
+            if not allows_on(role, action, arn, _variables(account), prefix) and not expected:
                 shown = arn if prefix is None else f"{arn} (prefix {prefix!r})"
                 refused.add(f"{caller}: {action} on {shown} not in docs/iam/{role}.json")
     assert sorted(refused) == []

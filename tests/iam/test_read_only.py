@@ -102,7 +102,8 @@ def test_the_reader_roles_only_read_and_the_others_write():
     assert set(found) >= {"mmeops-reader", "mmeops-registry-reader", "mmeops-training"}
     assert writes(found["mmeops-reader"]["actions"]) == set()
     assert writes(found["mmeops-registry-reader"]["actions"]) == set()
-    assert "sagemaker:UpdateModelPackage" in writes(found["mmeops-training"]["actions"])
+    assert "sagemaker:CreateModelPackage" in writes(found["mmeops-training"]["actions"])
+    assert "sagemaker:UpdateModelPackage" in writes(found["mmeops-registry-approver"]["actions"])
     assert "sagemaker:UpdateEndpoint" in writes(found["mmeops-deployer"]["actions"])
 
 
@@ -121,9 +122,19 @@ def test_the_check_finds_the_old_chain_from_reader_to_training_role():
     policy granted sts:AssumeRole on the training role."""
     old = copy.deepcopy(template())
     training = old["Resources"]["TrainingRole"]["Properties"]
-    (hop,) = [s for s in training["AssumeRolePolicyDocument"]["Statement"] if "Fn::If" in s]
-    hop["Fn::If"][1]["Condition"]["ArnLike"]["aws:PrincipalArn"].append(
-        {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/mmeops-reader"}
+    training["AssumeRolePolicyDocument"]["Statement"].append(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": {"Ref": "DeployerAccountIds"}},
+            "Action": HOP,
+            "Condition": {
+                "ArnLike": {
+                    "aws:PrincipalArn": [
+                        {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/mmeops-reader"}
+                    ]
+                }
+            },
+        }
     )
     reader = old["Resources"]["ReaderRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     (grant,) = [s for s in reader["Statement"] if s["Action"] == [HOP]]

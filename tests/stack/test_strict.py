@@ -269,7 +269,7 @@ def test_registering_with_two_parents_as_mmeops_does_today_is_refused(client):
 
 
 def test_approving_a_package_whose_metadata_holds_a_comma_is_refused(client, package_arn):
-    # deploy/executor.py's approval: all three fields, the package's metadata copied back.
+    # A metadata update whose value breaks CustomerMetadataValue's pattern.
     code, message, _, _ = refused(
         client("sagemaker"),
         "update_model_package",

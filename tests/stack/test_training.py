@@ -868,7 +868,7 @@ def test_the_parents_results_are_the_searchs_prior_observations(account):
             s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
         )
         for s in _all_summaries(sm, parent, StatusEquals="Completed")
-        if int(s["TunedHyperParameters"]["max_depth"]) <= 3
+        if int(s["TunedHyperParameters"]["max_depth"]) <= cap
     )
     priors = sorted((t.params["eta"], t.params["max_depth"], t.value) for t in study.trials)
     assert priors == expected and expected

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mmeops.cli import main
+from mmeops.config.advice import warnings
 from mmeops.config.repo import load_repo
 from mmeops.config.schema import write_schemas
 from mmeops.errors import ConfigErrors, UserError
@@ -17,14 +18,14 @@ def _escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _annotation(problem: UserError) -> str:
+def _annotation(problem: UserError, level: str = "error") -> str:
     # GitHub's workflow command: shows the message on the file and line in the pull request.
     # Both parts are escaped: a file name is input too, and a raw line break or `::` in it
     # would let a pull request's folder name inject its own workflow commands.
     file = _escape(problem.path or "").replace(":", "%3A").replace(",", "%2C")
     where = f"file={file}" + (f",line={problem.line}" if problem.line else "")
     message = _escape(problem.message)
-    return f"::error {where}::{message}"
+    return f"::{level} {where}::{message}"
 
 
 @main.command()
@@ -33,7 +34,8 @@ def validate(obj: dict) -> None:
     """Check mmeops.yaml, every model and every environment file.
 
     Exit 0 when all are valid; otherwise exit 2 with one `path:line: problem` line each
-    (and GitHub annotations when GITHUB_ACTIONS=true). Reads no AWS state.
+    (and GitHub annotations when GITHUB_ACTIONS=true). Valid settings worth changing (no
+    kms_key_id) print a `warning:` line and still exit 0. Reads no AWS state.
 
     Example:
 
@@ -47,6 +49,10 @@ def validate(obj: dict) -> None:
             if os.environ.get("GITHUB_ACTIONS") == "true":
                 click.echo(_annotation(problem))
         raise SystemExit(2) from None
+    for warning in warnings(repo):
+        click.echo(f"warning: {warning.format()}", err=True)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            click.echo(_annotation(warning, "warning"))
     click.echo(f"valid: mmeops.yaml, {len(repo.models)} models, {len(repo.envs)} environments")
 
 

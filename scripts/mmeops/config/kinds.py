@@ -111,6 +111,13 @@ class TrainingAccount(Strict):
     # plans and drift checks assume to read the registry: the reader roles of the environments
     # then never reach role_arn, which can write.
     registry_role_arn: RoleArn | None = None
+    # The registry role applies assume (read packages and their evaluation files, approve;
+    # never write artifacts or metadata): the deployer roles then never reach role_arn.
+    approver_role_arn: RoleArn | None = None
+    # The role `mmeops monitor` runs as (the `monitor` GitHub environment's role): reads
+    # baselines and the warehouse secret, writes monitoring/, assumes each environment's
+    # reader_role_arn.
+    monitor_role_arn: RoleArn | None = None
 
 
 class Warehouse(Strict):
@@ -413,6 +420,9 @@ class EnvConfig(Strict):
     account_id: AccountId
     region: Region
     role_arn: RoleArn
+    # The environment's read-only role (mmeops-reader): `mmeops monitor` reads the manifest
+    # and the served artifacts through it. Unset: role_arn.
+    reader_role_arn: RoleArn | None = None
     registry: Registry
     endpoint: Endpoint
     artifact_prefix: S3Prefix
@@ -424,12 +434,13 @@ class EnvConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvConfig:
-        role_account = re.match(r"^arn:aws[a-z-]*:iam::([0-9]{12}):", self.role_arn)
-        if role_account and role_account.group(1) != self.account_id:
-            raise FieldProblem(
-                f"role_arn is in account {role_account.group(1)}, not {self.account_id}",
-                "role_arn",
-            )
+        for name in ("role_arn", "reader_role_arn"):
+            arn = getattr(self, name) or ""
+            role_account = re.match(r"^arn:aws[a-z-]*:iam::([0-9]{12}):", arn)
+            if role_account and role_account.group(1) != self.account_id:
+                raise FieldProblem(
+                    f"{name} is in account {role_account.group(1)}, not {self.account_id}", name
+                )
         if self.promotion_from == self.name:
             raise FieldProblem(
                 "promotion_from cannot name the environment itself", "promotion_from"

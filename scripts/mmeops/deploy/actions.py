@@ -4,7 +4,7 @@ per-model rows and statuses. `Action.phase` is the apply order (see planner.py).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from mmeops.deploy.manifest import Manifest
@@ -104,7 +104,6 @@ class PublishStable(Action):
 class MirrorApproval(Action):
     version: int = 0
     package_arn: str = ""
-    metadata: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     phase: ClassVar[int] = 3
 
     @property

@@ -234,7 +234,9 @@ class Executor:
 
     # --- registry
     def approve(self, a: MirrorApproval) -> None:
-        # Moto's update_model_package overwrites every field: send all three together.
+        # The status and its description only: UpdateModelPackage changes the fields sent
+        # and keeps the others (API_UpdateModelPackage), and the approver role is denied any
+        # CustomerMetadataProperties key (infra/bootstrap.yaml, RegistryApproverRole).
         self.registry.call(
             "sagemaker",
             "update_model_package",
@@ -243,7 +245,6 @@ class Executor:
             ApprovalDescription=(
                 f"approved by merging {self.desired.git_sha} into {self.desired.source}"
             ),
-            CustomerMetadataProperties=dict(a.metadata),
         )
 
     # --- manifest

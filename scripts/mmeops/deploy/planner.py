@@ -200,7 +200,7 @@ def _model_actions(
             PublishStable(name, version, key, desired.stable_key(name), pkg.sha256, pkg.size)
         )
     if desired.approve and pkg.status != "Approved":
-        acts.append(MirrorApproval(name, version, pkg.arn, pkg.metadata))
+        acts.append(MirrorApproval(name, version, pkg.arn))
     if live is None or live.version != version or live.sha256 != pkg.sha256:
         acts.append(SmokeTest(name, version, desired.target_model(name, version), pkg.sample_uri))
     return acts

@@ -64,10 +64,12 @@ def accounts(
     repo: Repo, desired: Desired, read_only: bool = False
 ) -> tuple[aws_mod.Aws, aws_mod.Aws]:
     """(the environment's account, the registry's account), each through its role. Reads
-    reach the registry through training.registry_role_arn when set (plans and checks run
-    with the environment's reader role, which may assume only that read-only role)."""
+    reach the registry through training.registry_role_arn (plans and checks run with the
+    environment's reader role, which may assume only that read-only role), applies through
+    training.approver_role_arn (the deployer role may assume only that one); either unset:
+    the training role."""
     t = repo.settings.training
-    role = t.registry_role_arn if read_only and t.registry_role_arn else t.role_arn
+    role = (t.registry_role_arn if read_only else t.approver_role_arn) or t.role_arn
     registry = aws_mod.for_account(t.account_id, desired.registry_region, role)
     env_aws = aws_mod.for_account(desired.account_id, desired.region, desired.role_arn)
     return env_aws, registry

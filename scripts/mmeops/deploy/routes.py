@@ -38,7 +38,9 @@ class Routes:
 
 
 def _schema_features(registry_aws: Aws, model: str, version: int) -> list[str] | None:
-    """The features of the dataset the version was trained on (schema.json), or None."""
+    """The features of the dataset the version was trained on (schema.json), or None (also
+    when the registry reader may not read the dataset: the manifest's features are then all
+    there is)."""
     try:
         package = registry.describe(registry_aws, model, version)
         uri = (package or {}).get("CustomerMetadataProperties", {}).get("dataset_uri")
@@ -53,7 +55,7 @@ def _schema_features(registry_aws: Aws, model: str, version: int) -> list[str] |
 
 def routes(repo: Repo, env_name: str) -> Routes:
     desired = load_desired(repo, env_name)
-    env_aws, registry_aws = accounts(repo, desired)
+    env_aws, registry_aws = accounts(repo, desired, read_only=True)  # a read: never the approver
     try:
         body, _ = env_aws.get_bytes(desired.bucket, desired.manifest_key)
     except NotFound:

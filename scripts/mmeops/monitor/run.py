@@ -84,8 +84,17 @@ class MonitorRun:
 
 
 def training_aws(repo: Repo) -> Aws:
+    """The training account as the monitor role (training.monitor_role_arn; unset: the
+    training role): on GitHub, the monitor environment's own credentials."""
     t = repo.settings.training
-    return for_account(t.account_id, t.region, t.role_arn)
+    return for_account(t.account_id, t.region, t.monitor_role_arn or t.role_arn)
+
+
+def environment_aws(repo: Repo, env_name: str) -> Aws:
+    """The environment's account through its reader role, which trusts the monitor role:
+    monitoring reads the manifest and the served artifacts, and never deploys."""
+    env = repo.env(env_name)
+    return for_account(env.account_id, env.region, env.reader_role_arn or env.role_arn)
 
 
 def _trained_until(aws: Aws, package: dict) -> tuple[dt.date, dict]:
@@ -225,7 +234,7 @@ def monitor(
     """Monitor `models` (default: every model the environment serves) in `env_name`."""
     desired = load_desired(repo, env_name)
     training = training_aws(repo)
-    env_aws = for_account(desired.account_id, desired.region, desired.role_arn)
+    env_aws = environment_aws(repo, env_name)
     manifest, _ = read_manifest(env_aws, desired.bucket, desired.manifest_key)
     served = dict(manifest.models) if manifest else {}
     selected = _selected(repo, served, list(models or []))

@@ -13,7 +13,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from mmeops.aws import Aws
-from mmeops.stack import endpoints, faults, strict, tuning
+from mmeops.stack import endpoints, faults, model_packages, strict, tuning
 from mmeops.stack.endpoints import (  # noqa: F401 (re-exported: the stack's listener hook)
     EndpointListener,
     add_endpoint_update_listener,
@@ -36,6 +36,7 @@ class MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         endpoints.install()
         tuning.install()  # tuning jobs that really train (stack/tuning.py)
+        model_packages.install()  # UpdateModelPackage changes only what it is sent
         iam_store.install()  # bucket policies judged by stack/iam, with their conditions
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.url = ""
