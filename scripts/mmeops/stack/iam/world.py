@@ -33,8 +33,13 @@ def parameters(repo: Any) -> list[tuple[str, str, dict]]:
         "TrainingRoleName": _role_name(t.role_arn),
         "ExecutionRoleName": _role_name(t.execution_role_arn),
     }
-    if t.registry_role_arn:
-        common["RegistryRoleName"] = _role_name(t.registry_role_arn)
+    for param, arn in (
+        ("RegistryRoleName", t.registry_role_arn),
+        ("ApproverRoleName", t.approver_role_arn),
+        ("MonitorRoleName", t.monitor_role_arn),
+    ):
+        if arn:
+            common[param] = _role_name(arn)
     envs = sorted(repo.envs.values(), key=lambda e: e.name)
     out = [
         (
