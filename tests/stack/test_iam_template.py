@@ -48,11 +48,12 @@ def test_each_environment_account_holds_the_documented_deployer_policy(stack):
 def test_the_training_account_grants_every_deployer_account(stack):
     repo = load_repo(ROOT)
     t = repo.settings.training
-    trust = stack.admin(t.account_id).call("iam", "get_role", RoleName="mmeops-training")["Role"][
+    approver = t.approver_role_arn.rsplit("/", 1)[1]
+    trust = stack.admin(t.account_id).call("iam", "get_role", RoleName=approver)["Role"][
         "AssumeRolePolicyDocument"
     ]
     trust = json.loads(trust) if isinstance(trust, str) else trust
-    (deployers,) = [s for s in trust["Statement"] if s.get("Sid") == "DeployersReachTheRegistry"]
+    (deployers,) = [s for s in trust["Statement"] if s.get("Sid") == "DeployersApprove"]
     assert set(deployers["Principal"]["AWS"]) >= {e.account_id for e in repo.envs.values()}
 
 
