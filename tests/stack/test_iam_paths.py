@@ -257,3 +257,24 @@ def test_the_execution_role_as_it_was_could_neither(stack):
         assert decide.authorize(session, [encrypt], REGION) is not None
     finally:
         _put_policy(stack, TRAINING, name, policy, doc)
+
+
+def test_the_approver_approves_but_never_rewrites_metadata(stack):
+    # UpdateModelPackage's request keys (SAR, SageMaker): sagemaker:ModelApprovalStatus and
+    # sagemaker:CustomerMetadataProperties/<key>, as the shipped approver policy uses them.
+    role = load_repo(Path(__file__).resolve().parents[2]).settings.training.approver_role_arn
+    approver = Session("role", Caller(f"arn:aws:sts::{TRAINING}:assumed-role/x/t", TRAINING, role))
+    arn = f"arn:aws:sagemaker:{REGION}:{TRAINING}:model-package/m/1"
+
+    def update(**context) -> str | None:
+        need = Need("sagemaker:UpdateModelPackage", arn, "model-package", TRAINING, context)
+        refusal = decide.authorize(approver, [need], REGION)
+        return None if refusal is None else refusal.reason
+
+    assert update(**{"sagemaker:ModelApprovalStatus": "Approved"}) is None
+    assert "no identity-based policy" in update(**{"sagemaker:ModelApprovalStatus": "Rejected"})
+    rewrite = {
+        "sagemaker:ModelApprovalStatus": "Approved",
+        "sagemaker:CustomerMetadataProperties/artifact_sha256": "0" * 64,
+    }
+    assert "explicit deny" in update(**rewrite)

@@ -307,7 +307,28 @@ def _package(call: Call) -> list[Need]:
     arn = _package_arn(
         call, call.params.get("ModelPackageName") or call.params.get("ModelPackageArn", "")
     )
-    return [Need(f"sagemaker:{call.operation}", arn, "model-package", arn.split(":")[4])]
+    context = _package_keys(call.params) if call.operation == "UpdateModelPackage" else {}
+    return [Need(f"sagemaker:{call.operation}", arn, "model-package", arn.split(":")[4], context)]
+
+
+def _package_keys(params: dict) -> dict:
+    """UpdateModelPackage's request condition keys (list_amazonsagemaker.html, "Condition
+    keys"): the status asked for, each metadata key sent, the keys to remove, the lifecycle."""
+    context: dict = {}
+    if params.get("ModelApprovalStatus"):
+        context["sagemaker:ModelApprovalStatus"] = params["ModelApprovalStatus"]
+    for key, value in (params.get("CustomerMetadataProperties") or {}).items():
+        context[f"sagemaker:CustomerMetadataProperties/{key}"] = value
+    if params.get("CustomerMetadataPropertiesToRemove"):
+        context["sagemaker:CustomerMetadataPropertiesToRemove"] = list(
+            params["CustomerMetadataPropertiesToRemove"]
+        )
+    life = params.get("ModelLifeCycle") or {}
+    if life.get("Stage"):
+        context["sagemaker:ModelLifeCycle:Stage"] = life["Stage"]
+    if life.get("StageStatus"):
+        context["sagemaker:ModelLifeCycle:StageStatus"] = life["StageStatus"]
+    return context
 
 
 @row("sagemaker", "CreateModelPackage")
