@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import fresh_accounts
 from mmeops import aws
 from mmeops.cli import main
 
@@ -439,7 +440,8 @@ def registry(stack):
             "SupportedResponseMIMETypes": ["text/csv"],
         },
     )["ModelPackageArn"]
-    training.call(
+    reviewer = stack.admin(t.account_id)  # a person in the console: no product role
+    reviewer.call(
         "sagemaker",
         "update_model_package",
         ModelPackageArn=arn,
@@ -455,6 +457,7 @@ def isolate(root: Path) -> None:
     for path in (root / "environments").glob("*.yaml"):
         text = path.read_text().replace("/mme/", f"/bad-inputs-{UID}/")
         path.write_text(re.sub(r"name: mme-(\w+)", rf"name: bi-{UID}-\1", text))
+    fresh_accounts(root, UID)  # their own accounts, bootstrapped from the template
 
 
 def run(root: Path, case: Case):

@@ -135,6 +135,12 @@ class MultiModelEndpoints:
             endpoint = aws.call("sagemaker", "describe_endpoint", EndpointName=name)
         except NotFound:
             return None
+        except AwsError as e:
+            # `mmeops serve` looks with the product's roles, which IAM lets see only their
+            # own endpoint: an account whose role may not describe it does not serve it.
+            if e.code in ("AccessDenied", "AccessDeniedException"):
+                return None
+            raise
         if endpoint.get("EndpointStatus", "InService") not in SERVING_STATES:
             # A Creating (or Failed, OutOfService, Deleting) endpoint has no fleet to answer:
             # the runtime says it does not know it.
