@@ -76,6 +76,17 @@ def replace(path: str, old: str, new: str) -> Edit:
     return edit
 
 
+def resub(path: str, pattern: str, new: str) -> Edit:
+    """`replace` for text `isolate` rewrites (account ids): the first match of `pattern`."""
+
+    def edit(root: Path) -> None:
+        text = (root / path).read_text()
+        assert re.search(pattern, text), f"{pattern!r} matches nothing in {path}"
+        (root / path).write_text(re.sub(pattern, new, text, count=1))
+
+    return edit
+
+
 def add_model(name: str) -> Edit:
     """A copy of diabetes-progression under another name."""
 
@@ -242,7 +253,7 @@ COMMAND_CASES = [
         (pin("sandbox", f"  {DP}: 2"),),
     ),
     Case("promote-version-zero", ("promote", DP, "0", "--to", "sandbox"), "positive whole number"),
-    Case("promote-version-text", ("promote", DP, "v2", "--to", "sandbox"), "'VERSION'"),
+    Case("promote-version-text", ("promote", DP, "v2", "--to", "sandbox"), "'[VERSION]'"),
     Case("promote-unknown-model", ("promote", "nope", "1", "--to", "sandbox"), "unknown model"),
     Case("promote-unknown-env", ("promote", DP, "1", "--to", "nope"), "unknown environment"),
     # invoke
@@ -370,7 +381,7 @@ VALIDATE_CASES = [
         "bad-account-id",
         ("validate",),
         At("environments/prod.yaml", "account_id: 44"),
-        (replace("environments/prod.yaml", 'account_id: "444444444444"', "account_id: 44"),),
+        (resub("environments/prod.yaml", r'account_id: "\d{12}"', "account_id: 44"),),
     ),
     Case(
         "pinned-unknown-model",
