@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 from click.testing import CliRunner
 
+from helpers import isolate
 from mmeops import aws
 from mmeops.cli import main
 from mmeops.stack.moto_server import BASE_SECRET_ACCESS_KEY
@@ -89,7 +90,7 @@ def secret_repo(stack, repo_copy):
     name = f"mmeops/warehouse-{uuid.uuid4().hex[:8]}"
     text = settings.read_text().replace("  dsn_env: MMEOPS_WAREHOUSE_DSN", f"  secret_id: {name}")
     settings.write_text(text)
-    training = aws.for_account("111111111111", "us-east-1", "arn:aws:iam::111111111111:role/x")
+    training = stack.admin("111111111111")  # seeding: the product never creates secrets
     return repo_copy, lambda value: training.call(
         "secretsmanager", "create_secret", Name=name, SecretString=value
     )
@@ -152,8 +153,7 @@ def test_no_help_text_shows_a_secret_from_the_environment(stack):
 
 @pytest.mark.parametrize("output", ["json", "markdown", "table"])
 def test_reconcile_output_shows_no_secret(stack, repo_copy, output):
-    for path in (repo_copy / "environments").glob("*.yaml"):
-        path.write_text(path.read_text().replace("/mme/", "/secrets-test/"))
+    isolate(repo_copy, "secrets-test-")  # its own accounts, bootstrapped for its prefix
     argv = ["--repo", str(repo_copy), "reconcile", "sandbox", "--plan", "--output", output]
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 0, result.output

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import isolate
 from mmeops import aws
 from mmeops.cli import main
 
@@ -155,9 +156,8 @@ def test_every_command_refuses_a_bad_model_or_env_argument_before_aws_sees_it(
 ):
     monkeypatch.chdir(repo_copy)
     (repo_copy / "rows.csv").write_text("0.1,0.2\n")
-    # Private names, so reads here never meet other tests' endpoints.
-    for path in (repo_copy / "environments").glob("*.yaml"):
-        path.write_text(path.read_text().replace("/mme/", "/names-test/"))
+    # Private names and accounts, so reads here never meet other tests' endpoints.
+    isolate(repo_copy, "names-test-")
     calls: list[tuple[str, dict]] = []
     remove = aws.add_call_listener(lambda _s, op, params: calls.append((op, params)))
     try:
