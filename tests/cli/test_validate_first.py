@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from mmeops.cli import main
 result = CliRunner().invoke(main, sys.argv[1:])
 print(json.dumps({"exit": result.exit_code, "output": result.output,
-                  "loaded": [m for m in %r if m in sys.modules]}))
-""" % (HEAVY,)
+                  "loaded": [m for m in HEAVY if m in sys.modules]}))
+""".replace("HEAVY", repr(HEAVY))
 
 
 @pytest.mark.parametrize(
