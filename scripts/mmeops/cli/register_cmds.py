@@ -134,6 +134,7 @@ def retrain_cmd(
         start=start.date() if start else None,
         end=end.date() if end else None,
         recalibrate=recalibrate,
+        announce=lambda line: click.echo(f"plan:     {line}"),
     )
     ex, tuned, reg = r.extract, r.tune.record, r.registration
     split = " / ".join(f"{name} {rows}" for name, rows in ex.rows.items())
