@@ -51,3 +51,41 @@ def test_a_recalibration_with_nothing_to_recalibrate_stops_before_the_extract(st
     t = repo.settings.training
     training = for_account(t.account_id, t.region, t.role_arn)
     assert training.list_objects(repo.settings.bucket, f"datasets/{name}/") == []
+
+
+def test_a_parent_with_other_static_hyperparameters_is_dropped_before_the_extract(stack, repo_copy):
+    """AWS refuses a warm-start parent whose static plus tunable hyperparameter names differ
+    from today's ("must be the same as in the parent", FACTS): retrain decides the parents
+    in its preflight and says why it starts cold before the extract uploads anything. The
+    extract here finds no rows (a window in 2099), so anything the run says came first."""
+    import datetime as dt
+
+    from mmeops.extract.run import extract
+    from mmeops.tune.run import tune
+
+    name = f"ws-{secrets.token_hex(3)}"
+    shutil.copytree(repo_copy / "models" / "diabetes-progression", repo_copy / "models" / name)
+    path = repo_copy / "models" / name / "model.yaml"
+    text = path.read_text().replace("name: diabetes-progression", f"name: {name}")
+    path.write_text(text.replace("num_round: 300", "num_round: 20"))
+    extract(load_repo(repo_copy), name, end=dt.date(2025, 10, 1))
+    parent = tune(load_repo(repo_copy), name, backend="sagemaker", max_jobs=2).record
+    path.write_text(
+        path.read_text().replace("num_round: 20", "num_round: 20\n    max_delta_step: 1")
+    )
+    repo = load_repo(repo_copy)
+    t = repo.settings.training
+    training = for_account(t.account_id, t.region, t.role_arn)
+    before = training.list_objects(repo.settings.bucket, f"datasets/{name}/")
+
+    argv = ["--repo", str(repo_copy), "retrain", name, "--backend", "sagemaker",
+            "--start", "2099-01-01", "--end", "2099-02-01"]  # fmt: skip
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    plan, refusal = result.output.index("plan:"), result.output.index("no rows")
+    assert plan < refusal
+    assert (
+        f"cold start: none of 1 earlier tuning jobs is eligible (newest, {parent.job_name}: "
+        "static hyperparameters differ (added max_delta_step))" in result.output
+    )
+    assert training.list_objects(repo.settings.bucket, f"datasets/{name}/") == before

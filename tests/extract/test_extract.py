@@ -262,6 +262,25 @@ def test_with_a_time_column_the_newest_rows_are_validation_and_test(tables, repo
         assert local.files[f"{s}.csv"]["sha256"] == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize("order", ["ORDER BY id DESC", "ORDER BY random()"])
+def test_the_time_split_holds_out_the_newest_rows_whatever_order_the_query_gives(
+    tables, repo_copy, tmp_path, order
+):
+    """Issue 27: with `time_column` set and a query that does not order by it, the "newest
+    rows" split held out whatever came last (here the oldest days). Extract sorts on the
+    time column itself; within one day any order is the newest."""
+    query = DAILY.replace("ORDER BY id", order)
+    name = add_model(repo_copy, f"daily-{order.split()[-1][:4].lower()}", query, time_column="day")
+    window = extract.Window(dt.date(2025, 1, 1), dt.date(2026, 1, 1))
+    extract.build_dataset(
+        load_repo(repo_copy), name, window, os.environ["MMEOPS_WAREHOUSE_DSN"], tmp_path
+    )
+    ids = {s: sorted(int(r[1]) for r in read_rows(tmp_path / f"{s}.csv")) for s in extract.SPLITS}
+    assert ids["train"] == list(range(1, 601))
+    assert ids["validation"] == list(range(601, 801))
+    assert ids["test"] == list(range(801, 1001))
+
+
 def test_numeric_edge_values_parse_back_to_the_same_floats(tables, repo_copy, tmp_path):
     name = add_model(
         repo_copy,
@@ -285,7 +304,9 @@ def test_numeric_edge_values_parse_back_to_the_same_floats(tables, repo_copy, tm
             assert float(label) == want_y
             for text, want in zip(values, (want_f, want_n, want_big), strict=True):
                 if want is None:
-                    assert text == ""  # the container reads an empty field as missing
+                    # `nan`: the container refuses an empty field in a training CSV and
+                    # reads nan as missing (extract.split.missing_as_nan)
+                    assert text == "nan"
                 else:
                     assert float(text) == want
                     assert math.copysign(1, float(text)) == math.copysign(1, want)

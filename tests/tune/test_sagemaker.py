@@ -128,3 +128,59 @@ def test_a_failed_run_is_not_retried_as_if_it_were_pending(model):
         tune(load_repo(root), name, backend="sagemaker", max_jobs=2)
     record = tune(load_repo(root), name, backend="sagemaker", max_jobs=2, resume=True).record
     assert record.status == "Completed" and len(records(root, name)) == 2
+
+
+def with_null_ages(root: Path, name: str) -> None:
+    """The model's query NULLs `age` in the rows where `sex` is positive (about half)."""
+    query = root / "models" / name / "query.sql"
+    nulled = "CASE WHEN sex > 0 THEN NULL ELSE age END AS age, sex,"
+    query.write_text(query.read_text().replace("age, sex,", nulled))
+    extract(load_repo(root), name, end=dt.date(2025, 10, 1))
+
+
+def newest_dataset(root: Path, name: str) -> tuple[str, str]:
+    repo = load_repo(root)
+    t = repo.settings.training
+    aws = for_account(t.account_id, t.region, t.role_arn)
+    keys = [o.key for o in aws.list_objects(repo.settings.bucket, f"datasets/{name}/")]
+    return repo.settings.bucket, max(k for k in keys if k.endswith("/train.csv"))
+
+
+def test_a_null_feature_trains_on_sagemaker_as_on_the_local_backend(model):
+    """Issue 27: every SageMaker training job failed on a NULL feature (the container cannot
+    load an empty field of a training CSV; the embedded stack loads channels as it does),
+    while the local backend trained. The extract now writes `nan`, which xgboost's own CSV
+    parser (the container's file-mode path, DMatrix("...?format=csv&label_column=0") in
+    aws/sagemaker-xgboost-container data_utils.py) and numpy read as missing."""
+    root, name = model
+    with_null_ages(root, name)
+    repo = load_repo(root)
+    on_sagemaker = tune(repo, name, backend="sagemaker", max_jobs=2).record
+    locally = tune(repo, name, backend="local", max_jobs=2).record
+    assert on_sagemaker.status == locally.status == "Completed"
+    assert on_sagemaker.artifact_uri and locally.artifact_uri
+    bucket, key = newest_dataset(root, name)
+    t = repo.settings.training
+    train = for_account(t.account_id, t.region, t.role_arn).get_bytes(bucket, key)[0]
+    assert b",nan," in train and b",," not in train
+    result = CliRunner().invoke(main, ["--repo", str(root), "register", name])
+    assert result.exit_code == 0, result.output
+
+
+def test_failed_trials_say_why_in_the_tuning_error(model):
+    """A dataset written before (an empty field for NULL): each training job fails with the
+    container's reason, and the error carries it (was only SageMaker's "No training job
+    succeeded with an objective metric value")."""
+    root, name = model
+    with_null_ages(root, name)
+    bucket, key = newest_dataset(root, name)
+    t = load_repo(root).settings.training
+    aws = for_account(t.account_id, t.region, t.role_arn)
+    aws.put_bytes(bucket, key, aws.get_bytes(bucket, key)[0].replace(b",nan", b","))
+    result = CliRunner().invoke(
+        main, ["--repo", str(root), "tune", name, "--backend", "sagemaker", "--max-jobs", "2"]
+    )
+    assert result.exit_code == 1
+    assert "No training job succeeded" in result.output
+    assert "its training jobs failed: ClientError: Failed to load csv data" in result.output
+    assert "(2 jobs)" in result.output

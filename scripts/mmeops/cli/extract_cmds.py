@@ -92,9 +92,9 @@ def extract(
 
         mmeops extract diabetes-progression --start 2025-01-01 --end 2026-01-01
     """
+    repo = load_repo(obj["repo_root"])  # before the import: a config error at once
     from mmeops.extract import run as extract_mod
 
-    repo = load_repo(obj["repo_root"])
     outputs.check_folder(out_dir, "--out")
     with _progress() as bar:
         task = bar.add_task(f"extract {model}", total=None) if bar else None

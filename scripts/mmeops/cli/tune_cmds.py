@@ -102,10 +102,10 @@ def tune_cmd(
 
         mmeops tune diabetes-progression --kind scheduled
     """
+    repo = load_repo(obj["repo_root"])  # before the imports: a config error at once
     from mmeops.tune import recalibrate as recalibration
     from mmeops.tune import run as tune_mod
 
-    repo = load_repo(obj["repo_root"])
     recalibrate = kind == "recalibrate"
     if kind == "scheduled":
         recalibrate, why = recalibration.scheduled(repo, model)

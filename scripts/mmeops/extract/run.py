@@ -292,7 +292,7 @@ def _stream(
         sink = io.BufferedWriter(tee, buffer_size=1 << 20)
         failed = False
         try:
-            rows = warehouse.copy_csv(conn, query, sink)
+            rows = warehouse.copy_csv(conn, query, sink, order_by=spec.get("order_by"))
             sink.flush()
         except BrokenPipeError:
             failed = True  # the child died first; its stderr says why
@@ -346,6 +346,7 @@ def build_dataset(
             "features": lay.features,
             "plain": lay.plain,
             "mode": "time" if cfg.split.time_column else "random",
+            "order_by": cfg.split.time_column,  # the time split's order, set by extract
             "validation": cfg.split.validation,
             "test": cfg.split.test,
             "seed": cfg.split.seed,

@@ -246,6 +246,25 @@ class TimeSplit:
         return {s: result[s] for s in SPLITS}
 
 
+# --- missing values --------------------------------------------------------------------------
+
+
+def missing_as_nan(blob: bytes | memoryview) -> bytes | memoryview:
+    """Empty fields (NULL in the warehouse) written as `nan`. The SageMaker XGBoost container
+    refuses a training CSV with an empty field (FACTS: "CSV training channels cannot hold an
+    empty field"; the embedded stack loads channels as it does and fails the job), while
+    `nan` is a missing value to every reader of these files: strtof and xgboost's own CSV
+    parser, numpy's loadtxt (the container's path here), pandas (the local backend, register).
+    Only features can be empty: a NULL target refuses the extract. Lines start with the
+    target, so an empty feature is `,,` or `,` at a line's end; `replace` matches do not
+    overlap, so a run of empties needs the second pass."""
+    data = bytes(blob)  # a memoryview has no substring search; the copy runs at memcpy speed
+    if b",," not in data and b",\n" not in data:
+        return blob
+    out = data.replace(b",,", b",nan,").replace(b",,", b",nan,")
+    return out.replace(b",\n", b",nan\n")
+
+
 # --- the process -----------------------------------------------------------------------------
 
 
@@ -265,7 +284,7 @@ def run(spec: dict, source: io.RawIOBase) -> dict:
     missing, odd, binary = 0, False, spec.get("binary", False)
     for blob, rows, lacking in batches:
         odd = odd or extract_scan.odd(blob, binary)  # before add: a view's buffer is reused
-        splitter.add(blob, rows)
+        splitter.add(missing_as_nan(blob), rows)
         missing += lacking
     files = splitter.finish()
     return {"files": files, "missing_targets": missing, "odd_values": odd}

@@ -265,14 +265,21 @@ def describe(conn: Any, query: Query) -> list[Column]:
         return [Column(d.name, d.type_code) for d in cur.description]
 
 
-def copy_csv(conn: Any, query: Query, sink: IO[bytes]) -> int:
+def copy_csv(conn: Any, query: Query, sink: IO[bytes], order_by: str | None = None) -> int:
     """Stream the result as CSV with a header into `sink`; returns the row count.
 
     psycopg2 hands each row to `sink.write` as it arrives, so memory stays flat whatever
-    the result size.
+    the result size. `order_by`: a column the rows are sorted on here, whatever the query
+    says (a time split's "newest rows" are only the newest in time order, and a query
+    without ORDER BY returns rows in any order; issue 27).
     """
     with conn.cursor() as cur:
-        sql, before = _wrap(query.bound(cur), "COPY ", " TO STDOUT WITH (FORMAT csv, HEADER)")
+        sql, before = query.bound(cur), 0
+        if order_by:
+            by = psycopg2.extensions.quote_ident(order_by, cur)
+            sql, before = _wrap(sql, "SELECT * FROM ", f" AS q ORDER BY {by}")
+        sql, outer = _wrap(sql, "COPY ", " TO STDOUT WITH (FORMAT csv, HEADER)")
+        before += outer
         with query_errors(query, sql, before):
             cur.copy_expert(sql, sink, size=1 << 20)
         return cur.rowcount

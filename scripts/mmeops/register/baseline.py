@@ -55,13 +55,6 @@ class Baseline:
         return {"Statistics": self.statistics.source(), "Constraints": self.constraints.source()}
 
 
-def read_training_csv(path: str | Path) -> np.ndarray:
-    import pandas as pd
-
-    frame = pd.read_csv(path, header=None, dtype=np.float64, na_values=[""], keep_default_na=False)
-    return frame.to_numpy()
-
-
 def _feature_constraint(f: dict) -> dict:
     counts = common(f)
     present, missing = counts["num_present"], counts["num_missing"]
@@ -116,7 +109,9 @@ def categorical_columns(names: list[str], matrix: np.ndarray, settings: Monitor)
 def build(train_csv: str | Path, schema: dict, settings: Monitor) -> tuple[dict, dict]:
     """(statistics.json, constraints.json) of one training split. The label is a column
     like the others (a binary label is categorical): label drift compares it."""
-    return from_matrix(read_training_csv(train_csv), schema, settings)
+    from mmeops.register import evaluate
+
+    return from_matrix(evaluate.read_matrix(train_csv), schema, settings)
 
 
 def from_matrix(matrix: np.ndarray, schema: dict, settings: Monitor) -> tuple[dict, dict]:

@@ -16,10 +16,22 @@ REGRESSION = ("mae", "rmse", "stdev_error", "r2")
 BINARY = ("auc", "f1", "precision", "recall", "accuracy", "logloss")
 
 
+# Missing values as extract writes them (`nan`, extract.split.missing_as_nan) and as datasets
+# extracted before it did (an empty field); any other text is an error, not a missing value.
+MISSING = ["", "nan"]
+
+
+def read_matrix(path: str | Path) -> np.ndarray:
+    """Every column of a training-format CSV as float64, missing values NaN."""
+    frame = pd.read_csv(
+        path, header=None, dtype=np.float64, na_values=MISSING, keep_default_na=False
+    )
+    return frame.to_numpy()
+
+
 def read_split(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """A training-format CSV (label first, no header, empty = missing) → (labels, features)."""
-    frame = pd.read_csv(path, header=None, dtype=np.float64, na_values=[""], keep_default_na=False)
-    values = frame.to_numpy()
+    """A training-format CSV (label first, no header) → (labels, features)."""
+    values = read_matrix(path)
     return values[:, 0], values[:, 1:]
 
 

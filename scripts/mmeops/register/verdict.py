@@ -26,8 +26,9 @@ def decide(
     champion_metrics: dict[str, float] | None,
     champion_version: int | None,
 ) -> Verdict:
-    _, features = evaluate.read_split(test_csv)
-    refusal = sanity.degenerate(cfg.problem, evaluate.predict(booster, features))
+    labels, features = evaluate.read_split(test_csv)
+    predictions = evaluate.predict(booster, features)
+    refusal = sanity.degenerate(cfg.problem, predictions, record.eval_metric, labels)
     warning = sanity.saturated(record.eval_metric, [t["value"] for t in record.trials])
     bounds = cfg.gate.bounds
     return judge_all(

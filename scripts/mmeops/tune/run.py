@@ -77,14 +77,14 @@ def resolve_dataset(aws: Aws, bucket: str, model: str, run_id: str | None) -> Da
     return Dataset(run_id, sha, paths.train, paths.validation)
 
 
-def _today(cfg: ModelConfig, ds: Dataset, backend: str) -> warmstart.Today:
+def _today(cfg: ModelConfig, ds: Dataset | None, backend: str) -> warmstart.Today:
     return warmstart.Today(
         model=cfg.name,
         objective=str(cfg.xgboost.static_hyperparameters.get("objective", "")),
         eval_metric=cfg.tuning.objective_metric,
         ranges=_ranges(cfg),
         static_hyperparameters=dict(cfg.xgboost.static_hyperparameters),
-        dataset_sha256=ds.sha256,
+        dataset_sha256=ds.sha256 if ds else "",  # None: not extracted yet (decide_parents)
         image_version=cfg.xgboost.image_version,
         backend=backend,
         max_parents=cfg.tuning.max_parents,
@@ -143,6 +143,20 @@ def _training_image(repo: Repo, cfg: ModelConfig) -> str:
         ) from None
 
 
+def decide_parents(repo: Repo, model_name: str, backend: str) -> warmstart.WarmStart:
+    """The warm-start parents today's config allows, decided before any dataset exists
+    (retrain's preflight, before the extract uploads anything): which parents SageMaker
+    accepts (static and tunable names, types, objective) never depends on the data; only the
+    warm-start type does, and `tune` sets it from the new dataset's sha256."""
+    cfg, settings = repo.model(model_name), repo.settings
+    aws = for_account(
+        settings.training.account_id, settings.training.region, settings.training.role_arn
+    )
+    return warmstart.choose(
+        history.read(aws, settings.bucket, model_name), _today(cfg, None, backend)
+    )
+
+
 def tune(
     repo: Repo,
     model_name: str,
@@ -154,11 +168,13 @@ def tune(
     progress: Callable[[Progress], None] | None = None,
     resume: bool = False,
     recalibrate: bool = False,
+    parents: tuple[str, ...] | None = None,
 ) -> TuneResult:
     """Tune `model_name` on a dataset (the newest by default), warm-started when it can be.
     With `resume`, a SageMaker job of this model still InProgress in the history (its runner
     died, or its credentials expired) is waited for instead of starting another;
-    `recalibrate`: one training job with the champion's hyperparameters instead of a search."""
+    `recalibrate`: one training job with the champion's hyperparameters instead of a search;
+    `parents`: the warm-start parents `decide_parents` chose (None: choose now)."""
     checked = preflight(repo, model_name, backend, testing, max_jobs)
     cfg, n_jobs = checked.cfg, checked.n_jobs
     settings = repo.settings
@@ -172,7 +188,10 @@ def tune(
             return attach(repo, model_name, pending[-1].job_name, progress=progress)
     ds = resolve_dataset(aws, settings.bucket, model_name, dataset)
     today = _today(cfg, ds, backend)
-    plan = warmstart.choose(history.read(aws, settings.bucket, model_name), today)
+    records = history.read(aws, settings.bucket, model_name)
+    if parents is not None:  # decided before the extract (retrain): the same parents now
+        records = [r for r in records if r.job_name in parents]
+    plan = warmstart.choose(records, today)
     if recalibrate:
         plan, n_jobs = recalibration.plan(repo, model_name, backend), 1
     now = dt.datetime.now(dt.timezone.utc)

@@ -26,8 +26,14 @@ SATURATION = {
 }
 
 
-def degenerate(problem: str, predictions: np.ndarray) -> str | None:
-    """Why the predictions on the test set make the model useless, or None."""
+def degenerate(
+    problem: str,
+    predictions: np.ndarray,
+    eval_metric: str = "",
+    labels: np.ndarray | None = None,
+) -> str | None:
+    """Why the predictions on the test set make the model useless, or None. The advice
+    follows what was tuned (`eval_metric`) and what the test split holds (`labels`)."""
     n = len(predictions)
     if n == 0:
         return None
@@ -40,8 +46,7 @@ def degenerate(problem: str, predictions: np.ndarray) -> str | None:
             )
             return (
                 f"it predicts class {cls} for all {n} test rows at threshold {THRESHOLD} "
-                f"({side} probability {float(extreme):.4g}); tune on validation:logloss or remove "
-                "early_stopping_rounds, and check that both classes are in the data"
+                f"({side} probability {float(extreme):.4g}); " + _binary_advice(eval_metric, labels)
             )
         return None
     if float(np.ptp(predictions)) == 0.0:
@@ -50,6 +55,23 @@ def degenerate(problem: str, predictions: np.ndarray) -> str | None:
             "check that the features vary and that num_round and eta allow it to learn"
         )
     return None
+
+
+def _binary_advice(eval_metric: str, labels: np.ndarray | None) -> str:
+    """What to do about a one-class model: never "tune on logloss" to a model tuned on it,
+    and the data first when the test split itself holds one class."""
+    if labels is not None and len(labels):
+        classes = sorted({int(v) for v in labels})
+        if len(classes) == 1:
+            return (
+                f"the test split holds only class {classes[0]} ({len(labels)} rows): the "
+                "window or the split cannot judge a binary model; widen the window, or check "
+                "the query's labels and, with split.time_column, that both classes are recent"
+            )
+    steps = ["remove early_stopping_rounds"]
+    if eval_metric.split(":", 1)[-1] != "logloss":
+        steps.insert(0, "tune on validation:logloss")
+    return f"{' or '.join(steps)}, and check that both classes are in the data"
 
 
 def saturated(eval_metric: str, trial_values: Sequence[float]) -> str | None:

@@ -275,6 +275,28 @@ def trials(aws: Aws, name: str) -> tuple[Trial, ...]:
     return tuple(found)
 
 
+def trial_failures(aws: Aws, name: str) -> str:
+    """Why the tuning job's training jobs failed, each distinct FailureReason once with how
+    many jobs gave it: the tuning job's own reason ("No training job succeeded with an
+    objective metric value") never says why, and the cause (e.g. the container refusing the
+    data) is the same for every trial."""
+    reasons: dict[str, int] = {}
+    for job in aws.paginate(
+        "sagemaker",
+        "list_training_jobs_for_hyper_parameter_tuning_job",
+        "TrainingJobSummaries",
+        HyperParameterTuningJobName=name,
+    ):
+        if job.get("TrainingJobStatus") == "Failed":
+            # One line: a container's reason often carries a multi-line exception.
+            reason = " ".join((job.get("FailureReason") or "no FailureReason given").split())
+            reasons[reason] = reasons.get(reason, 0) + 1
+    if not reasons:
+        return ""
+    listed = "; ".join(f"{r} ({n} job{'s' * (n > 1)})" for r, n in reasons.items())
+    return f"; its training jobs failed: {listed}"
+
+
 def _artifact_uri(aws: Aws, job: str) -> str | None:
     """Where the training job wrote its model.tar.gz, when it did."""
     try:
@@ -302,6 +324,8 @@ def outcome(aws: Aws, described: dict) -> Outcome:
             if not job
             else f"tuning job ended {status}; its best training job {job} has no model artifact"
         )
+        if failed:
+            reason += trial_failures(aws, name)
         return Outcome("Failed", completed + running + failed, None, None, {}, None, reason)
     return Outcome(
         status=status,
