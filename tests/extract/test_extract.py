@@ -360,13 +360,16 @@ def test_the_dsn_can_come_from_secrets_manager(tables, repo_copy):
     model = add_model(repo_copy, "daily-secret", DAILY.replace("id, day", "id"))
     settings = (repo_copy / "mmeops.yaml").read_text()
     (repo_copy / "mmeops.yaml").write_text(
-        settings.replace("dsn_env: MMEOPS_WAREHOUSE_DSN", "secret_id: mmeops/extract-test")
+        settings.replace("dsn_env: MMEOPS_WAREHOUSE_DSN", "secret_id: mmeops/warehouse-extract-test")
     )
-    aws = extract.training_aws(load_repo(repo_copy))
+    from mmeops.stack.embedded import EmbeddedStack
+
+    # Seeding as the stack's admin: the training role may only read the secret.
+    aws = EmbeddedStack.current.admin(load_repo(repo_copy).settings.training.account_id)
     aws.call(
         "secretsmanager",
         "create_secret",
-        Name="mmeops/extract-test",
+        Name="mmeops/warehouse-extract-test",
         SecretString=json.dumps({"dsn": os.environ["MMEOPS_WAREHOUSE_DSN"]}),
     )
     result = cli(repo_copy, model, env={"MMEOPS_WAREHOUSE_DSN": None})

@@ -44,7 +44,7 @@ def test_the_plan_shows_the_split_and_apply_deploys_every_named_version(split):
     assert f"canary v{v2} 50%, shadow v{v3} 100% mirrored, capture 100%" in plan
     entry = world.manifest("sandbox")["models"][m]
     # The champion's part is what it was, byte for byte; the variants are added beside it.
-    assert {k: entry[k] for k in CHAMPION_KEYS} == before
+    assert {k: entry[k] for k in CHAMPION_KEYS} == {k: before[k] for k in CHAMPION_KEYS}
     assert list(entry)[: len(CHAMPION_KEYS)] == CHAMPION_KEYS
     assert entry["variants"]["canary"]["version"] == v2
     assert entry["variants"]["canary"]["weight"] == 50

@@ -110,7 +110,9 @@ class Executor:
         self.routed: set[str] = set()
         # model -> its versioned artifact's ETag, as copied or verified in this run: recorded
         # in the manifest entry that routes to it.
-        self.etags: dict[str, str] = {}
+        # (model, version) -> the versioned artifact's ETag: a model with a canary or shadow
+        # copies several versions, and only the champion's goes into its manifest entry.
+        self.etags: dict[tuple[str, int], str] = {}
 
     # --- orchestration
     def run(self, plan: Plan) -> list[ModelResult]:
@@ -191,10 +193,10 @@ class Executor:
                 ChecksumAlgorithm="SHA256",
                 IfNoneMatch="*",
             )
-        self.etags[a.model] = self._check(a.key, a.size, a.sha256, copied)
+        self.etags[(a.model, a.version)] = self._check(a.key, a.size, a.sha256, copied)
 
     def verify(self, a: VerifyArtifact) -> None:
-        self.etags[a.model] = self._check(a.key, a.size, a.sha256)
+        self.etags[(a.model, a.version)] = self._check(a.key, a.size, a.sha256)
 
     def _check(self, key: str, size: int, sha256: str, copied: dict | None = None) -> str:
         """The object's ETag, once its bytes are the registry's: its SHA-256 and size. A copy
@@ -281,7 +283,9 @@ class Executor:
         assert a.manifest is not None
         manifest = self._without_failed(a.manifest, a.previous)
         models = {
-            name: replace(entry, etag=self.etags[name]) if name in self.etags else entry
+            name: replace(entry, etag=self.etags[(name, entry.version)])
+            if (name, entry.version) in self.etags
+            else entry
             for name, entry in manifest.models.items()
         }
         self._put_manifest(replace(manifest, models=models), a.etag)

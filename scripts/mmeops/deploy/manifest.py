@@ -82,7 +82,9 @@ class ManifestEntry:
         count only when there are any, so entries without them keep their digest."""
         core = f"{self.target_model} {self.version} {self.package_arn} {self.sha256} "
         extra = "".join(
-            f" {v.role} {v.version} {v.target_model} {v.sha256} {v.share}" for v in self.variants
+            # float(): a share read back from JSON (50.0) digests as the one written (50)
+            f" {v.role} {v.version} {v.target_model} {v.sha256} {float(v.share)!r}"
+            for v in self.variants
         )
         return hashlib.sha256(f"{core}{self.size} {self.etag}{extra}".encode()).hexdigest()
 

@@ -112,9 +112,12 @@ class CaptureWriter:
                 self._put(key + f"{uuid.uuid4()}.jsonl", ("\n".join(lines) + "\n").encode())
 
     def _put(self, key: str, body: bytes) -> None:
-        params: dict[str, Any] = {"ServerSideEncryption": "aws:kms"}
+        # Without a key, no SSE header: the bucket's default (SSE-KMS with its ArtifactKey,
+        # infra/bootstrap.yaml) applies. "aws:kms" alone would pick the account's AWS-managed
+        # aws/s3 key, which the roles are not granted (S3 PutObject docs).
+        params: dict[str, Any] = {}
         if self.kms_key_id:
-            params["SSEKMSKeyId"] = self.kms_key_id
+            params = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
         self.aws.call(
             "s3",
             "put_object",
