@@ -10,6 +10,7 @@ refuses the capture listing (403 AccessDenied) and the plan says the capture was
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -22,6 +23,9 @@ from deploy.test_reconcile import add_model
 from invoker.test_front_door import Door, new_world
 from mmeops import aws
 from mmeops.cli import main
+from mmeops.deploy.manifest import read_manifest
+from mmeops.extract.run import Window
+from mmeops.monitor.captured import read_captured
 from mmeops.stack.iam import github_oidc, middleware
 from stack.test_iam_paths import _policy, _put_policy, as_workflow
 
@@ -82,23 +86,29 @@ def canaried(stack, tmp_path_factory):
     env_file.write_text(env_file.read_text() + "capture: {sample: 1.0}\n")
     world.mmeops("reconcile", "sandbox", "--apply")
     with as_front_door(stack, world):
-        _traffic(world, m)
+        sent = _traffic(world, m)
     world.mmeops("promote", m, str(v2), "--to", "sandbox")
-    return world, m, v1, v2
+    return world, m, v1, v2, sent
 
 
-def _traffic(world, m: str) -> None:
-    rows = np.random.default_rng(3).normal(size=(REQUESTS, 3))
-    door = Door(world)
+def _traffic(world, m: str) -> dict[str, tuple[str, list[float], float]]:
+    """inference id -> (variant, the row sent, the prediction answered)."""
+    rows = np.random.default_rng(3).normal(size=(REQUESTS, 3)).round(3)
+    rows[::7, 1] = np.nan  # an empty field: a missing value the container scores
+    door, sent = Door(world), {}
     try:
         for i, row in enumerate(rows):
-            status, _, _ = door.post(m, ",".join(f"{v:.3f}" for v in row), X_Route_Key=f"c{i}")
-            assert status == 200
+            body = ",".join("" if np.isnan(v) else f"{v:.3f}" for v in row)
+            status, answer, _ = door.post(m, body, X_Route_Key=f"c{i}")
+            assert status == 200, answer
+            (p,) = answer["predictions"]
+            sent[answer["inference_id"]] = (answer["variant"], list(row), float(np.ravel(p)[0]))
         front = door.server.door
         assert front.sidecar.drain()
         front.capture.flush()
     finally:
         door.close()
+    return sent
 
 
 def _as_reader(stack, monkeypatch, world, *args: str) -> tuple[int, str]:
@@ -114,7 +124,7 @@ PLAN = ("reconcile", "sandbox", "--plan", "--output", "markdown")
 
 
 def test_the_plan_shows_the_canary_verdict_and_its_figures(stack, monkeypatch, canaried):
-    world, m, v1, v2 = canaried
+    world, m, v1, v2, _ = canaried
     canary_code, canary = _as_reader(stack, monkeypatch, world, "canary", "sandbox", m)
     code, out = _as_reader(stack, monkeypatch, world, *PLAN)
     assert code == 0, out
@@ -131,7 +141,7 @@ def test_the_plan_shows_the_canary_verdict_and_its_figures(stack, monkeypatch, c
 
 
 def test_the_plan_says_so_when_the_reader_may_not_read_capture(stack, monkeypatch, canaried):
-    world, m, _, v2 = canaried
+    world, m, _, v2, _ = canaried
     account, name = world.env("sandbox").account_id, "mmeops-reader"
     doc = _policy(stack, account, name, name)
     was = {**doc, "Statement": [s for s in doc["Statement"]
@@ -147,3 +157,28 @@ def test_the_plan_says_so_when_the_reader_may_not_read_capture(stack, monkeypatc
     assert f"⚠️ **Canary verdict** for `{m}` (canary v{v2} → champion): capture not read" in out
     assert "s3:ListBucket" in out and "pass" not in out.split("capture not read")[1][:200]
     assert [d.action for d in log.denied] == ["s3:ListBucket"]
+
+
+def test_monitoring_reads_what_clients_sent_the_champion_from_capture(stack, monkeypatch, canaried):
+    """Issue 25, item 4 (capture as monitor's source): the reader role reads the champion's
+    capture as rows in the manifest's column order, each with its answer and inference id."""
+    world, m, v1, _, sent = canaried
+    env = world.env("sandbox")
+    as_workflow(stack, monkeypatch, env.reader_role_arn, "sandbox-readonly")
+    reader = aws.for_account(env.account_id, env.region, env.role_arn)
+    manifest, _ = read_manifest(reader, env.artifact_bucket,
+                                env.artifact_key_prefix + "_mmeops/manifest.json")  # fmt: skip
+    entry = manifest.models[m]
+    today = dt.datetime.now(dt.timezone.utc).date()
+    window = Window(today, today + dt.timedelta(days=1))
+    got = read_captured(reader, env.artifact_bucket, "sandbox", m, entry, window)
+    champion = {i: s for i, s in sent.items() if s[0] == "champion"}
+    assert got.rows == len(champion) and got.skipped == 0
+    assert got.features == tuple(entry.feature_names)
+    for i, row, p in zip(got.inference_ids, got.matrix, got.predictions, strict=True):
+        _, want_row, want_p = champion[i]
+        np.testing.assert_array_equal(row, want_row)  # NaN where the field was empty
+        assert p == pytest.approx(want_p)
+    # The window is the capture's UTC days: yesterday's window holds none of it.
+    before = Window(today - dt.timedelta(days=1), today)
+    assert read_captured(reader, env.artifact_bucket, "sandbox", m, entry, before).rows == 0
