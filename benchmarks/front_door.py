@@ -65,6 +65,15 @@ def manifest(version: int) -> Manifest:
     return Manifest("bench", models={"plain": entry(None), "captured": entry(1.0)})
 
 
+def admin_plain(stack: EmbeddedStack, account: str, region: str) -> aws.Aws:
+    c = stack.admin(account, region).session.get_credentials().get_frozen_credentials()
+    session = boto3.Session(
+        aws_access_key_id=c.access_key, aws_secret_access_key=c.secret_key,
+        aws_session_token=c.token, region_name=region,
+    )  # fmt: skip
+    return aws.Aws(session, region, account)
+
+
 def make_endpoint(sandbox: aws.Aws, prefix: str, account: str) -> None:
     sandbox.call(
         "sagemaker",
@@ -146,7 +155,10 @@ def main() -> int:
     with EmbeddedStack(ROOT) as stack:
         stack.apply_env()
         env = load_repo(ROOT).envs["sandbox"]
-        sandbox = aws.for_account(env.account_id, env.region, env.role_arn)
+        # The stack's admin in the sandbox account for both sides (IAM is enforced: the
+        # product's roles may not create a bare endpoint), through the environment's endpoint
+        # variables, so InvokeEndpoint reaches the local MME, direct and through the door alike.
+        sandbox = admin_plain(stack, env.account_id, env.region)
         bucket = env.artifact_bucket
         sandbox.put_bytes(bucket, f"mme/{TARGET}", artifact())
         make_endpoint(sandbox, env.artifact_prefix, env.account_id)
@@ -158,7 +170,9 @@ def main() -> int:
         server = InvokerServer(door)
         url = server.start()
         row = ",".join(f"{v:.6f}" for v in np.random.default_rng(9).random(10)).encode()
-        runtime = boto3.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1}))
+        runtime = sandbox.session.client(
+            "sagemaker-runtime", config=Config(retries={"max_attempts": 1})
+        )
 
         def direct() -> None:
             runtime.invoke_endpoint(

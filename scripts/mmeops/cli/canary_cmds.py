@@ -32,16 +32,8 @@ def canary_cmd(ctx: click.Context, env: str, model: str, min_requests: int) -> N
 
         mmeops canary prod breast-cancer
     """
-    from mmeops.monitor.canary import canary_report
+    from mmeops.monitor.canary import canary_report, lines
 
     report = canary_report(load_repo(ctx.obj["repo_root"]), env, model, min_requests)
-    click.echo(f"{env} {model}: {report.verdict}")
-    for c in report.comparisons:
-        mine, theirs = c.requests
-        click.echo(
-            f"  {c.role} v{c.version} vs champion v{c.champion}: {c.verdict} "
-            f"({mine} and {theirs} requests)"
-        )
-        for check in c.checks:
-            click.echo(f"    {check.name}: {check.verdict}: {check.detail}")
+    click.echo("\n".join(lines(report)))
     ctx.exit(EXIT[report.verdict])

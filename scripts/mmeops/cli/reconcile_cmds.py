@@ -104,15 +104,23 @@ def reconcile(
     outputs.check_writable(comment_file, "--comment")
     if mode == "apply" and (warning := deploy_check(obj["repo_root"], allow_dirty)):
         click.echo(f"Warning: {warning}", err=True)
-    report = run_reconcile(load_repo(obj["repo_root"]), env, mode, prune=prune)
+    repo = load_repo(obj["repo_root"])
+    report = run_reconcile(repo, env, mode, prune=prune)
+    notes: tuple[str, ...] = ()
+    if report.promotions:  # numpy only when a canary is promoted
+        from mmeops.monitor.canary import plan_notes
+
+        notes = tuple(plan_notes(repo, env, report.promotions))
     if comment_file:
-        outputs.write_text(comment_file, markdown(report, max_chars=COMMENT_CHARS))
+        outputs.write_text(comment_file, markdown(report, COMMENT_CHARS, notes))
     if output == "json":
         click.echo(as_json(report))
     elif output == "markdown":
-        click.echo(markdown(report), nl=False)
+        click.echo(markdown(report, notes=notes), nl=False)
     else:
         _table(report)
+        if notes:
+            click.echo("\n".join(notes).rstrip())
     if report.failed:
         names = ", ".join(r.model for r in report.failed)
         first = report.failed[0]  # the table may cut messages short: say the first in full

@@ -23,6 +23,34 @@ MODES = ("plan", "apply", "check")
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """A live canary (or shadow) whose version the file now makes the champion: the plan
+    shows `mmeops canary`'s verdict on it (judged from capture of the live split)."""
+
+    model: str
+    role: str  # canary | shadow
+    version: int
+    champion: int  # the live champion it replaces
+
+
+def promotions(desired: Desired, remote: Remote) -> tuple[Promotion, ...]:
+    """The models whose desired champion is a version the live manifest serves beside its
+    champion. Pure: reads the manifest already read."""
+    live = remote.manifest.models if remote.manifest is not None else {}
+    found = []
+    for m in desired.models:
+        entry = live.get(m.name)
+        if entry is None or entry.version == m.version:
+            continue
+        found += [
+            Promotion(m.name, v.role, v.version, entry.version)
+            for v in entry.variants
+            if v.version == m.version
+        ]
+    return tuple(found)
+
+
+@dataclass(frozen=True)
 class Report:
     env: str
     mode: str
@@ -30,6 +58,7 @@ class Report:
     results: tuple[ModelResult, ...] = ()
     drift: tuple[str, ...] = ()
     plan: Plan | None = field(default=None, repr=False, compare=False)
+    promotions: tuple[Promotion, ...] = ()  # plan mode only
 
     @property
     def failed(self) -> list[ModelResult]:
@@ -105,8 +134,9 @@ def reconcile(
     if mode == "plan":
         remote = read_remote(env_aws, registry, desired, workers=workers)
         the_plan = plan(desired, remote, prune=prune)
+        results = tuple(DisplayExecutor().run(the_plan))
         return Report(
-            env_name, mode, desired.git_sha, tuple(DisplayExecutor().run(the_plan)), (), the_plan
+            env_name, mode, desired.git_sha, results, (), the_plan, promotions(desired, remote)
         )
     # Read and validate before taking the lease: bad input (a policy violation, a version
     # missing from the registry or Rejected) exits 2 with no write at all, and an environment

@@ -33,13 +33,16 @@ def _quiet(r) -> bool:
     return r.status.value == "synced" and not r.details and r.live == r.desired
 
 
-def markdown(report: Report, max_chars: int | None = None) -> str:
+def markdown(report: Report, max_chars: int | None = None, notes: tuple[str, ...] = ()) -> str:
     """The report in markdown. With `max_chars` (a pull request comment), models with nothing
-    to do are counted instead of listed and rows beyond the budget are cut, saying so."""
+    to do are counted instead of listed and rows beyond the budget are cut, saying so.
+    `notes` (markdown lines: a promoted canary's verdict) follow the status and are never
+    cut: they are what a reviewer decides on."""
     icon = "✅" if report.in_sync else ("❌" if report.failed or report.drift else "🔄")
     out = [f"{icon} **{report.summary()}**", ""]
     if report.plan is not None and report.plan.capacity:
         out += [("⚠️ " if report.plan.over_capacity else "") + _cell(report.plan.capacity), ""]
+    out += list(notes)
     drift = [f"- {_cell(d)}" for d in report.drift]
     results = list(report.results)
     if max_chars is not None:

@@ -82,19 +82,21 @@ class CaptureWriter:
     ):
         self.aws, self.bucket, self.kms_key_id = aws, bucket, kms_key_id
         self.max_records, self.max_seconds = max_records, max_seconds
-        self._buffers: dict[str, tuple[float, list[str]]] = {}
+        # prefix -> (when its oldest record arrived, the calls not yet written)
+        self._buffers: dict[str, tuple[float, list[tuple[Outcome, bytes]]]] = {}
         self._lock = threading.Lock()
         self.objects_written = 0
 
-    def add(self, o: Outcome, output: bytes) -> None:
-        line = json.dumps(record(o, output), separators=(",", ":"))
+    def add(self, o: Outcome, output: bytes) -> str | None:
+        """Buffer one call: an append under a lock, cheap enough for the request's own thread
+        (a task per record on the side pool cost more than the record: the benchmark's
+        capture_cost). The record is serialised at flush, in a batch. Returns the prefix
+        when this record filled its buffer: the caller flushes it off the answer's path."""
         key = prefix(o)
         with self._lock:
-            started, lines = self._buffers.setdefault(key, (time.monotonic(), []))
-            lines.append(line)
-            full = len(lines) >= self.max_records
-        if full:
-            self.flush(only=key)
+            started, calls = self._buffers.setdefault(key, (time.monotonic(), []))
+            calls.append((o, output))
+            return key if len(calls) == self.max_records else None
 
     def flush(self, only: str | None = None, *, due_only: bool = False) -> None:
         """Write buffered records: one prefix's, those due (`due_only`), or all."""
@@ -107,9 +109,11 @@ class CaptureWriter:
                 and (not due_only or now - started >= self.max_seconds)
             ]
             taken = {k: self._buffers.pop(k)[1] for k in keys}
-        for key, lines in taken.items():
-            if lines:
-                self._put(key + f"{uuid.uuid4()}.jsonl", ("\n".join(lines) + "\n").encode())
+        for key, calls in taken.items():
+            if calls:
+                body = "".join(json.dumps(record(o, out), separators=(",", ":")) + "\n"
+                               for o, out in calls)  # fmt: skip
+                self._put(key + f"{uuid.uuid4()}.jsonl", body.encode())
 
     def _put(self, key: str, body: bytes) -> None:
         # Without a key, no SSE header: the bucket's default (SSE-KMS with its ArtifactKey,

@@ -9,8 +9,9 @@ only translate their own request shapes into `FrontDoor.handle`.
 
 The manifest entry decides who answers (the champion, or the canary for its weight of route
 keys), whether the request is mirrored to the shadow and whether it is captured
-(routing.py). Shadow calls, metrics and capture go through the sidecar (sidecar.py): they
-never fail the client's answer, and locally never delay it.
+(routing.py). Shadow calls, metrics and capture writes go through the sidecar (sidecar.py):
+they never fail the client's answer, and locally never delay it. A captured call is only
+appended to the capture buffer on the request's thread (no task per record).
 """
 
 from __future__ import annotations
@@ -187,7 +188,10 @@ class FrontDoor:
         if self.metrics is not None:
             self.sidecar.run(lambda: self.metrics.record(outcome))
         if self.capture is not None and routing.captured(call.entry.capture, call.key):
-            self.sidecar.run(lambda: self.capture.add(outcome, output))
+            full = self.capture.add(outcome, output)  # a buffer append, on this thread
+            if full is not None:
+                capture = self.capture
+                self.sidecar.run(lambda: capture.flush(only=full))
 
 
 def _inference_id(headers: dict[str, str]) -> str:

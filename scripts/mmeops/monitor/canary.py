@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmeops import datacapture
-from mmeops.aws import for_account
+from mmeops.aws import Aws, for_account
 from mmeops.config.repo import Repo
 from mmeops.deploy.desired import load_desired
 from mmeops.deploy.manifest import read_manifest
-from mmeops.errors import UserError
+from mmeops.errors import MmeopsError, UserError
 
 ALPHA = 0.05
 KS_C = 1.358  # c(alpha) of the two-sample KS test at alpha 0.05
@@ -201,10 +201,42 @@ def _paired(shadow: list[dict], champion: list[dict]) -> tuple[list[dict], list[
     return pick[0], pick[1]
 
 
+def environment_aws(repo: Repo, env_name: str) -> Aws:
+    """The environment's account as a plan reaches it (deploy/reconcile.py's accounts): on
+    GitHub the job's own credentials, the reader role of `ENV-readonly`, which may list and
+    read `capture/<env>/`; elsewhere the file's role assumed."""
+    env = repo.env(env_name)
+    return for_account(env.account_id, env.region, env.role_arn)
+
+
+def compare_split(
+    aws: Aws,
+    bucket: str,
+    env_name: str,
+    model: str,
+    champion: int,
+    variants: list[tuple[str, int]],
+    min_requests: int,
+) -> Report:
+    """Each (role, version) beside `champion` compared with it, from capture."""
+
+    def records(version: int, variant: str) -> list[dict]:
+        return datacapture.read(aws, bucket, env_name, model, version, variant)
+
+    champion_records = records(champion, "champion")
+    comparisons = []
+    for role, version in variants:
+        mine, theirs = records(version, role), champion_records
+        if role == "shadow":  # the same requests: only those the champion answered too
+            mine, theirs = _paired(mine, theirs)
+        comparisons.append(compare(role, version, champion, mine, theirs, min_requests))
+    return Report(env_name, model, tuple(comparisons))
+
+
 def canary_report(repo: Repo, env_name: str, model: str, min_requests: int = 100) -> Report:
     """Read the manifest's split for `model` and compare each variant with the champion."""
     desired = load_desired(repo, env_name, sha="")
-    aws = for_account(desired.account_id, desired.region, desired.role_arn)
+    aws = environment_aws(repo, env_name)
     manifest, _ = read_manifest(aws, desired.bucket, desired.manifest_key)
     entry = manifest.models.get(model) if manifest else None
     if entry is None:
@@ -214,16 +246,51 @@ def canary_report(repo: Repo, env_name: str, model: str, min_requests: int = 100
             f"{model} has no canary or shadow in {env_name}; name one with "
             f"`mmeops promote {model} --canary V --weight W --to {env_name}`"
         )
+    variants = [(v.role, v.version) for v in entry.variants]
+    return compare_split(aws, desired.bucket, env_name, model, entry.version, variants,
+                         min_requests)  # fmt: skip
 
-    def records(version: int, variant: str) -> list[dict]:
-        return datacapture.read(aws, desired.bucket, env_name, model, version, variant)
 
-    champion = records(entry.version, "champion")
-    comparisons = []
-    for v in entry.variants:
-        mine = records(v.version, v.role)
-        theirs = champion
-        if v.role == "shadow":  # the same requests: only those the champion answered too
-            mine, theirs = _paired(mine, champion)
-        comparisons.append(compare(v.role, v.version, entry.version, mine, theirs, min_requests))
-    return Report(env_name, model, tuple(comparisons))
+def lines(report: Report) -> list[str]:
+    """The verdicts as `mmeops canary` prints them: status first, then each check's figures."""
+    out = [f"{report.env} {report.model}: {report.verdict}"]
+    for c in report.comparisons:
+        mine, theirs = c.requests
+        out.append(
+            f"  {c.role} v{c.version} vs champion v{c.champion}: {c.verdict} "
+            f"({mine} and {theirs} requests)"
+        )
+        out += [f"    {check.name}: {check.verdict}: {check.detail}" for check in c.checks]
+    return out
+
+
+_ICON = {PASS: "✅", FAIL: "❌", NOT_ENOUGH: "⏳"}
+
+
+def plan_notes(repo: Repo, env_name: str, promotions, min_requests: int = 100) -> list[str]:
+    """Markdown for a plan that makes a live canary (or shadow) the champion: `mmeops
+    canary`'s verdict on it, read from capture as the environment's reader role. A capture
+    that cannot be read is said, not fatal: the plan itself stands."""
+    if not promotions:
+        return []
+    desired = load_desired(repo, env_name, sha="")
+    out = []
+    for p in promotions:
+        head = f"**Canary verdict** for `{p.model}` ({p.role} v{p.version} → champion)"
+        try:
+            aws = environment_aws(repo, env_name)
+            report = compare_split(aws, desired.bucket, env_name, p.model, p.champion,
+                                   [(p.role, p.version)], min_requests)  # fmt: skip
+        except MmeopsError as e:
+            out += [f"⚠️ {head}: capture not read: {e}", ""]
+            continue
+        (c,) = report.comparisons
+        mine, theirs = c.requests
+        out += [
+            f"{_ICON[c.verdict]} {head}: **{c.verdict}** ({mine} and {theirs} captured "
+            f"requests, v{p.version} vs v{p.champion})",
+            "",
+            *(f"- {check.name}: {check.verdict}: {check.detail}" for check in c.checks),
+            "",
+        ]
+    return out
