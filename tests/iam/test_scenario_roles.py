@@ -2,8 +2,8 @@
 process whose only AWS credentials are the web-identity session of the role its workflow's
 `environment:` gives it, exchanged from the OIDC token GitHub would mint for that environment
 (stack/iam/github_oidc.py, configure-aws-credentials' AssumeRoleWithWebIdentity). The command →
-environment → role table is tests/iam/test_command_roles.py's TABLE, which that module checks
-against the workflow files; none is written here.
+environment → role table is mmeops.stack.iam.workflow_roles.TABLE, which
+tests/iam/test_command_roles.py checks against the workflow files; none is written here.
 
 The product meets no AccessDenied on the way; a command run under the wrong role (apply as an
 environment's reader, monitor as the reader, retrain as a deployer) is refused with AWS's
@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_command_roles import TABLE
 
 from helpers import isolate
 from mmeops.config.repo import load_repo
-from mmeops.stack.iam import github_oidc, middleware
+from mmeops.stack.iam import github_oidc, middleware, workflow_roles
 from mmeops.stack.moto_server import runner_aws
 
 REGION = "us-east-1"
@@ -47,13 +46,10 @@ class Scenario:
 
     def role(self, command: str, env: str | None) -> tuple[str | None, str | None]:
         """(GitHub environment, role ARN) the workflows run `command` with for `env`."""
-        environment, role, _ = TABLE[command]
-        if environment and "ENV" in environment:
-            environment = environment.replace("ENV", env)
-            account = self.repo.envs[env].account_id
-        else:
-            account = self.repo.settings.training.account_id
-        return environment, role and f"arn:aws:iam::{account}:role/{role}"
+        accounts = {name: e.account_id for name, e in self.repo.envs.items()}
+        training = self.repo.settings.training.account_id
+        environment, _ = workflow_roles.job_of(command, env)
+        return environment, workflow_roles.role_arn(command, env, training, accounts)
 
     def process_env(self, environment: str | None, role_arn: str | None) -> dict[str, str]:
         """The job's environment after configure-aws-credentials: the stack's endpoints, the
