@@ -356,11 +356,14 @@ def test_latest_run_id_is_the_newest_complete_dataset(tables, repo_copy):
     assert again.exit_code == 2 and "already exists" in again.output
 
 
+SECRET = "mmeops/warehouse-extract-test"  # the training role reads mmeops/warehouse-*
+
+
 def test_the_dsn_can_come_from_secrets_manager(tables, repo_copy):
     model = add_model(repo_copy, "daily-secret", DAILY.replace("id, day", "id"))
     settings = (repo_copy / "mmeops.yaml").read_text()
     (repo_copy / "mmeops.yaml").write_text(
-        settings.replace("dsn_env: MMEOPS_WAREHOUSE_DSN", "secret_id: mmeops/warehouse-extract-test")
+        settings.replace("dsn_env: MMEOPS_WAREHOUSE_DSN", f"secret_id: {SECRET}")
     )
     from mmeops.stack.embedded import EmbeddedStack
 
@@ -369,7 +372,7 @@ def test_the_dsn_can_come_from_secrets_manager(tables, repo_copy):
     aws.call(
         "secretsmanager",
         "create_secret",
-        Name="mmeops/warehouse-extract-test",
+        Name=SECRET,
         SecretString=json.dumps({"dsn": os.environ["MMEOPS_WAREHOUSE_DSN"]}),
     )
     result = cli(repo_copy, model, env={"MMEOPS_WAREHOUSE_DSN": None})

@@ -20,31 +20,10 @@ import pytest
 import yaml
 from iam_model import ROOT, reachable, web_identity_roles, world
 
-WORKFLOWS = ROOT / ".github" / "workflows"
+# The design, in the package: the demo runs each step under the same roles.
+from mmeops.stack.iam.workflow_roles import ENVIRONMENTS, TABLE
 
-# command: (GitHub environment, the role it runs as, the roles it assumes from there).
-# ENV stands for sandbox, qa and prod.
-TABLE = {
-    "extract": ("training", "mmeops-training", ()),
-    # The scheduled run reads and writes the started records (schedule/ in the training bucket).
-    "due": ("training", "mmeops-training", ()),
-    "started": ("training", "mmeops-training", ()),
-    "tune": ("training", "mmeops-training", ()),
-    "register": ("training", "mmeops-training", ()),
-    "reconcile --plan": ("ENV-readonly", "mmeops-reader", ("mmeops-registry-reader",)),
-    "reconcile --check": ("ENV-readonly", "mmeops-reader", ("mmeops-registry-reader",)),
-    "reconcile --apply": ("ENV", "mmeops-deployer", ("mmeops-registry-approver",)),
-    "monitor": ("monitor", "mmeops-monitor", ("mmeops-reader",)),
-    # No AWS role: promote edits a file (its registry check says "not checked" without
-    # credentials) in the github-app environment, which holds the App key; the others read
-    # the repository (review-kind: the pull request) only.
-    "promote": ("github-app", None, ()),
-    "validate": (None, None, ()),
-    "affected": (None, None, ()),
-    "undeployed": (None, None, ()),
-    "review-kind": (None, None, ()),  # GitHub's API only, with a GitHub App token
-}
-ENVIRONMENTS = ("sandbox", "qa", "prod")
+WORKFLOWS = ROOT / ".github" / "workflows"
 
 
 def _load(name: str) -> dict:

@@ -662,3 +662,42 @@ def test_every_request_the_suite_sent_was_valid():
         pytest.skip(f"only {strict.checked()} requests checked: run the whole suite")
     print(f"requests checked by strict.py: {strict.summary()}")
     assert [f"{v.service}:{v.operation}: {v.message}" for v in strict.violations()] == []
+
+
+@pytest.mark.parametrize("protocol", ["client", "smithy-rpc-v2-cbor", "json", "query"])
+def test_a_cloudwatch_request_is_the_operation_it_names_in_each_protocol(protocol):
+    """CloudWatch's model lists three protocols (smithy-rpc-v2-cbor, json, query) and a client
+    sends the first it supports (botocore 1.44: JSON 1.0, X-Amz-Target); the stack reads the
+    operation and its input from whichever the request speaks, so IAM authorizes
+    cloudwatch:PutMetricData with its namespace, not another operation
+    (botocore/serialize.py: BaseRpcV2Serializer's /service/<targetPrefix>/operation/<Op>)."""
+    import botocore.serialize
+
+    from mmeops.stack import strict_wire
+
+    client = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="a",
+                          aws_secret_access_key="b")  # fmt: skip
+    model = client.meta.service_model
+    operation = model.operation_model("PutMetricData")
+    params = {"Namespace": "mmeops", "MetricData": [{"MetricName": "Violations", "Value": 1.0}]}
+    serializer = (
+        client._serializer
+        if protocol == "client"
+        else botocore.serialize.create_serializer(protocol)
+    )
+    sent = serializer.serialize_to_request(params, operation)
+    body = sent["body"]
+    if isinstance(body, dict):  # the query serializer leaves the form unencoded
+        from urllib.parse import urlencode
+
+        body = urlencode(body).encode()
+        sent["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
+    request = strict_wire.Request(
+        "POST", sent["url_path"], {}, {k.lower(): v for k, v in sent["headers"].items()},
+        body if isinstance(body, bytes) else body.encode(),
+    )  # fmt: skip
+    resolved = strict_wire.resolve((model,), request)
+    assert resolved is not None and resolved.name == "PutMetricData"
+    parsed = strict_wire.parse_input(resolved, request)
+    assert parsed["Namespace"] == "mmeops"
+    assert parsed["MetricData"][0]["MetricName"] == "Violations"

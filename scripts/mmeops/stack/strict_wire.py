@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
 import botocore.session
+from botocore import parsers
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
 # The SigV4 signing name -> the botocore services signed with it (the runtime shares
@@ -61,11 +62,13 @@ def service_models(signing_name: str) -> tuple[ServiceModel, ...]:
 def resolve(models: tuple[ServiceModel, ...], request: Request) -> OperationModel | None:
     """The operation `request` calls in one of `models`; None when none matches."""
     for model in models:
-        protocol = model.metadata["protocol"]
+        protocol = wire_protocol(model, request)
         if protocol == "json":
             operation = _json_operation(model, request)
         elif protocol == "query":
             operation = _query_operation(model, request)
+        elif protocol == RPC_V2_CBOR:
+            operation = _rpc_v2_operation(model, request)
         else:
             operation = _rest_operation(model, request)
         if operation is not None:
@@ -76,6 +79,34 @@ def resolve(models: tuple[ServiceModel, ...], request: Request) -> OperationMode
 def _json_operation(model: ServiceModel, request: Request) -> OperationModel | None:
     prefix, _, name = request.headers.get("x-amz-target", "").partition(".")
     if prefix != model.metadata.get("targetPrefix") or name not in model.operation_names:
+        return None
+    return model.operation_model(name)
+
+
+# Smithy RPC v2: POST /service/<targetPrefix>/operation/<Operation>, a CBOR body
+# (botocore/serialize.py, BaseRpcV2Serializer). CloudWatch's model lists it first, then json and
+# query; read as its `protocol` alone, a JSON PutMetricData fell to the rest routes and resolved
+# to the first `POST /` operation (AssociateDatasetKmsKey), which IAM then refused.
+RPC_V2_CBOR = "smithy-rpc-v2-cbor"
+
+
+def wire_protocol(model: ServiceModel, request: Request) -> str:
+    """The protocol `request` speaks among those the model lists (`protocols`: a client picks
+    the first it supports, e.g. CloudWatch JSON 1.0 with botocore 1.44, not the model's first)."""
+    listed = model.metadata.get("protocols") or [model.metadata["protocol"]]
+    if "json" in listed and "x-amz-target" in request.headers:
+        return "json"
+    if RPC_V2_CBOR in listed and request.path.startswith("/service/"):
+        return RPC_V2_CBOR
+    if "query" in listed and "Action" in _query_params(request):
+        return "query"
+    return model.metadata["protocol"]
+
+
+def _rpc_v2_operation(model: ServiceModel, request: Request) -> OperationModel | None:
+    prefix = f"/service/{model.metadata.get('targetPrefix')}/operation/"
+    name = request.path.removeprefix(prefix)
+    if request.method != "POST" or name == request.path or name not in model.operation_names:
         return None
     return model.operation_model(name)
 
@@ -182,7 +213,7 @@ def _required_located(operation: OperationModel, request: Request) -> int | None
 def parse_input(operation: OperationModel, request: Request) -> dict[str, Any] | None:
     """The operation's input as the request carries it; None when the body cannot be parsed
     (malformed JSON is the service's own SerializationException, not a validation error)."""
-    protocol = operation.service_model.metadata["protocol"]
+    protocol = wire_protocol(operation.service_model, request)
     shape = operation.input_shape
     if shape is None:
         return {}
@@ -192,9 +223,20 @@ def parse_input(operation: OperationModel, request: Request) -> dict[str, Any] |
             return body if isinstance(body, dict) else None
         if protocol == "query":
             return _from_query(shape, _query_params(request), "")
+        if protocol == RPC_V2_CBOR:
+            return _from_cbor(request.body or b"")
         return _from_rest(operation, shape, request)
-    except (ValueError, ElementTree.ParseError):
+    except (ValueError, ElementTree.ParseError, parsers.ResponseParserError):
         return None
+
+
+def _from_cbor(body: bytes) -> dict | None:
+    """The request's CBOR map, decoded with botocore's own CBOR reader."""
+    if not body:
+        return {}
+    parser = parsers.BaseCBORParser()
+    value = parser.parse_data_item(parser.get_peekable_stream_from_bytes(body))
+    return value if isinstance(value, dict) else None
 
 
 def _from_query(shape: StructureShape, params: dict[str, list[str]], prefix: str) -> dict:
