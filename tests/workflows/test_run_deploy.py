@@ -1,15 +1,21 @@
-"""Merging runs deploy.yml through act: each changed environment is reconciled on the embedded
-stack in order, sandbox -> qa -> prod, each in its own GitHub environment with its deployer
-role; a later environment waits for the earlier ones. Issue 24's deploy defects (items 3, 4)
-are marked xfail until wf-fixes merges."""
+"""Merging runs deploy.yml through act: each environment whose file, models/ or mmeops.yaml
+differ from what its last successful deployment applied (`actions/deployed`, read from the
+fake gh's deployments) is reconciled on the embedded stack in order, sandbox -> qa -> prod,
+each in its own GitHub environment with its deployer role; a later environment waits for the
+earlier ones. Each scenario starts with every environment deployed at main's head."""
 
 from __future__ import annotations
 
 import pytest
 from harness import push
-from scenarios import deployments, endpoint, merge, scale
+from scenarios import all_deployed, deployments, endpoint, merge, scale
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _nothing_pending(world):
+    all_deployed(world)
 
 
 def _deploy(world, before: str, after: str, **kw):
@@ -75,9 +81,6 @@ def test_mutation_without_not_cancelled_qa_is_never_deployed(world, stack):
     assert deployments(world, "qa") == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 24 item 3: a change missed by a failed run is dropped"
-)
 def test_a_qa_change_missed_by_a_failed_sandbox_is_applied_by_the_next_push(world, stack):
     changes = {**scale(world, "sandbox", 2), **scale(world, "qa", 2)}
     before, after = merge(world, changes, "sandbox and qa: two instances", "scale-both")
@@ -96,7 +99,6 @@ def test_a_qa_change_missed_by_a_failed_sandbox_is_applied_by_the_next_push(worl
     assert endpoint(world, stack, "qa") == {"status": "InService", "instance_count": 2}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 24 item 4: models/ changes never trigger deploy")
 def test_a_models_change_merged_is_applied(world, stack):
     model_yaml = "models/diabetes-progression/model.yaml"
     text = world.read(model_yaml)

@@ -44,6 +44,10 @@ ROOT = HARNESS.parents[2]
 ACT = Path(sys.executable).parent / "act"
 REPOSITORY = "acme/mmeops"
 GITHUB_TOKEN = "ghs_harness_github_token"
+# The GitHub App of the github-app environment (the create-github-app-token stand-in checks
+# the key is a PEM private key; nothing signs with it).
+APP_CLIENT_ID = "Iv23liHarnessApp"
+APP_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nharness\n-----END RSA PRIVATE KEY-----"
 
 # Third-party actions at the commits the workflows pin (tests/workflows/test_workflows.py
 # PINS), each mapped to its stand-in.
@@ -251,17 +255,48 @@ class World:
     def _set_branch(self, branch: str, sha: str) -> None:
         self._update_state(lambda d: d["branches"].__setitem__(branch, sha))
 
+    def deployed(self, env: str, sha: str) -> None:
+        """A successful deployment of `env` at `sha`, as GitHub holds one after a deploy run
+        applied that commit (what `actions/deployed` reads)."""
+
+        def add(data: dict) -> None:
+            data["next_id"] = data.get("next_id", 1000) + 1
+            data["deployments"].append(
+                {
+                    "id": data["next_id"],
+                    "sha": sha,
+                    "environment": env,
+                    "statuses": ["success"],
+                    "run_id": 0,
+                    "job": "seed",
+                }
+            )
+
+        self._update_state(add)
+
     def gh_calls(self) -> list[dict]:
         return [json.loads(li) for li in self.calls_path.read_text().splitlines() if li]
 
-    def default_environments(self) -> None:
-        """GitHub environments as docs/workflows.md sets them up: training, each environment
-        with its deployer role, ENV-readonly with the reader role."""
+    def default_environments(self, dsn: str) -> None:
+        """GitHub environments as docs/workflows.md ("1. GitHub environments, first") sets them
+        up: training; monitor (the monitor role, the warehouse DSN as its secret); each
+        environment with its deployer role; ENV-readonly with the reader role; github-app
+        (the App's client id and private key)."""
         from mmeops.config.repo import load_repo
 
         repo = load_repo(self.origin)
         t = repo.settings.training
-        envs = {"training": {"vars": {"AWS_ROLE_ARN": t.role_arn, "AWS_ACCOUNT_ID": t.account_id}}}
+        envs = {
+            "training": {"vars": {"AWS_ROLE_ARN": t.role_arn, "AWS_ACCOUNT_ID": t.account_id}},
+            "monitor": {
+                "vars": {"AWS_ROLE_ARN": t.monitor_role_arn, "AWS_ACCOUNT_ID": t.account_id},
+                "secrets": {"MMEOPS_WAREHOUSE_DSN": dsn},
+            },
+            "github-app": {
+                "vars": {"MMEOPS_APP_CLIENT_ID": APP_CLIENT_ID},
+                "secrets": {"MMEOPS_APP_PRIVATE_KEY": APP_PRIVATE_KEY},
+            },
+        }
         for name, e in repo.envs.items():
             envs[name] = {"vars": {"AWS_ROLE_ARN": e.role_arn, "AWS_ACCOUNT_ID": e.account_id}}
             envs[f"{name}-readonly"] = {
@@ -378,6 +413,8 @@ class World:
         for k, v in (inputs or {}).items():
             cmd += ["--input", f"{k}={v}"]
         proc = subprocess.run(cmd, cwd=engine, env=env, capture_output=True, text=True)
+        # Kept for reading a failed or slow run afterwards (timestamps per step: profile.py).
+        (home / "act.jsonl").write_text(proc.stdout + proc.stderr)
         log = []
         for line in proc.stdout.splitlines() + proc.stderr.splitlines():
             try:
