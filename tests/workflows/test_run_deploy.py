@@ -34,7 +34,7 @@ def test_a_merge_deploys_sandbox_then_qa_then_prod_on_the_stack(world, stack):
         assert endpoint(world, stack, env) == {"status": "InService", "instance_count": 2}, env
         assert deployments(world, env) == ["success"], env
     # In order: each apply job's deployment is recorded when it ends.
-    order = [d["environment"] for d in world.state()["deployments"]]
+    order = [d["environment"] for d in world.state()["deployments"] if d["run_id"] == run.run_id]
     assert order == ["sandbox", "qa", "prod"]
     # Each apply ran with its environment's deployer role, through the subject of that
     # environment (what the deployer's trust policy names).

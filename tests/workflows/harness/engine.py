@@ -36,6 +36,7 @@ from ruamel.yaml import YAML
 from helpers import isolate
 
 from . import limits
+from .fake_api import FakeApi
 from .rewrite import ENVIRONMENTS_VAR, rewrite_tree
 
 HARNESS = Path(__file__).resolve().parent
@@ -160,6 +161,7 @@ class World:
             )
         )
         self.calls_path.write_text("")
+        self.api = FakeApi(self.state_path, REPOSITORY)
 
     # -- the repository -----------------------------------------------------------------
     def _make_origin(self) -> None:
@@ -402,10 +404,13 @@ class World:
             f"{ENVIRONMENTS_VAR}={json.dumps(self.environments)}",
             "--secret",
             f"GITHUB_TOKEN={GITHUB_TOKEN}",
+            # The REST routes mmeops review-kind reads (fake_api.py), as GitHub's API URL.
+            "--env",
+            f"GITHUB_API_URL={self.api.url}",
         ]
         for pin, name in STANDIN_PINS.items():
             cmd += ["--local-repository", f"{pin}={STANDINS / name}"]
-        cmd += ["--local-repository", f"{REPOSITORY}@{sha}={engine}"]
+        cmd += ["--local-repository", f"{REPOSITORY}@{sha}={_uses_tree(engine, home)}"]
         for k, v in self.repo_vars.items():
             cmd += ["--var", f"{k}={v}"]
         for k, v in self.repo_secrets.items():
@@ -461,6 +466,20 @@ class World:
             "MMEOPS_HARNESS_GH_STATE": str(self.state_path),
             "MMEOPS_HARNESS_GH_CALLS": str(self.calls_path),
         }
+
+
+def _uses_tree(engine: Path, home: Path) -> Path:
+    """What `uses: ORG/REPO/...@SHA` may name in this repository, alone: its composite actions
+    (actions/) and reusable workflows (.github/). act copies the mapped directory on every
+    use, Pre and Post of such an action (about a second each for the whole 6 MB checkout,
+    measured with profile.py); these two folders are 150 KB. No action reads another file of
+    the repository through github.action_path (none names it)."""
+    for action in (engine / "actions").glob("*/action.yml"):
+        assert "action_path" not in action.read_text(), f"{action} reads its own folder"
+    uses = home / "uses"
+    for part in ("actions", ".github"):
+        shutil.copytree(engine / part, uses / part)
+    return uses
 
 
 def _glob(pattern: str) -> re.Pattern:
