@@ -102,7 +102,7 @@ def test_a_qa_change_missed_by_a_failed_sandbox_is_applied_by_the_next_push(worl
 def test_a_models_change_merged_is_applied(world, stack):
     model_yaml = "models/diabetes-progression/model.yaml"
     text = world.read(model_yaml)
-    before, after = merge(world, {model_yaml: text + "# touched\n"}, "model: touch", "model")
+    before, after = merge(world, {model_yaml: text + "\n# touched\n"}, "model: touch", "model")
     run = _deploy(world, before, after)
     assert run.returncode == 0, run.failures()
     # A model's files can change what every environment serves: each one is reconciled.

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mmeops.config.repo import load_repo
+from mmeops.schedule import started
 from mmeops.stack.mme import AccountRef
 
 pytestmark = pytest.mark.slow
@@ -178,3 +179,28 @@ def test_mutation_a_secret_dropped_from_the_workflow_call_fails_the_retrain(worl
     assert run.returncode != 0
     assert [leg["status"] for leg in run.jobs("retrain")] == ["failure"]
     assert world.state()["pulls"] == []
+
+
+def _window_only(engine):
+    """Mutation: `due` decides by the window from the last successful run alone, not by the
+    started records (the cost runaway of issue 24 item 5: a firing taken by a run still
+    running, or by one that never succeeded, is retrained again by every later run)."""
+    path = engine / ".github/workflows/retrain-scheduled.yml"
+    text = path.read_text()
+    assert "mmeops due --started " in text
+    path.write_text(text.replace("mmeops due --started ", "mmeops due "))
+
+
+def test_mutation_without_started_records_a_taken_firing_is_due_again(world, stack):
+    """A test of the test above ("the hour after: nothing is due"): breast-cancer's 04:00
+    firing is taken and finished; with the window alone, 05:07's run retrains it again (the
+    claim step still refuses it, so nothing is spent here)."""
+    aws, bucket = _training(world, stack)
+    firing = datetime(2026, 12, 7, 4, 0, tzinfo=timezone.utc)
+    started.claim(aws, bucket, "breast-cancer", firing, "8999", firing)
+    started.advance(aws, bucket, "breast-cancer", "8999", started.TUNING)
+    started.advance(aws, bucket, "breast-cancer", "8999", started.FINISHED)
+
+    run = _retrain(world, 5, mutate=_window_only)
+
+    assert run.jobs("due")[0]["outputs"]["models"] == '["breast-cancer"]'
