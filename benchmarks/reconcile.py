@@ -15,15 +15,25 @@ How calls are counted: `mmeops.aws.add_call_listener` sees every API call made t
 mmeops.aws (botocore's `before-call` event: one per operation and per page of a paginated
 list, not per HTTP retry). STS calls (GetCallerIdentity, AssumeRole) are counted apart from
 the rest: the cached per-account sessions are dropped before every measured run, so each run
-pays the STS calls a fresh `mmeops reconcile` process would (two per account). The lease's
-own put and delete are included in the counts, and so are sagemaker-runtime invocations
-(smoke tests). The local MME server runs in this process and reads S3 and SageMaker through
-mmeops.aws too when it loads a model; those calls (on its request threads) are what a real
-endpoint does on its side, so they are reported apart as `endpoint_side`, not counted.
+pays the STS calls a fresh `mmeops reconcile` process would (two per account; mmeops.aws has
+no session refresh: a run's sessions are made once). The lease's own put and delete are
+included in the counts, and so are sagemaker-runtime invocations (smoke tests). The local MME
+server runs in this process and reads S3 and SageMaker through mmeops.aws too when it loads a
+model; those calls (on its request and load threads) are what a real endpoint does on its
+side, so they are reported apart as `endpoint_side`, not counted.
+
+What one change costs (13): the manifest, the listing, DescribeEndpoint, DescribeModel and
+DescribeScalableTargets (the endpoint config is not described when its name carries the digest
+of what the file asks: deploy/remote.py), the package and its sample.json (rows and expected
+predictions, carried from the plan to the smoke test), the lease's put, the copy (checked by
+the SHA-256 it answers), the approval, the smoke test's invoke, the manifest's put, the lease's
+delete (no HEAD of the manifest under the lease: the listing showed no lease, see
+deploy/reconcile.py). A rollback to a retained version swaps the copy and approval for one
+HEAD (its stored SHA-256); a no-op pays the five reads.
 
 The last line is machine-readable:
 `reconcile models=N noop_calls=A one_change_calls=B rollback_calls=C naive_calls=D
-rollback_endpoint_updates=E` (targets: A <= 6, B <= 15, C <= 15, E = 0, D/B >= 50).
+rollback_endpoint_updates=E` (targets: A <= 5, B <= 13, C <= 12, E = 0, D/B >= 50).
 """
 
 from __future__ import annotations
@@ -52,18 +62,27 @@ from mmeops import aws  # noqa: E402
 from mmeops.artifact import pack  # noqa: E402
 from mmeops.config.repo import load_repo  # noqa: E402
 from mmeops.deploy.reconcile import reconcile  # noqa: E402
+from mmeops.sample import Expected  # noqa: E402
 from mmeops.stack.embedded import EmbeddedStack  # noqa: E402
 
 ENV = "sandbox"
+# The local MME's request threads and its model loads (stack/mme.py): the endpoint's side.
+ENDPOINT_THREADS = ("process_request_thread", "mme-load")
 
 
-def artifact_and_sample() -> tuple[bytes, bytes]:
+def artifact_and_sample() -> tuple[bytes, bytes, bytes]:
+    """An artifact, its sample rows and sample.json as registration writes them: the smoke
+    tests compare the endpoint's answers with the model's own predictions."""
     import xgboost
+
+    from mmeops.register.expected import predict_sample
 
     x = np.random.default_rng(0).normal(size=(40, 3))
     booster = xgboost.train({"max_depth": 2}, xgboost.DMatrix(x, label=x[:, 0]), 3)
-    sample = "\n".join(",".join(f"{v:.3f}" for v in row) for row in x[:3]).encode()
-    return pack(booster), sample
+    rows = tuple(",".join(f"{v:.3f}" for v in row) for row in x[:3])
+    sample = "\n".join(rows)
+    expected = Expected(("a", "b", "c"), predict_sample(booster, sample), len(rows), rows)
+    return pack(booster), sample.encode(), expected.to_json()
 
 
 def make_repo(tmp: Path, names: list[str]) -> Path:
@@ -88,9 +107,10 @@ def pin(root: Path, versions: dict[str, int]) -> None:
 
 
 def register_all(training: aws.Aws, bucket: str, names: list[str], workers: int) -> None:
-    artifact, sample = artifact_and_sample()
+    artifact, sample, expected = artifact_and_sample()
     training.put_bytes(bucket, "bench/model.tar.gz", artifact)
     training.put_bytes(bucket, "bench/sample.csv", sample)
+    training.put_bytes(bucket, "bench/sample.json", expected)
     meta = {
         "artifact_sha256": hashlib.sha256(artifact).hexdigest(),
         "artifact_size": str(len(artifact)),
@@ -133,7 +153,7 @@ class Counting:
         return self
 
     def _on(self, service: str, op: str, _params: dict) -> None:
-        if "process_request_thread" in threading.current_thread().name:
+        if any(t in threading.current_thread().name for t in ENDPOINT_THREADS):
             self.endpoint_side += 1  # the local MME server loading a model: not reconcile's
         elif service == "sts":
             self.sts += 1

@@ -31,6 +31,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 from mmeops.stack import strict  # noqa: E402
+from mmeops.stack.iam import middleware as iam  # noqa: E402
 from mmeops.stack.moto_server import (  # noqa: E402
     BASE_ACCESS_KEY_ID,
     BASE_SECRET_ACCESS_KEY,
@@ -116,6 +117,10 @@ def main() -> None:
 
     moto = MotoServer()
     c = clients(moto.start())
+    # The runner's own keys may do nothing but assume roles (stack/iam); IAM's cost is
+    # benchmarks/iam_overhead.py's to measure, this one measures the validator alone.
+    guard = iam.disabled()
+    guard.__enter__()
     try:
         c["s3"].create_bucket(Bucket=BUCKET)
         c["secretsmanager"].create_secret(Name="bench/dsn", SecretString="postgresql://x")
@@ -141,6 +146,7 @@ def main() -> None:
             f"cpu_overhead_pct={(cpu_on / cpu_off - 1) * 100:.1f}"
         )
     finally:
+        guard.__exit__(None, None, None)
         moto.stop()
 
 

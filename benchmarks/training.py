@@ -31,11 +31,10 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from mmeops.config.repo import load_repo  # noqa: E402
-from mmeops.stack.moto_server import (  # noqa: E402
-    BASE_ACCESS_KEY_ID,
-    BASE_SECRET_ACCESS_KEY,
-    MotoServer,
-)
+
+# The stack's admin: the runner's own keys may only assume roles (stack/iam).
+from mmeops.stack.iam.sessions import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY  # noqa: E402
+from mmeops.stack.moto_server import MotoServer  # noqa: E402
 from mmeops.stack.training import time_scale  # noqa: E402
 from mmeops.tune import tuning_job as tune_sagemaker  # noqa: E402
 from mmeops.tune.local import study  # noqa: E402
@@ -77,8 +76,8 @@ def main() -> None:
     server = MotoServer()
     url = server.start()
     session = boto3.Session(
-        aws_access_key_id=BASE_ACCESS_KEY_ID,
-        aws_secret_access_key=BASE_SECRET_ACCESS_KEY,
+        aws_access_key_id=ADMIN_ACCESS_KEY_ID,
+        aws_secret_access_key=ADMIN_SECRET_ACCESS_KEY,
         region_name=REGION,
     )
     s3, sm = (session.client(s, endpoint_url=url) for s in ("s3", "sagemaker"))

@@ -61,15 +61,32 @@ def create_multi_model(sagemaker, name: str, account_id: str, model_data_url: st
 
 
 def isolate(root: Path, tag: str) -> str:
-    """Give the repo copy's environments their own artifact prefixes and endpoint names on the
-    shared stack (`<tag><uid>/`, `mme-<env>-<uid>`); returns the uid."""
+    """Give the repo copy's environments their own accounts, artifact prefixes and endpoint
+    names on the shared stack (`<tag><uid>/`, `mme-<env>-<uid>`); returns the uid."""
     uid = uuid.uuid4().hex[:6]
     for path in (root / "environments").glob("*.yaml"):
         text = path.read_text()
         text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>{tag}{uid}/", text)
         text = re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text)
         path.write_text(text)
+    fresh_accounts(root, uid)
     return uid
+
+
+def fresh_accounts(root: Path, uid: str) -> None:
+    """Move the repo copy's environments to fresh accounts and bootstrap them from
+    infra/bootstrap.yaml with this copy's prefixes and endpoint names, as a platform team
+    would (the roles then grant exactly this world's prefix and endpoint)."""
+    for path in (root / "environments").glob("*.yaml"):
+        text = path.read_text()
+        account = re.search(r'^account_id: "?([0-9]{12})', text, re.M)
+        if account is not None:  # a fresh account: the digits of the uid, never a real one
+            fresh = "9" + str(int(uid, 16) % 10**5).zfill(5) + account.group(1)[:6]
+            path.write_text(text.replace(account.group(1), fresh))
+    from mmeops.stack.embedded import EmbeddedStack
+
+    if EmbeddedStack.current is not None:
+        EmbeddedStack.current.bootstrap(root)
 
 
 def settle_endpoint(sagemaker, name: str, timeout: float = 10.0) -> dict | None:

@@ -22,6 +22,9 @@ class Expected:
     feature_names: tuple[str, ...]
     predictions: tuple[float, ...]  # flattened: one per row, or one per class per row
     rows: int
+    # The sample's CSV rows themselves (sample.csv's lines), so a smoke test reads one object
+    # instead of two; empty in records written before they were stored here.
+    sample: tuple[str, ...] = ()
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -30,6 +33,7 @@ class Expected:
                 "feature_count": len(self.feature_names),
                 "rows": self.rows,
                 "predictions": list(self.predictions),
+                "sample": list(self.sample),
             },
             indent=2,
         ).encode()
@@ -41,6 +45,7 @@ class Expected:
             tuple(data.get("feature_names") or ()),
             tuple(float(p) for p in data["predictions"]),
             int(data["rows"]),
+            tuple(str(r) for r in data.get("sample") or ()),
         )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import fresh_accounts
 from mmeops import aws
 from mmeops.cli import main
 
@@ -71,6 +72,17 @@ def replace(path: str, old: str, new: str) -> Edit:
         text = (root / path).read_text()
         assert old in text, f"{old!r} not in {path}"
         (root / path).write_text(text.replace(old, new, 1))
+
+    return edit
+
+
+def resub(path: str, pattern: str, new: str) -> Edit:
+    """`replace` for text `isolate` rewrites (account ids): the first match of `pattern`."""
+
+    def edit(root: Path) -> None:
+        text = (root / path).read_text()
+        assert re.search(pattern, text), f"{pattern!r} matches nothing in {path}"
+        (root / path).write_text(re.sub(pattern, new, text, count=1))
 
     return edit
 
@@ -241,7 +253,7 @@ COMMAND_CASES = [
         (pin("sandbox", f"  {DP}: 2"),),
     ),
     Case("promote-version-zero", ("promote", DP, "0", "--to", "sandbox"), "positive whole number"),
-    Case("promote-version-text", ("promote", DP, "v2", "--to", "sandbox"), "'VERSION'"),
+    Case("promote-version-text", ("promote", DP, "v2", "--to", "sandbox"), "'[VERSION]'"),
     Case("promote-unknown-model", ("promote", "nope", "1", "--to", "sandbox"), "unknown model"),
     Case("promote-unknown-env", ("promote", DP, "1", "--to", "nope"), "unknown environment"),
     # invoke
@@ -369,7 +381,7 @@ VALIDATE_CASES = [
         "bad-account-id",
         ("validate",),
         At("environments/prod.yaml", "account_id: 44"),
-        (replace("environments/prod.yaml", 'account_id: "444444444444"', "account_id: 44"),),
+        (resub("environments/prod.yaml", r'account_id: "\d{12}"', "account_id: 44"),),
     ),
     Case(
         "pinned-unknown-model",
@@ -439,7 +451,8 @@ def registry(stack):
             "SupportedResponseMIMETypes": ["text/csv"],
         },
     )["ModelPackageArn"]
-    training.call(
+    reviewer = stack.admin(t.account_id)  # a person in the console: no product role
+    reviewer.call(
         "sagemaker",
         "update_model_package",
         ModelPackageArn=arn,
@@ -455,6 +468,7 @@ def isolate(root: Path) -> None:
     for path in (root / "environments").glob("*.yaml"):
         text = path.read_text().replace("/mme/", f"/bad-inputs-{UID}/")
         path.write_text(re.sub(r"name: mme-(\w+)", rf"name: bi-{UID}-\1", text))
+    fresh_accounts(root, UID)  # their own accounts, bootstrapped from the template
 
 
 def run(root: Path, case: Case):

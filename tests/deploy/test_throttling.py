@@ -83,7 +83,14 @@ def test_each_protocol_gets_its_own_throttling_error_and_only_while_on(
     from botocore.exceptions import ClientError
     from botocore.retries.standard import RetryContext, ThrottlingErrorDetector
 
-    client = boto3.client(service, config=Config(retries={"max_attempts": 0}))
+    from mmeops.stack.iam.sessions import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY
+
+    client = boto3.client(  # the stack's admin: the runner's own keys may only assume roles
+        service,
+        config=Config(retries={"max_attempts": 0}),
+        aws_access_key_id=ADMIN_ACCESS_KEY_ID,
+        aws_secret_access_key=ADMIN_SECRET_ACCESS_KEY,
+    )
     call(client)  # off: answered by moto
     with throttling(rate=1.0, services={service}) as faults, pytest.raises(ClientError) as caught:
         call(client)

@@ -30,6 +30,7 @@ POLICIES = (
     "registry-reader-role",
     "registry-approver-role",
     "monitor-role",
+    "invoker-role",
 )
 
 # Which role runs a module's calls. Calls on a `registry` object go to the Model Registry in
@@ -50,6 +51,10 @@ STAGE_ROLES = {
 # training bucket); its only calls into an environment's account read the manifest and the
 # served artifact (s3:GetObject) through the reader role, which trusts the monitor role.
 STAGE_ROLES["monitor"] = "monitor-role"
+# The front door runs as its Lambda's role (infra/invoker.yaml); the capture it writes is read
+# back by `mmeops canary` with the environment's reader role (plan comments run as it).
+STAGE_ROLES["invoker"] = "invoker-role"
+MODULE_ROLES = {"datacapture": "reader-role"}
 
 # The S3 helpers of mmeops.aws and the IAM actions they need.
 S3_HELPERS = {
@@ -79,6 +84,9 @@ NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 # and writes, CloudWatch alarms and the service-linked role for target-tracking policies,
 # AbortMultipartUpload when upload_file gives up).
 IMPLIED = {
+    # The Lambda service writes the front door's logs with its role (infra/invoker.yaml).
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
     "iam:PassRole",
     "kms:GenerateDataKey",
     "kms:Decrypt",
@@ -147,6 +155,8 @@ def role_of(module: str, receiver: str) -> str | None:
         return "registry-approver-role"
     if "registry" in receiver or module in TRAINING_MODULES:
         return "training-role"
+    if module in MODULE_ROLES:
+        return MODULE_ROLES[module]
     assert stage in STAGE_ROLES, f"{module}.py calls AWS: add it to a role above"
     return STAGE_ROLES[stage]
 
@@ -250,7 +260,12 @@ def test_no_policy_grants_a_wildcard_action_or_a_star_resource_beyond_the_except
                 f"{name}: {statement['Sid']} grants {actions} on every resource"
             )
         for resource in resources:
-            assert resource == "*" or resource.startswith("arn:${AWS::Partition}:"), resource
+            # An ARN written out, or one the template is given or makes (`${KeyArn}`,
+            # `${LogGroup.Arn}:*`): never a bare name.
+            arn_ref = re.fullmatch(r"\$\{[A-Za-z]+(\.Arn|Arn)\}(:\*)?", resource)
+            assert resource == "*" or resource.startswith("arn:${AWS::Partition}:") or arn_ref, (
+                resource
+            )
 
 
 def test_the_oidc_trust_admits_one_repository_and_environment_only():
@@ -309,3 +324,21 @@ def test_the_bootstrap_bucket_is_versioned_encrypted_and_private():
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
     assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+
+
+def test_the_invoker_template_grants_its_role_exactly_the_documented_policy():
+    """infra/invoker.yaml's role (the front door's Lambda) is docs/iam/invoker-role.json: read
+    the manifest, invoke the endpoint, write capture, the bucket key through S3, its logs."""
+    invoker = yaml.safe_load((ROOT / "infra" / "invoker.yaml").read_text())
+    (inline,) = invoker["Resources"]["Role"]["Properties"]["Policies"]
+
+    def refs(value):
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            return "${" + value["Ref"] + "}"
+        if isinstance(value, dict):
+            return {k: refs(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [refs(v) for v in value]
+        return value
+
+    assert refs(_unsub(inline["PolicyDocument"])) == policy("invoker-role")

@@ -25,8 +25,10 @@ METADATA = {"artifact_sha256": "a" * 64, "sample_uri": "s3://b/evaluations/m/j/s
 
 @pytest.fixture
 def training(stack) -> aws.Aws:
+    """The stack's admin in the training account: this checks the embedded SageMaker's
+    UpdateModelPackage, which no single product role may call with every field (IAM)."""
     t = load_repo(REPO_ROOT).settings.training
-    return aws.for_account(t.account_id, t.region, t.role_arn)
+    return stack.admin(t.account_id)
 
 
 @pytest.fixture

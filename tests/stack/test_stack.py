@@ -77,8 +77,10 @@ def test_each_environment_bucket_lives_in_its_own_account(stack):
     repo = load_repo(stack.repo_root)
     buckets = {e.account_id: e.artifact_bucket for e in repo.envs.values()}
     for env in repo.envs.values():
-        acct = aws.for_account(env.account_id, env.region, env.role_arn)
-        assert acct.call("sts", "get_caller_identity")["Account"] == env.account_id
+        role = aws.for_account(env.account_id, env.region, env.role_arn)
+        assert role.call("sts", "get_caller_identity")["Account"] == env.account_id
+        # Probed as the stack's admin there: the deployer may touch only its prefix (IAM).
+        acct = stack.admin(env.account_id)
         key = f"probe/{uuid.uuid4().hex}"
         acct.put_bytes(env.artifact_bucket, key, b"hello")
         assert acct.get_bytes(env.artifact_bucket, key)[0] == b"hello"
@@ -89,7 +91,7 @@ def test_each_environment_bucket_lives_in_its_own_account(stack):
         assert not listed & (set(buckets.values()) - {env.artifact_bucket})
 
     t = repo.settings.training
-    training = aws.for_account(t.account_id, t.region, t.role_arn)
+    training = stack.admin(t.account_id)
     assert {b["Name"] for b in training.call("s3", "list_buckets")["Buckets"]} == {
         repo.settings.bucket
     }

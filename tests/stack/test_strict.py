@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from mmeops.stack import strict
-from mmeops.stack.moto_server import BASE_ACCESS_KEY_ID, BASE_SECRET_ACCESS_KEY
+from mmeops.stack.iam.sessions import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY
 from mmeops.tune import tuning_job as tune_sagemaker
 
 UID = uuid.uuid4().hex[:6]
@@ -44,7 +44,8 @@ RAW = Config(parameter_validation=False, retries={"max_attempts": 1})
 
 @pytest.fixture(scope="module")
 def client(stack):
-    """A raw boto3 client of `service` on the embedded stack, botocore's own checks off."""
+    """A raw boto3 client of `service` on the embedded stack, botocore's own checks off, as
+    the stack's admin (IAM would refuse the runner's own keys before validation)."""
     clients: dict[str, object] = {}
 
     def make(service: str):
@@ -53,8 +54,8 @@ def client(stack):
                 service,
                 endpoint_url=stack.moto_url,
                 region_name="us-east-1",
-                aws_access_key_id=BASE_ACCESS_KEY_ID,
-                aws_secret_access_key=BASE_SECRET_ACCESS_KEY,
+                aws_access_key_id=ADMIN_ACCESS_KEY_ID,
+                aws_secret_access_key=ADMIN_SECRET_ACCESS_KEY,
                 config=RAW,
             )
         return clients[service]

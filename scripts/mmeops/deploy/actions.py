@@ -4,10 +4,11 @@ per-model rows and statuses. `Action.phase` is the apply order (see planner.py).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from mmeops.deploy.manifest import Manifest
+from mmeops.sample import Expected
 
 
 class Status(str, enum.Enum):
@@ -179,6 +180,9 @@ class SmokeTest(Action):
     version: int = 0
     target_model: str = ""
     sample_uri: str = ""
+    # What the plan read from the registry's sample.json (None: the package has none): the
+    # executor tests with it instead of reading the object again.
+    expected: Expected | None = field(default=None, repr=False, compare=False)
     phase: ClassVar[int] = 6
 
     @property

@@ -25,7 +25,7 @@ from mmeops.deploy.planner import (
     ReplaceEndpoint,
     UpdateEndpointConfig,
 )
-from mmeops.deploy.remote import scaling_resource
+from mmeops.deploy.remote import config_digest, model_name, scaling_resource
 from mmeops.errors import AwsError, NotFound
 
 KEEP_CONFIGS = 3
@@ -35,14 +35,34 @@ FIRST_POLL_SECONDS = 0.1
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
-def model_name(endpoint: str) -> str:
-    return f"{endpoint[:59]}-mme"
-
-
-def config_name(endpoint: str, now: dt.datetime | None = None) -> str:
-    """`<endpoint>-<UTC timestamp>`: sorts by time and tells when it was rolled out."""
+def _stamp(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
-    return f"{endpoint[:42]}-{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z"
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z"
+
+
+def config_name(
+    endpoint: str, model: str, instance_type: str, count: int, now: dt.datetime | None = None
+) -> str:
+    """`<endpoint>-<UTC timestamp>-<digest of its content>`: sorts by time, tells when it was
+    rolled out, and lets a reconcile skip describing it (remote.py). A name is 63 characters
+    at most and the roles allow `endpoint-config/<endpoint>-*` (infra/bootstrap.yaml): an
+    endpoint name longer than 33 gets `<endpoint[:42]>-<timestamp>`, described every time."""
+    if len(endpoint) > 33:
+        return f"{endpoint[:42]}-{_stamp(now)}"
+    return f"{endpoint}-{_stamp(now)}-{config_digest(model, instance_type, count)}"
+
+
+def alternate_model_name(endpoint: str) -> str:
+    """A new model beside the usual one when that one points elsewhere (models are immutable)."""
+    return f"{endpoint[:38]}-mme-{_stamp()}"
+
+
+def our_configs(endpoint: str) -> re.Pattern:
+    """The names of configs mmeops created: this layout, and the one before the digest."""
+    return re.compile(
+        rf"^(?:{re.escape(endpoint[:42])}-[0-9]{{8}}T[0-9]{{9}}Z"
+        rf"|{re.escape(endpoint[:33])}-[0-9]{{8}}T[0-9]{{9}}Z-[0-9a-f]{{8}})$"
+    )
 
 
 @functools.cache
@@ -67,7 +87,7 @@ class EndpointOps:
         self.timeout_seconds = timeout_seconds
 
     def _create_config(self, model: str, instance_type: str, count: int) -> str:
-        name = config_name(self.desired.endpoint_name)
+        name = config_name(self.desired.endpoint_name, model, instance_type, count)
         self.aws.call(
             "sagemaker",
             "create_endpoint_config",
@@ -95,7 +115,7 @@ class EndpointOps:
         if found is not None:
             if (found.get("PrimaryContainer") or {}).get("ModelDataUrl") == self.desired.prefix_uri:
                 return name
-            name = config_name(f"{self.desired.endpoint_name[:38]}-mme")
+            name = alternate_model_name(self.desired.endpoint_name)
         self.aws.call(
             "sagemaker",
             "create_model",
@@ -221,14 +241,14 @@ class EndpointOps:
         )
 
     def prune_configs(self, in_use: str) -> list[str]:
-        ours = re.compile(re.escape(self.desired.endpoint_name[:42]) + r"-[0-9]{8}T[0-9]{9}Z$")
+        ours = our_configs(self.desired.endpoint_name)
         configs = [
             c["EndpointConfigName"]
             for c in self.aws.paginate(
                 "sagemaker",
                 "list_endpoint_configs",
                 "EndpointConfigs",
-                NameContains=self.desired.endpoint_name[:42],
+                NameContains=self.desired.endpoint_name[:33],
                 SortBy="CreationTime",
                 SortOrder="Descending",
             )

@@ -195,7 +195,8 @@ def _model_actions(
     if desired.approve and pkg.status != "Approved":
         acts.append(MirrorApproval(name, version, pkg.arn))
     if live is None or live.version != version or live.sha256 != pkg.sha256:
-        acts.append(SmokeTest(name, version, desired.target_model(name, version), pkg.sample_uri))
+        target = desired.target_model(name, version)
+        acts.append(SmokeTest(name, version, target, pkg.sample_uri, pkg.expected))
     return acts
 
 

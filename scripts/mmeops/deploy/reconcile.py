@@ -134,7 +134,15 @@ def still_current(
     with a conditional write of the manifest, so a manifest with the ETag read before means
     the state read before still stands (one HEAD); otherwise read everything again. What an
     apply that crashed before its manifest write left behind (a copied artifact) is harmless
-    to a plan made before it: copies are of immutable sources, prunes skip what they miss."""
+    to a plan made before it: copies are of immutable sources, prunes skip what they miss.
+
+    When the listing showed no lease, no apply was running as the state was read, and no HEAD
+    is paid: one that ran whole between that read and our take has rewritten the manifest, so
+    this run's conditional manifest write (If-Match on the ETag read) fails before routing
+    anything ("run reconcile again"), and what it did before (copies of immutable sources,
+    approvals and smoke tests of the versions the file pins) is harmless."""
+    if not seen.lease_seen:
+        return seen
     head = env_aws.head(desired.bucket, desired.manifest_key)
     if (head or {}).get("ETag") == seen.manifest_etag:
         return seen

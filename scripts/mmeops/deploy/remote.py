@@ -192,15 +192,47 @@ def needs_resolving(
     return list(dict.fromkeys(out))
 
 
-def read_endpoint(aws: Aws, name: str) -> EndpointState | None:
+def model_name(endpoint: str) -> str:
+    """The MultiModel model mmeops creates for an endpoint (a repair may name another)."""
+    return f"{endpoint[:59]}-mme"
+
+
+def config_digest(model: str, instance_type: str, count: int) -> str:
+    """8 hex digits of what an endpoint config mmeops creates holds, the last part of its name
+    (endpoint.py's `config_name`). Configs are immutable and an endpoint runs what its config
+    held when deployed, so a name whose digest is the desired one's says the config's content."""
+    return hashlib.sha256(f"{model}\n{instance_type}\n{count}".encode()).hexdigest()[:8]
+
+
+def _expected_variant(desired: Desired, config_name: str) -> dict:
+    """The variant the config holds when its name carries the digest of the model mmeops
+    names and the file's instance type and count; {} otherwise (then it is described)."""
+    model = model_name(desired.endpoint_name)
+    digest = config_digest(model, desired.instance_type, desired.instance_count)
+    if not config_name.endswith(f"-{digest}"):
+        return {}
+    return {
+        "ModelName": model,
+        "InstanceType": desired.instance_type,
+        "InitialInstanceCount": desired.instance_count,
+    }
+
+
+def read_endpoint(aws: Aws, name: str, desired: Desired | None = None) -> EndpointState | None:
+    """The endpoint, its config's variant (from the config's name when it says so: one call
+    fewer; `desired` None describes it always) and its model."""
     try:
         ep = aws.call("sagemaker", "describe_endpoint", EndpointName=name)
     except NotFound:
         return None
     config_name = ep.get("EndpointConfigName", "")
+    variant = _expected_variant(desired, config_name) if desired else {}
     try:
-        config = aws.call("sagemaker", "describe_endpoint_config", EndpointConfigName=config_name)
-        variant = config["ProductionVariants"][0]
+        if not variant:
+            described = aws.call(
+                "sagemaker", "describe_endpoint_config", EndpointConfigName=config_name
+            )
+            variant = described["ProductionVariants"][0]
     except NotFound:
         variant = {}
     return EndpointState(
@@ -294,7 +326,8 @@ def read_remote(
     listing = env_aws.list_objects(desired.bucket, desired.key_prefix)
     objects = {o.key[n:]: o for o in listing if not o.key[n:].startswith("_mmeops/")}
     lease_seen = any(o.key == desired.lease_key for o in listing)
-    endpoint = read_endpoint(env_aws, desired.endpoint_name)
+    # `--check` describes the config whatever its name says.
+    endpoint = read_endpoint(env_aws, desired.endpoint_name, None if verify_all else desired)
     # Read whether or not the file asks for autoscaling: one the file no longer has is removed.
     scaling = read_scaling(env_aws, desired) if endpoint else None
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -58,9 +58,9 @@ def write_expected(
 ) -> str:
     """Store what the model answers for its sample; returns the object's URI."""
     predictions = predict_sample(booster, sample_csv)
-    rows = len([line for line in sample_csv.strip().split("\n") if line])
+    rows = tuple(line for line in sample_csv.strip().split("\n") if line)
     uri = expected_uri(sample_uri)
     bucket, key = split_s3_uri(uri)
-    body = Expected(tuple(feature_names), predictions, rows).to_json()
+    body = Expected(tuple(feature_names), predictions, len(rows), rows).to_json()
     aws.put_bytes(bucket, key, body, kms_key_id=kms_key_id, content_type="application/json")
     return uri

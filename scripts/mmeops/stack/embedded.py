@@ -64,6 +64,8 @@ def _accounts(repo) -> list[AccountRef]:
 class EmbeddedStack:
     """Starts everything on enter, stops everything and removes every temp dir on exit."""
 
+    current: EmbeddedStack | None = None  # the stack running in this process (one at most)
+
     def __init__(
         self,
         repo_root: str | Path = ".",
@@ -81,18 +83,35 @@ class EmbeddedStack:
         self._sessions: dict[str, Aws] = {}
         self._sessions_lock = threading.Lock()
         self._saved_env: dict[str, str | None] | None = None
+        self.world = None
 
     # -- sessions on this stack, independent of os.environ
     def aws_for(self, ref: AccountRef) -> Aws:
-        """AWS as `ref`'s account sees it on this stack, through an assumed role."""
-        with self._sessions_lock:
-            if ref.account_id not in self._sessions:
-                from mmeops.stack.moto_server import assumed_aws
+        """AWS as the stack's administrator sees `ref`'s account (seeding, inspecting, the
+        local endpoint reading its artifacts as SageMaker would): never the product's roles,
+        whose policies IAM enforcement checks (stack/iam/)."""
+        return self.admin(ref.account_id, ref.region)
 
-                self._sessions[ref.account_id] = assumed_aws(
-                    self.moto_url, ref.account_id, ref.region, ref.role_arn
-                )
-            return self._sessions[ref.account_id]
+    def admin(self, account_id: str, region: str = REGION) -> Aws:
+        """The stack's admin identity in `account_id`: for what a test or the demo needs and
+        the product may not do (seeding state); the product's roles are never widened."""
+        with self._sessions_lock:
+            if account_id not in self._sessions:
+                from mmeops.stack.moto_server import admin_aws
+
+                self._sessions[account_id] = admin_aws(self.moto_url, account_id, region)
+            return self._sessions[account_id]
+
+    def bootstrap(self, repo_root: str | Path) -> None:
+        """Bootstrap the accounts another repository (a test world's copy) names that this
+        stack does not have yet, from infra/bootstrap.yaml with that repository's parameters,
+        and let the local endpoint find their endpoints."""
+        from mmeops.config.repo import load_repo
+
+        repo = load_repo(repo_root)
+        self.world.build(repo)
+        known = {ref.account_id for ref in self.endpoints.accounts}
+        self.endpoints.accounts.extend(r for r in _accounts(repo) if r.account_id not in known)
 
     def __enter__(self) -> EmbeddedStack:
         try:
@@ -100,6 +119,7 @@ class EmbeddedStack:
         except BaseException:
             self._exit.close()
             raise
+        EmbeddedStack.current = self
         return self
 
     def _start(self) -> None:
@@ -128,14 +148,11 @@ class EmbeddedStack:
         self.moto_url = moto.start()
         self._exit.callback(moto.stop)
 
-        t = repo.settings.training
-        training = AccountRef(t.account_id, t.region, t.role_arn)
-        buckets = [(training, repo.settings.bucket)] + [
-            (AccountRef(e.account_id, e.region, e.role_arn), e.artifact_bucket)
-            for e in repo.envs.values()
-        ]
-        for ref, bucket in buckets:
-            self._create_bucket(self.aws_for(ref), bucket)
+        # Every account's roles, policies, key and bucket, from infra/bootstrap.yaml itself.
+        from mmeops.stack.iam.world import World
+
+        self.world = World(self.repo_root, self.admin)
+        self.world.build(repo)
         self.dsn = warehouse.result()
 
         # Last in the search: endpoints created with the runner's own keys, no role assumed.
@@ -171,20 +188,6 @@ class EmbeddedStack:
             demo_data.load_initial(dsn)
         return dsn
 
-    @staticmethod
-    def _create_bucket(aws: Aws, bucket: str) -> None:
-        params = {"Bucket": bucket}
-        if aws.region != "us-east-1":
-            params["CreateBucketConfiguration"] = {"LocationConstraint": aws.region}
-        aws.call("s3", "create_bucket", **params)
-        # Versioned like production buckets: an overwrite never loses the previous artifact.
-        aws.call(
-            "s3",
-            "put_bucket_versioning",
-            Bucket=bucket,
-            VersioningConfiguration={"Status": "Enabled"},
-        )
-
     def apply_env(self) -> None:
         """Point this process at the stack (os.environ); undone when the stack exits."""
         if self._saved_env is None:
@@ -210,6 +213,7 @@ class EmbeddedStack:
         aws.reset_sessions()
 
     def __exit__(self, *exc) -> None:
+        EmbeddedStack.current = None
         self._exit.close()
 
     def describe(self) -> dict:

@@ -135,6 +135,12 @@ class MultiModelEndpoints:
             endpoint = aws.call("sagemaker", "describe_endpoint", EndpointName=name)
         except NotFound:
             return None
+        except AwsError as e:
+            # `mmeops serve` looks with the product's roles, which IAM lets see only their
+            # own endpoint: an account whose role may not describe it does not serve it.
+            if e.code in ("AccessDenied", "AccessDeniedException"):
+                return None
+            raise
         if endpoint.get("EndpointStatus", "InService") not in SERVING_STATES:
             # A Creating (or Failed, OutOfService, Deleting) endpoint has no fleet to answer:
             # the runtime says it does not know it.
@@ -214,7 +220,10 @@ class MultiModelEndpoints:
             if load is None:
                 load = self._loading[key] = _Load()
                 threading.Thread(
-                    target=self._run_load, args=(key, name, route, target, load), daemon=True
+                    target=self._run_load,
+                    args=(key, name, route, target, load),
+                    name="mme-load",  # the endpoint's own reads (benchmarks/reconcile.py)
+                    daemon=True,
                 ).start()
         if not load.done.wait(self.wait_seconds):
             self.not_ready_answers += 1

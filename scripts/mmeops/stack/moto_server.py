@@ -18,6 +18,9 @@ from mmeops.stack.endpoints import (  # noqa: F401 (re-exported: the stack's lis
     EndpointListener,
     add_endpoint_update_listener,
 )
+from mmeops.stack.iam import middleware as iam
+from mmeops.stack.iam import sessions as iam_sessions
+from mmeops.stack.iam import store as iam_store
 
 # The runner's identity: fixed fake keys in moto's default account. Every real account is
 # reached from here through sts.assume_role, as a CI runner does with OIDC.
@@ -34,6 +37,7 @@ class MotoServer:
         endpoints.install()
         tuning.install()  # tuning jobs that really train (stack/tuning.py)
         model_packages.install()  # UpdateModelPackage changes only what it is sent
+        iam_store.install()  # bucket policies judged by stack/iam, with their conditions
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.url = ""
 
@@ -44,6 +48,10 @@ class MotoServer:
         wsgi.app = faults.middleware(wsgi.app)
         # Always on: refuses, as AWS would, a request that breaks the service's model.
         wsgi.app = strict.middleware(wsgi.app)
+        # Always on, outermost (AWS authorizes before it reads a request's members): every
+        # signed request authorized against the policies built from infra/bootstrap.yaml.
+        iam.base_access_key = BASE_ACCESS_KEY_ID
+        wsgi.app = iam.middleware(wsgi.app)
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         return self.url
@@ -56,6 +64,7 @@ class MotoServer:
         tuning.stop_all()  # no training job may write into the next stack's S3
         moto_api_backend.reset()
         endpoints.reset()
+        iam_sessions.reset()
         self._server.stop()
 
 
@@ -84,12 +93,8 @@ def runner_aws(moto_url: str, region: str) -> Aws:
     return Aws(session, region, RUNNER_ACCOUNT_ID)
 
 
-def assumed_aws(moto_url: str, account_id: str, region: str, role_arn: str) -> Aws:
-    """AWS as `account_id` sees it, through sts.assume_role from the runner (moto puts the
-    assumed credentials' calls in the role's account)."""
-    runner = runner_aws(moto_url, region)
-    creds = runner.call("sts", "assume_role", RoleArn=role_arn, RoleSessionName="mmeops-stack")
-    creds = creds["Credentials"]
+def credentials_aws(moto_url: str, region: str, account_id: str | None, creds: dict) -> Aws:
+    """AWS through temporary credentials (STS's `Credentials`) on this moto."""
     session = _MotoSession(
         moto_url,
         aws_access_key_id=creds["AccessKeyId"],
@@ -98,3 +103,29 @@ def assumed_aws(moto_url: str, account_id: str, region: str, role_arn: str) -> A
         region_name=region,
     )
     return Aws(session, region, account_id)
+
+
+def admin_aws(moto_url: str, account_id: str, region: str) -> Aws:
+    """The stack's own administrator in `account_id` (what CloudFormation and the SageMaker
+    service act as): it seeds and inspects the world; never the product's identity."""
+    admin = _MotoSession(
+        moto_url,
+        aws_access_key_id=iam_sessions.ADMIN_ACCESS_KEY_ID,
+        aws_secret_access_key=iam_sessions.ADMIN_SECRET_ACCESS_KEY,
+        region_name=region,
+    )
+    creds = Aws(admin, region).call(
+        "sts",
+        "assume_role",
+        RoleArn=f"arn:aws:iam::{account_id}:role/mmeops-stack-admin",
+        RoleSessionName="mmeops-stack",
+    )["Credentials"]
+    return credentials_aws(moto_url, region, account_id, creds)
+
+
+def assumed_aws(moto_url: str, account_id: str, region: str, role_arn: str) -> Aws:
+    """AWS as `role_arn` sees it, assumed from the runner's identity (the first hop a
+    workflow's configure-aws-credentials makes)."""
+    runner = runner_aws(moto_url, region)
+    creds = runner.call("sts", "assume_role", RoleArn=role_arn, RoleSessionName="mmeops-stack")
+    return credentials_aws(moto_url, region, account_id, creds["Credentials"])

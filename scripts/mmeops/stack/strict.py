@@ -159,8 +159,13 @@ def _wants_body(operation) -> bool:
         return shape is not None
     payload = shape.serialization.get("payload")
     if payload is not None:
-        return shape.members[payload].type_name == "structure"
+        # A structure, or a text payload (PutBucketPolicy's Policy); never a blob (an object).
+        return shape.members[payload].type_name in ("structure", "string")
     return any(m.serialization.get("location") is None for m in shape.members.values())
+
+
+# Shared with the IAM middleware (stack/iam/middleware.py), which reads requests the same way.
+request_headers, read_body, wants_body = _headers, _read_body, _wants_body
 
 
 def _validate(environ: dict) -> tuple[OperationModel, list[strict_rules.Problem], str] | None:

@@ -292,8 +292,10 @@ def _rest_body(
     protocol = operation.service_model.metadata["protocol"]
     if payload is not None:
         member = shape.members[payload]
+        if member.type_name == "string":  # a text payload (PutBucketPolicy's Policy)
+            return {payload: request.body.decode("utf-8", "replace")}
         if not isinstance(member, StructureShape):
-            return {}  # a blob or string payload: the object itself, not checked
+            return {}  # a blob payload: the object itself, not checked
         if protocol == "rest-json":
             return {payload: json.loads(request.body)}
         return {payload: _from_xml(member, _parse_xml(request.body))}
