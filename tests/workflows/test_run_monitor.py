@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from harness import schedule
+from harness.engine import REPOSITORY
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ def test_monitor_runs_every_environment_with_the_monitor_role(world):
     assert {leg["environment"] for leg in legs} == {"monitor"}
     assert all(leg["status"] == "success" for leg in legs)
     assert {(a["role"], a["sub"]) for a in run.assumes()} == {
-        ("arn:aws:iam::111111111111:role/mmeops-monitor", "repo:acme/mmeops:environment:monitor")
+        ("arn:aws:iam::111111111111:role/mmeops-monitor", f"repo:{REPOSITORY}:environment:monitor")
     }
     assert world.state()["issues"] == []
 

@@ -12,6 +12,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from harness.engine import REPOSITORY
 
 from mmeops.config.repo import load_repo
 from mmeops.schedule import started
@@ -90,7 +91,7 @@ def test_a_due_model_is_retrained_and_pinned_in_the_rolling_pull_request(world, 
     assert world.changed("main", ROLLING) == ["environments/sandbox.yaml"]
     # The training role, through the `training` environment's subject; the pull request
     # through the App's token, minted in `github-app`.
-    assert {a["sub"] for a in run.assumes()} == {"repo:acme/mmeops:environment:training"}
+    assert {a["sub"] for a in run.assumes()} == {f"repo:{REPOSITORY}:environment:training"}
     (pull_request_job,) = run.jobs("pull-request")
     assert pull_request_job["environment"] == "github-app"
     creates = [c for c in world.gh_calls() if c["argv"][:2] == ["pr", "create"]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from harness import pull_request
-from harness.engine import APP_CLIENT_ID, APP_PRIVATE_KEY
+from harness.engine import APP_CLIENT_ID, APP_PRIVATE_KEY, REPOSITORY
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def _pull(world, kind: str, reviews: list[dict]) -> None:
         data["pulls"].append(
             {
                 "number": NUMBER,
-                "url": f"https://github.com/acme/mmeops/pull/{NUMBER}",
+                "url": f"https://github.com/{REPOSITORY}/pull/{NUMBER}",
                 "head": "mmeops/retrain-sandbox",
                 "base": "main",
                 "title": "Retrained models for sandbox",

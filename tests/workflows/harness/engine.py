@@ -34,6 +34,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from helpers import isolate
+from mmeops.stack.iam.template import GITHUB_ORG, GITHUB_REPO
 
 from . import limits
 from .fake_api import FakeApi
@@ -43,7 +44,10 @@ HARNESS = Path(__file__).resolve().parent
 STANDINS = HARNESS.parent / "standins"
 ROOT = HARNESS.parents[2]
 ACT = Path(sys.executable).parent / "act"
-REPOSITORY = "acme/mmeops"
+# The repository whose jobs the stack's roles trust: infra/bootstrap.yaml's GitHubOrg and
+# GitHubRepo as the embedded stack bootstraps every account (its OIDC trust policies name
+# `repo:ORG/REPO:environment:ENV`), so a job's token is judged by the real trust policy.
+REPOSITORY = f"{GITHUB_ORG}/{GITHUB_REPO}"
 GITHUB_TOKEN = "ghs_harness_github_token"
 # The GitHub App of the github-app environment (the create-github-app-token stand-in checks
 # the key is a PEM private key; nothing signs with it).
