@@ -32,8 +32,10 @@ def test_monitor_runs_every_environment_with_the_monitor_role(world):
 
 
 def _monitor_role_elsewhere(world):
-    """The monitor environment's role is one in another account than the training account
-    it must read (the registry, baselines, monitoring/): allowed-account-ids refuses it."""
+    """The monitor environment's role is prod's reader, in another account than the training
+    account monitor must read (the registry, baselines, monitoring/): the stack's IAM refuses
+    the monitor environment's token for it (the reader's trust names prod-readonly), and
+    allowed-account-ids would refuse its credentials anyway."""
     world.environments["monitor"]["vars"]["AWS_ROLE_ARN"] = (
         "arn:aws:iam::444444444444:role/mmeops-reader"
     )
