@@ -37,8 +37,22 @@ def endpoint(world, stack, env: str) -> dict | None:
 
 
 def deployments(world, env: str) -> list[str]:
-    """GitHub's deployments of an environment, oldest first, as their statuses."""
-    return [d["statuses"][-1] for d in world.state()["deployments"] if d["environment"] == env]
+    """The deployments of an environment the test's runs made, oldest first, as their
+    statuses (not the ones `all_deployed` seeded)."""
+    return [
+        d["statuses"][-1]
+        for d in world.state()["deployments"]
+        if d["environment"] == env and d["job"] != "seed"
+    ]
+
+
+def all_deployed(world) -> str:
+    """Every environment's last successful deployment applied main's head (a world where
+    nothing is pending); returns that commit."""
+    sha = world.sha("main")
+    for env in ("sandbox", "qa", "prod"):
+        world.deployed(env, sha)
+    return sha
 
 
 def merge(world, changes: dict[str, str], message: str, branch: str) -> tuple[str, str]:

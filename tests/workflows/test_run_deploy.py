@@ -1,15 +1,23 @@
-"""Merging runs deploy.yml through act: each changed environment is reconciled on the embedded
-stack in order, sandbox -> qa -> prod, each in its own GitHub environment with its deployer
-role; a later environment waits for the earlier ones. Issue 24's deploy defects (items 3, 4)
-are marked xfail until wf-fixes merges."""
+"""Merging runs deploy.yml through act: each environment whose file, models/ or mmeops.yaml
+differ from what its last successful deployment applied (`actions/deployed`, read from the
+fake gh's deployments) is reconciled on the embedded stack in order, sandbox -> qa -> prod,
+each in its own GitHub environment with its deployer role; a later environment waits for the
+earlier ones. Each scenario starts with every environment deployed at main's head."""
 
 from __future__ import annotations
 
 import pytest
 from harness import push
-from scenarios import deployments, endpoint, merge, scale
+from scenarios import all_deployed, deployments, endpoint, merge, scale
+
+from mmeops.config.repo import load_repo
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _nothing_pending(world):
+    all_deployed(world)
 
 
 def _deploy(world, before: str, after: str, **kw):
@@ -28,19 +36,14 @@ def test_a_merge_deploys_sandbox_then_qa_then_prod_on_the_stack(world, stack):
         assert endpoint(world, stack, env) == {"status": "InService", "instance_count": 2}, env
         assert deployments(world, env) == ["success"], env
     # In order: each apply job's deployment is recorded when it ends.
-    order = [d["environment"] for d in world.state()["deployments"]]
+    order = [d["environment"] for d in world.state()["deployments"] if d["run_id"] == run.run_id]
     assert order == ["sandbox", "qa", "prod"]
     # Each apply ran with its environment's deployer role, through the subject of that
     # environment (what the deployer's trust policy names).
     subs = {a["sub"].rpartition(":environment:")[2]: a["role"] for a in run.assumes()}
-    assert subs == {
-        env: f"arn:aws:iam::{acct}:role/mmeops-deployer"
-        for env, acct in (
-            ("sandbox", "222222222222"),
-            ("qa", "333333333333"),
-            ("prod", "444444444444"),
-        )
-    }
+    envs = load_repo(world.origin).envs
+    assert subs == {env: envs[env].role_arn for env in ("sandbox", "qa", "prod")}
+    assert all(a["role"].endswith(":role/mmeops-deployer") for a in run.assumes())
 
 
 def _qa_only(world):
@@ -75,9 +78,6 @@ def test_mutation_without_not_cancelled_qa_is_never_deployed(world, stack):
     assert deployments(world, "qa") == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 24 item 3: a change missed by a failed run is dropped"
-)
 def test_a_qa_change_missed_by_a_failed_sandbox_is_applied_by_the_next_push(world, stack):
     changes = {**scale(world, "sandbox", 2), **scale(world, "qa", 2)}
     before, after = merge(world, changes, "sandbox and qa: two instances", "scale-both")
@@ -96,11 +96,10 @@ def test_a_qa_change_missed_by_a_failed_sandbox_is_applied_by_the_next_push(worl
     assert endpoint(world, stack, "qa") == {"status": "InService", "instance_count": 2}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 24 item 4: models/ changes never trigger deploy")
 def test_a_models_change_merged_is_applied(world, stack):
     model_yaml = "models/diabetes-progression/model.yaml"
     text = world.read(model_yaml)
-    before, after = merge(world, {model_yaml: text + "# touched\n"}, "model: touch", "model")
+    before, after = merge(world, {model_yaml: text + "\n# touched\n"}, "model: touch", "model")
     run = _deploy(world, before, after)
     assert run.returncode == 0, run.failures()
     # A model's files can change what every environment serves: each one is reconciled.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from harness import push, schedule
-from scenarios import merge, scale
+from scenarios import all_deployed, merge, scale
 
 from mmeops.config.repo import load_repo
 from mmeops.stack.mme import AccountRef
@@ -19,13 +19,15 @@ def _open_drift_issues(world) -> set[str]:
 
 
 def test_drift_opens_an_issue_per_drifted_environment_and_none_for_a_clean_one(world, stack):
+    # GitHub says every environment applied main's head; only sandbox's change is deployed.
+    all_deployed(world)
     before, after = merge(world, scale(world, "sandbox", 2), "sandbox: two", "scale-sb")
     assert world.run("deploy.yml", "push", push(before, after), sha=after).returncode == 0
 
     run = world.run("drift.yml", "schedule", schedule("23 */3 * * *"))
 
-    # sandbox matches what it deployed; qa and prod were never deployed: their endpoints are
-    # missing, which is drift.
+    # sandbox matches what it deployed; qa's and prod's deployments say they serve main's
+    # first commit, but their endpoints are missing, which is drift.
     assert run.returncode == 0, run.failures()
     assert _open_drift_issues(world) == {"Drift in qa", "Drift in prod"}
     assert {a["sub"].rpartition(":")[2] for a in run.assumes()} == {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from harness import pull_request
+from harness.engine import REPOSITORY
 from scenarios import scale
 
 MARKER = "<!-- mmeops-plan -->"
@@ -46,7 +47,7 @@ def test_a_sandbox_pull_request_is_planned_and_commented_with_read_only_roles(wo
     assert comment["issue"] == 7 and body.startswith(MARKER)
     assert "### sandbox" in body and head[:12] in body
     assert_read_only(run)
-    assert "repo:acme/mmeops:environment:sandbox-readonly" in {a["sub"] for a in run.assumes()}
+    assert f"repo:{REPOSITORY}:environment:sandbox-readonly" in {a["sub"] for a in run.assumes()}
     assert run.jobs("validate")[0]["outputs"]["sandbox"] == "true"
 
 

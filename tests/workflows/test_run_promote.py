@@ -1,6 +1,7 @@
 """promote.yml through act: a workflow_dispatch pins a version in environments/ENV.yaml on a
 branch (a commit made through the contents API, in origin) and opens one pull request with a
-GitHub App installation token minted in the job."""
+GitHub App installation token minted in the job, which runs in the GitHub environment
+`github-app` (the App's key is that environment's secret, issue 24 item 7)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-KEY = "-----BEGIN RSA PRIVATE KEY-----MIIharnessfake-----END RSA PRIVATE KEY-----"
-
 
 def test_promote_opens_one_pull_request_pinning_the_version_with_the_app_token(world):
-    world.repo_vars["MMEOPS_APP_CLIENT_ID"] = "Iv1.harness"
-    world.repo_secrets["MMEOPS_APP_PRIVATE_KEY"] = KEY
     inputs = {"model": "breast-cancer", "version": "3", "to": "sandbox"}
 
     run = world.run("promote.yml", "workflow_dispatch", {}, inputs=inputs)
 
     assert run.returncode == 0, run.failures()
+    assert [job["environment"] for job in run.jobs()] == ["github-app"]
     (pr,) = world.state()["pulls"]
     assert pr["title"] == "Promote breast-cancer v3 to sandbox"
     assert pr["head"] == "mmeops/promote-sandbox-breast-cancer-v3" and pr["base"] == "main"

@@ -34,16 +34,25 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from helpers import isolate
+from mmeops.stack.iam.template import GITHUB_ORG, GITHUB_REPO
 
 from . import limits
+from .fake_api import FakeApi
 from .rewrite import ENVIRONMENTS_VAR, rewrite_tree
 
 HARNESS = Path(__file__).resolve().parent
 STANDINS = HARNESS.parent / "standins"
 ROOT = HARNESS.parents[2]
 ACT = Path(sys.executable).parent / "act"
-REPOSITORY = "acme/mmeops"
+# The repository whose jobs the stack's roles trust: infra/bootstrap.yaml's GitHubOrg and
+# GitHubRepo as the embedded stack bootstraps every account (its OIDC trust policies name
+# `repo:ORG/REPO:environment:ENV`), so a job's token is judged by the real trust policy.
+REPOSITORY = f"{GITHUB_ORG}/{GITHUB_REPO}"
 GITHUB_TOKEN = "ghs_harness_github_token"
+# The GitHub App of the github-app environment (the create-github-app-token stand-in checks
+# the key is a PEM private key; nothing signs with it).
+APP_CLIENT_ID = "Iv23liHarnessApp"
+APP_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nharness\n-----END RSA PRIVATE KEY-----"
 
 # Third-party actions at the commits the workflows pin (tests/workflows/test_workflows.py
 # PINS), each mapped to its stand-in.
@@ -156,6 +165,7 @@ class World:
             )
         )
         self.calls_path.write_text("")
+        self.api = FakeApi(self.state_path, REPOSITORY)
 
     # -- the repository -----------------------------------------------------------------
     def _make_origin(self) -> None:
@@ -251,17 +261,48 @@ class World:
     def _set_branch(self, branch: str, sha: str) -> None:
         self._update_state(lambda d: d["branches"].__setitem__(branch, sha))
 
+    def deployed(self, env: str, sha: str) -> None:
+        """A successful deployment of `env` at `sha`, as GitHub holds one after a deploy run
+        applied that commit (what `actions/deployed` reads)."""
+
+        def add(data: dict) -> None:
+            data["next_id"] = data.get("next_id", 1000) + 1
+            data["deployments"].append(
+                {
+                    "id": data["next_id"],
+                    "sha": sha,
+                    "environment": env,
+                    "statuses": ["success"],
+                    "run_id": 0,
+                    "job": "seed",
+                }
+            )
+
+        self._update_state(add)
+
     def gh_calls(self) -> list[dict]:
         return [json.loads(li) for li in self.calls_path.read_text().splitlines() if li]
 
-    def default_environments(self) -> None:
-        """GitHub environments as docs/workflows.md sets them up: training, each environment
-        with its deployer role, ENV-readonly with the reader role."""
+    def default_environments(self, dsn: str) -> None:
+        """GitHub environments as docs/workflows.md ("1. GitHub environments, first") sets them
+        up: training; monitor (the monitor role, the warehouse DSN as its secret); each
+        environment with its deployer role; ENV-readonly with the reader role; github-app
+        (the App's client id and private key)."""
         from mmeops.config.repo import load_repo
 
         repo = load_repo(self.origin)
         t = repo.settings.training
-        envs = {"training": {"vars": {"AWS_ROLE_ARN": t.role_arn, "AWS_ACCOUNT_ID": t.account_id}}}
+        envs = {
+            "training": {"vars": {"AWS_ROLE_ARN": t.role_arn, "AWS_ACCOUNT_ID": t.account_id}},
+            "monitor": {
+                "vars": {"AWS_ROLE_ARN": t.monitor_role_arn, "AWS_ACCOUNT_ID": t.account_id},
+                "secrets": {"MMEOPS_WAREHOUSE_DSN": dsn},
+            },
+            "github-app": {
+                "vars": {"MMEOPS_APP_CLIENT_ID": APP_CLIENT_ID},
+                "secrets": {"MMEOPS_APP_PRIVATE_KEY": APP_PRIVATE_KEY},
+            },
+        }
         for name, e in repo.envs.items():
             envs[name] = {"vars": {"AWS_ROLE_ARN": e.role_arn, "AWS_ACCOUNT_ID": e.account_id}}
             envs[f"{name}-readonly"] = {
@@ -367,10 +408,13 @@ class World:
             f"{ENVIRONMENTS_VAR}={json.dumps(self.environments)}",
             "--secret",
             f"GITHUB_TOKEN={GITHUB_TOKEN}",
+            # The REST routes mmeops review-kind reads (fake_api.py), as GitHub's API URL.
+            "--env",
+            f"GITHUB_API_URL={self.api.url}",
         ]
         for pin, name in STANDIN_PINS.items():
             cmd += ["--local-repository", f"{pin}={STANDINS / name}"]
-        cmd += ["--local-repository", f"{REPOSITORY}@{sha}={engine}"]
+        cmd += ["--local-repository", f"{REPOSITORY}@{sha}={_uses_tree(engine, home)}"]
         for k, v in self.repo_vars.items():
             cmd += ["--var", f"{k}={v}"]
         for k, v in self.repo_secrets.items():
@@ -378,6 +422,8 @@ class World:
         for k, v in (inputs or {}).items():
             cmd += ["--input", f"{k}={v}"]
         proc = subprocess.run(cmd, cwd=engine, env=env, capture_output=True, text=True)
+        # Kept for reading a failed or slow run afterwards (timestamps per step: profile.py).
+        (home / "act.jsonl").write_text(proc.stdout + proc.stderr)
         log = []
         for line in proc.stdout.splitlines() + proc.stderr.splitlines():
             try:
@@ -424,6 +470,20 @@ class World:
             "MMEOPS_HARNESS_GH_STATE": str(self.state_path),
             "MMEOPS_HARNESS_GH_CALLS": str(self.calls_path),
         }
+
+
+def _uses_tree(engine: Path, home: Path) -> Path:
+    """What `uses: ORG/REPO/...@SHA` may name in this repository, alone: its composite actions
+    (actions/) and reusable workflows (.github/). act copies the mapped directory on every
+    use, Pre and Post of such an action (about a second each for the whole 6 MB checkout,
+    measured with profile.py); these two folders are 150 KB. No action reads another file of
+    the repository through github.action_path (none names it)."""
+    for action in (engine / "actions").glob("*/action.yml"):
+        assert "action_path" not in action.read_text(), f"{action} reads its own folder"
+    uses = home / "uses"
+    for part in ("actions", ".github"):
+        shutil.copytree(engine / part, uses / part)
+    return uses
 
 
 def _glob(pattern: str) -> re.Pattern:

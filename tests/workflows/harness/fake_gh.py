@@ -407,6 +407,19 @@ def put_contents(data: dict, path: str, fields: dict) -> dict:
     return {"commit": {"sha": commit}}
 
 
+def get_contents(data: dict, path: str, ref: str) -> dict:
+    """A file at a branch (or commit), as the contents API returns it: base64 with a newline
+    every 60 characters (GitHub docs, "Get repository content")."""
+    commit = data["branches"].get(ref, ref)
+    found = subprocess.run(["git", "-C", ORIGIN, "show", f"{commit}:{path}"], capture_output=True)
+    if found.returncode != 0:
+        raise Refused(f"HTTP 404: {path} not found at {ref}")
+    encoded = base64.b64encode(found.stdout).decode()
+    content = "\n".join(encoded[i : i + 60] for i in range(0, len(encoded), 60)) + "\n"
+    blob = git("rev-parse", f"{commit}:{path}")
+    return {"type": "file", "path": path, "sha": blob, "encoding": "base64", "content": content}
+
+
 def api(args: list[str]) -> None:
     opts, pos = parse(
         args,
@@ -482,6 +495,8 @@ def _route(data: dict, method: str, route: str, query: dict, fields: dict):
         return {"ref": fields["ref"]}
     if (m := re.fullmatch(r"contents/(.+)", route)) and method == "PUT":
         return put_contents(data, m.group(1), fields)
+    if (m := re.fullmatch(r"contents/(.+)", route)) and method == "GET":
+        return get_contents(data, m.group(1), query.get("ref", "main"))
     if route == "deployments" and method == "GET":
         found = [
             d
