@@ -16,8 +16,14 @@ def line_of(path: Path, needle: str) -> int:
 
 
 def subscribed_queue(aws, name: str) -> tuple[str, str]:
-    """A new SNS topic with an SQS queue subscribed (raw delivery): (topic ARN, queue URL)."""
-    topic = aws.call("sns", "create_topic", Name=f"{name}-events")["TopicArn"]
+    """The template's topic (`mmeops-events`, infra/bootstrap.yaml's TopicName: the one the
+    training and monitor roles may publish to) with a new SQS queue subscribed (raw
+    delivery): (topic ARN, queue URL). Seeded as the stack's admin in `aws`'s account: the
+    product's roles only publish."""
+    from mmeops.stack.embedded import EmbeddedStack
+
+    aws = EmbeddedStack.current.admin(aws.account_id, aws.region)
+    topic = aws.call("sns", "create_topic", Name="mmeops-events")["TopicArn"]
     queue_url = aws.call("sqs", "create_queue", QueueName=f"{name}-events")["QueueUrl"]
     queue_arn = aws.call(
         "sqs", "get_queue_attributes", QueueUrl=queue_url, AttributeNames=["QueueArn"]
@@ -34,9 +40,12 @@ def subscribed_queue(aws, name: str) -> tuple[str, str]:
 
 
 def received(aws, queue_url: str) -> list[dict]:
-    """The JSON messages waiting on the queue."""
+    """The JSON messages waiting on the queue (read as the stack's admin, like the set-up)."""
     import json
 
+    from mmeops.stack.embedded import EmbeddedStack
+
+    aws = EmbeddedStack.current.admin(aws.account_id, aws.region)
     messages = aws.call("sqs", "receive_message", QueueUrl=queue_url, MaxNumberOfMessages=10)
     return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
 from deploy.test_reconcile import World, add_model, isolate
 from mmeops import aws
 from mmeops.artifact import pack_file
@@ -26,6 +25,10 @@ from mmeops.config.repo import load_repo
 from mmeops.deploy.manifest import ManifestEntry, read_manifest, write_manifest
 from mmeops.invoker import lambda_handler
 from mmeops.invoker.server import InvokerServer, front_door_for
+
+# Not `from conftest import`: tests/workflows/ has a conftest of its own, and which module
+# that name finds depends on the collection order.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Door:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from conftest import REPO_ROOT
+# Not `from conftest import`: tests/workflows/ has a conftest of its own, and which module
+# that name finds depends on the collection order.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_package_is_reproducible_and_its_handler_needs_only_boto3(tmp_path: Path) -> None:
