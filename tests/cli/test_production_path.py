@@ -32,7 +32,6 @@ def mmeops(root, *args: str, code: int = 0) -> str:
 
 @pytest.fixture
 def repo(stack, repo_copy, monkeypatch):
-    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
     isolate(repo_copy, "e2e")
     src = repo_copy / "models" / "diabetes-progression"
     dst = repo_copy / "models" / MODEL
