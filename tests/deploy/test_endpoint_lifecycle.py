@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from test_reconcile import AUTOSCALING, SHA, World, add_model, isolate, live_scaling
 
-from mmeops.config.repo import load_repo
+from helpers import settle_endpoint
 from mmeops.deploy.desired import load_desired
 from mmeops.deploy.endpoint import EndpointOps, image_uri
 from mmeops.deploy.planner import EnsureEndpoint
@@ -64,10 +64,12 @@ def test_waiting_polls_soon_backs_off_and_keeps_its_deadline(world: World, monke
     assert status["EndpointStatus"] == "InService"
 
     # A creation slower than the deadline: the wait gives up at the deadline, naming the state.
+    # The endpoint is deleted (as someone outside mmeops) and created again, slowly.
+    e = world.env("sandbox")
+    admin = world.admin(e.account_id)
+    admin.call("sagemaker", "delete_endpoint", EndpointName=e.endpoint.name)
+    assert settle_endpoint(admin, e.endpoint.name) is None
     monkeypatch.setattr(endpoints, "DELAY_SECONDS", 30.0)
-    path = world.root / "environments" / "sandbox.yaml"
-    path.write_text(path.read_text().replace(f"-{world.uid}\n", f"-{world.uid}-slow\n"))
-    world.repo = load_repo(world.root)
     ops = _ops(world, timeout_seconds=1.0)
     started = time.monotonic()
     with pytest.raises(AwsError, match="still Creating after"):
@@ -165,7 +167,8 @@ def test_a_stable_name_refresh_keeps_autoscaled_capacity_a_file_change_sets_it(
     world.mmeops("promote", m, str(v1), "--to", "sandbox")
     world.mmeops("reconcile", "sandbox", "--apply")
     # Load arrives: Application Auto Scaling scales the variant out through this call.
-    world.env_aws("sandbox").call(
+    # (Application Auto Scaling acts with its own service-linked role: the stack's admin here.)
+    world.admin(world.env("sandbox").account_id).call(
         "sagemaker",
         "update_endpoint_weights_and_capacities",
         EndpointName=world.env("sandbox").endpoint.name,

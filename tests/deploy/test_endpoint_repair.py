@@ -39,7 +39,7 @@ def test_an_endpoint_repointed_to_another_prefix_is_drift_and_apply_repairs_it(
 ) -> None:
     m, _ = deploy_one(world, "rp")
     e = world.env("sandbox")
-    sm = world.env_aws("sandbox")
+    sm = world.admin(e.account_id)  # someone outside mmeops, with more power than the deployer
     # Someone points the endpoint at a model of their own that loads another prefix.
     rogue = f"{e.endpoint.name}-rogue"
     elsewhere = f"s3://{e.artifact_bucket}/elsewhere-{world.uid}/"
@@ -84,7 +84,7 @@ def test_an_endpoint_whose_model_was_deleted_is_drift_and_apply_recreates_it(
 ) -> None:
     m, _ = deploy_one(world, "dm")
     e = world.env("sandbox")
-    sm = world.env_aws("sandbox")
+    sm = world.admin(e.account_id)  # someone outside mmeops deletes the endpoint's model
     model = f"{e.endpoint.name}-mme"
     sm.call("sagemaker", "delete_model", ModelName=model)
 
