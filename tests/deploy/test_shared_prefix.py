@@ -53,7 +53,7 @@ def test_another_repositorys_environment_on_the_same_prefix_is_stopped_before_pr
     deploy_one(world, "shared")
     before = world.manifest("sandbox")
     e = world.env("sandbox")
-    keys = {o.key for o in world.env_aws("sandbox").list_objects(e.artifact_bucket, "")}
+    keys = {o.key for o in world.admin(e.account_id).list_objects(e.artifact_bucket, "")}
 
     # A second repository whose `scratch` environment names the same prefix and pins nothing.
     other = tmp_path / "other"
@@ -75,4 +75,4 @@ def test_another_repositorys_environment_on_the_same_prefix_is_stopped_before_pr
         assert "is environment 'sandbox''s routing manifest, not 'scratch''s" in result.output
         assert calls.mutating() == []
     assert world.manifest("sandbox") == before
-    assert {o.key for o in world.env_aws("sandbox").list_objects(e.artifact_bucket, "")} == keys
+    assert {o.key for o in world.admin(e.account_id).list_objects(e.artifact_bucket, "")} == keys

@@ -20,7 +20,7 @@ import psycopg2
 import pytest
 from click.testing import CliRunner
 
-from helpers import png_rows, received, subscribed_queue
+from helpers import fresh_accounts, png_rows, received, subscribed_queue
 from mmeops import aws
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
@@ -103,6 +103,7 @@ def served(stack, tmp_path_factory) -> Served:
     for path in (root / "environments").glob("*.yaml"):  # private prefix and endpoint names
         text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>mon{uid}/", path.read_text())
         path.write_text(re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text))
+    fresh_accounts(root, uid)  # its own accounts, bootstrapped for that prefix and endpoint
     name, table = f"mon-{uid}", f"public.mon_{uid}"
     conn = psycopg2.connect(stack.dsn)
     with conn, conn.cursor() as cur:
