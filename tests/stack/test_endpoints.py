@@ -27,6 +27,7 @@ from mmeops import aws
 from mmeops.config.repo import load_repo
 from mmeops.errors import AwsError, NotFound
 from mmeops.stack import endpoints
+from mmeops.stack.embedded import EmbeddedStack
 from mmeops.stack.moto_server import add_endpoint_update_listener
 
 VARIANT = "AllTraffic"
@@ -41,7 +42,7 @@ def slow(monkeypatch) -> None:
 @pytest.fixture
 def sandbox(stack) -> aws.Aws:
     env = load_repo(stack.repo_root).envs["sandbox"]
-    return aws.for_account(env.account_id, env.region, env.role_arn)
+    return EmbeddedStack.current.admin(env.account_id, env.region)  # the emulation's operator
 
 
 class Mme:
@@ -164,7 +165,7 @@ def test_update_refuses_unknown_names_the_config_in_use_and_other_accounts(sandb
         )
     # Another account cannot see, let alone update, the sandbox's endpoint.
     prod = load_repo(stack.repo_root).envs["prod"]
-    prod_aws = aws.for_account(prod.account_id, prod.region, prod.role_arn)
+    prod_aws = EmbeddedStack.current.admin(prod.account_id, prod.region)  # the emulation's operator
     with pytest.raises(NotFound):
         prod_aws.call(
             "sagemaker", "update_endpoint", EndpointName=mme.name, EndpointConfigName=config

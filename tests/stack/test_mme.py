@@ -19,6 +19,7 @@ from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.capacity import model_cost
 from mmeops.config.repo import load_repo
+from mmeops.stack.embedded import EmbeddedStack
 
 
 def _booster(objective: str, seed: int) -> tuple[xgb.Booster, np.ndarray]:
@@ -60,7 +61,7 @@ class Endpoint:
 def endpoint(stack) -> Endpoint:
     """An MME in the sandbox account serving two models: a regressor and a classifier."""
     env = load_repo(stack.repo_root).envs["sandbox"]
-    sandbox = aws.for_account(env.account_id, env.region, env.role_arn)
+    sandbox = EmbeddedStack.current.admin(env.account_id, env.region)  # the emulation's operator
     name = f"mme-test-{uuid.uuid4().hex[:8]}"
     prefix = f"{name}/"
     boosters, rows, sizes = {}, {}, {}

@@ -37,9 +37,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from helpers import create_multi_model, settle_endpoint
-from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.config.repo import load_repo
+from mmeops.stack.embedded import EmbeddedStack
 
 PREDICTION_FAILED = (
     '{\n  "code": 503,\n  "type": "InternalServerException",\n  "message": "Prediction failed"\n}\n'
@@ -86,7 +86,7 @@ class Models:
 def mme(stack):
     """An MME whose prefix holds the models and the archives the table needs."""
     env = load_repo(stack.repo_root).envs["sandbox"]
-    sandbox = aws.for_account(env.account_id, env.region, env.role_arn)
+    sandbox = EmbeddedStack.current.admin(env.account_id, env.region)  # the emulation's operator
     name = f"mme-conf-{uuid.uuid4().hex[:8]}"
     models = Models(
         _train("reg:squarederror", 1),
