@@ -20,9 +20,9 @@ import xgboost
 from botocore.exceptions import ClientError
 from sagemaker.core import image_uris
 
-from mmeops import aws
 from mmeops.config.repo import load_repo
 from mmeops.stack import strict
+from mmeops.stack.embedded import EmbeddedStack
 from mmeops.stack.training_faults import training_faults
 
 REGION = "us-east-1"
@@ -50,7 +50,7 @@ def account(stack):
     one file; no header, label first."""
     repo = load_repo(stack.repo_root)
     t = repo.settings.training
-    acct = aws.for_account(t.account_id, t.region, t.role_arn)
+    acct = EmbeddedStack.current.admin(t.account_id, t.region)  # the emulation's operator
     bucket, prefix = repo.settings.bucket, f"training-tests/{uuid.uuid4().hex[:8]}/"
     x, y = _data(np.random.default_rng(7), 300)
     acct.put_bytes(bucket, prefix + "train/part-1.csv", _csv(x[:120], y[:120]))
@@ -649,7 +649,7 @@ def test_a_channel_in_another_accounts_bucket_is_refused(stack, account):
     evaluate: the stack refuses it rather than read it (stricter, never more lenient)."""
     acct, bucket, prefix, (x, y) = account
     env = load_repo(stack.repo_root).envs["sandbox"]
-    other = aws.for_account(env.account_id, env.region, env.role_arn)
+    other = EmbeddedStack.current.admin(env.account_id, env.region)  # the emulation's operator
     key = f"{prefix}train/data.csv"
     other.put_bytes(env.artifact_bucket, key, _csv(x[:50], y[:50]))
     channels = [_channel("train", f"s3://{env.artifact_bucket}/{key}")]
