@@ -10,6 +10,7 @@ from test_reconcile import World, add_model, isolate
 
 from mmeops.config.repo import load_repo
 from mmeops.extract.run import extract
+from mmeops.stack.iam import middleware
 from mmeops.tune.run import tune
 
 DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
@@ -44,7 +45,11 @@ def test_routes_lists_target_model_version_and_feature_order(stack, repo_copy: P
         entry.pop("feature_count", None)
     write_manifest(world, old)
 
-    out = json.loads(world.mmeops("routes", "sandbox", "--format", "json"))
+    # The registry reader may not read datasets/ (least privilege): routes' best-effort read
+    # of the dataset schema is refused, and that refusal is the one expected here.
+    with middleware.expecting() as refused:
+        out = json.loads(world.mmeops("routes", "sandbox", "--format", "json"))
+    assert refused.denied and all("schema.json" in d.message for d in refused.denied)
     assert out["endpoint"] == world.env("sandbox").endpoint.name
     routes = {r["model"]: r for r in out["routes"]}
     live = world.manifest("sandbox")["models"]
@@ -68,7 +73,8 @@ def test_routes_lists_target_model_version_and_feature_order(stack, repo_copy: P
     # A manifest entry that carries feature_names (as reconcile now writes them) is used as is.
     old["models"][bare]["feature_names"] = ["x0", "x1", "x2"]
     write_manifest(world, old)
-    table = world.mmeops("routes", "sandbox")
+    with middleware.expecting():
+        table = world.mmeops("routes", "sandbox")
     assert f"{bare}  v{bare_version}  TargetModel={live[bare]['target_model']}" in table
     assert "  features (manifest): x0, x1, x2" in table
     assert "  features (unknown): unknown" in table
