@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from onoff import compare  # noqa: E402
 from strict_overhead import tuning_request  # noqa: E402
 
 from mmeops.config.repo import load_repo  # noqa: E402
@@ -58,14 +58,6 @@ def one_mix(aws, bucket: str, i: int) -> int:
     return 10
 
 
-def timed_round(aws, bucket: str, requests: int) -> tuple[float, float]:
-    sent, start, cpu, i = 0, time.perf_counter(), time.process_time(), 0
-    while sent < requests:
-        sent += one_mix(aws, bucket, i)
-        i += 1
-    return sent / (time.perf_counter() - start), (time.process_time() - cpu) * 1000 / sent
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=300)
@@ -83,25 +75,13 @@ def main() -> None:
         admin.call("sagemaker", "create_model_package_group", ModelPackageGroupName="bench")
         aws = assumed_aws(url, t.account_id, t.region, t.role_arn)
         bucket = repo.settings.bucket
-        timed_round(aws, bucket, 50)  # untimed: imports, connections, model loading
-        with iam.disabled():
-            timed_round(aws, bucket, 50)
-        on, off = [], []
-        for _ in range(args.repeat):
-            on.append(timed_round(aws, bucket, args.requests))
-            with iam.disabled():
-                off.append(timed_round(aws, bucket, args.requests))
-        assert iam.refusals() == [], iam.refusals()
-        for label, rounds in (("on ", on), ("off", off)):
-            shown = ", ".join(f"{r:.0f}/s {ms:.2f}ms" for r, ms in rounds)
-            print(f"rounds {label}: {shown} (requests per second, CPU per request)")
-        best_on, best_off = max(r for r, _ in on), max(r for r, _ in off)
-        cpu_on, cpu_off = min(ms for _, ms in on), min(ms for _, ms in off)
-        print(
-            f"iam_overhead requests={args.requests} rps_on={best_on:.0f} "
-            f"rps_off={best_off:.0f} overhead_pct={(best_off / best_on - 1) * 100:.1f} "
-            f"cpu_ms_on={cpu_on:.2f} cpu_ms_off={cpu_off:.2f} "
-            f"cpu_overhead_pct={(cpu_on / cpu_off - 1) * 100:.1f}"
+        compare(
+            "iam_overhead",
+            lambda i: one_mix(aws, bucket, i),
+            iam.disabled,
+            args.requests,
+            args.repeat,
+            refused=iam.refusals,
         )
     finally:
         moto.stop()

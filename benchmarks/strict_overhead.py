@@ -22,13 +22,18 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import sys
 import time
+from pathlib import Path
 
 import boto3
 from botocore.config import Config
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from onoff import compare  # noqa: E402
 
 from mmeops.stack import strict  # noqa: E402
 from mmeops.stack.iam import middleware as iam  # noqa: E402
@@ -98,17 +103,6 @@ def one_mix(c: dict, i: int) -> int:
     return 10
 
 
-def timed_round(c: dict, requests: int) -> tuple[float, float]:
-    """(requests per wall second, CPU milliseconds per request). Client and moto run in this
-    process, so its CPU time covers both sides and is barely moved by other processes' load."""
-    sent, start, cpu = 0, time.perf_counter(), time.process_time()
-    i = 0
-    while sent < requests:
-        sent += one_mix(c, i)
-        i += 1
-    return sent / (time.perf_counter() - start), (time.process_time() - cpu) * 1000 / sent
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=300)
@@ -125,25 +119,23 @@ def main() -> None:
         c["s3"].create_bucket(Bucket=BUCKET)
         c["secretsmanager"].create_secret(Name="bench/dsn", SecretString="postgresql://x")
         c["sagemaker"].create_model_package_group(ModelPackageGroupName="bench")
-        timed_round(c, 50)  # untimed: imports, connections, model loading
-        with strict.disabled():
-            timed_round(c, 50)
-        on, off = [], []
-        for _ in range(args.repeat):
-            on.append(timed_round(c, args.requests))
-            with strict.disabled():
-                off.append(timed_round(c, args.requests))
-        assert strict.violations() == [], strict.violations()
-        for label, rounds in (("on ", on), ("off", off)):
-            shown = ", ".join(f"{r:.0f}/s {ms:.2f}ms" for r, ms in rounds)
-            print(f"rounds {label}: {shown} (requests per second, CPU per request)")
-        best_on, best_off = max(r for r, _ in on), max(r for r, _ in off)
-        cpu_on, cpu_off = min(ms for _, ms in on), min(ms for _, ms in off)
-        print(
-            f"strict_overhead requests={args.requests} rps_on={best_on:.0f} "
-            f"rps_off={best_off:.0f} overhead_pct={(best_off / best_on - 1) * 100:.1f} "
-            f"cpu_ms_on={cpu_on:.2f} cpu_ms_off={cpu_off:.2f} "
-            f"cpu_overhead_pct={(cpu_on / cpu_off - 1) * 100:.1f}"
+        # The warm-start parent every round's request names must exist (the stack checks it).
+        parent = tuning_request()
+        parent["HyperParameterTuningJobName"] = "bench-parent"
+        parent.pop("WarmStartConfig")
+        c["sagemaker"].create_hyper_parameter_tuning_job(**parent)
+        c["sagemaker"].stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="bench-parent")
+        while c["sagemaker"].describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName="bench-parent"
+        )["HyperParameterTuningJobStatus"] not in ("Completed", "Stopped", "Failed"):
+            time.sleep(0.1)
+        compare(
+            "strict_overhead",
+            lambda i: one_mix(c, i),
+            strict.disabled,
+            args.requests,
+            args.repeat,
+            refused=strict.violations,
         )
     finally:
         guard.__exit__(None, None, None)

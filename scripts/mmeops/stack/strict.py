@@ -25,10 +25,8 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
@@ -36,6 +34,7 @@ from xml.sax.saxutils import escape
 from botocore.model import OperationModel
 
 from mmeops.stack import strict_rules, strict_wire
+from mmeops.stack.ledger import Ledger
 
 # `Credential=AKID/20261122/us-east-1/s3/aws4_request`: the signed service name (a presigned
 # URL carries it as X-Amz-Credential=AKID%2F...).
@@ -61,62 +60,36 @@ class Log:
     violations: list[Violation] = field(default_factory=list)
 
 
-_lock = threading.Lock()
-_log = Log()
-_expected: list[Log] = []  # the innermost `expecting()` block's log, while one runs
-_enabled = True
+_ledger = Ledger(Log)
+expecting = _ledger.expecting  # a test that sends invalid requests on purpose
+disabled = _ledger.disabled  # benchmarks only
 
 
 def violations() -> list[Violation]:
     """Every violation this process's embedded AWS refused outside `expecting()` blocks."""
-    with _lock:
-        return list(_log.violations)
+    return _ledger.read(lambda log: list(log.violations))
 
 
 def checked() -> int:
     """How many requests the validator resolved and checked outside `expecting()` blocks."""
-    with _lock:
-        return sum(_log.checked.values())
+    return _ledger.read(lambda log: sum(log.checked.values()))
 
 
 def summary() -> dict[str, dict[str, int]]:
     """Requests checked per service, and signed requests no operation of the models matched
     (they passed unchecked), outside `expecting()` blocks."""
-    with _lock:
-        return {"checked": dict(_log.checked), "unresolved": dict(_log.unresolved)}
-
-
-@contextmanager
-def expecting() -> Iterator[Log]:
-    """Requests refused while the block runs are the caller's (a test of the validator): they
-    go to the yielded log, not to the process-global one the suite checks."""
-    log = Log()
-    with _lock:
-        _expected.append(log)
-    try:
-        yield log
-    finally:
-        with _lock:
-            _expected.remove(log)
-
-
-@contextmanager
-def disabled() -> Iterator[None]:
-    """The validator off while the block runs: only for measuring its cost (benchmarks)."""
-    global _enabled
-    _enabled = False
-    try:
-        yield
-    finally:
-        _enabled = True
+    return _ledger.read(
+        lambda log: {"checked": dict(log.checked), "unresolved": dict(log.unresolved)}
+    )
 
 
 def _record(service: str, operation: str, message: str | None) -> None:
-    with _lock:
-        log = _expected[-1] if _expected else _log
+    def change(log: Log) -> None:
         log.checked[service] += 1
         if message is not None:
             log.violations.append(Violation(service, operation, message))
+
+    _ledger.write(change)
 
 
 # --- the middleware ------------------------------------------------------------------------
@@ -189,8 +162,8 @@ def _validate(environ: dict) -> tuple[OperationModel, list[strict_rules.Problem]
     request = strict_wire.Request(method, path, query, _headers(environ), body)
     operation = strict_wire.resolve(models, request)
     if operation is None:
-        with _lock:
-            (_expected[-1] if _expected else _log).unresolved[f"{method} {scope.group(1)}"] += 1
+        unmatched = f"{method} {scope.group(1)}"
+        _ledger.write(lambda log: log.unresolved.update([unmatched]))
         return None
     if body is None and _wants_body(operation):
         request = strict_wire.Request(method, path, query, request.headers, _read_body(environ))
@@ -288,7 +261,7 @@ def middleware(app: Callable) -> Callable:
     """Wrap moto's WSGI app: a request AWS would refuse is answered here, as AWS answers it."""
 
     def wrapped(environ: dict, start_response: Callable):
-        if not _enabled:
+        if not _ledger.enabled:
             return app(environ, start_response)
         try:
             result = _validate(environ)

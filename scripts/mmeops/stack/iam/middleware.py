@@ -3,7 +3,7 @@ every signed request is authorized as AWS would before moto sees it, and refused
 service's own error format; STS answers are read back to learn each new session's principal.
 
 Refusals are logged process-wide (`refusals()`); `expecting()` keeps a test's deliberate ones
-apart, as strict.expecting() does for validation errors. `disabled()` turns enforcement off
+apart (one `ledger.Ledger`, as the strict validator keeps). `disabled()` turns enforcement off
 for a block (benchmarks only).
 """
 
@@ -12,10 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote
 from xml.etree import ElementTree
@@ -27,6 +25,7 @@ from mmeops.stack.iam.actions import Call, Need
 from mmeops.stack.iam.decide import Refusal
 from mmeops.stack.iam.policy import Caller
 from mmeops.stack.iam.sessions import Session
+from mmeops.stack.ledger import Ledger
 
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/[0-9]{8}/([^/]+)/([^/]+)/aws4_request")
 _REQUEST_ID = "mmeops-iam"
@@ -50,56 +49,30 @@ class Log:
     denied: list[Denied] = field(default_factory=list)
 
 
-_lock = threading.Lock()
-_log = Log()
-_expected: list[Log] = []
-_enabled = True
+_ledger = Ledger(Log)
+expecting = _ledger.expecting  # a test that provokes refusals on purpose
+disabled = _ledger.disabled  # benchmarks only
 base_access_key = ""  # the runner's keys; set by MotoServer
 
 
 def allowed() -> int:
     """How many requests were authorized outside `expecting()` blocks, in this process."""
-    with _lock:
-        return _log.allowed
+    return _ledger.read(lambda log: log.allowed)
 
 
 def refusals() -> list[Denied]:
     """Every request refused outside `expecting()` blocks, in this process."""
-    with _lock:
-        return list(_log.denied)
-
-
-@contextmanager
-def expecting() -> Iterator[Log]:
-    """Refusals while the block runs go to the yielded log (a test that expects them)."""
-    log = Log()
-    with _lock:
-        _expected.append(log)
-    try:
-        yield log
-    finally:
-        with _lock:
-            _expected.remove(log)
-
-
-@contextmanager
-def disabled() -> Iterator[None]:
-    """Enforcement off while the block runs: only for measuring its cost (benchmarks)."""
-    global _enabled
-    _enabled = False
-    try:
-        yield
-    finally:
-        _enabled = True
+    return _ledger.read(lambda log: list(log.denied))
 
 
 def _note(denied: Denied | None) -> None:
-    with _lock:
-        log = _expected[-1] if _expected else _log
+    def change(log: Log) -> None:
         if denied is None:
             log.allowed += 1
         else:
             log.denied.append(denied)
+
+    _ledger.write(change)
 
 
 # --- reading the request -------------------------------------------------------------------
@@ -230,7 +203,7 @@ def _invalid(parsed: _Parsed):
 
 def middleware(app: Callable) -> Callable:
     def wrapped(environ: dict, start_response: Callable):
-        if not _enabled:
+        if not _ledger.enabled:
             return app(environ, start_response)
         parsed = _parse(environ)
         if parsed is None:  # moto's own API, a health check: not AWS
