@@ -84,8 +84,13 @@ def monitor_cmd(
     if html_file:
         outputs.write_text(html_file, html.page(run))
     github.append_summary(markdown)
-    github.set_output("data_drift", json.dumps([m.model for m in run.models if m.data_violated]))
-    github.set_output("quality", json.dumps([m.model for m in run.models if m.quality_violated]))
+    # A model monitored from both sources has two results: each list names it once.
+    drifted = list(dict.fromkeys(m.model for m in run.models if m.data_violated))
+    github.set_output("data_drift", json.dumps(drifted))
+    github.set_output(
+        "quality",
+        json.dumps(list(dict.fromkeys(m.model for m in run.models if m.quality_violated))),
+    )
     if run.violated:
-        bad = ", ".join(m.model for m in run.models if m.status == "violated")
+        bad = ", ".join(dict.fromkeys(m.model for m in run.models if m.status == "violated"))
         raise Violated(f"monitoring found violations in {env}: {bad}")
