@@ -125,6 +125,19 @@ def test_capture_is_judged_as_what_clients_sent_and_what_the_model_answered(serv
     assert [f.name for f in result.data.features] == [*FEATURES, "prediction"]
     assert result.quality is None  # no labels.sql: no model quality claimed
     assert "from the front door's capture: 240 rows dated" in report.headline(result)
+    # Its CloudWatch series stand beside the warehouse's (listed as the stack's admin).
+    t = load_repo(served.root).settings.training
+    listed = EmbeddedStack.current.admin(t.account_id, t.region).call(
+        "cloudwatch",
+        "list_metrics",
+        Namespace="mmeops",
+        MetricName="WindowRows",
+        Dimensions=[
+            {"Name": "Model", "Value": served.name},
+            {"Name": "Source", "Value": "capture"},
+        ],
+    )["Metrics"]
+    assert len(listed) == 1
 
 
 def test_labels_join_on_the_inference_id_and_unmatched_ids_are_counted(served, traffic):

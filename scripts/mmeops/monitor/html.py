@@ -202,7 +202,7 @@ def _model(m: ModelRun, past: list[dict]) -> str:
 
 def page(run: MonitorRun) -> str:
     """The whole report: one banner in the run's status colour, then a section per model."""
-    bad = [m.model for m in run.models if m.status == VIOLATED]
+    bad = list(dict.fromkeys(m.model for m in run.models if m.status == VIOLATED))
     status = VIOLATED if bad else OK
     title = f"Monitoring {run.env}: " + (
         f"violations in {', '.join(bad)}" if bad else "no violations"

@@ -116,7 +116,7 @@ def _model_section(m: ModelRun, past: list[dict]) -> list[str]:
 
 
 def markdown(run: MonitorRun) -> str:
-    bad = [m.model for m in run.models if m.status == VIOLATED]
+    bad = list(dict.fromkeys(m.model for m in run.models if m.status == VIOLATED))
     status = f"❌ violations in {', '.join(bad)}" if bad else "✅ no violations"
     lines = [f"## Monitoring {run.env}: {status}", "", f"Run `{run.run_id}`.", ""]
     for m in run.models:
