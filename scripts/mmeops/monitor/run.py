@@ -313,18 +313,21 @@ def _from_capture(ctx: Context, model: str, s: Served) -> tuple[ModelRun, dict]:
             skipped=f"{data.rows} captured rows in the window, fewer than monitor.min_rows "
             f"({s.cfg.monitor.min_rows}): not judged",
         )
-    quality = None
-    if joined is not None:
-        labeled = ~np.isnan(joined.labels)
-        n = int(labeled.sum())
-        quality = (
-            _too_few_labels(s.cfg, n)
-            if n < s.cfg.monitor.min_rows
-            else _judged_quality(s.cfg, joined.labels[labeled], captured.predictions[labeled])
-        )
+    quality = None if joined is None else _joined_quality(s.cfg, joined, captured.predictions)
     window_stats = _statistics(s, columns, captured.matrix)
     result = _result(model, s, data, quality, window_stats, CAPTURE, tuple(notes))
     return result, window_stats
+
+
+def _joined_quality(
+    cfg: ModelConfig, joined: ml.Joined, predictions: np.ndarray
+) -> mq.ModelQuality:
+    """The answers the model gave, scored against the labels that joined them."""
+    labeled = ~np.isnan(joined.labels)
+    n = int(labeled.sum())
+    if n < cfg.monitor.min_rows:
+        return _too_few_labels(cfg, n)
+    return _judged_quality(cfg, joined.labels[labeled], predictions[labeled])
 
 
 def _statistics(s: Served, names: list[str], matrix: np.ndarray) -> dict:
