@@ -95,20 +95,30 @@ def _traffic(world, m: str) -> dict[str, tuple[str, list[float], float]]:
     """inference id -> (variant, the row sent, the prediction answered)."""
     rows = np.random.default_rng(3).normal(size=(REQUESTS, 3)).round(3)
     rows[::7, 1] = np.nan  # an empty field: a missing value the container scores
-    door, sent = Door(world), {}
+    bodies = [",".join("" if np.isnan(v) else f"{v:.3f}" for v in row) for row in rows]
+    answers = post_all(world, m, [(b, {"X_Route_Key": f"c{i}"}) for i, b in enumerate(bodies)])
+    sent = {}
+    for row, answer in zip(rows, answers, strict=True):
+        (p,) = answer["predictions"]
+        sent[answer["inference_id"]] = (answer["variant"], list(row), float(np.ravel(p)[0]))
+    return sent
+
+
+def post_all(world, model: str, requests: list[tuple[str, dict]]) -> list[dict]:
+    """POST each (body, headers) through a front door of sandbox: the answers, in order, once
+    every shadow call has ended and the capture is flushed."""
+    door, answers = Door(world), []
     try:
-        for i, row in enumerate(rows):
-            body = ",".join("" if np.isnan(v) else f"{v:.3f}" for v in row)
-            status, answer, _ = door.post(m, body, X_Route_Key=f"c{i}")
+        for body, headers in requests:
+            status, answer, _ = door.post(model, body, **headers)
             assert status == 200, answer
-            (p,) = answer["predictions"]
-            sent[answer["inference_id"]] = (answer["variant"], list(row), float(np.ravel(p)[0]))
+            answers.append(answer)
         front = door.server.door
         assert front.sidecar.drain()
         front.capture.flush()
     finally:
         door.close()
-    return sent
+    return answers
 
 
 def _as_reader(stack, monkeypatch, world, *args: str) -> tuple[int, str]:

@@ -12,138 +12,19 @@ import re
 import shutil
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
-import psycopg2
 import pytest
 from click.testing import CliRunner
 
-from helpers import fresh_accounts, png_rows, received, subscribed_queue
+from helpers import png_rows, received, subscribed_queue
 from mmeops import aws
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
-from mmeops.deploy.reconcile import reconcile
-from mmeops.extract.run import extract
 from mmeops.monitor.history import history_key
-from mmeops.monitor.run import monitor
-from mmeops.register.run import register
 from mmeops.stack.embedded import EmbeddedStack
-from mmeops.tune.run import tune
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FEATURES = ("x1", "x2", "x3", "x4")
-TODAY = dt.datetime.now(dt.timezone.utc).date()
-
-
-def rows(n: int, seed: int, day: dt.date | None = None, span_days: int = 0) -> dict:
-    """x1 ~ N(10, 2), x2 ~ N(50, 5), x3 ~ N(0, 1), x4 whole numbers 80..120; y linear + noise."""
-    rng = np.random.default_rng(seed)
-    data = {
-        "x1": rng.normal(10, 2, n),
-        "x2": rng.normal(50, 5, n),
-        "x3": rng.normal(0, 1, n),
-        "x4": rng.integers(80, 121, n).astype(float),
-    }
-    data["y"] = 3 * data["x1"] + 0.5 * data["x2"] - 2 * data["x3"] + rng.normal(0, 1, n)
-    start = day or TODAY
-    data["event_date"] = [
-        start + dt.timedelta(days=int(d)) for d in rng.integers(0, span_days + 1, n)
-    ]
-    return data
-
-
-def _sql(value):
-    """A psycopg2 parameter: numpy numbers as Python floats, NaN as NULL."""
-    if isinstance(value, dt.date):
-        return value
-    return None if np.isnan(value) else float(value)
-
-
-def insert(dsn: str, table: str, data: dict) -> None:
-    columns = ["event_date", *FEATURES, "y"]
-    records = list(zip(*(data[c] for c in columns), strict=True))
-    conn = psycopg2.connect(dsn)
-    with conn, conn.cursor() as cur:
-        cur.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * 6)})",
-            [tuple(_sql(v) for v in r) for r in records],
-        )
-    conn.close()
-
-
-class Served:
-    def __init__(self, root: Path, name: str, table: str, dsn: str):
-        self.root, self.name, self.table, self.dsn = root, name, table, dsn
-        self.day = 0
-
-    def window(self, data: dict) -> dt.date:
-        """Insert `data` on a day of its own and return that day."""
-        self.day += 1
-        day = TODAY + dt.timedelta(days=10 + self.day)
-        data = {**data, "event_date": [day] * len(data["x1"])}
-        insert(self.dsn, self.table, data)
-        return day
-
-    def monitor(self, day: dt.date, env: str = "sandbox"):
-        run = monitor(load_repo(self.root), env, [self.name], since=day, today=day)
-        assert len(run.models) == 1
-        return run.models[0]
-
-
-@pytest.fixture(scope="module")
-def served(stack, tmp_path_factory) -> Served:
-    """A regression model on its own table, v1 registered by `register` and served in
-    sandbox (its own artifact prefix and endpoint name on the shared stack)."""
-    root = tmp_path_factory.mktemp("monitor")
-    shutil.copy2(REPO_ROOT / "mmeops.yaml", root / "mmeops.yaml")
-    for folder in ("models", "environments"):
-        shutil.copytree(REPO_ROOT / folder, root / folder)
-    uid = uuid.uuid4().hex[:6]
-    for path in (root / "environments").glob("*.yaml"):  # private prefix and endpoint names
-        text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>mon{uid}/", path.read_text())
-        path.write_text(re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text))
-    fresh_accounts(root, uid)  # its own accounts, bootstrapped for that prefix and endpoint
-    name, table = f"mon-{uid}", f"public.mon_{uid}"
-    conn = psycopg2.connect(stack.dsn)
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            f"CREATE TABLE {table} (id serial PRIMARY KEY, event_date date NOT NULL, "
-            + ", ".join(f"{c} double precision" for c in (*FEATURES, "y"))
-            + ")"
-        )
-    conn.close()
-    train = rows(
-        1500, seed=1, day=dt.date(2025, 1, 1), span_days=(TODAY - dt.date(2025, 1, 3)).days
-    )
-    insert(stack.dsn, table, train)
-
-    model = root / "models" / name
-    model.mkdir()
-    (model / "query.sql").write_text(
-        f"SELECT event_date, {', '.join(FEATURES)}, y\nFROM {table}\n"
-        "WHERE event_date >= %(start_date)s AND event_date < %(end_date)s\nORDER BY id\n"
-    )
-    yaml = (root / "models" / "diabetes-progression" / "model.yaml").read_text()
-    yaml = yaml.replace("name: diabetes-progression", f"name: {name}")
-    yaml = yaml.replace("target: progression", "target: y")
-    yaml = yaml.replace("  max_jobs: 12", "  max_jobs: 2").replace(
-        "num_round: 300", "num_round: 60"
-    )
-    yaml = yaml.replace("  bound: 80", "  bound: 5")
-    (model / "model.yaml").write_text(yaml)
-
-    repo = load_repo(root)
-    extract(repo, name)
-    tune(repo, name)
-    reg = register(repo, name)
-    assert reg.version == 1, reg.verdict.summary()
-    env = root / "environments" / "sandbox.yaml"
-    env.write_text(env.read_text().replace("models: {}", f"models:\n  {name}: 1"))
-    report = reconcile(load_repo(root), "sandbox", "apply", poll_seconds=0.1)
-    assert not report.failed, report.summary()
-    return Served(root, name, table, stack.dsn)
+from monitor.served_model import FEATURES, TODAY, Served, insert, rows
 
 
 def kinds(result) -> dict[str, set[str]]:
@@ -435,6 +316,8 @@ def test_each_run_publishes_per_model_metrics_in_the_training_account(served: Se
         Namespace="mmeops",
         Dimensions=[{"Name": "Model", "Value": served.name}],
     )["Metrics"]
+    # The warehouse's series (capture's carry a Source dimension: test_monitor_capture.py).
+    listed = [m for m in listed if all(d["Name"] != "Source" for d in m["Dimensions"])]
     names = {m["MetricName"] for m in listed}
     assert {"DriftScore", "Violations", "WindowRows", "LabeledRows", "Quality.rmse"} <= names
     assert "FeatureDriftScore" not in names

@@ -53,10 +53,12 @@ def monitor_cmd(
 ) -> None:
     """Check every model ENV serves (or only MODELS) against its served version's baseline.
 
-    Data quality: the model's query over the rows after its training window, against the
-    baseline registered with the version. Model quality: where labels arrived, the served
-    artifact's gate metric against its bound. Exits 3 on any violation; writes
-    `data_drift=<json>` and `quality=<json>` (model lists) to $GITHUB_OUTPUT.
+    Data quality: the window's rows (the model's query, or with `monitor.source: capture`
+    what clients sent through the front door; `both`: each) against the baseline registered
+    with the version. Model quality: where labels arrived (the query's target, or
+    labels.sql joined on capture's inference ids), the gate's metrics against their bounds.
+    Exits 3 on any violation; writes `data_drift=<json>` and `quality=<json>` (model lists)
+    to $GITHUB_OUTPUT.
 
     Example:
 
@@ -84,8 +86,13 @@ def monitor_cmd(
     if html_file:
         outputs.write_text(html_file, html.page(run))
     github.append_summary(markdown)
-    github.set_output("data_drift", json.dumps([m.model for m in run.models if m.data_violated]))
-    github.set_output("quality", json.dumps([m.model for m in run.models if m.quality_violated]))
+    # A model monitored from both sources has two results: each list names it once.
+    drifted = list(dict.fromkeys(m.model for m in run.models if m.data_violated))
+    github.set_output("data_drift", json.dumps(drifted))
+    github.set_output(
+        "quality",
+        json.dumps(list(dict.fromkeys(m.model for m in run.models if m.quality_violated))),
+    )
     if run.violated:
-        bad = ", ".join(m.model for m in run.models if m.status == "violated")
+        bad = ", ".join(dict.fromkeys(m.model for m in run.models if m.status == "violated"))
         raise Violated(f"monitoring found violations in {env}: {bad}")

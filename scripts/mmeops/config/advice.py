@@ -16,9 +16,20 @@ NO_KMS_KEY = (
 )
 
 
+UNREAD_LABELS = (
+    "labels.sql is read only when monitoring reads capture; set monitor.source to capture or "
+    "both, or remove labels.sql (the warehouse source's labels are query.sql's target column)"
+)
+
+
 def warnings(repo: Repo) -> list[UserError]:
     """Each warning as a `path:line: message` problem (never raised)."""
     found = []
     if repo.settings.kms_key_id is None:
         found.append(repo.sources["settings"].error(NO_KMS_KEY))
+    for name, model in repo.models.items():
+        # The file name is monitor.labels.LABELS_FILE; config sits below monitor.
+        labels = repo.model_dir(name) / "labels.sql"
+        if model.monitor.source == "warehouse" and labels.is_file():
+            found.append(UserError(UNREAD_LABELS, labels.relative_to(repo.root)))
     return found

@@ -288,6 +288,11 @@ class Monitor(Strict):
     categorical_max_distinct: Annotated[int, Field(ge=0, le=1000)] = 20
     # CloudWatch metrics per feature as well as per model (each custom metric is billed).
     feature_metrics: bool = False
+    # Where the window's rows come from: `warehouse`, the model's query (what the next
+    # training run would see); `capture`, what clients really sent the served version
+    # through the front door and what it answered (labels from labels.sql, joined on the
+    # inference id); `both`, each judged on its own. docs/monitoring.md, "Sources".
+    source: Literal["warehouse", "capture", "both"] = "warehouse"
 
 
 class ModelConfig(Strict):

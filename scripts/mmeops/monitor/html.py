@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from mmeops.monitor.run import NOT_JUDGED, OK, SKIPPED, VIOLATED, ModelRun, MonitorRun
+from mmeops.monitor.run import NOT_JUDGED, OK, SKIPPED, VIOLATED, WAREHOUSE, ModelRun, MonitorRun
 from mmeops.register.statistics import cdf_points
 
 COLOUR = {VIOLATED: "#cf222e", OK: "#1a7f37", NOT_JUDGED: "#6e7781", SKIPPED: "#6e7781"}
@@ -170,12 +170,18 @@ def _features(m: ModelRun) -> str:
 
 
 def _model(m: ModelRun, past: list[dict]) -> str:
-    from mmeops.monitor.report import headline
+    from mmeops.monitor.report import headline, of_source
 
+    # One section per model and source: the warehouse's keeps the id it always had.
+    anchor = m.model if m.source == WAREHOUSE else f"{m.model}-{m.source}"
     parts = [
-        f'<section class="model {m.status.replace(" ", "-")}" id="model-{_esc(m.model)}">',
+        f'<section class="model {m.status.replace(" ", "-")}" id="model-{_esc(anchor)}" '
+        f'data-source="{_esc(m.source)}">',
         f'<h2 style="background:{COLOUR[m.status]}">{_esc(headline(m))}</h2>',
     ]
+    if m.notes:
+        parts.append("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in m.notes) + "</ul>")
+    past = of_source(past, m.source)
     if m.status != SKIPPED:
         if m.data and m.data.tests:
             parts.append(
@@ -196,7 +202,7 @@ def _model(m: ModelRun, past: list[dict]) -> str:
 
 def page(run: MonitorRun) -> str:
     """The whole report: one banner in the run's status colour, then a section per model."""
-    bad = [m.model for m in run.models if m.status == VIOLATED]
+    bad = list(dict.fromkeys(m.model for m in run.models if m.status == VIOLATED))
     status = VIOLATED if bad else OK
     title = f"Monitoring {run.env}: " + (
         f"violations in {', '.join(bad)}" if bad else "no violations"

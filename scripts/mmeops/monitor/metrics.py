@@ -9,7 +9,8 @@ version is the one the manifest serves, Variant `champion`). Per model by defaul
 `DriftScore` (1 = at the limit), `Violations`, `WindowRows`, `LabeledRows` and one
 `Quality.<metric>` per gate metric. Per feature (`FeatureDriftScore` with a Feature dimension)
 only when model.yaml sets `monitor.feature_metrics: true`: custom metrics are billed each, and
-200 models x 20 features x 3 would be 12,000 of them.
+200 models x 20 features x 3 would be 12,000 of them. A result read from capture adds a
+`Source: capture` dimension: its series never mix with the warehouse's.
 
 Sent only when the baseline's constraints.json says `emit_metrics: Enabled` (Model Monitor's
 switch for the same thing), which registration writes.
@@ -37,6 +38,8 @@ def datums(env: str, m: ModelRun, per_feature: bool, now: dt.datetime) -> list[d
         {"Name": "Version", "Value": str(m.version)},
         {"Name": "Variant", "Value": VARIANT},
     ]
+    if m.source != "warehouse":  # capture's series beside the warehouse's, never mixed in
+        dimensions.append({"Name": "Source", "Value": m.source})
 
     def datum(name: str, value: float, unit: str = "None", extra: tuple = ()) -> dict:
         return {

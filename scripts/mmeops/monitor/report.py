@@ -1,11 +1,21 @@
 """The monitoring report: markdown for a pull request or job summary (status first, detail
-in a table per model, a trend of the drift score), a terminal table, or JSON."""
+in a table per model, a trend of the drift score), a terminal table, or JSON. Every result
+says its source (the warehouse query, or capture), and what that source's reader counted."""
 
 from __future__ import annotations
 
 import json
 
-from mmeops.monitor.run import NOT_JUDGED, OK, SKIPPED, VIOLATED, ModelRun, MonitorRun
+from mmeops.monitor.run import (
+    NOT_JUDGED,
+    OK,
+    SKIPPED,
+    SOURCE_NAMES,
+    VIOLATED,
+    WAREHOUSE,
+    ModelRun,
+    MonitorRun,
+)
 
 TREND_POINTS = 20
 ICON = {OK: "✅", VIOLATED: "❌", SKIPPED: "⏭️", NOT_JUDGED: "❔"}
@@ -17,7 +27,7 @@ def headline(m: ModelRun) -> str:
     parts = [f"{m.model} v{m.version}: {m.status}"]
     if m.data:
         window = f"{m.data.rows} rows dated {m.window.start} to {m.window.end} (exclusive)"
-        parts.append(m.data.skipped or window)
+        parts.append(f"from the {SOURCE_NAMES[m.source]}: {m.data.skipped or window}")
     if m.drifted:
         parts.append("drift on " + ", ".join(m.drifted))
     if m.quality_violated:
@@ -29,10 +39,16 @@ def table(run: MonitorRun) -> str:
     lines = [f"monitor {run.env} ({run.run_id})"]
     for m in run.models:
         lines.append(headline(m))
+        lines += [f"  {note}" for note in m.notes]
         for v in m.violations:
             where = v.get("feature_name") or v.get("metric_name")
             lines.append(f"  {v['constraint_check_type']:22} {where}: {v['description']}")
     return "\n".join(lines)
+
+
+def of_source(rows: list[dict], source: str) -> list[dict]:
+    """History rows of one source (rows written before sources existed: the warehouse's)."""
+    return [r for r in rows if r.get("source", WAREHOUSE) == source]
 
 
 def _trend(model: str, rows: list[dict]) -> list[str]:
@@ -66,6 +82,7 @@ def _model_section(m: ModelRun, past: list[dict]) -> list[str]:
     lines = [f"### {ICON[m.status]} {headline(m)}", ""]
     if m.status == SKIPPED:
         return lines
+    lines += [f"- {note}" for note in m.notes] + ([""] if m.notes else [])
     bad = [f for f in (m.data.features if m.data else ()) if f.violations]
     if bad:
         lines += ["| feature | distance | p-value | checks |", "|---|---|---|---|"]
@@ -89,7 +106,7 @@ def _model_section(m: ModelRun, past: list[dict]) -> list[str]:
         "<details><summary>violations and trend</summary>",
         "",
         *(f"- `{v['constraint_check_type']}` {v['description']}" for v in m.violations),
-        *_trend(m.model, past),
+        *_trend(f"{m.model} ({SOURCE_NAMES[m.source]})", of_source(past, m.source)),
         "",
         f"Violations file: `{m.violations_uri}`" if m.violations_uri else "",
         "</details>",
@@ -99,7 +116,7 @@ def _model_section(m: ModelRun, past: list[dict]) -> list[str]:
 
 
 def markdown(run: MonitorRun) -> str:
-    bad = [m.model for m in run.models if m.status == VIOLATED]
+    bad = list(dict.fromkeys(m.model for m in run.models if m.status == VIOLATED))
     status = f"❌ violations in {', '.join(bad)}" if bad else "✅ no violations"
     lines = [f"## Monitoring {run.env}: {status}", "", f"Run `{run.run_id}`.", ""]
     for m in run.models:
@@ -114,14 +131,19 @@ ISSUE_BODY_MAX = 60_000
 
 
 def issue_body(run: MonitorRun, m: ModelRun, limit: int = ISSUE_BODY_MAX) -> str:
-    """The data-drift issue of ONE model: its own section, never the other models'; cut at
-    whole lines to `limit` characters (a model with thousands of drifted features)."""
+    """The data-drift issue of ONE model: its own sections (one per source), never the other
+    models'; cut at whole lines to `limit` characters (thousands of drifted features)."""
+    own = [m]
+    if any(r is m for r in run.models):  # each source's result of the model, in run order
+        own = [r for r in run.models if r.model == m.model]
+    status = VIOLATED if any(r.status == VIOLATED for r in own) else m.status
+    past = run.history.get(m.model, [])
     lines = [
-        f"## Monitoring {run.env}: {ICON[m.status]} {m.model}",
+        f"## Monitoring {run.env}: {ICON[status]} {m.model}",
         "",
         f"Run `{run.run_id}`.",
         "",
-        *_model_section(m, run.history.get(m.model, [])),
+        *(line for r in own for line in _model_section(r, past)),
     ]
     text = "\n".join(lines).rstrip() + "\n"
     if len(text) <= limit:
@@ -141,6 +163,7 @@ def as_json(run: MonitorRun) -> str:
         models.append(
             {
                 "model": m.model,
+                "source": m.source,
                 "status": m.status,
                 "version": m.version,
                 "reason": m.reason,
@@ -157,6 +180,7 @@ def as_json(run: MonitorRun) -> str:
                 "tests": m.data.tests if m.data else 0,
                 "violations": m.violations,
                 "violations_uri": m.violations_uri,
+                "notes": list(m.notes),
             }
         )
     return json.dumps({"env": run.env, "run_id": run.run_id, "models": models}, indent=2)

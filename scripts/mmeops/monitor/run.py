@@ -1,10 +1,13 @@
 """`monitor()`: every model an environment serves, checked against the served version.
 
 For each model in the environment's routing manifest: the served version's package and its
-baseline (registry, training account), the window after its training data (the model's own
-query), data quality against the baseline, model quality on the labeled rows with the served
-artifact, then the run's files and history row. Reads the manifest and the artifact from the
-environment's account; writes only under `monitoring/` in the training bucket.
+baseline (registry, training account), the window after its training data, data quality
+against the baseline, model quality on the labeled rows, then the run's files and history
+row. The window's rows come from the model's `monitor.source`: the warehouse (its own query;
+the served artifact predicts them), capture (what clients sent through the front door and
+what the served version answered; labels from labels.sql), or both, one result each. Reads
+the manifest, the artifact and capture from the environment's account (its reader role);
+writes only under `monitoring/` in the training bucket.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmeops import artifact, notify, registry
+from mmeops import artifact, datacapture, notify, registry
 from mmeops.aws import Aws, for_account, split_s3_uri
 from mmeops.config.kinds import ModelConfig, metric_direction
 from mmeops.config.repo import Repo
@@ -27,7 +30,9 @@ from mmeops.errors import MmeopsError, UserError
 from mmeops.extract import warehouse
 from mmeops.extract.run import Window, new_run_id
 from mmeops.monitor import checks, history, metrics
+from mmeops.monitor import labels as ml
 from mmeops.monitor import quality as mq
+from mmeops.monitor.captured import read_captured
 from mmeops.monitor.window import Rows, monitoring_window, read_rows
 from mmeops.register import baseline, evaluate
 from mmeops.register.statistics import dataset_statistics
@@ -40,6 +45,10 @@ class Violated(MmeopsError):
 
 
 OK, VIOLATED, SKIPPED = "ok", "violated", "skipped"
+WAREHOUSE, CAPTURE = "warehouse", "capture"
+# What the report calls each source's rows.
+SOURCE_NAMES = {WAREHOUSE: "warehouse query", CAPTURE: "front door's capture"}
+CHAMPION = "champion"  # the variant monitored: the version the manifest serves
 # Too few rows (and labels) to judge anything: not "ok", which would claim a check passed.
 NOT_JUDGED = "not judged"
 
@@ -57,6 +66,8 @@ class ModelRun:
     # (baseline statistics.json, the window's statistics): what the HTML report draws
     distributions: tuple[dict, ...] = field(default=(), repr=False, compare=False)
     emit_metrics: bool = False  # the baseline's constraints.json monitoring_config says so
+    source: str = WAREHOUSE  # where `data` and `quality` read their rows
+    notes: tuple[str, ...] = ()  # what the source's reader counted (capture, labels.sql)
 
     @property
     def violations(self) -> list[dict]:
@@ -130,17 +141,28 @@ def _model_quality(cfg: ModelConfig, rows: Rows, features: list[str], booster) -
             n, skipped=f"the query no longer returns {', '.join(lost)}: the model cannot score"
         )
     if n < cfg.monitor.min_rows:
-        return mq.ModelQuality(
-            n, skipped=f"{n} labeled rows, fewer than {cfg.monitor.min_rows}: not judged"
-        )
+        return _too_few_labels(cfg, n)
     matrix = np.column_stack([rows.values(f) for f in features])[labeled]
-    predictions = evaluate.predict(booster, matrix)
-    metrics = evaluate.score(cfg.problem, labels[labeled], predictions)
+    return _judged_quality(cfg, labels[labeled], evaluate.predict(booster, matrix))
+
+
+def _too_few_labels(cfg: ModelConfig, n: int) -> mq.ModelQuality:
+    return mq.ModelQuality(
+        n, skipped=f"{n} labeled rows, fewer than {cfg.monitor.min_rows}: not judged"
+    )
+
+
+def _judged_quality(
+    cfg: ModelConfig, labels: np.ndarray, predictions: np.ndarray
+) -> mq.ModelQuality:
+    """The gate's metrics of `predictions` against `labels`, each with its interval."""
+    n = labels.size
+    metrics = evaluate.score(cfg.problem, labels, predictions)
     confidence = cfg.monitor.quality_confidence
     # Every metric the gate bounds (gate.also included), not only the headline one.
     bounds = [(b.metric, metric_direction(b.metric), b.bound) for b in cfg.gate.bounds]
     intervals = {
-        metric: mq.interval(cfg.problem, metric, labels[labeled], predictions, confidence)
+        metric: mq.interval(cfg.problem, metric, labels, predictions, confidence)
         for metric, _, _ in bounds
     }
     return mq.model_quality(bounds, metrics, n, intervals, confidence)
@@ -201,48 +223,139 @@ class Context:
     today: dt.date | None
 
 
-def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> tuple[ModelRun, dict]:
-    """Check one served model; nothing is written here. Returns the result and the window's
-    statistics (small: sketches, not rows), which `_record` stores."""
+@dataclass(frozen=True)
+class Served:
+    """What every source of one model is judged against: the served version's baseline."""
+
+    cfg: ModelConfig
+    entry: ManifestEntry
+    window: Window
+    stats: dict  # statistics.json
+    cons: dict  # constraints.json
+    features: list[str]  # the training data's features, in order
+    predictions: dict | None  # predictions.json (prediction drift's baseline)
+
+    @property
+    def emit_metrics(self) -> bool:
+        return self.cons.get("monitoring_config", {}).get("emit_metrics") == "Enabled"
+
+
+def monitor_model(ctx: Context, model: str, entry: ManifestEntry) -> list[tuple[ModelRun, dict]]:
+    """Check one served model, once per source; nothing is written here. Returns each result
+    and its window's statistics (small: sketches, not rows), which `_record` stores."""
     cfg = ctx.repo.model(model)
     package = registry.describe(ctx.training, model, entry.version)
     if package is None:
         skipped = ModelRun(model, SKIPPED, entry.version, reason="served version not in registry")
-        return skipped, {}
+        return [(skipped, {})]
     documents = baseline.load(ctx.training, package)
     if documents is None:
-        return ModelRun(model, SKIPPED, entry.version, reason="registered without a baseline"), {}
+        reason = "registered without a baseline"
+        return [(ModelRun(model, SKIPPED, entry.version, reason=reason), {})]
     stats, cons = documents
     trained_until, lineage = _trained_until(ctx.training, package)
     window = monitoring_window(trained_until, ctx.since, ctx.today, cfg.monitor.window_days)
-    rows = read_rows(ctx.repo, ctx.dsn, model, window)
-    predictions_baseline = baseline.load_predictions(ctx.training, package)
+    predictions = baseline.load_predictions(ctx.training, package)
+    served = Served(cfg, entry, window, stats, cons, lineage["features"], predictions)
+    found = []
+    if cfg.monitor.source in (WAREHOUSE, "both"):
+        found.append(_from_warehouse(ctx, model, served))
+    if cfg.monitor.source in (CAPTURE, "both"):
+        found.append(_from_capture(ctx, model, served))
+    return found
+
+
+def _from_warehouse(ctx: Context, model: str, s: Served) -> tuple[ModelRun, dict]:
+    """The model's query over the window; the served artifact predicts its rows."""
+    rows = read_rows(ctx.repo, ctx.dsn, model, s.window)
     booster = None
-    if cfg.target in rows.names or predictions_baseline is not None:
-        booster = _served_booster(ctx.env_aws, ctx.bucket, ctx.prefix, entry)
-    predicted = _predicted(predictions_baseline, rows, lineage["features"], booster)
-    data = _data_quality(cfg, rows, stats, cons, predicted)
+    if s.cfg.target in rows.names or s.predictions is not None:
+        booster = _served_booster(ctx.env_aws, ctx.bucket, ctx.prefix, s.entry)
+    predicted = _predicted(s.predictions, rows, s.features, booster)
+    data = _data_quality(s.cfg, rows, s.stats, s.cons, predicted)
     quality = None
-    if cfg.target in rows.names:
-        quality = _model_quality(cfg, rows, lineage["features"], booster)
-    status = _status(data, quality)
+    if s.cfg.target in rows.names:
+        quality = _model_quality(s.cfg, rows, s.features, booster)
     numeric = [c.name for c in rows.columns if c.numeric]
-    categorical = frozenset(f["name"] for f in stats["features"] if "string_statistics" in f)
-    window_stats = dataset_statistics(
-        numeric, rows.frame[numeric].to_numpy(dtype=np.float64), categorical
-    )
-    emit = cons.get("monitoring_config", {}).get("emit_metrics") == "Enabled"
-    result = ModelRun(
+    window_stats = _statistics(s, numeric, rows.frame[numeric].to_numpy(dtype=np.float64))
+    return _result(model, s, data, quality, window_stats, WAREHOUSE), window_stats
+
+
+def _from_capture(ctx: Context, model: str, s: Served) -> tuple[ModelRun, dict]:
+    """What clients sent the served version through the front door in the window (the
+    champion's answered calls), and what it answered: input drift and prediction drift;
+    with labels.sql, label drift and model quality on the rows whose label joined."""
+    where = f"s3://{ctx.bucket}/" + datacapture.prefix(ctx.env, model, s.entry.version, CHAMPION)
+    if not s.entry.feature_names:  # an old manifest: capture's columns have no names
+        unnamed = "the routing manifest does not name the served version's features: run "
+        data = checks.DataQuality(0, skipped=unnamed + "`mmeops reconcile --apply`; not judged")
+        return _result(model, s, data, None, {}, CAPTURE), {}
+    captured = read_captured(ctx.env_aws, ctx.bucket, ctx.env, model, s.entry, s.window)
+    notes = [f"capture: {captured.rows} rows of answered requests under {where}"]
+    if captured.skipped:
+        notes[0] += f"; {captured.skipped} records did not parse and were skipped"
+    columns = list(captured.features)
+    values = {f: captured.matrix[:, i] for i, f in enumerate(columns)}
+    outputs = []
+    if s.predictions is not None and captured.rows:
+        outputs.append((s.predictions["features"][0], captured.predictions))
+    joined = None
+    if ml.has_labels(ctx.repo, model):
+        joined = ml.join(captured.inference_ids, ml.read(ctx.repo, ctx.dsn, model, s.window))
+        notes.append(joined.summary())
+        label = next((f for f in s.stats["features"] if f["name"] == s.cfg.target), None)
+        if label is not None:
+            outputs.append((label, joined.labels[~np.isnan(joined.labels)]))
+    data = checks.data_quality(s.stats, s.cons, columns, values, s.cfg.monitor, (), outputs)
+    if data.skipped:
+        data = dataclasses.replace(
+            data,
+            skipped=f"{data.rows} captured rows in the window, fewer than monitor.min_rows "
+            f"({s.cfg.monitor.min_rows}): not judged",
+        )
+    quality = None if joined is None else _joined_quality(s.cfg, joined, captured.predictions)
+    window_stats = _statistics(s, columns, captured.matrix)
+    result = _result(model, s, data, quality, window_stats, CAPTURE, tuple(notes))
+    return result, window_stats
+
+
+def _joined_quality(
+    cfg: ModelConfig, joined: ml.Joined, predictions: np.ndarray
+) -> mq.ModelQuality:
+    """The answers the model gave, scored against the labels that joined them."""
+    labeled = ~np.isnan(joined.labels)
+    n = int(labeled.sum())
+    if n < cfg.monitor.min_rows:
+        return _too_few_labels(cfg, n)
+    return _judged_quality(cfg, joined.labels[labeled], predictions[labeled])
+
+
+def _statistics(s: Served, names: list[str], matrix: np.ndarray) -> dict:
+    categorical = frozenset(f["name"] for f in s.stats["features"] if "string_statistics" in f)
+    return dataset_statistics(names, matrix, categorical)
+
+
+def _result(
+    model: str,
+    s: Served,
+    data: checks.DataQuality,
+    quality: mq.ModelQuality | None,
+    window_stats: dict,
+    source: str,
+    notes: tuple[str, ...] = (),
+) -> ModelRun:
+    return ModelRun(
         model,
-        status,
-        entry.version,
-        window,
+        _status(data, quality),
+        s.entry.version,
+        s.window,
         data,
         quality,
-        distributions=(stats, window_stats),
-        emit_metrics=emit,
+        distributions=(s.stats, window_stats),
+        emit_metrics=s.emit_metrics,
+        source=source,
+        notes=notes,
     )
-    return result, window_stats
 
 
 def _status(data: checks.DataQuality, quality: mq.ModelQuality | None) -> str:
@@ -262,6 +375,8 @@ def _record(ctx: Context, result: ModelRun, window_stats: dict) -> ModelRun:
     kms = ctx.repo.settings.kms_key_id
     bucket = ctx.repo.settings.bucket
     prefix = history.run_prefix(result.model, ctx.env, ctx.run_id)
+    if result.source != WAREHOUSE:  # beside the warehouse's files of the same run
+        prefix += f"/{result.source}"
     uri = history.write_run(ctx.training, bucket, prefix, window_stats, result.violations, kms)
     assert result.data is not None and result.window is not None
     row = {
@@ -280,6 +395,7 @@ def _record(ctx: Context, result: ModelRun, window_stats: dict) -> ModelRun:
         "metrics": result.quality.metrics if result.quality else {},
         "intervals": result.quality.intervals if result.quality else {},
         "violations_uri": uri,
+        "source": result.source,
     }
     history.append(ctx.training, bucket, result.model, row, kms)
     return dataclasses.replace(result, violations_uri=uri)
@@ -322,7 +438,7 @@ def monitor(
             reason = "no models/ folder in this repository"
             checked.append((ModelRun(model, SKIPPED, reason=reason), {}))
         else:
-            checked.append(monitor_model(ctx, model, served[model]))
+            checked += monitor_model(ctx, model, served[model])
     results = [_record(ctx, result, stats) for result, stats in checked]
     _notify(repo, training, env_name, results)
     metrics.publish(
@@ -349,6 +465,7 @@ def _notify(repo: Repo, training: Aws, env: str, results: list[ModelRun]) -> Non
             "env": env,
             "model": m.model,
             "version": m.version,
+            "source": m.source,
             "drifted": m.drifted,
             "violations_uri": m.violations_uri,
         }
