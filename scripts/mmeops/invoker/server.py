@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def front_door_for(repo: Repo, env_name: str, metrics_path: Path | None = None) -> FrontDoor:
     """The front door of one environment, reaching its account as every command does; EMF
-    metrics appended to `metrics_path`, capture flushed every 100 records or 5 seconds."""
+    metrics appended to `metrics_path`, capture flushed every 1000 records or 5 seconds."""
     desired = load_desired(repo, env_name, sha="")
     settings = Settings(
         environment=desired.env,
