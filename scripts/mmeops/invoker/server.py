@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from mmeops.aws import for_account
+from mmeops.aws import Aws, for_account
 from mmeops.config.repo import Repo
 from mmeops.deploy.body import MAX_BODY_BYTES
 from mmeops.deploy.desired import load_desired
@@ -21,9 +21,13 @@ from mmeops.invoker.reply import Refusal
 log = logging.getLogger(__name__)
 
 
-def front_door_for(repo: Repo, env_name: str, metrics_path: Path | None = None) -> FrontDoor:
-    """The front door of one environment, reaching its account as every command does; EMF
-    metrics appended to `metrics_path`, capture flushed every 1000 records or 5 seconds."""
+def front_door_for(
+    repo: Repo, env_name: str, metrics_path: Path | None = None, aws: Aws | None = None
+) -> FrontDoor:
+    """The front door of one environment, as `aws` (else the ambient credentials: under `mmeops
+    stack up`, the session of the environment's front door role; they must belong to the
+    environment's account, or its role_arn is assumed from them); EMF metrics appended to
+    `metrics_path`, capture flushed every 1000 records or 5 seconds."""
     desired = load_desired(repo, env_name, sha="")
     settings = Settings(
         environment=desired.env,
@@ -32,7 +36,7 @@ def front_door_for(repo: Repo, env_name: str, metrics_path: Path | None = None) 
         manifest_key=desired.manifest_key,
         endpoint_name=desired.endpoint_name,
     )
-    aws = for_account(desired.account_id, desired.region, desired.role_arn)
+    aws = aws or for_account(desired.account_id, desired.region, desired.role_arn)
     metrics = None
     if metrics_path is not None:
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
