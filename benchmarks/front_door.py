@@ -6,7 +6,8 @@ On a fresh embedded stack: one MME in the sandbox account, one XGBoost model (20
 
 - overhead: closed loop, 1 client, one row per call. Direct: boto3 `invoke_endpoint`. Front
   door: HTTP keep-alive to `POST /models/plain/invocations` (which makes the same boto3 call).
-  Overhead = front door minus direct, at p50 and p99, per run; the median of the runs.
+  Overhead = front door minus direct, at p50 and p99, per run (`--calls` of each, interleaved
+  call by call); the median of the runs.
 - rps8: 8 clients, closed loop, requests per second through the front door (median of runs).
 - capture_cost: 1 - rps8(captured) / rps8(plain) per run, the median of the runs; each run
   alternates `--slices` slices of each (`--seconds` per mode in all). A captured slice's time
@@ -125,13 +126,16 @@ class Client:
         return out
 
 
-def timed(fn, calls: int) -> list[float]:
-    out = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
+def timed(direct, door, calls: int, flip: bool) -> tuple[list[float], list[float]]:
+    """Milliseconds per call of each, the two interleaved call by call (which goes first
+    alternates): both see the same moments of a shared machine."""
+    out: dict = {direct: [], door: []}
+    for i in range(calls):
+        for fn in (door, direct) if (i % 2 == 1) != flip else (direct, door):
+            start = time.perf_counter()
+            fn()
+            out[fn].append((time.perf_counter() - start) * 1000)
+    return out[direct], out[door]
 
 
 def requests(url: str, model: str, body: bytes, seconds: float, clients: int = 8) -> int:
@@ -220,10 +224,7 @@ def main() -> int:
         p50s, p99s, plain, captured = [], [], [], []
         for run in range(args.runs):
             flip = run % 2 == 1  # ABBA: a drifting machine weighs on both sides alike
-            if flip:
-                f, d = timed(door_call, args.calls), timed(direct, args.calls)
-            else:
-                d, f = timed(direct, args.calls), timed(door_call, args.calls)
+            d, f = timed(direct, door_call, args.calls, flip)
             dp, fp = np.percentile(d, [50, 99]), np.percentile(f, [50, 99])
             p50s.append(fp[0] - dp[0])
             p99s.append(fp[1] - dp[1])
