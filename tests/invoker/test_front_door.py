@@ -18,7 +18,6 @@ import shutil
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 from deploy.test_reconcile import World, add_model, isolate
@@ -41,13 +40,7 @@ def as_lambda(world: World, env: str = "sandbox") -> aws.Aws:
     """The front door's own identity: infra/invoker.yaml's role, which the stack created in
     the environment's account, in the session Lambda would hand the function."""
     e = world.env(env)
-    creds = EmbeddedStack.current.lambda_credentials(e.account_id, env, e.region)
-    session = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-    return aws.Aws(session, e.region, e.account_id)
+    return EmbeddedStack.current.lambda_aws(e.account_id, env, e.region)
 
 
 class Door:
@@ -358,7 +351,11 @@ def test_the_front_door_invokes_and_captures_as_its_lambda_role(deployed):
     capture written (SSE-KMS through the bucket's key) all pass its policy."""
     world, m, v1 = deployed
     e = world.env("sandbox")
-    who = as_lambda(world).call("sts", "get_caller_identity")["Arn"]
+    door = Door(world)
+    try:
+        who = door.server.door.identity()
+    finally:
+        door.close()
     assert who == (
         f"arn:aws:sts::{e.account_id}:assumed-role/mmeops-invoker-sandbox-Role/"
         "mmeops-invoker-sandbox"

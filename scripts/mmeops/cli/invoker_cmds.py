@@ -41,5 +41,5 @@ def invoker_cmd(obj: dict, env: str, host: str, port: int, metrics_path: Path | 
     server = InvokerServer(door, host, port)
     click.echo(f"front door of {env} on {server.url} (Ctrl-C to stop)")
     # Who it calls AWS as (under `mmeops stack up`: its Lambda role, infra/invoker.yaml).
-    click.echo(f"  as {door.aws.call('sts', 'get_caller_identity')['Arn']}")
+    click.echo(f"  as {door.identity()}")
     server.serve_until_interrupted()

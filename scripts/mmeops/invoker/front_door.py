@@ -85,6 +85,10 @@ class FrontDoor:
         self.metrics = metrics
         self.capture = capture
 
+    def identity(self) -> str:
+        """Who the front door calls AWS as (an ARN: its Lambda role's session, say)."""
+        return self.aws.call("sts", "get_caller_identity")["Arn"]
+
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         """`headers` with lower-case names (HTTP/2 and Lambda's 2.0 events send them so)."""
         try:

@@ -117,6 +117,21 @@ class EmbeddedStack:
             name,
         )
 
+    def lambda_aws(self, account_id: str, env_name: str, region: str = REGION) -> Aws:
+        """AWS as the front door's role (`lambda_credentials`), through this process's endpoint
+        variables (apply_env), so its InvokeEndpoint reaches the local MME."""
+        import boto3
+
+        from mmeops.aws import Aws
+
+        creds = self.lambda_credentials(account_id, env_name, region)
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        return Aws(session, region, account_id)
+
     def bootstrap(self, repo_root: str | Path) -> None:
         """Bootstrap the accounts another repository (a test world's copy) names that this
         stack does not have yet, from infra/bootstrap.yaml with that repository's parameters,
