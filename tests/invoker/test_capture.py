@@ -76,3 +76,12 @@ def test_the_prefix_is_the_hour_folder_of_the_call():
     o = outcome(time=dt.datetime(2026, 3, 4, 5, 59, 59, 999000, dt.timezone.utc).timestamp())
     assert capture.prefix(o) == "capture/prod/breast-cancer/v7/canary/2026/03/04/05/"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT05:59:59\.999Z", capture._inference_time(o.time))
+
+
+def test_a_full_buffer_asks_for_a_flush_until_it_is_written():
+    """In Lambda (one record a batch) a flush cut at the deadline leaves the record buffered:
+    the next call must ask again, or capture would stop for the environment's lifetime."""
+    writer = capture.CaptureWriter(aws=None, bucket="b", max_records=2)
+    assert writer.add(outcome(), b"[1]") is False
+    assert writer.add(outcome(), b"[1]") is True
+    assert writer.add(outcome(), b"[1]") is True  # the flush asked for did not happen

@@ -118,13 +118,14 @@ class CaptureWriter:
         self.objects_written = 0
 
     def add(self, o: Outcome, output: bytes) -> bool:
-        """Buffer one call (the request's thread: an append). True when this record filled
-        the buffer: the caller then runs `flush` off the answer's path."""
+        """Buffer one call (the request's thread: an append). True when the buffer is full:
+        the caller then runs `flush` off the answer's path. Full, not "just filled": a flush
+        that was cut (Lambda's deadline) or dropped must not leave the buffer unwritten."""
         with self._lock:
             if not self._calls:
                 self._since = time.monotonic()
             self._calls.append((o, output))
-            return len(self._calls) == self.max_records
+            return len(self._calls) >= self.max_records
 
     def flush(self, *, due_only: bool = False) -> None:
         """Write what is buffered (with `due_only`, only once its oldest record is
