@@ -6,18 +6,24 @@ On a fresh embedded stack: one MME in the sandbox account, one XGBoost model (20
 
 - overhead: closed loop, 1 client, one row per call. Direct: boto3 `invoke_endpoint`. Front
   door: HTTP keep-alive to `POST /models/plain/invocations` (which makes the same boto3 call).
-  Overhead = front door minus direct, at p50 and p99, median of 3 alternating runs.
-- rps8: 8 clients, closed loop, requests per second through the front door (median of 3).
-- capture_cost: 1 - rps8(captured) / rps8(plain), alternating runs (capture writes to S3 from
-  the sidecar pool, flushed per 100 records or 5 s).
+  Overhead = front door minus direct, at p50 and p99, per run (`--calls` of each, interleaved
+  call by call); the median of the runs.
+- rps8: 8 clients, closed loop, requests per second through the front door (median of runs).
+- capture_cost: 1 - rps8(captured) / rps8(plain) per run, the median of the runs; each run
+  alternates `--slices` slices of each (`--seconds` per mode in all). A captured slice's time
+  includes writing out the batches it filled and the run's last one the final flush, so
+  capture's work is counted where it was caused (batches of 1000 records, as `mmeops invoker`).
+- Runs and slices alternate and their order flips (direct/door, door/direct, ...; plain/
+  captured, captured/plain, ...): a machine slowing down or speeding up (the CI machine is
+  shared) weighs on both sides alike.
 - manifest_visible_s: a new manifest (the model's version changed) written to S3, then one
   client polls until an answer names the new version.
 
-    .venv/bin/python benchmarks/front_door.py [--calls 400] [--seconds 3]
+    .venv/bin/python benchmarks/front_door.py [--calls 400] [--seconds 3] [--slices 6] [--runs 3]
 
 Targets (issue 25): overhead p50 <= 1 ms, p99 <= 3 ms; capture_cost <= 0.10; manifest <= 5 s.
 Last line:
-`front_door overhead_p50_ms=A overhead_p99_ms=B rps8=C capture_cost=D manifest_visible_s=E`
+`front_door overhead_p50_ms=A overhead_p99_ms=B rps8=C capture_cost=D manifest_visible_s=E runs=N`
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from mmeops import aws
 from mmeops.artifact import pack
 from mmeops.config.repo import load_repo
 from mmeops.deploy.manifest import Manifest, ManifestEntry, read_manifest, write_manifest
-from mmeops.invoker.capture import CaptureWriter, Flusher
+from mmeops.invoker.capture import CaptureWriter
 from mmeops.invoker.front_door import FrontDoor, Settings
 from mmeops.invoker.server import InvokerServer
 from mmeops.stack.embedded import EmbeddedStack
@@ -120,16 +126,20 @@ class Client:
         return out
 
 
-def timed(fn, calls: int) -> list[float]:
-    out = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
+def timed(direct, door, calls: int, flip: bool) -> tuple[list[float], list[float]]:
+    """Milliseconds per call of each, the two interleaved call by call (which goes first
+    alternates): both see the same moments of a shared machine."""
+    out: dict = {direct: [], door: []}
+    for i in range(calls):
+        for fn in (door, direct) if (i % 2 == 1) != flip else (direct, door):
+            start = time.perf_counter()
+            fn()
+            out[fn].append((time.perf_counter() - start) * 1000)
+    return out[direct], out[door]
 
 
-def rps(url: str, model: str, body: bytes, seconds: float, clients: int = 8) -> float:
+def requests(url: str, model: str, body: bytes, seconds: float, clients: int = 8) -> int:
+    """Requests answered by `clients` closed-loop clients in `seconds`."""
     done = [0] * clients
     stop = time.monotonic() + seconds
 
@@ -144,13 +154,15 @@ def rps(url: str, model: str, body: bytes, seconds: float, clients: int = 8) -> 
         t.start()
     for t in threads:
         t.join()
-    return sum(done) / seconds
+    return sum(done)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=400)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per mode and run")
+    parser.add_argument("--slices", type=int, default=6, help="alternations per run")
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs; the median")
     args = parser.parse_args()
     with EmbeddedStack(ROOT) as stack:
         stack.apply_env()
@@ -164,8 +176,9 @@ def main() -> int:
         make_endpoint(sandbox, env.artifact_prefix, env.account_id)
         write_manifest(sandbox, bucket, MANIFEST_KEY, manifest(1), None)
         settings = Settings("bench", env.region, bucket, MANIFEST_KEY, "bench-fd")
+        # As `mmeops invoker` (1000 records a batch), without the 5 s timer: a timed flush
+        # could land in a plain slice; the captured slices flush what they buffered.
         capture = CaptureWriter(sandbox, bucket)
-        flusher = Flusher(capture)
         door = FrontDoor(settings, sandbox, capture=capture)
         server = InvokerServer(door)
         url = server.start()
@@ -184,23 +197,44 @@ def main() -> int:
         for _ in range(50):  # load the model, open connections, fill the manifest cache
             direct()
             client.post("plain", row)
-        p50s, p99s = [], []
-        for _ in range(3):
-            d = timed(direct, args.calls)
-            f = timed(lambda: client.post("plain", row), args.calls)
-            p50s.append(np.percentile(f, 50) - np.percentile(d, 50))
-            p99s.append(np.percentile(f, 99) - np.percentile(d, 99))
+
+        def door_call() -> None:
+            client.post("plain", row)
+
+        def throughput(flip: bool) -> tuple[float, float]:
+            """(plain, captured) requests per second at 8 clients, from `--slices` alternating
+            slices each. A captured slice's time includes writing the batches it filled (the
+            sidecar drained) and the run's last one includes the final flush, so capture's
+            work is counted where it was caused, never in a plain slice."""
+            done, spent = {"plain": 0, "captured": 0}, {"plain": 0.0, "captured": 0.0}
+            slice_s = args.seconds / args.slices
+            for i in range(args.slices):
+                order = ("captured", "plain") if (i % 2 == 1) != flip else ("plain", "captured")
+                for mode in order:
+                    start = time.monotonic()
+                    done[mode] += requests(url, mode, row, slice_s)
+                    if mode == "captured":
+                        door.sidecar.drain(30)
+                    spent[mode] += time.monotonic() - start
+            start = time.monotonic()
+            capture.flush()
+            spent["captured"] += time.monotonic() - start
+            return done["plain"] / spent["plain"], done["captured"] / spent["captured"]
+
+        p50s, p99s, plain, captured = [], [], [], []
+        for run in range(args.runs):
+            flip = run % 2 == 1  # ABBA: a drifting machine weighs on both sides alike
+            d, f = timed(direct, door_call, args.calls, flip)
             dp, fp = np.percentile(d, [50, 99]), np.percentile(f, [50, 99])
-            print(f"  direct p50 {dp[0]:.2f} p99 {dp[1]:.2f} ms; front door p50 {fp[0]:.2f} p99 "
-                  f"{fp[1]:.2f} ms")  # fmt: skip
-        plain, captured = [], []
-        for _ in range(3):
-            plain.append(rps(url, "plain", row, args.seconds))
-            captured.append(rps(url, "captured", row, args.seconds))
-            door.sidecar.drain(30)
-        print(
-            f"  rps8 plain {plain}, captured {captured}, capture objects {capture.objects_written}"
-        )
+            p50s.append(fp[0] - dp[0])
+            p99s.append(fp[1] - dp[1])
+            print(f"  run {run + 1}: direct p50 {dp[0]:.2f} p99 {dp[1]:.2f} ms; front door p50 "
+                  f"{fp[0]:.2f} p99 {fp[1]:.2f} ms")  # fmt: skip
+            p, c = throughput(flip)
+            plain.append(p)
+            captured.append(c)
+            print(f"  run {run + 1}: rps8 plain {p:.0f}, captured {c:.0f} ({1 - c / p:+.3f})")
+        print(f"  capture objects written: {capture.objects_written}")
 
         _, etag = read_manifest(sandbox, bucket, MANIFEST_KEY)
         write_manifest(sandbox, bucket, MANIFEST_KEY, manifest(2), etag)
@@ -209,13 +243,12 @@ def main() -> int:
             time.sleep(0.01)
         visible = time.monotonic() - written
         server.stop()
-        flusher.stop()
 
     p50, p99 = statistics.median(p50s), statistics.median(p99s)
     rps8 = statistics.median(plain)
-    cost = 1 - statistics.median(captured) / rps8
+    cost = statistics.median(1 - c / p for c, p in zip(captured, plain, strict=True))
     print(f"front_door overhead_p50_ms={p50:.2f} overhead_p99_ms={p99:.2f} rps8={rps8:.0f} "
-          f"capture_cost={cost:.3f} manifest_visible_s={visible:.2f}")  # fmt: skip
+          f"capture_cost={cost:.3f} manifest_visible_s={visible:.2f} runs={args.runs}")  # fmt: skip
     return 0
 
 

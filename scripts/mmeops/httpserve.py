@@ -1,10 +1,21 @@
 """A small HTTP server on its own thread, shared by the local MME (stack/mme.py) and the front
-door (invoker/server.py): keep-alive, one write per answer, start/stop from the caller."""
+door (invoker/server.py): keep-alive, one write per answer, an answer even when the app
+fails, start/stop from the caller. Each gives an `App`: (method, path, headers, body) ->
+(status, body, headers)."""
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable, Iterable
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Answer = tuple[int, bytes, dict[str, str]]
+App = Callable[[str, str, Message, bytes], Answer]
 
 
 def send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]):
@@ -17,6 +28,46 @@ def send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dic
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+
+
+def serving(
+    app: App,
+    address: tuple[str, int],
+    *,
+    failed: Callable[[], Answer],
+    methods: Iterable[str] = ("GET", "POST"),
+    max_body: int | None = None,
+    too_large: Callable[[int], Answer] | None = None,
+) -> Server:
+    """A server answering `methods` with `app`. A body over `max_body` bytes is not read: the
+    answer is `too_large(length)` and the connection closes (its unread bytes are no request).
+    An app that raises is logged and answered `failed()`: a dropped connection would have a
+    client (botocore) retry a dead socket."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
+        disable_nagle_algorithm = True  # small answers must not wait for a delayed ACK
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's)
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if max_body is not None and too_large is not None and length > max_body:
+                status, body, headers = too_large(length)
+                self.close_connection = True
+            else:
+                data = self.rfile.read(length)
+                try:
+                    status, body, headers = app(self.command, self.path, self.headers, data)
+                except Exception:
+                    log.exception("%s %s", self.command, self.path[:200])
+                    status, body, headers = failed()
+            send(self, status, body, headers)
+
+    for method in methods:
+        setattr(Handler, f"do_{method}", Handler._answer)
+    return Server(address, Handler)
 
 
 class Background:

@@ -39,7 +39,7 @@ def _roles() -> dict[str | None, str]:
 
 # The role a stage's calls run as, where it is not the account's default above.
 TRAINING_ACCOUNT_STAGES = {"deploy": "registry-approver-role", "monitor": "monitor-role"}
-ENVIRONMENT_ACCOUNT_STAGES = {"monitor": "reader-role"}
+ENVIRONMENT_ACCOUNT_STAGES = {"monitor": "reader-role", "invoker": "invoker-role"}
 # Refusals the product expects and handles: `mmeops routes` reads a version's dataset schema
 # best-effort (deploy/routes.py) and falls back to the manifest's features without it.
 EXPECTED_REFUSALS = {("mmeops/deploy/routes.py", "s3:GetObject")}

@@ -10,6 +10,8 @@ sagemaker-runtime service model (ModelError 424 with OriginalStatusCode, ModelNo
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import http.client
 import json
 import shutil
@@ -23,20 +25,31 @@ from mmeops import aws
 from mmeops.artifact import pack_file
 from mmeops.config.repo import load_repo
 from mmeops.deploy.manifest import ManifestEntry, read_manifest, write_manifest
+from mmeops.errors import AwsError
 from mmeops.invoker import lambda_handler
 from mmeops.invoker.server import InvokerServer, front_door_for
+from mmeops.stack.embedded import EmbeddedStack
+from mmeops.stack.iam import middleware, service
 
 # Not `from conftest import`: tests/workflows/ has a conftest of its own, and which module
 # that name finds depends on the collection order.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def as_lambda(world: World, env: str = "sandbox") -> aws.Aws:
+    """The front door's own identity: infra/invoker.yaml's role, which the stack created in
+    the environment's account, in the session Lambda would hand the function."""
+    e = world.env(env)
+    return EmbeddedStack.current.lambda_aws(e.account_id, env, e.region)
+
+
 class Door:
-    """A running front door for one environment and an HTTP client for it."""
+    """A running front door for one environment, under its Lambda role, and an HTTP client."""
 
     def __init__(self, world: World, env: str = "sandbox", metrics: Path | None = None):
         self.world = world
-        self.server = InvokerServer(front_door_for(load_repo(world.root), env, metrics))
+        repo = load_repo(world.root)
+        self.server = InvokerServer(front_door_for(repo, env, metrics, as_lambda(world, env)))
         host, port = self.server.url.removeprefix("http://").split(":")
         self.server.start()
         self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -262,7 +275,6 @@ def event(model: str, body: bytes, content_type: str, *, binary: bool = False) -
 def test_the_lambda_handler_answers_as_the_server_does(deployed, door, monkeypatch):
     world, m, v1 = deployed
     e = world.env("sandbox")
-    a = world.env_aws("sandbox")
     for k, v in {
         "MMEOPS_ENVIRONMENT": "sandbox",
         "AWS_REGION": e.region,
@@ -271,8 +283,8 @@ def test_the_lambda_handler_answers_as_the_server_does(deployed, door, monkeypat
         "MMEOPS_ENDPOINT_NAME": e.endpoint.name,
     }.items():
         monkeypatch.setenv(k, v)
-    # In Lambda the execution role's credentials are ambient; here the environment's session.
-    monkeypatch.setattr(lambda_handler, "base_session", lambda: a.session)
+    # In Lambda the execution role's credentials are ambient: here its session from the stack.
+    monkeypatch.setattr(lambda_handler, "base_session", lambda: as_lambda(world).session)
     monkeypatch.setattr(lambda_handler, "_door", None)
 
     out = lambda_handler.handler(event(m, b"0.1,0.2,0.3", "text/csv"))
@@ -285,3 +297,109 @@ def test_the_lambda_handler_answers_as_the_server_does(deployed, door, monkeypat
 
     refused = lambda_handler.handler(event(m, b"0.1,\xff,0.3", "text/csv", binary=True))
     assert refused["statusCode"] == 400 and "not UTF-8" in json.loads(refused["body"])["message"]
+
+
+# --- its role: infra/invoker.yaml's, as Lambda would run it --------------------------------
+
+
+@contextlib.contextmanager
+def captured(world: World, model: str):
+    """The model's manifest entry with capture at 1.0 for the block."""
+    e = world.env("sandbox")
+    key = e.artifact_key_prefix + "_mmeops/manifest.json"
+    entry = read_manifest(world.env_aws("sandbox"), e.artifact_bucket, key)[0].models[model]
+    route_to(world, model, dataclasses.replace(entry, capture=1.0))
+    try:
+        yield
+    finally:
+        route_to(world, model, entry)
+
+
+@contextlib.contextmanager
+def invoker_policy_without(world: World, sid: str):
+    """The front door's role with one statement of its template's policy taken out (as the
+    stack's admin: tampering, not the product)."""
+    e = world.env("sandbox")
+    admin = EmbeddedStack.current.admin(e.account_id)
+    role = EmbeddedStack.current.world.invoker_role(e.account_id, "sandbox").rsplit("/", 1)[-1]
+    got = admin.call("iam", "get_role_policy", RoleName=role, PolicyName="front-door")
+    policy = got["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    cut = {**policy, "Statement": [x for x in policy["Statement"] if x.get("Sid") != sid]}
+    assert len(cut["Statement"]) == len(policy["Statement"]) - 1
+    put = {"RoleName": role, "PolicyName": "front-door"}
+    admin.call("iam", "put_role_policy", **put, PolicyDocument=json.dumps(cut))
+    try:
+        yield
+    finally:
+        admin.call("iam", "put_role_policy", **put, PolicyDocument=json.dumps(policy))
+
+
+def _capture_through(world: World, model: str) -> tuple[int, dict, Door]:
+    door = Door(world)
+    try:
+        status, answer, _ = door.post(model, "0.5,-1,2")
+        assert door.server.door.sidecar.drain()
+        return status, answer, door
+    finally:
+        door.close()
+
+
+def test_the_front_door_invokes_and_captures_as_its_lambda_role(deployed):
+    """Locally as in AWS the front door holds infra/invoker.yaml's role (trusting
+    lambda.amazonaws.com), under IAM enforcement: the manifest read, the call and the
+    capture written (SSE-KMS through the bucket's key) all pass its policy."""
+    world, m, v1 = deployed
+    e = world.env("sandbox")
+    door = Door(world)
+    try:
+        who = door.server.door.identity()
+    finally:
+        door.close()
+    assert who == (
+        f"arn:aws:sts::{e.account_id}:assumed-role/mmeops-invoker-sandbox-Role/"
+        "mmeops-invoker-sandbox"
+    )
+    with captured(world, m):
+        status, answer, door = _capture_through(world, m)
+        door.server.door.capture.flush()
+    assert (status, answer["version"]) == (200, v1)
+    admin = EmbeddedStack.current.admin(e.account_id)
+    keys = [o.key for o in admin.list_objects(e.artifact_bucket, f"capture/sandbox/{m}/v{v1}/")]
+    bodies = [admin.get_bytes(e.artifact_bucket, k)[0] for k in keys]
+    records = [json.loads(x) for body in bodies for x in body.splitlines()]
+    assert answer["inference_id"] in {r["eventMetadata"]["inferenceId"] for r in records}
+
+
+def test_without_its_capture_statement_the_role_cannot_capture(deployed):
+    """The test of the test: WriteCapture taken out of the role's policy, the same call still
+    answers (capture never fails the client) and the capture write is refused by IAM."""
+    world, m, _ = deployed
+    with captured(world, m), invoker_policy_without(world, "WriteCapture"):
+        status, _, door = _capture_through(world, m)
+        with middleware.expecting() as log, pytest.raises(AwsError) as refused:
+            door.server.door.capture.flush()
+    assert status == 200
+    assert refused.value.code == "AccessDenied"
+    assert [d.action for d in log.denied] == ["s3:PutObject"]
+
+
+def test_a_role_that_does_not_trust_lambda_gets_no_session(deployed):
+    """The trust is judged: a role trusting another service is refused to Lambda."""
+    world, _, _ = deployed
+    e = world.env("sandbox")
+    stack = EmbeddedStack.current
+    arn = stack.world.invoker_role(e.account_id, "sandbox")
+    admin = stack.admin(e.account_id)
+    role = admin.call("iam", "get_role", RoleName=arn.rsplit("/", 1)[-1])["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    other = json.loads(json.dumps(trust).replace("lambda.amazonaws.com", "ecs-tasks.amazonaws.com"))
+    name = {"RoleName": arn.rsplit("/", 1)[-1]}
+    admin.call("iam", "update_assume_role_policy", **name, PolicyDocument=json.dumps(other))
+    try:
+        with pytest.raises(service.TrustRefused):
+            stack.lambda_credentials(e.account_id, "sandbox", e.region)
+    finally:
+        admin.call("iam", "update_assume_role_policy", **name, PolicyDocument=json.dumps(trust))
+    stack.lambda_credentials(e.account_id, "sandbox", e.region)  # trusted again

@@ -155,6 +155,9 @@ def test_stack_up_env_down_leave_nothing_behind(repo_copy):
             assert url == door["url"]
             with urllib.request.urlopen(url + "/ping", timeout=5) as r:  # noqa: S310
                 assert json.loads(r.read()) == {"environment": name}
+            # ... under its Lambda's role (infra/invoker.yaml), as the stack issued it.
+            said = (repo_copy / ".mmeops" / f"invoker-{name}.log").read_text()
+            assert f":assumed-role/mmeops-invoker-{name}-Role/mmeops-invoker-{name}\n" in said
         with psycopg2.connect(exports["MMEOPS_WAREHOUSE_DSN"]) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM demo.diabetes")
             assert cur.fetchone()[0] > 0

@@ -77,7 +77,8 @@ def start_front_door(root, env: str, servers: list):
     from mmeops.demo.front_door import FrontDoorHandle
     from mmeops.invoker.server import InvokerServer, front_door_for
 
-    door = front_door_for(load_repo(root), env)
+    repo = load_repo(root)
+    door = front_door_for(repo, env, aws=_as_its_lambda(repo, env))
     server = InvokerServer(door)
     servers.append(server)
 
@@ -87,3 +88,15 @@ def start_front_door(root, env: str, servers: list):
             door.capture.flush()
 
     return FrontDoorHandle(server.start(), flush)
+
+
+def _as_its_lambda(repo, env: str):
+    """The front door's own role (infra/invoker.yaml's, as `mmeops stack up` runs it) when the
+    embedded stack runs in this process, as the demo's does; else None (ambient credentials)."""
+    from mmeops.stack.embedded import EmbeddedStack
+
+    stack = EmbeddedStack.current
+    if stack is None:
+        return None
+    e = repo.envs[env]
+    return stack.lambda_aws(e.account_id, env, e.region)

@@ -37,6 +37,9 @@ def invoker_cmd(obj: dict, env: str, host: str, port: int, metrics_path: Path | 
 
     repo = load_repo(obj["repo_root"])
     metrics_path = metrics_path or repo.root / ".mmeops" / "metrics" / f"{env}.jsonl"
-    server = InvokerServer(front_door_for(repo, env, metrics_path), host, port)
+    door = front_door_for(repo, env, metrics_path)
+    server = InvokerServer(door, host, port)
     click.echo(f"front door of {env} on {server.url} (Ctrl-C to stop)")
+    # Who it calls AWS as (under `mmeops stack up`: its Lambda role, infra/invoker.yaml).
+    click.echo(f"  as {door.identity()}")
     server.serve_until_interrupted()

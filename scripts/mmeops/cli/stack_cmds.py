@@ -51,7 +51,7 @@ def up(obj: dict, timeout: float) -> None:
     click.echo(f"embedded stack up (pid {state['pid']})")
     click.echo(f"  AWS (moto):        {state['moto_url']}")
     click.echo(f"  SageMaker runtime: {state['mme_url']}")
-    for env_name, door in _start_invokers(obj["repo_root"], state["env"], timeout).items():
+    for env_name, door in _start_invokers(obj["repo_root"], state, timeout).items():
         click.echo(f"  front door {env_name}: {door['url']}")
     click.echo('  next: eval "$(mmeops stack env)"')
 
@@ -179,16 +179,25 @@ def _invokers_path(repo_root: str) -> Path:
     return stack_mod.state_path(repo_root).parent / INVOKERS_FILE
 
 
-def _start_invokers(repo_root: str, stack_env: dict[str, str], timeout: float) -> dict:
-    """One `mmeops invoker ENV --port 0` per environment, pointed at the stack; each prints
-    its address first (into its log), which is read back here."""
+def _start_invokers(repo_root: str, state: dict, timeout: float) -> dict:
+    """One `mmeops invoker ENV --port 0` per environment, pointed at the stack and running
+    under the credentials the stack issued to that environment's front door role (as Lambda
+    runs the function under infra/invoker.yaml's role); each prints its address first (into
+    its log), which is read back here."""
     from mmeops.config.repo import load_repo
 
-    env = {k: v for k, v in os.environ.items() if k not in stack_mod.CLEARED_VARS}
-    env.update(stack_env)
+    base = {k: v for k, v in os.environ.items() if k not in stack_mod.CLEARED_VARS}
+    base.update(state["env"])
     started, waiting = {}, {}
     folder = _invokers_path(repo_root).parent
     for name in sorted(load_repo(repo_root).envs):
+        creds = state["invoker_credentials"][name]
+        env = {
+            **base,
+            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": creds["SessionToken"],
+        }
         log = folder / f"invoker-{name}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(

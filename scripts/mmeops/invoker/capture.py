@@ -9,17 +9,27 @@ compares. A failed call is captured too (its output is the error JSON), so error
 compared.
 
 Objects: `capture/<env>/<model>/v<version>/<variant>/YYYY/MM/DD/HH/<uuid>.jsonl` in the
-environment's bucket, written with SSE-KMS (the given key, else the account's aws/s3 key) and
-never overwritten (a new uuid per flush). Records are buffered per object prefix and flushed
-when a buffer holds `max_records` or its oldest record is `max_seconds` old (locally, by a
-timer thread); in Lambda, per invocation.
+environment's bucket, written with SSE-KMS (the given key, else the bucket's default key) and
+never overwritten (a new uuid per object).
+
+What a captured call costs the request's thread: one list append under a lock. Everything
+else (the object prefix, the record's JSON, the PutObject) happens at flush, in a batch, off
+the answer's path: when the buffer holds `max_records` (the caller hands `flush` to its
+sidecar) or its oldest record is `max_seconds` old (locally, the Flusher's timer thread); in
+Lambda, per invocation. Profiled under the benchmark (py-spy, 8 clients, sample 1.0), the
+capture path's cost was the record's building (datetime formatting, uuid4, a nested dict
+through json.dumps: ~90 us a record on the shared CI machine) and one PutObject per 100
+records (boto3 signing, and the embedded S3's own work in the same process); hence lines
+built from a template with cached time strings, and bigger batches.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -31,44 +41,64 @@ from mmeops.invoker.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
+_quote = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
+
+
+def line(o: Outcome, output: bytes, event_id: str) -> str:
+    """One record as its JSONL line: exactly `json.dumps(record, separators=(",", ":"))` of
+    the record described above (tests/invoker/test_capture.py holds the two equal), built
+    from a template: json.dumps of the nested dict was the capture path's largest cost."""
+    m = o.model_ms  # finite: json.dumps writes a float as its repr
+    return (
+        '{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT",'
+        f'"data":{_quote(o.request.decode("utf-8"))},"encoding":"CSV"}},'
+        '"endpointOutput":{"observedContentType":"application/json","mode":"OUTPUT",'
+        f'"data":{_quote(output.decode("utf-8"))},"encoding":"JSON"}}}},'
+        f'"eventMetadata":{{"eventId":"{event_id}","inferenceId":{_quote(o.inference_id)},'
+        f'"inferenceTime":"{_inference_time(o.time)}"}},"eventVersion":"0",'
+        f'"mmeops":{{"variant":{_quote(o.variant)},"version":{int(o.version)},'
+        f'"status":{int(o.status)},"error":{_quote(o.error)},'
+        f'"model_latency_ms":{float(round(m, 3))!r},"rows":{int(o.rows)}}}}}'
+    )
+
 
 def record(o: Outcome, output: bytes) -> dict[str, Any]:
-    when = dt.datetime.fromtimestamp(o.time, dt.timezone.utc)
-    return {
-        "captureData": {
-            "endpointInput": {
-                "observedContentType": "text/csv",
-                "mode": "INPUT",
-                "data": o.request.decode("utf-8"),
-                "encoding": "CSV",
-            },
-            "endpointOutput": {
-                "observedContentType": "application/json",
-                "mode": "OUTPUT",
-                "data": output.decode("utf-8"),
-                "encoding": "JSON",
-            },
-        },
-        "eventMetadata": {
-            "eventId": str(uuid.uuid4()),
-            "inferenceId": o.inference_id,
-            "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        },
-        "eventVersion": "0",
-        "mmeops": {
-            "variant": o.variant,
-            "version": o.version,
-            "status": o.status,
-            "error": o.error,
-            "model_latency_ms": round(o.model_ms, 3),
-            "rows": o.rows,
-        },
-    }
+    """The record as a dict (what a reader of the capture gets back)."""
+    return json.loads(line(o, output, _event_ids(1)[0]))
+
+
+def _inference_time(t: float) -> str:
+    """ISO 8601 UTC with milliseconds and a Z, as Data Capture writes `inferenceTime`."""
+    second, micro = divmod(round(t * 1_000_000), 1_000_000)  # as datetime rounds it
+    return f"{_second(second)}.{micro // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def _event_ids(n: int) -> list[str]:
+    """n random (version 4) UUIDs from one urandom read: uuid.uuid4() per record cost more
+    than the rest of its line."""
+    raw = bytearray(os.urandom(16 * n))
+    out = []
+    for i in range(0, 16 * n, 16):
+        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
+        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = raw[i : i + 16].hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 
 def prefix(o: Outcome) -> str:
-    when = dt.datetime.fromtimestamp(o.time, dt.timezone.utc)
-    return datacapture.prefix(o.environment, o.model, o.version, o.variant, when)
+    return _prefix(o.environment, o.model, o.version, o.variant, int(o.time // 3600))
+
+
+@functools.lru_cache(maxsize=256)
+def _prefix(env: str, model: str, version: int, variant: str, hour: int) -> str:
+    when = dt.datetime.fromtimestamp(hour * 3600, dt.timezone.utc)
+    return datacapture.prefix(env, model, version, variant, when)
 
 
 class CaptureWriter:
@@ -77,43 +107,43 @@ class CaptureWriter:
         aws: Aws,
         bucket: str,
         kms_key_id: str | None = None,
-        max_records: int = 100,
+        max_records: int = 1000,
         max_seconds: float = 5.0,
     ):
         self.aws, self.bucket, self.kms_key_id = aws, bucket, kms_key_id
         self.max_records, self.max_seconds = max_records, max_seconds
-        # prefix -> (when its oldest record arrived, the calls not yet written)
-        self._buffers: dict[str, tuple[float, list[tuple[Outcome, bytes]]]] = {}
+        self._calls: list[tuple[Outcome, bytes]] = []  # not yet written, oldest first
+        self._since = 0.0  # monotonic time of the oldest of them
         self._lock = threading.Lock()
         self.objects_written = 0
 
-    def add(self, o: Outcome, output: bytes) -> str | None:
-        """Buffer one call: an append under a lock, cheap enough for the request's own thread
-        (a task per record on the side pool cost more than the record: the benchmark's
-        capture_cost). The record is serialised at flush, in a batch. Returns the prefix
-        when this record filled its buffer: the caller flushes it off the answer's path."""
-        key = prefix(o)
+    def add(self, o: Outcome, output: bytes) -> bool:
+        """Buffer one call (the request's thread: an append). True when the buffer is full:
+        the caller then runs `flush` off the answer's path. Full, not "just filled": a flush
+        that was cut (Lambda's deadline) or dropped must not leave the buffer unwritten."""
         with self._lock:
-            started, calls = self._buffers.setdefault(key, (time.monotonic(), []))
-            calls.append((o, output))
-            return key if len(calls) == self.max_records else None
+            if not self._calls:
+                self._since = time.monotonic()
+            self._calls.append((o, output))
+            return len(self._calls) >= self.max_records
 
-    def flush(self, only: str | None = None, *, due_only: bool = False) -> None:
-        """Write buffered records: one prefix's, those due (`due_only`), or all."""
-        now = time.monotonic()
+    def flush(self, *, due_only: bool = False) -> None:
+        """Write what is buffered (with `due_only`, only once its oldest record is
+        `max_seconds` old): one object per prefix."""
         with self._lock:
-            keys = [
-                k
-                for k, (started, _) in self._buffers.items()
-                if (only is None or k == only)
-                and (not due_only or now - started >= self.max_seconds)
-            ]
-            taken = {k: self._buffers.pop(k)[1] for k in keys}
-        for key, calls in taken.items():
-            if calls:
-                body = "".join(json.dumps(record(o, out), separators=(",", ":")) + "\n"
-                               for o, out in calls)  # fmt: skip
-                self._put(key + f"{uuid.uuid4()}.jsonl", body.encode())
+            if due_only and time.monotonic() - self._since < self.max_seconds:
+                return
+            calls, self._calls = self._calls, []
+        groups: dict[tuple, list[tuple[Outcome, bytes]]] = {}
+        for o, output in calls:
+            hour = int(o.time // 3600)
+            groups.setdefault((o.environment, o.model, o.version, o.variant, hour), []).append(
+                (o, output)
+            )
+        for where, group in groups.items():
+            ids = _event_ids(len(group))
+            body = "".join(line(o, out, i) + "\n" for (o, out), i in zip(group, ids, strict=True))
+            self._put(_prefix(*where) + f"{uuid.uuid4()}.jsonl", body.encode())
 
     def _put(self, key: str, body: bytes) -> None:
         # Without a key, no SSE header: the bucket's default (SSE-KMS with its ArtifactKey,

@@ -85,6 +85,10 @@ class FrontDoor:
         self.metrics = metrics
         self.capture = capture
 
+    def identity(self) -> str:
+        """Who the front door calls AWS as (an ARN: its Lambda role's session, say)."""
+        return self.aws.call("sts", "get_caller_identity")["Arn"]
+
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         """`headers` with lower-case names (HTTP/2 and Lambda's 2.0 events send them so)."""
         try:
@@ -180,18 +184,17 @@ class FrontDoor:
         now = time.perf_counter()
         model_ms = (now - called) * 1000
         overhead = 0.0 if variant == "shadow" else (called - call.started) * 1000
-        outcome = Outcome(
+        o = Outcome(
             self.settings.environment, call.model, version, variant, call.inference_id,
             call.arrived, call.rows.count, call.rows.csv, status, error, tuple(predictions),
             model_ms, overhead,
         )  # fmt: skip
         if self.metrics is not None:
-            self.sidecar.run(lambda: self.metrics.record(outcome))
-        if self.capture is not None and routing.captured(call.entry.capture, call.key):
-            full = self.capture.add(outcome, output)  # a buffer append, on this thread
-            if full is not None:
-                capture = self.capture
-                self.sidecar.run(lambda: capture.flush(only=full))
+            self.sidecar.run(lambda: self.metrics.record(o))
+        capture = self.capture
+        # An append on this thread; a full buffer is written off the answer's path.
+        if capture and routing.captured(call.entry.capture, call.key) and capture.add(o, output):
+            self.sidecar.run(capture.flush)
 
 
 def _inference_id(headers: dict[str, str]) -> str:

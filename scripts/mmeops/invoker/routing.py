@@ -33,4 +33,4 @@ def mirrored(entry: ManifestEntry, key: str) -> Variant | None:
 
 
 def captured(share: float | None, key: str) -> bool:
-    return bool(share) and draw(key, "capture") < share
+    return bool(share) and (share >= 1 or draw(key, "capture") < share)  # 1.0: no hash

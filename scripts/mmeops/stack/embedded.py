@@ -102,6 +102,36 @@ class EmbeddedStack:
                 self._sessions[account_id] = admin_aws(self.moto_url, account_id, region)
             return self._sessions[account_id]
 
+    def lambda_credentials(self, account_id: str, env_name: str, region: str = REGION) -> dict:
+        """The front door's credentials in one environment, as Lambda hands them to its
+        function: infra/invoker.yaml's role, assumed by lambda.amazonaws.com for the function
+        `mmeops-invoker-ENV` (stack/iam/service.py judges the role's trust)."""
+        from mmeops.stack.iam import service
+
+        name = f"mmeops-invoker-{env_name}"
+        return service.assume(
+            self.admin(account_id, region),
+            self.world.invoker_role(account_id, env_name),
+            "lambda.amazonaws.com",
+            f"arn:aws:lambda:{region}:{account_id}:function:{name}",
+            name,
+        )
+
+    def lambda_aws(self, account_id: str, env_name: str, region: str = REGION) -> Aws:
+        """AWS as the front door's role (`lambda_credentials`), through this process's endpoint
+        variables (apply_env), so its InvokeEndpoint reaches the local MME."""
+        import boto3
+
+        from mmeops.aws import Aws
+
+        creds = self.lambda_credentials(account_id, env_name, region)
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        return Aws(session, region, account_id)
+
     def bootstrap(self, repo_root: str | Path) -> None:
         """Bootstrap the accounts another repository (a test world's copy) names that this
         stack does not have yet, from infra/bootstrap.yaml with that repository's parameters,
@@ -225,6 +255,11 @@ class EmbeddedStack:
             "moto_url": self.moto_url,
             "mme_url": self.mme_url,
             "env": self.env,
+            # What `stack up` starts each environment's front door with (its Lambda's role).
+            "invoker_credentials": {
+                env: self.lambda_credentials(account, env, inst.region)
+                for (account, env), inst in self.world.invokers.items()
+            },
         }
 
 

@@ -26,13 +26,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from email.message import Message
 
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.capacity import capacity, model_cost
 from mmeops.errors import AwsError, NotFound
-from mmeops.httpserve import Background, Server, send
+from mmeops.httpserve import Answer, Background, serving
 from mmeops.stack import container
 from mmeops.stack.container import ContainerError, LoadedModel
 from mmeops.stack.model_cache import ModelCache
@@ -290,69 +289,51 @@ class MultiModelEndpoints:
 # --- HTTP -----------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its connection
-    disable_nagle_algorithm = True  # small responses must not wait for a delayed ACK
-    server: _Server
+def _error(e: InvokeError) -> Answer:
+    payload = {"message": e.message, **e.extra}
+    headers = {"Content-Type": "application/json", "X-Amzn-ErrorType": f"{e.code}:"}
+    return e.status, json.dumps(payload).encode(), headers
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
-        log.debug("%s " + format, self.address_string(), *args)
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        send(self, status, body, headers)
+def _failed() -> Answer:
+    return _error(InvokeError("InternalFailure", 500, "internal failure"))
 
-    def _error(self, e: InvokeError) -> None:
-        payload = {"message": e.message, **e.extra}
-        self._send(
-            e.status,
-            json.dumps(payload).encode(),
-            {"Content-Type": "application/json", "X-Amzn-ErrorType": f"{e.code}:"},
-        )
 
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path == "/ping":
-            self._send(200, b"", {})
-        else:
-            self._error(InvokeError("UnknownOperationException", 404, "Unknown operation"))
+def _app(endpoints: MultiModelEndpoints):
+    """The runtime protocol: GET /ping, POST /endpoints/NAME/invocations."""
 
-    def do_POST(self) -> None:  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        match = _PATH.match(self.path.split("?", 1)[0])
+    def answer(method: str, path: str, headers: Message, body: bytes) -> Answer:
+        if method == "GET":
+            if path == "/ping":
+                return 200, b"", {}
+            return _error(InvokeError("UnknownOperationException", 404, "Unknown operation"))
+        match = _PATH.match(path.split("?", 1)[0])
         if match is None:
-            self._error(InvokeError("UnknownOperationException", 404, "Unknown operation"))
-            return
+            return _error(InvokeError("UnknownOperationException", 404, "Unknown operation"))
         name = match.group(1)
         try:
-            out, content_type = self.server.endpoints.invoke(
+            out, content_type = endpoints.invoke(
                 name,
-                self.headers.get("X-Amzn-SageMaker-Target-Model"),
+                headers.get("X-Amzn-SageMaker-Target-Model"),
                 body,
-                self.headers.get("Content-Type"),
-                self.headers.get("Accept"),
+                headers.get("Content-Type"),
+                headers.get("Accept"),
             )
         except InvokeError as e:
-            self._error(e)
-            return
+            return _error(e)
         except AwsError as e:  # the SageMaker API or S3 failed us: the runtime's 500
             log.warning("invoke %s: %s", name, e)
-            self._error(InvokeError("InternalFailure", 500, str(e)))
-            return
-        except Exception:  # a bug here must still answer, or botocore retries a dead socket
-            log.exception("invoke %s", name)
-            self._error(InvokeError("InternalFailure", 500, "internal failure"))
-            return
-        self._send(
+            return _error(InvokeError("InternalFailure", 500, str(e)))
+        return (
             200,
             out,
             {
                 "Content-Type": content_type,
-                "x-Amzn-Invoked-Production-Variant": self.server.endpoints.variant(name),
+                "x-Amzn-Invoked-Production-Variant": endpoints.variant(name),
             },
         )
 
-
-class _Server(Server):
-    endpoints: MultiModelEndpoints
+    return answer
 
 
 class MmeServer(Background):
@@ -360,6 +341,5 @@ class MmeServer(Background):
 
     def __init__(self, endpoints: MultiModelEndpoints, host: str = "127.0.0.1", port: int = 0):
         self.endpoints = endpoints
-        httpd = _Server((host, port), _Handler)
-        httpd.endpoints = endpoints
+        httpd = serving(_app(endpoints), (host, port), failed=_failed)
         super().__init__(httpd, "mme-server")

@@ -19,6 +19,7 @@ import yaml
 
 NO_VALUE = object()
 TEMPLATE = Path("infra") / "bootstrap.yaml"
+INVOKER_TEMPLATE = Path("infra") / "invoker.yaml"  # the front door's stack, per environment
 # The repository the demo's roles trust (`sub` = repo:ORG/REPO:environment:ENV); GitHub's
 # OIDC subject format (docs.github.com, "About security hardening with OpenID Connect").
 GITHUB_ORG, GITHUB_REPO = "mmeops-demo", "mmeops"
@@ -30,10 +31,10 @@ _CHECKOUT = Path(__file__).resolve().parents[4]
 
 
 @functools.cache
-def load(repo_root: Path) -> dict:
-    path = repo_root / TEMPLATE
+def load(repo_root: Path, template: Path = TEMPLATE) -> dict:
+    path = repo_root / template
     if not path.exists():
-        path = _CHECKOUT / TEMPLATE
+        path = _CHECKOUT / template
     return yaml.safe_load(path.read_text())
 
 

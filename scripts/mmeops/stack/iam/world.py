@@ -2,7 +2,10 @@
 instantiated with the parameters mmeops.yaml and environments/*.yaml imply, then created in
 moto through the stack's admin identity (the one CloudFormation would act as).
 
-Training first: the environments' stacks need its key id (TrainingKeyId)."""
+Training first: the environments' stacks need its key id (TrainingKeyId). Then, per
+environment, infra/invoker.yaml's stack as far as the stack can hold it: the front door's
+log group and execution role (the local `mmeops invoker` process stands for the function).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mmeops.stack.iam.template import GITHUB_ORG, GITHUB_REPO, Instance, load
+from mmeops.stack.iam.template import GITHUB_ORG, GITHUB_REPO, INVOKER_TEMPLATE, Instance, load
 
 # The OIDC provider's thumbprint: IAM requires one; AWS no longer checks it for GitHub.
 _THUMBPRINT = "6938fd4d98bab03faadb97b34396831e3780aea1"
@@ -85,6 +88,8 @@ class World:
         self.admin_for = admin_for
         self.made: dict[str, Instance] = {}
         self.deployers: list[str] = []
+        self.invoker_template = load(repo_root, INVOKER_TEMPLATE)
+        self.invokers: dict[tuple[str, str], Instance] = {}  # (account, environment) ->
 
     def build(self, repo: Any) -> None:
         plan = parameters(repo)
@@ -106,6 +111,36 @@ class World:
             inst = Instance(self.template, account, env_region, {**params, "TrainingKeyId": key})
             create(inst, self.admin_for(account, env_region))
             self.made[account] = inst
+        for e in sorted(repo.envs.values(), key=lambda e: e.name):
+            if (e.account_id, e.name) not in self.invokers:
+                self._invoker(e)
+
+    def _invoker(self, e: Any) -> None:
+        key = self.made[e.account_id].physical["ArtifactKey"]["Arn"]
+        params = {
+            "Environment": e.name,
+            "BucketName": e.artifact_bucket,
+            "ArtifactPrefix": e.artifact_key_prefix,
+            "EndpointName": e.endpoint.name,
+            "KeyArn": key,
+            "CodeKey": "_mmeops/invoker/local.zip",  # no package: nothing runs it here
+            "ClientPrincipal": e.account_id,
+        }
+        inst = Instance(self.invoker_template, e.account_id, e.region, params)
+        aws = self.admin_for(e.account_id, e.region)
+        stack_name = f"mmeops-invoker-{e.name}"  # the template header's, one per environment
+        for rid, resource in inst.resources():
+            if resource["Type"] not in _INVOKER_PARTS:
+                continue  # the function, its URL and permissions: the local process instead
+            props = inst.properties(resource)
+            if resource["Type"] == "AWS::IAM::Role":  # CloudFormation names it STACK-ID-RANDOM
+                props.setdefault("RoleName", f"{stack_name}-{rid}")
+            inst.physical[rid] = _CREATORS[resource["Type"]](aws, props, inst)
+        self.invokers[(e.account_id, e.name)] = inst
+
+    def invoker_role(self, account: str, env_name: str) -> str:
+        """The ARN of the front door's execution role in one environment."""
+        return self.invokers[(account, env_name)].physical["Role"]["Arn"]
 
 
 def regrant(inst: Instance, aws: Any) -> None:
@@ -238,6 +273,15 @@ def _role(aws, props, inst) -> dict:
     return {"Ref": name, "Arn": arn}
 
 
+def _log_group(aws, props, inst) -> dict:
+    name = props["LogGroupName"]
+    aws.call("logs", "create_log_group", logGroupName=name)
+    days = int(props["RetentionInDays"])
+    aws.call("logs", "put_retention_policy", logGroupName=name, retentionInDays=days)
+    # Fn::GetAtt Arn ends in ":*" (CloudFormation, AWS::Logs::LogGroup, return values).
+    return {"Ref": name, "Arn": f"arn:aws:logs:{inst.region}:{inst.account}:log-group:{name}:*"}
+
+
 _CREATORS = {
     "AWS::IAM::OIDCProvider": _oidc,
     "AWS::KMS::Key": _key,
@@ -245,4 +289,6 @@ _CREATORS = {
     "AWS::S3::Bucket": _bucket,
     "AWS::S3::BucketPolicy": _bucket_policy,
     "AWS::IAM::Role": _role,
+    "AWS::Logs::LogGroup": _log_group,
 }
+_INVOKER_PARTS = ("AWS::Logs::LogGroup", "AWS::IAM::Role")

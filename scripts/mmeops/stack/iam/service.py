@@ -1,0 +1,48 @@
+"""A service assuming a role, as AWS services do for the resources they run: Lambda assumes a
+function's execution role (principal `lambda.amazonaws.com`, with `aws:SourceAccount` and
+`aws:SourceArn` naming the function: IAM User Guide, "The confused deputy problem") and hands
+the function that session. The embedded stack has no Lambda; the local front door (`mmeops
+invoker ENV`, started by `mmeops stack up`) stands for the function, and gets its credentials
+here, judged against the role's trust policy as STS would judge the service.
+
+The session does not expire: Lambda renews its function's credentials before they do, which
+the local process, running for as long as the stack, cannot ask for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmeops.stack.iam import sessions, store
+from mmeops.stack.iam.policy import Caller, Request, effects
+from mmeops.stack.iam.sessions import Session
+
+
+class TrustRefused(Exception):
+    """The role's trust policy does not let the service assume it."""
+
+
+def assume(
+    admin: Any, role_arn: str, service: str, source_arn: str, session_name: str
+) -> dict[str, str]:
+    """The role's credentials (AccessKeyId, SecretAccessKey, SessionToken) as `service` gets
+    them for the resource `source_arn`; TrustRefused when the trust does not allow it."""
+    role = store.role_of_arn(role_arn)
+    if role is None:
+        raise TrustRefused(f"{role_arn} does not exist")
+    account = source_arn.split(":")[4]
+    context = {"aws:SourceAccount": account, "aws:SourceArn": source_arn}
+    principal = Caller(service, account, service=service)
+    request = Request("sts:AssumeRole", role_arn, principal, context)
+    found = effects([role.assume_role_policy_document], request, resource_policy=True)
+    if "Allow" not in found or "Deny" in found:
+        raise TrustRefused(f"the trust policy of {role_arn} does not let {service} assume it")
+    # Minted by STS through the stack's admin, then recorded as the role's own session, which
+    # the IAM middleware judges by the role's policies (an admin-minted one it would not).
+    creds = admin.call("sts", "assume_role", RoleArn=role_arn, RoleSessionName=session_name)
+    creds = creds["Credentials"]
+    owner = role_arn.split(":")[4]
+    arn = f"arn:aws:sts::{owner}:assumed-role/{role.name}/{session_name}"
+    caller = Caller(arn, owner, role_arn)
+    sessions.record(creds["AccessKeyId"], Session("role", caller, None, False, {}, session_name))
+    return {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
