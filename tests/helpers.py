@@ -165,3 +165,20 @@ def png_rows(path, rows: int):
         out[r] = line
         prior = line
     return out.reshape(out.shape[0], width, channels).astype(np.uint8)
+
+
+def runtime_client(operator):
+    """boto3's own sagemaker-runtime client on the local MME, as the endpoint account's
+    `operator` (`EmbeddedStack.current.admin(...)`): the MME authorizes InvokeEndpoint as IAM
+    would, and the runner's own keys may only assume roles. One attempt: a wrong answer must
+    show up as the error, not as a retry."""
+    from botocore.config import Config
+
+    from mmeops.stack.embedded import EmbeddedStack
+
+    return operator.session.client(
+        "sagemaker-runtime",
+        region_name=operator.region,
+        endpoint_url=EmbeddedStack.current.mme_url,
+        config=Config(retries={"max_attempts": 1}),
+    )

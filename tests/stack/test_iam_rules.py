@@ -56,12 +56,12 @@ class Lab:
         self.admin.call("iam", "put_role_policy", RoleName=role_arn.rsplit("/", 1)[1],
                         PolicyName="p", PolicyDocument=_doc(statements))  # fmt: skip
 
-    def as_role(self, role_arn: str, **kwargs):
-        """The role's session, from the runner (the first hop)."""
+    def as_role(self, role_arn: str, url: str | None = None, **kwargs):
+        """The role's session, from the runner (the first hop), on moto or on `url`."""
         creds = runner_aws(self.stack.moto_url, REGION).call(
             "sts", "assume_role", RoleArn=role_arn, RoleSessionName="lab", **kwargs
         )["Credentials"]
-        return credentials_aws(self.stack.moto_url, REGION, role_arn.split(":")[4], creds)
+        return credentials_aws(url or self.stack.moto_url, REGION, role_arn.split(":")[4], creds)
 
 
 def _s3(actions: list[str], resource: str, **extra) -> dict:
@@ -344,3 +344,27 @@ def test_no_request_of_the_suite_was_refused_unless_a_test_expected_it():
     if middleware.allowed() < 300:  # a full run authorizes thousands; one module a few dozen
         pytest.skip(f"only {middleware.allowed()} requests authorized: run the whole suite")
     assert [d.message for d in middleware.refusals()] == []
+
+
+def test_the_local_mme_authorizes_invoke_endpoint(stack, lab):
+    """sagemaker-runtime is served by the local MME, not moto: the same IAM check stands in
+    front of it. API_runtime_InvokeEndpoint.html and the Service Authorization Reference:
+    InvokeEndpoint needs sagemaker:InvokeEndpoint on the endpoint's ARN. Mutation: start the
+    MME without `guard=` (stack/embedded.py) and the refused call reaches the endpoint."""
+    name = f"lab-ep-{lab.uid}"
+    arn = f"arn:aws:sagemaker:{REGION}:{lab.account}:endpoint/{name}"
+    reader = lab.role([_s3(["sagemaker:DescribeEndpoint"], arn)], name="describe")
+    caller = lab.role([_s3(["sagemaker:InvokeEndpoint"], arn)], name="invoke")
+
+    def invoke(role_arn: str):
+        return lab.as_role(role_arn, url=stack.mme_url).call(
+            "sagemaker-runtime", "invoke_endpoint", EndpointName=name, Body=b"1",
+            ContentType="text/csv", TargetModel="m.tar.gz",
+        )  # fmt: skip
+
+    with pytest.raises(AwsError, match="AccessDenied"), middleware.expecting() as log:
+        invoke(reader)
+    assert [(d.action, d.resource) for d in log.denied] == [("sagemaker:InvokeEndpoint", arn)]
+    # Allowed, the call reaches the endpoint, which does not exist.
+    with pytest.raises(AwsError, match=f"ValidationError.*Endpoint {name} .*not found"):
+        invoke(caller)

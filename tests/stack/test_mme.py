@@ -7,14 +7,12 @@ import pickle
 import uuid
 from dataclasses import dataclass
 
-import boto3
 import numpy as np
 import pytest
 import xgboost as xgb
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import create_multi_model, settle_endpoint
+from helpers import create_multi_model, runtime_client, settle_endpoint
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.capacity import model_cost
@@ -83,9 +81,8 @@ def endpoint(stack) -> Endpoint:
 
 
 @pytest.fixture(scope="module")
-def runtime(stack):
-    # One attempt: a wrong answer must show up as the error, not as a retry.
-    return boto3.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1}))
+def runtime(endpoint):
+    return runtime_client(endpoint.sagemaker)
 
 
 def _csv(rows: np.ndarray) -> str:

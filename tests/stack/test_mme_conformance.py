@@ -29,14 +29,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import boto3
 import numpy as np
 import pytest
 import xgboost as xgb
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import create_multi_model, settle_endpoint
+from helpers import create_multi_model, runtime_client, settle_endpoint
 from mmeops.artifact import pack, pack_file
 from mmeops.config.repo import load_repo
 from mmeops.stack.embedded import EmbeddedStack
@@ -122,7 +120,7 @@ def mme(stack):
     )
     sandbox.call("sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=name)
     settle_endpoint(sandbox, name)  # Creating → InService: the runtime routes only then
-    client = boto3.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1}))
+    client = runtime_client(sandbox)
     return name, client, models
 
 

@@ -155,6 +155,7 @@ class EmbeddedStack:
     def _start(self) -> None:
         # Imported here: `mmeops stack env` and `down` need none of this, and it takes seconds.
         from mmeops.config.repo import load_repo
+        from mmeops.stack.iam import middleware as iam_middleware
         from mmeops.stack.mme import AccountRef, MmeServer, MultiModelEndpoints
         from mmeops.stack.moto_server import (
             BASE_ACCESS_KEY_ID,
@@ -196,7 +197,8 @@ class EmbeddedStack:
             recheck_seconds=None,  # moto tells us of every endpoint create, update, delete
         )
         self._exit.callback(add_endpoint_update_listener(self.endpoints.endpoint_updated))
-        mme = MmeServer(self.endpoints)
+        # InvokeEndpoint is authorized as IAM would, like every call moto answers.
+        mme = MmeServer(self.endpoints, guard=iam_middleware.guarding)
         self.mme_url = mme.start()
         self._exit.callback(mme.stop)
 

@@ -31,7 +31,7 @@ from email.message import Message
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.capacity import capacity, model_cost
 from mmeops.errors import AwsError, NotFound
-from mmeops.httpserve import Answer, Background, serving
+from mmeops.httpserve import Answer, App, Background, serving
 from mmeops.stack import container
 from mmeops.stack.container import ContainerError, LoadedModel
 from mmeops.stack.model_cache import ModelCache
@@ -339,7 +339,14 @@ def _app(endpoints: MultiModelEndpoints):
 class MmeServer(Background):
     """The HTTP face of `MultiModelEndpoints`, on its own threads. `start()` → base URL."""
 
-    def __init__(self, endpoints: MultiModelEndpoints, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        endpoints: MultiModelEndpoints,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        guard: Callable[[App], App] | None = None,
+    ):
         self.endpoints = endpoints
-        httpd = serving(_app(endpoints), (host, port), failed=_failed)
+        app = _app(endpoints) if guard is None else guard(_app(endpoints))
+        httpd = serving(app, (host, port), failed=_failed)
         super().__init__(httpd, "mme-server")

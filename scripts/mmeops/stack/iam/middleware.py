@@ -10,6 +10,7 @@ for a block (benchmarks only).
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import time
@@ -438,3 +439,43 @@ def _trust_only(federated: Session, need: Need, region: str) -> Refusal | None:
     if "Allow" in found and "Deny" not in found:
         return None
     return Refusal(need.action, need.resource, "no resource-based policy allows it")
+
+
+# --- a server that is not moto -----------------------------------------------------------------
+
+
+def guarding(app: Callable) -> Callable:
+    """The same check in front of the local MME's `httpserve` app (sagemaker-runtime's
+    InvokeEndpoint is not moto's to answer): the request goes through `middleware` as a WSGI
+    environ; allowed, `app` answers it; refused, the refusal in the runtime's error format."""
+
+    def answer(method: str, path: str, headers, body: bytes):
+        reached: list = []
+
+        def inner(environ: dict, start_response: Callable) -> list[bytes]:
+            reached.append(app(method, path, headers, body))
+            start_response("200 OK", [])
+            return [b""]
+
+        environ = _environ(method, path, headers, body)
+        status, answered_headers, refusal = _buffered(middleware(inner), environ)
+        if reached:
+            return reached[0]
+        return int(status.split()[0]), refusal, dict(answered_headers)
+
+    return answer
+
+
+def _environ(method: str, path: str, headers, body: bytes) -> dict:
+    target, _, query = path.partition("?")
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": unquote(target),
+        "QUERY_STRING": query,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    for name, value in headers.items():
+        key = name.upper().replace("-", "_")
+        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+    return environ
