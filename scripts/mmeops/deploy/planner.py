@@ -429,6 +429,18 @@ def _model_problem(desired: Desired, ep: EndpointState) -> str:
     return ""
 
 
+def _suspended_scaling(
+    desired: Desired, remote: Remote, ep: EndpointState
+) -> tuple[str, ...] | None:
+    """The scaling policies an endpoint update must delete, with the target, before it runs:
+    SageMaker refuses a new instance type for a variant registered as a scalable target
+    ("Update endpoints that use auto scaling"); autoscaling is configured again after. Any
+    update that sets the file's instance type (a repair too) is such an update."""
+    if remote.scaling is None or ep.instance_type == desired.instance_type:
+        return None
+    return remote.scaling.policies
+
+
 def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -> list[Action]:
     out: list[Action] = []
     ep = remote.endpoint
@@ -461,13 +473,11 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
                 desired.instance_type,
                 desired.instance_count,
                 reason,
+                suspend_scaling=_suspended_scaling(desired, remote, ep),
                 image_version=image,
             )
         )
     elif (ep.instance_type, ep.instance_count) != (desired.instance_type, desired.instance_count):
-        # "Update endpoints that use auto scaling": a new instance type under a scalable
-        # target fails; the update deregisters it first and autoscaling is configured after.
-        suspend = remote.scaling is not None and ep.instance_type != desired.instance_type
         out.append(
             UpdateEndpointConfig(
                 ENDPOINT,
@@ -475,7 +485,7 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
                 desired.instance_count,
                 f"was {ep.instance_count} x {ep.instance_type}",
                 ep.model_name,
-                remote.scaling.policies if suspend else None,
+                _suspended_scaling(desired, remote, ep),
             )
         )
     elif any(isinstance(a, PublishStable) for a in actions):
