@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -210,3 +211,53 @@ def test_racing_applies_with_and_without_prune_converge_with_one_re_run(
             s.b: s.version(s.b, 2),
         }
         assert s.world.invoke(ENV, s.a).strip()
+
+
+@pytest.mark.slow
+def test_an_apply_racing_two_retrains_converges_with_one_re_run(stack, repo_copy, monkeypatch):
+    """An apply of sandbox (a model pinned to v1) while two `retrain`s of the same model run:
+    the retrains register two distinct versions (SageMaker numbers them in the group), the
+    apply routes exactly the pinned one, and a re-run is in sync. One iteration: a retrain
+    is the longest command there is."""
+    from test_reconcile import World, add_model, isolate
+
+    monkeypatch.setenv("GITHUB_SHA", SHA)
+    world = World(repo_copy, isolate(repo_copy, "f"))
+    m = f"m{world.uid}-rt"
+    add_model(world, m)
+    yaml = world.root / "models" / m / "model.yaml"
+    yaml.write_text(yaml.read_text().replace("  max_jobs: 12", "  max_jobs: 2"))
+    v1 = world.register(m, seed=1)
+    world.mmeops("promote", m, str(v1), "--to", "sandbox")
+    env = dict(os.environ) | {"GITHUB_RUN_ID": "300", "GITHUB_REPOSITORY": "octo/mmeops"}
+    base = [MMEOPS, "--repo", str(world.root)]
+    procs = {
+        name: subprocess.Popen(
+            base + argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for name, argv in {
+            "retrain 1": ["retrain", m, "--backend", "local"],
+            "apply": ["reconcile", "sandbox", "--apply"],
+            "retrain 2": ["retrain", m, "--backend", "local"],
+        }.items()
+    }
+    outs = {}
+    for name, p in procs.items():
+        out, _ = p.communicate(timeout=900)
+        last = out.strip().splitlines()[-1] if out.strip() else ""
+        print(f"{name}: exit {p.returncode}: {last}")
+        assert "Traceback" not in out and "unexpected" not in out, out
+        assert p.returncode in ((0, 1) if name == "apply" else (0, 3)), out  # 3: the gate
+        outs[name] = (p.returncode, out)
+    registered = sorted(
+        int(found.group(1))
+        for code, out in (outs["retrain 1"], outs["retrain 2"])
+        if code == 0 and (found := re.search(rf"registered {m} version (\d+)", out))
+    )
+    assert len(set(registered)) == len(registered), registered  # never the same version twice
+    if outs["apply"][0] != 0:
+        monkeypatch.setenv("GITHUB_RUN_ID", "300")
+        world.mmeops("reconcile", "sandbox", "--apply")
+    world.mmeops("reconcile", "sandbox", "--check")
+    assert world.manifest("sandbox")["models"][m]["version"] == v1
+    assert world.invoke("sandbox", m).strip()
