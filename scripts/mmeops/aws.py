@@ -8,6 +8,7 @@ real AWS and to the embedded stack.
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 
 import boto3
 import botocore.config
+import botocore.credentials
 import botocore.exceptions
 import botocore.session
 
@@ -282,6 +284,57 @@ def _local_endpoint_answers() -> None:
         ) from None
 
 
+class _AssumedRole(botocore.credentials.CredentialProvider):
+    """`role_arn`'s session, assumed from `base` and assumed again before it expires.
+
+    On a runner the ambient credentials are already a role's session (OIDC), so this hop is
+    role chaining, which AWS caps at one hour whatever the role allows (IAM User Guide,
+    "Role chaining"; STS AssumeRole, DurationSeconds): a process that outlives it (a long
+    apply waiting on an endpoint, a tuning wait) would meet ExpiredToken. botocore's
+    RefreshableCredentials calls `fetch` again when the session nears the `Expiration` STS
+    returned; its default margins (15 and 10 min before) are scaled down to the session's
+    length so a short session is not assumed again on every request."""
+
+    METHOD = "mmeops-assume-role"
+
+    def __init__(self, base: Aws, role_arn: str):
+        self.base = base
+        self.role_arn = role_arn
+
+    def fetch(self) -> dict:
+        creds = self.base.call(
+            "sts", "assume_role", RoleArn=self.role_arn, RoleSessionName="mmeops"
+        )["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    def load(self) -> botocore.credentials.RefreshableCredentials:
+        first = self.fetch()
+        ends = datetime.datetime.fromisoformat(first["expiry_time"])
+        lifetime = (ends - datetime.datetime.now(datetime.UTC)).total_seconds()
+        return botocore.credentials.RefreshableCredentials.create_from_metadata(
+            first,
+            refresh_using=self.fetch,
+            method=self.METHOD,
+            advisory_timeout=min(15 * 60, lifetime / 3),
+            mandatory_timeout=min(10 * 60, lifetime / 6),
+        )
+
+
+def _assumed_session(base: Aws, role_arn: str) -> boto3.Session:
+    core = botocore.session.Session()
+    provider = _AssumedRole(base, role_arn)
+    core.register_component(
+        "credential_provider", botocore.credentials.CredentialResolver([provider])
+    )
+    core.get_credentials()  # assume now: a refused trust is an error here, not at first use
+    return boto3.Session(botocore_session=core)
+
+
 def for_account(account_id: str, region: str, role_arn: str) -> Aws:
     """AWS as `account_id` sees it: the ambient credentials when they already belong to that
     account (a runner that assumed the role through OIDC), otherwise the role assumed from them.
@@ -296,15 +349,7 @@ def for_account(account_id: str, region: str, role_arn: str) -> Aws:
     if identity["Account"] == account_id:
         aws = Aws(base.session, region, account_id)
     else:
-        creds = base.call("sts", "assume_role", RoleArn=role_arn, RoleSessionName="mmeops")[
-            "Credentials"
-        ]
-        session = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
-        aws = Aws(session, region, account_id)
+        aws = Aws(_assumed_session(base, role_arn), region, account_id)
     with _sessions_lock:
         _sessions[(account_id, region, role_arn)] = aws
     return aws

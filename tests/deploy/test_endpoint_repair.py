@@ -89,3 +89,32 @@ def test_an_endpoint_whose_model_was_deleted_is_drift_and_apply_recreates_it(
     sm.call("sagemaker", "delete_model", ModelName=model)
 
     drift_then_repaired(world, m, f"its model {model} was deleted")
+
+
+def test_a_repair_that_changes_the_instance_type_of_an_autoscaled_endpoint_deregisters_first(
+    world: World,  # noqa: F811
+) -> None:
+    """SageMaker developer guide, "Update endpoints that use auto scaling": an UpdateEndpoint
+    that changes the instance type of a variant registered as a scalable target fails until
+    its policies are deleted and the target deregistered (the stack refuses it so:
+    tests/stack/test_endpoints.py). A repair is such an update when the file's instance type
+    changed meanwhile."""
+    from test_endpoint_lifecycle import autoscaled
+    from test_reconcile import live_scaling
+
+    path = world.root / "environments" / "sandbox.yaml"
+    autoscaled(path)
+    m, _ = deploy_one(world, "ra")
+    e = world.env("sandbox")
+    world.admin(e.account_id).call("sagemaker", "delete_model", ModelName=f"{e.endpoint.name}-mme")
+    path.write_text(path.read_text().replace("ml.m5.large", "ml.m5.xlarge"))
+
+    drift_then_repaired(world, m, f"its model {e.endpoint.name}-mme was deleted")
+    sm = world.env_aws("sandbox")
+    ep = sm.call("sagemaker", "describe_endpoint", EndpointName=e.endpoint.name)
+    config = sm.call(
+        "sagemaker", "describe_endpoint_config", EndpointConfigName=ep["EndpointConfigName"]
+    )
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.xlarge"
+    (target,), (policy,) = live_scaling(world)  # registered again, with its policy
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)

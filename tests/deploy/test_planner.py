@@ -181,7 +181,16 @@ CASES = {
         desired({"a": 2}, naming="stable"),
         remote({"a": 1}, {"a": [1]}, [pkg("a", 2)], stable=("a",)),
         False,
-        ["CopyArtifact", "PublishStable", "WriteManifest", "RefreshEndpoint", "SmokeTest"],
+        # Tested under its versioned key, routed there while the stable key is replaced,
+        # routed back once the refreshed endpoint serves it (tests/deploy/test_stable_order.py).
+        [
+            "CopyArtifact",
+            "SmokeTest",
+            "WriteManifest",
+            "PublishStable",
+            "RefreshEndpoint",
+            "WriteManifest",
+        ],  # fmt: skip
         {"a": Status.OUT_OF_SYNC, ENDPOINT: Status.OUT_OF_SYNC},
     ),
     "instance change rolls out a new endpoint config": (
@@ -304,6 +313,16 @@ def test_no_drift_when_in_sync() -> None:
         r.manifest, r.manifest_etag, r.objects, r.endpoint, r.packages, {"a/v1.tar.gz": "a-1-sha"}
     )
     assert drift(d, r, plan(d, r)) == []
+
+
+def test_stable_names_route_to_the_versioned_key_while_the_stable_key_is_replaced() -> None:
+    d = desired({"a": 2}, naming="stable")
+    p = plan(d, remote({"a": 1}, {"a": [1]}, [pkg("a", 2)], stable=("a",)))
+    interim, final = p.of(WriteManifest)
+    assert interim.interim and not final.interim
+    assert interim.manifest.models["a"].target_model == "a/v2.tar.gz"
+    assert final.manifest.models["a"].target_model == "a.tar.gz"
+    assert p.of(SmokeTest)[0].target_model == "a/v2.tar.gz"  # the bytes the stable key gets
 
 
 def test_stable_refresh_is_one_config_rollout_with_instance_change() -> None:

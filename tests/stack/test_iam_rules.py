@@ -7,6 +7,7 @@ identity); tests/stack/test_iam_paths.py runs the shipped policies of infra/boot
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 import uuid
@@ -290,6 +291,27 @@ def test_role_chaining_is_capped_at_one_hour(lab):
     with pytest.raises(AwsError, match="1 hour session limit"):
         aws.call("sts", "assume_role", **assume, DurationSeconds=7200)
     aws.call("sts", "assume_role", **assume, DurationSeconds=3600)
+
+
+def test_a_shortened_session_says_when_it_ends_as_sts_does(lab):
+    # STS API reference, AssumeRole: Credentials.Expiration is when the granted session ends;
+    # a chained session is granted at most one hour (IAM User Guide, "Role chaining"), and the
+    # stack's cap shortens it further. moto writes now + the requested DurationSeconds.
+    caller = lab.role([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}])
+    target = lab.role([], trust=[{"Effect": "Allow", "Principal": {"AWS": caller},
+                                  "Action": "sts:AssumeRole"}], name="t")  # fmt: skip
+    aws = lab.as_role(caller)
+    now = datetime.datetime.now(datetime.UTC)
+    creds = aws.call("sts", "assume_role", RoleArn=target, RoleSessionName="chained")["Credentials"]
+    assert 3500 < (creds["Expiration"] - now).total_seconds() <= 3600
+    sessions.set_session_cap(5.0)
+    try:
+        creds = aws.call("sts", "assume_role", RoleArn=target, RoleSessionName="chained")[
+            "Credentials"
+        ]
+    finally:
+        sessions.set_session_cap(None)
+    assert 0 < (creds["Expiration"] - now).total_seconds() <= 6
 
 
 def test_a_session_expires_and_then_answers_expired_token(lab):

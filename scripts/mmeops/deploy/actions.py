@@ -128,10 +128,19 @@ class WriteManifest(Action):
     previous: Manifest | None = None
     etag: str | None = None
     changed: tuple[str, ...] = ()
+    # Stable names only: the write that routes the models whose stable key is about to be
+    # overwritten to their versioned keys, so the manifest never names bytes it does not
+    # record (the final write routes them back once the endpoint serves the new stable key).
+    interim: bool = False
     phase: ClassVar[int] = 4
 
     @property
     def message(self) -> str:
+        if self.interim:
+            return (
+                f"route {', '.join(self.changed)} to their versioned keys while the stable "
+                "names are replaced"
+            )
         return f"write the routing manifest ({len(self.changed)} models changed)"
 
 

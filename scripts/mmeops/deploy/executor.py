@@ -3,8 +3,9 @@
 Actions run in the plan's order (see planner.py); copies, verifications, approvals, smoke
 tests and prunes run concurrently in a bounded pool, so a first sync of hundreds of models is
 not a serial loop. A model whose step fails is left out of every later step, keeps its previous
-manifest entry and ends `sync failed`; endpoint-wide failures stop the run. With versioned
-names, smoke tests run before the manifest is written (see `run`).
+manifest entry and ends `sync failed`; endpoint-wide failures stop the run. Smoke tests run
+before anything routes to a model; with stable names the manifest routes to versioned keys
+while the stable keys are overwritten (see `run` and planner.py).
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Executor:
         self.manifest_etag: str | None = None
         self.written: Manifest | None = None
         self.routed: set[str] = set()
+        self.published: set[str] = set()  # models whose stable key this run overwrote
         # model -> its versioned artifact's ETag, as copied or verified in this run: recorded
         # in the manifest entry that routes to it.
         # (model, version) -> the versioned artifact's ETag: a model with a canary or shadow
@@ -117,32 +119,36 @@ class Executor:
     # --- orchestration
     def run(self, plan: Plan) -> list[ModelResult]:
         steps: list[tuple[type, Callable]] = [
-            (EnsureEndpoint, self.endpoint.ensure),
             (CopyArtifact, self.copy),
             (VerifyArtifact, self.verify),
-            (PublishStable, self.publish_stable),
             (MirrorApproval, self.approve),
+            # Each model answers under its own versioned key before anything routes to it: a
+            # failure leaves the manifest as it was, and a crash never leaves an untested
+            # model routed (the next apply would see it as live).
+            (SmokeTest, self.smoke_test),
         ]
+        for a in plan.of(EnsureEndpoint):
+            self.endpoint.ensure(a)
         for kind, fn in steps:
-            if kind is EnsureEndpoint:
-                for a in plan.of(kind):
-                    fn(a)
-            else:
-                self._per_model(plan.of(kind), fn)
+            self._per_model(plan.of(kind), fn)
+        writes = plan.of(WriteManifest)
+        for a in writes:
+            if a.interim:  # stable names: off the keys about to be overwritten
+                self.write(a)
+        self._per_model(plan.of(PublishStable), self.publish_stable)
         stable = self.desired.naming == "stable"
+        final = [a for a in writes if not a.interim]
         if not stable:
-            # A versioned artifact answers under its own key before anything routes to it:
-            # smoke-test first, so a failure leaves the manifest as it was and a crash can
-            # never leave an untested model routed (the next apply would see it as live).
-            self._per_model(plan.of(SmokeTest), self.smoke_test)
-        for a in plan.of(WriteManifest):
-            self.write(a)  # failed models keep their previous entries
+            for a in final:
+                self.write(a)  # failed models keep their previous entries
         for a in plan.of(UpdateEndpointConfig):  # RefreshEndpoint included
             self._update_endpoint(a, plan)
         if stable:
-            # A stable name serves the new artifact only once the endpoint is refreshed.
-            self._per_model(plan.of(SmokeTest), self.smoke_test)
-            self._restore_failed(plan)
+            # Routed back to the stable keys only once the endpoint serves them; a stable key
+            # whose model failed since it was overwritten gets its previous bytes back first.
+            self._restore_stable(plan, final[0].previous if final else None)
+            for a in final:
+                self.write(a)
         if plan.of(PruneArtifact):
             self.routed = self._routed_keys()
         self._per_model(plan.of(PruneArtifact), self.prune)
@@ -155,7 +161,7 @@ class Executor:
     def _update_endpoint(self, a: UpdateEndpointConfig, plan: Plan) -> None:
         """Roll out a new endpoint config; a failure (SageMaker rolled it back, say) fails the
         endpoint's row, not the run: autoscaling is still configured after it. A stable name
-        the failed refresh should have served is put back with its model (`_restore_failed`)."""
+        the failed refresh should have served is put back with its model (`_restore_stable`)."""
         try:
             self.endpoint.update(a)
         except AwsError as e:
@@ -224,6 +230,7 @@ class Executor:
     def publish_stable(self, a: PublishStable) -> None:
         # Stable names are overwritten by design: the endpoint refresh that follows drops
         # whatever copy the fleet had cached.
+        self.published.add(a.model)  # before the call: a copy that errs may still land
         copied = self.aws.call(
             "s3",
             "copy_object",
@@ -288,7 +295,9 @@ class Executor:
             else entry
             for name, entry in manifest.models.items()
         }
-        self._put_manifest(replace(manifest, models=models), a.etag)
+        # After this run's interim write, replace that one.
+        etag = a.etag if self.written is None else self.manifest_etag
+        self._put_manifest(replace(manifest, models=models), etag)
 
     def _without_failed(self, manifest: Manifest, previous: Manifest | None) -> Manifest:
         """`manifest` with each failed model's entry put back as it was before."""
@@ -301,23 +310,16 @@ class Executor:
                 models.pop(name, None)
         return replace(manifest, models=models)
 
-    def _restore_failed(self, plan: Plan) -> None:
-        """After failed smoke tests: route the failed models back to their previous entries."""
-        if self.written is None:
-            return
-        writes = plan.of(WriteManifest)
-        previous = writes[0].previous if writes else None
-        restored = self._without_failed(self.written, previous)
-        if restored.models == self.written.models:
-            return
-        self._put_manifest(restored, self.manifest_etag)
-        self._restore_stable(plan, previous)
-
     def _restore_stable(self, plan: Plan, previous: Manifest | None) -> None:
-        """Stable names were overwritten: put the previous version back and refresh, so the
-        fleet drops the failed model it may have cached."""
+        """Stable keys this run overwrote for models that then failed (the refresh, say): put
+        the previous version back and refresh, so the fleet drops the copy it may have cached
+        and the previous entry, written next, names the bytes it records."""
         before = previous.models if previous else {}
-        back = [a for a in plan.of(PublishStable) if a.model in self.failed and a.model in before]
+        back = [
+            a
+            for a in plan.of(PublishStable)
+            if a.model in self.failed and a.model in self.published and a.model in before
+        ]
         for a in back:
             old = before[a.model]
             self.aws.call(
@@ -338,7 +340,7 @@ class Executor:
                     ENDPOINT,
                     d.instance_type,
                     d.instance_count,
-                    f"restore after failed smoke tests: {', '.join(a.model for a in back)}",
+                    f"restore after a failed refresh: {', '.join(a.model for a in back)}",
                 ),
                 plan,
             )

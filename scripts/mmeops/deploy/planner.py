@@ -2,10 +2,15 @@
 
 A plan is an ordered list of typed actions, each with a one-line message, plus one row per
 model (live version, desired version, status, what will happen). Apply order keeps the
-endpoint serving something valid at every moment: ensure endpoint -> copy and verify
-artifacts -> publish stable names -> mirror approvals -> write manifest -> refresh endpoint ->
-smoke tests -> prune -> autoscaling (`Action.phase`). With versioned names the smoke tests come
-before the manifest write: a model is tested under its own key before anything routes to it.
+endpoint serving something valid at every moment, and the manifest naming only bytes it
+records (`_apply_order`):
+- versioned names: ensure endpoint -> copy and verify artifacts -> mirror approvals -> smoke
+  tests (each model under its own key, before anything routes to it) -> write manifest ->
+  endpoint update -> prune -> autoscaling;
+- stable names: the same up to the smoke tests, then route the changed models to their
+  versioned keys (interim manifest) -> overwrite the stable keys -> refresh the endpoint ->
+  write the manifest (back to the stable keys) -> prune -> autoscaling. Overwriting a stable
+  key the manifest routes to would, until the manifest write, serve bytes it does not record.
 """
 
 from __future__ import annotations
@@ -195,8 +200,9 @@ def _model_actions(
     if desired.approve and pkg.status != "Approved":
         acts.append(MirrorApproval(name, version, pkg.arn))
     if live is None or live.version != version or live.sha256 != pkg.sha256:
-        target = desired.target_model(name, version)
-        acts.append(SmokeTest(name, version, target, pkg.sample_uri, pkg.expected))
+        # Under its versioned key with either naming: the stable key gets the same bytes
+        # (checked by SHA-256) only after the test passed.
+        acts.append(SmokeTest(name, version, _rel(desired, key), pkg.sample_uri, pkg.expected))
     return acts
 
 
@@ -358,7 +364,10 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
         Row(ENDPOINT, None, None, Status.OUT_OF_SYNC, type(a).__name__, a.message)
         for a in endpoint_actions
     ]
-    if new != old:
+    published = sorted({a.model for a in actions if isinstance(a, PublishStable)})
+    if published:
+        actions.append(_interim_write(desired, remote, new, published))
+    if new != old or published:
         changed = tuple(sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k)))
         previous = remote.manifest
         actions.append(
@@ -376,12 +385,39 @@ def plan(desired: Desired, remote: Remote, *, prune: bool = False) -> Plan:
     return Plan(desired.env, tuple(actions), tuple(rows), room.line, room.over)
 
 
+def _interim_write(
+    desired: Desired, remote: Remote, new: dict[str, ManifestEntry], published: list[str]
+) -> WriteManifest:
+    """The manifest as it will be, with each model whose stable key is replaced routed to its
+    versioned key meanwhile: those bytes are already copied and verified, and never change."""
+    models = dict(new)
+    for name in published:
+        key = _rel(desired, desired.artifact_key(name, new[name].version))
+        models[name] = replace(new[name], target_model=key)
+    manifest = Manifest(desired.env, desired.git_sha, "", models)
+    return WriteManifest(
+        "", manifest, remote.manifest, remote.manifest_etag, tuple(published), interim=True
+    )
+
+
+# Where the steps run, beyond `Action.phase` (the executor runs them in this order).
+_SMOKE = WriteManifest.phase - 0.5  # both namings: tested before anything routes to a model
+_STABLE_ORDER = {  # stable names: interim routing, overwrite, refresh, then route back
+    "interim": WriteManifest.phase - 0.3,
+    PublishStable: WriteManifest.phase - 0.2,
+    WriteManifest: UpdateEndpointConfig.phase + 0.5,
+    RemoveModel: UpdateEndpointConfig.phase + 0.5,
+}
+
+
 def _apply_order(action: Action, desired: Desired) -> float:
-    """`Action.phase`, except that with versioned names a model is smoke-tested under its own
-    key before the manifest routes to it (the executor runs them in this order)."""
-    if isinstance(action, SmokeTest) and desired.naming != "stable":
-        return WriteManifest.phase - 0.5
-    return action.phase
+    if isinstance(action, SmokeTest):
+        return _SMOKE
+    if desired.naming != "stable":
+        return action.phase
+    if isinstance(action, WriteManifest) and action.interim:
+        return _STABLE_ORDER["interim"]
+    return _STABLE_ORDER.get(type(action), action.phase)
 
 
 def _model_problem(desired: Desired, ep: EndpointState) -> str:
@@ -391,6 +427,18 @@ def _model_problem(desired: Desired, ep: EndpointState) -> str:
     if ep.model_data_url and ep.model_data_url != desired.prefix_uri:
         return f"its model {ep.model_name} loads {ep.model_data_url}, not {desired.prefix_uri}"
     return ""
+
+
+def _suspended_scaling(
+    desired: Desired, remote: Remote, ep: EndpointState
+) -> tuple[str, ...] | None:
+    """The scaling policies an endpoint update must delete, with the target, before it runs:
+    SageMaker refuses a new instance type for a variant registered as a scalable target
+    ("Update endpoints that use auto scaling"); autoscaling is configured again after. Any
+    update that sets the file's instance type (a repair too) is such an update."""
+    if remote.scaling is None or ep.instance_type == desired.instance_type:
+        return None
+    return remote.scaling.policies
 
 
 def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -> list[Action]:
@@ -425,13 +473,11 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
                 desired.instance_type,
                 desired.instance_count,
                 reason,
+                suspend_scaling=_suspended_scaling(desired, remote, ep),
                 image_version=image,
             )
         )
     elif (ep.instance_type, ep.instance_count) != (desired.instance_type, desired.instance_count):
-        # "Update endpoints that use auto scaling": a new instance type under a scalable
-        # target fails; the update deregisters it first and autoscaling is configured after.
-        suspend = remote.scaling is not None and ep.instance_type != desired.instance_type
         out.append(
             UpdateEndpointConfig(
                 ENDPOINT,
@@ -439,7 +485,7 @@ def _endpoint_actions(desired: Desired, remote: Remote, actions: list[Action]) -
                 desired.instance_count,
                 f"was {ep.instance_count} x {ep.instance_type}",
                 ep.model_name,
-                remote.scaling.policies if suspend else None,
+                _suspended_scaling(desired, remote, ep),
             )
         )
     elif any(isinstance(a, PublishStable) for a in actions):

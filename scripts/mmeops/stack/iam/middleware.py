@@ -310,6 +310,21 @@ def _access_key_of(body: bytes) -> str | None:
     return found.text if found is not None else None
 
 
+_EXPIRATION = re.compile(rb"<Expiration>[^<]*</Expiration>")
+
+
+def _with_expiration(headers: list, body: bytes, expires: float) -> tuple[list, bytes]:
+    """STS's answer carrying the session's real end as `Credentials.Expiration`: moto writes
+    now + the requested DurationSeconds, STS the duration it granted (a chained session at
+    most one hour, AssumeRole's DurationSeconds in the STS API reference; the stack's test cap
+    sooner), which is what a client schedules its refresh by. Rounded down to the second, as
+    STS writes it."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+    body = _EXPIRATION.sub(f"<Expiration>{stamp}</Expiration>".encode(), body, count=1)
+    headers = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in headers]
+    return headers, body
+
+
 def _assume(app, environ, start_response, parsed: _Parsed, caller: Session):
     role_arn = parsed.params.get("RoleArn", "")
     role = store.role_of_arn(role_arn)
@@ -335,9 +350,9 @@ def _assume(app, environ, start_response, parsed: _Parsed, caller: Session):
             account,
             role_arn,
         )
-        sessions.record(
-            key, Session(kind, session_caller, time.time() + seconds, chained, {}, name)
-        )
+        expires = time.time() + seconds
+        sessions.record(key, Session(kind, session_caller, expires, chained, {}, name))
+        headers, body = _with_expiration(headers, body, expires)
     start_response(status, headers)
     return [body]
 
@@ -422,8 +437,9 @@ def _web_identity(app, environ, start_response, parsed: _Parsed):
         caller = Caller(
             f"arn:aws:sts::{account}:assumed-role/{role.name}/{name}", account, role_arn
         )
-        seconds = sessions.session_seconds(requested, False, max_session)
-        sessions.record(key, Session("role", caller, time.time() + seconds, False, claims, name))
+        expires = time.time() + sessions.session_seconds(requested, False, max_session)
+        sessions.record(key, Session("role", caller, expires, False, claims, name))
+        headers, body = _with_expiration(headers, body, expires)
     start_response(status, headers)
     return [body]
 
