@@ -53,6 +53,12 @@ GITHUB_TOKEN = "ghs_harness_github_token"
 # the key is a PEM private key; nothing signs with it).
 APP_CLIENT_ID = "Iv23liHarnessApp"
 APP_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nharness\n-----END RSA PRIVATE KEY-----"
+# The second, read-only App review-kind.yml uses (Pull requests: read, Members: read), whose
+# client id and key are repository-level: pull request jobs cannot use `github-app`.
+REVIEW_APP_CLIENT_ID = "Iv23liHarnessReviewApp"
+REVIEW_APP_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nreview\n-----END RSA PRIVATE KEY-----"
+# Deployment branch rule of the protected environments (docs/workflows.md step 1).
+MAIN_ONLY = ["main"]
 
 # Third-party actions at the commits the workflows pin (tests/workflows/test_workflows.py
 # PINS), each mapped to its stand-in.
@@ -287,24 +293,34 @@ class World:
         """GitHub environments as docs/workflows.md ("1. GitHub environments, first") sets them
         up: training; monitor (the monitor role, the warehouse DSN as its secret); each
         environment with its deployer role; ENV-readonly with the reader role; github-app
-        (the App's client id and private key)."""
+        (the App's client id and private key); every one but ENV-readonly admits `main` alone
+        (its deployment branch rule). At the repository: the read-only review App's client id
+        and key (step 5)."""
         from mmeops.config.repo import load_repo
 
         repo = load_repo(self.origin)
         t = repo.settings.training
         envs = {
-            "training": {"vars": {"AWS_ROLE_ARN": t.role_arn, "AWS_ACCOUNT_ID": t.account_id}},
+            "training": {
+                "branches": MAIN_ONLY,
+                "vars": {"AWS_ROLE_ARN": t.role_arn, "AWS_ACCOUNT_ID": t.account_id},
+            },
             "monitor": {
+                "branches": MAIN_ONLY,
                 "vars": {"AWS_ROLE_ARN": t.monitor_role_arn, "AWS_ACCOUNT_ID": t.account_id},
                 "secrets": {"MMEOPS_WAREHOUSE_DSN": dsn},
             },
             "github-app": {
+                "branches": MAIN_ONLY,
                 "vars": {"MMEOPS_APP_CLIENT_ID": APP_CLIENT_ID},
                 "secrets": {"MMEOPS_APP_PRIVATE_KEY": APP_PRIVATE_KEY},
             },
         }
         for name, e in repo.envs.items():
-            envs[name] = {"vars": {"AWS_ROLE_ARN": e.role_arn, "AWS_ACCOUNT_ID": e.account_id}}
+            envs[name] = {
+                "branches": MAIN_ONLY,
+                "vars": {"AWS_ROLE_ARN": e.role_arn, "AWS_ACCOUNT_ID": e.account_id},
+            }
             envs[f"{name}-readonly"] = {
                 "vars": {
                     "AWS_ROLE_ARN": f"arn:aws:iam::{e.account_id}:role/mmeops-reader",
@@ -312,6 +328,8 @@ class World:
                 }
             }
         self.environments = envs
+        self.repo_vars["MMEOPS_REVIEW_APP_CLIENT_ID"] = REVIEW_APP_CLIENT_ID
+        self.repo_secrets["MMEOPS_REVIEW_APP_PRIVATE_KEY"] = REVIEW_APP_PRIVATE_KEY
 
     def changed(self, before: str, after: str) -> list[str]:
         return git(self.origin, "diff", "--name-only", before, after).splitlines()
@@ -379,6 +397,7 @@ class World:
             )
         )
         env = self._host_env(home, run_id)
+        (home / "environments.json").write_text(json.dumps(self.environments))
         event_file = home / "event.json"
         full = {"repository": _repository_payload(), **payload}
         if inputs is not None:
@@ -467,6 +486,7 @@ class World:
             "MMEOPS_HARNESS_ARTIFACTS": str(home / "artifacts"),
             "MMEOPS_HARNESS_VENVS": str(home / "venvs"),
             "MMEOPS_HARNESS_ORIGIN": str(self.origin),
+            "MMEOPS_HARNESS_ENVIRONMENTS_FILE": str(home / "environments.json"),
             "MMEOPS_HARNESS_GH_STATE": str(self.state_path),
             "MMEOPS_HARNESS_GH_CALLS": str(self.calls_path),
         }

@@ -10,6 +10,13 @@ the workflows as GitHub would. Each change exists because act lacks something Gi
   act evaluates it exactly as the workflow declares it (inputs, matrix), and its `vars.X` and
   `secrets.X` read the environment's value first, then the repository's (GitHub's
   precedence). The OIDC stand-in builds the token's `sub` from the same variable.
+- Deployment branches (an environment's protection rule, "Deployment branches and tags"):
+  GitHub sends a job that references an environment to a runner only once the environment's
+  protection rules pass, and gives it the environment's secrets only then (GitHub docs,
+  "Deployment environments"). act has no protection rules: a first step
+  (harness/protection.py) fails the job when the branch that triggered the run (a pull
+  request's head branch, else the ref's) is not one the environment admits, and every other
+  step is skipped, `always()` ones included, so nothing in the job runs or reads a secret.
 - `id-token: write`: GitHub gives a job an OIDC token only with that permission (job level,
   else workflow level); MMEOPS_HARNESS_ID_TOKEN tells the stand-in whether it has one.
 - One last step per job (`if: always()`) reports the job's status, environment, outputs (the
@@ -27,6 +34,7 @@ from ruamel.yaml import YAML
 
 ENV_VAR = "MMEOPS_HARNESS_ENVIRONMENT"
 ENVIRONMENTS_VAR = "MMEOPS_HARNESS_ENVIRONMENTS"
+DENIED_VAR = "MMEOPS_HARNESS_DENIED"
 _EXPR = re.compile(r"^\$\{\{\s*(.*?)\s*\}\}$", re.S)
 _CONTEXT_REF = re.compile(r"\b(vars|secrets)\.([A-Za-z_][A-Za-z0-9_]*)\b")
 
@@ -124,6 +132,27 @@ def _recorder_step(job: dict) -> dict:
     }
 
 
+def _protection_step() -> dict:
+    return {
+        "name": "mmeops-harness environment protection",
+        "shell": "bash",
+        "env": {"MMEOPS_HARNESS_BRANCH": "${{ github.head_ref || github.ref_name }}"},
+        "run": '"$MMEOPS_HARNESS_PYTHON" "$MMEOPS_HARNESS_DIR/protection.py"',
+    }
+
+
+def _unless_denied(step: dict) -> dict:
+    """The step runs only if the protection step admitted the job, whatever its own `if:`."""
+    cond = step.get("if", "success()")
+    if isinstance(cond, str):
+        m = _EXPR.match(cond.strip())
+        cond = m.group(1) if m else cond
+    else:
+        cond = str(cond).lower()
+    step["if"] = f"env.{DENIED_VAR} != 'true' && ({cond})"
+    return step
+
+
 def rewrite_workflow(text: str) -> str:
     y = _yaml()
     wf = y.load(text)
@@ -135,6 +164,8 @@ def rewrite_workflow(text: str) -> str:
         if env_expr is not None:
             _scoped(job["steps"])
             job_env[ENV_VAR] = f"${{{{ {env_expr} }}}}"
+            steps = [_unless_denied(step) for step in job["steps"]]
+            job["steps"] = [_protection_step(), *steps]
         job_env["MMEOPS_HARNESS_ID_TOKEN"] = "true" if _has_id_token(job, wf) else "false"
         job["steps"].append(_recorder_step(job))
     out = io.StringIO()

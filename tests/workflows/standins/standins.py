@@ -196,9 +196,8 @@ def create_github_app_token() -> None:
         fail("private-key is not a PEM private key: the token cannot be signed")
     token = "ghs_app_" + hashlib.sha256((client_id + key).encode()).hexdigest()[:24]
     print(f"::add-mask::{token}")
-    perms = {
-        k: inp(f"permission-{k}") for k in ("contents", "pull-requests") if inp(f"permission-{k}")
-    }
+    asked = ("contents", "pull-requests", "members")
+    perms = {k: inp(f"permission-{k}") for k in asked if inp(f"permission-{k}")}
     record("app-token", client_id=client_id, permissions=perms, token=token)
     put("GITHUB_OUTPUT", token=token, **{"installation-id": "1", "app-slug": "mmeops"})
 
