@@ -6,9 +6,21 @@ a fresh world: every leg runs clean and opens no issue. A monitor that cannot ru
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
+import numpy as np
+import psycopg2
 import pytest
 from harness import schedule
 from harness.engine import REPOSITORY
+
+from mmeops.config.repo import load_repo
+from mmeops.deploy.reconcile import reconcile
+from mmeops.extract.run import extract
+from mmeops.register.run import register
+from mmeops.tune.run import tune
+from monitor.test_monitor import FEATURES, TODAY, insert, rows
 
 pytestmark = pytest.mark.slow
 
@@ -59,3 +71,83 @@ def test_a_monitor_that_cannot_run_opens_one_issue_per_environment(world):
     again = _monitor(world)
     assert again.returncode == 0, again.failures()
     assert [i for i in world.state()["issues"] if i["state"] == "open"] == []
+
+
+# --- one model drifting: its own issue, updated by the next run (issue 24 item 2) ------------
+
+
+@pytest.fixture
+def drifting(world, stack) -> str:
+    """A regression model on its own warehouse table, trained on rows up to 10 days ago
+    (extract, tune, register in the test, as retrain.yml would), pinned in sandbox and
+    applied there (committed to origin), then 400 rows of yesterday with x1 one standard
+    deviation up and no labels yet: data drift in monitor's 7-day window. Returns its name."""
+    uid = uuid.uuid4().hex[:6]
+    name, table = f"wfmon-{uid}", f"public.wfmon_{uid}"
+    conn = psycopg2.connect(stack.dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE {table} (id serial PRIMARY KEY, event_date date NOT NULL, "
+            + ", ".join(f"{c} double precision" for c in (*FEATURES, "y"))
+            + ")"
+        )
+    conn.close()
+    trained_until = TODAY - dt.timedelta(days=10)
+    span = (trained_until - dt.date(2025, 1, 3)).days
+    insert(stack.dsn, table, rows(1500, seed=1, day=dt.date(2025, 1, 1), span_days=span))
+
+    yaml = world.read("models/diabetes-progression/model.yaml")
+    for old, new in (
+        ("name: diabetes-progression", f"name: {name}"),
+        ("target: progression", "target: y"),
+        ("  max_jobs: 12", "  max_jobs: 2"),
+        ("num_round: 300", "num_round: 60"),
+        ("  bound: 80", "  bound: 5"),
+    ):
+        yaml = yaml.replace(old, new)
+    query = (
+        f"SELECT event_date, {', '.join(FEATURES)}, y\nFROM {table}\n"
+        "WHERE event_date >= %(start_date)s AND event_date < %(end_date)s\nORDER BY id\n"
+    )
+    world.commit(
+        {f"models/{name}/model.yaml": yaml, f"models/{name}/query.sql": query}, f"add {name}"
+    )
+    repo = load_repo(world.origin)
+    extract(repo, name, end=trained_until)
+    tune(repo, name)
+    assert register(repo, name).version == 1
+    sandbox = world.read("environments/sandbox.yaml")
+    pinned = sandbox.replace("models: {}", f"models:\n  {name}: 1")
+    assert pinned != sandbox
+    world.commit({"environments/sandbox.yaml": pinned}, f"pin {name}")
+    report = reconcile(load_repo(world.origin), "sandbox", "apply", poll_seconds=0.1)
+    assert not report.failed, report.summary()
+
+    drifted = rows(400, seed=3, day=TODAY - dt.timedelta(days=1))
+    drifted["x1"] = drifted["x1"] + 2  # one standard deviation
+    drifted["y"] = np.full(400, np.nan)  # labels have not arrived
+    insert(stack.dsn, table, drifted)
+    return name
+
+
+def test_a_drifting_model_gets_one_issue_updated_by_the_next_run(world, drifting):
+    """The run opens "Data drift: MODEL in sandbox" with that model's report alone (the fake
+    gh refuses a body over 65,536 characters, as GitHub does); the next run edits the same
+    issue instead of opening another. The environments with nothing served stay quiet."""
+    first = _monitor(world)
+    # Drift is the run's verdict, not its failure: every leg succeeds.
+    assert first.returncode == 0, first.failures()
+    title = f"Data drift: {drifting} in sandbox"
+    issues = world.state()["issues"]
+    assert [(i["title"], i["state"]) for i in issues] == [(title, "open")]
+    body = issues[0]["body"]
+    assert drifting in body and "x1" in body and len(body) <= 65_536
+    assert "Found by [this run]" in body
+
+    again = _monitor(world)
+    assert again.returncode == 0, again.failures()
+    issues = world.state()["issues"]
+    assert [(i["title"], i["state"]) for i in issues] == [(title, "open")]
+    calls = [c["argv"][:2] for c in world.gh_calls() if c["outcome"] == "ok"]
+    assert calls.count(["issue", "create"]) == 1
+    assert calls.count(["issue", "edit"]) == 1
