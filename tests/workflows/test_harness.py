@@ -184,3 +184,13 @@ def test_the_deployment_branch_rule_admits_main_alone(tmp_path, branch, admitted
         )
         assert (proc.returncode == 0) is expect, proc.stdout
     assert ("MMEOPS_HARNESS_DENIED=true" in github_env.read_text()) is (not admitted)
+
+
+def test_the_setup_action_install_is_the_one_line_the_harness_links_from_its_session_build():
+    """rewrite.py swaps actions/setup's `pip install .` for the session build's link; if the
+    action ever installs differently, the harness must fail loudly, not install nothing."""
+    text = (HARNESS.parents[2] / "actions/setup/action.yml").read_text()
+    out = rewrite.install_from_session_build(text)
+    assert rewrite.PIP_INSTALL not in out and 'standins.py" install-mmeops' in out
+    with pytest.raises(AssertionError, match="no longer runs"):
+        rewrite.install_from_session_build(text.replace(rewrite.PIP_INSTALL, "pip install -e ."))

@@ -10,7 +10,6 @@ import datetime as dt
 import uuid
 
 import numpy as np
-import psycopg2
 import pytest
 from harness import schedule
 from harness.engine import REPOSITORY
@@ -20,7 +19,7 @@ from mmeops.deploy.reconcile import reconcile
 from mmeops.extract.run import extract
 from mmeops.register.run import register
 from mmeops.tune.run import tune
-from monitor.test_monitor import FEATURES, TODAY, insert, rows
+from monitor.test_monitor import TODAY, create_table, insert, model_files, rows
 
 pytestmark = pytest.mark.slow
 
@@ -84,34 +83,13 @@ def drifting(world, stack) -> str:
     deviation up and no labels yet: data drift in monitor's 7-day window. Returns its name."""
     uid = uuid.uuid4().hex[:6]
     name, table = f"wfmon-{uid}", f"public.wfmon_{uid}"
-    conn = psycopg2.connect(stack.dsn)
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            f"CREATE TABLE {table} (id serial PRIMARY KEY, event_date date NOT NULL, "
-            + ", ".join(f"{c} double precision" for c in (*FEATURES, "y"))
-            + ")"
-        )
-    conn.close()
+    create_table(stack.dsn, table)
     trained_until = TODAY - dt.timedelta(days=10)
     span = (trained_until - dt.date(2025, 1, 3)).days
     insert(stack.dsn, table, rows(1500, seed=1, day=dt.date(2025, 1, 1), span_days=span))
 
-    yaml = world.read("models/diabetes-progression/model.yaml")
-    for old, new in (
-        ("name: diabetes-progression", f"name: {name}"),
-        ("target: progression", "target: y"),
-        ("  max_jobs: 12", "  max_jobs: 2"),
-        ("num_round: 300", "num_round: 60"),
-        ("  bound: 80", "  bound: 5"),
-    ):
-        yaml = yaml.replace(old, new)
-    query = (
-        f"SELECT event_date, {', '.join(FEATURES)}, y\nFROM {table}\n"
-        "WHERE event_date >= %(start_date)s AND event_date < %(end_date)s\nORDER BY id\n"
-    )
-    world.commit(
-        {f"models/{name}/model.yaml": yaml, f"models/{name}/query.sql": query}, f"add {name}"
-    )
+    files = model_files(world.read("models/diabetes-progression/model.yaml"), name, table)
+    world.commit({f"models/{name}/{f}": text for f, text in files.items()}, f"add {name}")
     repo = load_repo(world.origin)
     extract(repo, name, end=trained_until)
     tune(repo, name)

@@ -21,12 +21,17 @@ an environment) and checks GitHub's limits on what every job produced (limits.py
 
 from __future__ import annotations
 
+import atexit
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,6 +79,8 @@ STANDIN_PINS = {
     "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f": "upload-artifact",
     "actions/download-artifact@3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c": "download-artifact",
 }
+# What `pip install .` builds mmeops from (the wheel's sources and metadata).
+PACKAGE_SOURCES = ("scripts", "pyproject.toml", "setup.py", "README.md")
 IDENT = {
     "GIT_AUTHOR_NAME": "dev",
     "GIT_AUTHOR_EMAIL": "dev@example.com",
@@ -396,7 +403,7 @@ class World:
                 }
             )
         )
-        env = self._host_env(home, run_id)
+        env = self._host_env(home, run_id, sha)
         (home / "environments.json").write_text(json.dumps(self.environments))
         event_file = home / "event.json"
         full = {"repository": _repository_payload(), **payload}
@@ -458,7 +465,7 @@ class World:
             limits.check(result)
         return result
 
-    def _host_env(self, home: Path, run_id: int) -> dict[str, str]:
+    def _host_env(self, home: Path, run_id: int, sha: str) -> dict[str, str]:
         """The runner's environment: its own HOME, no AWS credentials, the fake gh first on
         PATH and no mmeops until the setup action installs it."""
         (home / "home").mkdir()
@@ -487,9 +494,66 @@ class World:
             "MMEOPS_HARNESS_VENVS": str(home / "venvs"),
             "MMEOPS_HARNESS_ORIGIN": str(self.origin),
             "MMEOPS_HARNESS_ENVIRONMENTS_FILE": str(home / "environments.json"),
+            # mmeops as `pip install .` of this commit builds it, built once per session for
+            # each version of its sources (actions/setup links it: standins.py install-mmeops).
+            "MMEOPS_HARNESS_PACKAGE_KEY": package_key(self.origin, sha),
+            "MMEOPS_HARNESS_PACKAGE_SITE": str(_installed(self.origin, sha)),
             "MMEOPS_HARNESS_GH_STATE": str(self.state_path),
             "MMEOPS_HARNESS_GH_CALLS": str(self.calls_path),
         }
+
+
+def package_key(repo: Path, rev: str) -> str:
+    """The git object ids of the package's sources at `rev`: equal keys, equal wheels."""
+    return git(repo, "rev-parse", *(f"{rev}:{name}" for name in PACKAGE_SOURCES)).replace("\n", ",")
+
+
+_BUILT: dict[str, Path] = {}
+_BUILD_ROOT: list[Path] = []
+
+
+def _installed(repo: Path, sha: str) -> Path:
+    """mmeops installed from the commit's sources, built once per session per key: the wheel
+    `pip install .` would build (same sources, the test venv's setuptools, the C extension
+    compiled), unpacked as pip installs a wheel into site-packages (its console script is
+    written per job). Every job used to build it again: 10 to 18 s of a 30 s plan job."""
+    key = package_key(repo, sha)
+    if key in _BUILT:
+        return _BUILT[key]
+    if not _BUILD_ROOT:
+        _BUILD_ROOT.append(Path(tempfile.mkdtemp(prefix="mmeops-harness-wheels-")))
+        atexit.register(shutil.rmtree, _BUILD_ROOT[0], True)
+    where = _BUILD_ROOT[0] / f"build-{len(_BUILT)}"
+    src, wheels, site = where / "src", where / "wheels", where / "site"
+    src.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", sha, *PACKAGE_SOURCES], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(src, filter="data")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(wheels),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("mmeops-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(site)  # noqa: S202 (the wheel this function just built)
+    _BUILT[key] = site
+    return site
 
 
 def _uses_tree(engine: Path, home: Path) -> Path:

@@ -19,6 +19,10 @@ the workflows as GitHub would. Each change exists because act lacks something Gi
   step is skipped, `always()` ones included, so nothing in the job runs or reads a secret.
 - `id-token: write`: GitHub gives a job an OIDC token only with that permission (job level,
   else workflow level); MMEOPS_HARNESS_ID_TOKEN tells the stand-in whether it has one.
+- Speed, not a gap: `pip install .` in actions/setup becomes standins.py install-mmeops, which
+  links the package the harness built once per session from the same sources (the commit's
+  `scripts/`, `pyproject.toml`, `setup.py`, `README.md` by git object id) and runs the real
+  `pip install .` whenever the job's checkout differs from them.
 - One last step per job (`if: always()`) reports the job's status, environment, outputs (the
   workflow's own `outputs:` expressions, evaluated), matrix size and step summary size to the
   harness, which records deployments from it and checks GitHub's limits.
@@ -173,9 +177,22 @@ def rewrite_workflow(text: str) -> str:
     return out.getvalue()
 
 
+PIP_INSTALL = "python -m pip install --quiet --disable-pip-version-check --no-compile ."
+INSTALL_STANDIN = '"$MMEOPS_HARNESS_PYTHON" "$MMEOPS_HARNESS_STANDINS/standins.py" install-mmeops'
+
+
+def install_from_session_build(text: str) -> str:
+    """actions/setup's `pip install .` -> the stand-in (fails loudly if the line changed)."""
+    assert text.count(PIP_INSTALL) == 1, f"actions/setup no longer runs `{PIP_INSTALL}`"
+    return text.replace(PIP_INSTALL, INSTALL_STANDIN)
+
+
 def rewrite_tree(root: Path, repository: str, sha: str) -> None:
     """Apply every rewrite to the engine copy at `root` (never to the test's repository)."""
     for path in sorted((root / ".github" / "workflows").glob("*.yml")):
         path.write_text(rewrite_workflow(self_uses(path.read_text(), repository, sha)))
     for path in sorted((root / "actions").glob("*/action.yml")):
-        path.write_text(self_uses(path.read_text(), repository, sha))
+        text = self_uses(path.read_text(), repository, sha)
+        if path.parent.name == "setup":
+            text = install_from_session_build(text)
+        path.write_text(text)
