@@ -21,14 +21,14 @@ from mmeops.register.run import register
 from mmeops.tune.run import tune
 from monitor.test_monitor import TODAY, create_table, insert, model_files, rows
 
-pytestmark = pytest.mark.slow
-
 
 def _monitor(world):
     return world.run("monitor.yml", "schedule", schedule("41 5 * * *"))
 
 
-def test_monitor_runs_every_environment_with_the_monitor_role(world):
+@pytest.mark.slow
+def test_monitor_runs_every_environment_with_the_monitor_role(reading_world):
+    world = reading_world  # reads AWS alone: the shared accounts
     run = _monitor(world)
 
     assert run.returncode == 0, run.failures()
@@ -52,9 +52,10 @@ def _monitor_role_elsewhere(world):
     )
 
 
-def test_a_monitor_that_cannot_run_opens_one_issue_per_environment(world):
+def test_a_monitor_that_cannot_run_opens_one_issue_per_environment(reading_world):
     """Issue 24 item 1: the issue step runs `if: failure()`. The same scenario is the mutation
     "monitor under a role that cannot reach what it needs": every leg fails."""
+    world = reading_world  # reads AWS alone: the shared accounts
     _monitor_role_elsewhere(world)
     run = _monitor(world)
 
@@ -108,6 +109,7 @@ def drifting(world, stack) -> str:
     return name
 
 
+@pytest.mark.slow
 def test_a_drifting_model_gets_one_issue_updated_by_the_next_run(world, drifting):
     """The run opens "Data drift: MODEL in sandbox" with that model's report alone (the fake
     gh refuses a body over 65,536 characters, as GitHub does); the next run edits the same

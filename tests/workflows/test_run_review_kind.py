@@ -12,7 +12,12 @@ import pytest
 from harness import pull_request
 from harness.engine import REPOSITORY, REVIEW_APP_CLIENT_ID, REVIEW_APP_PRIVATE_KEY
 
-pytestmark = pytest.mark.slow
+
+@pytest.fixture
+def world(reading_world):
+    """These scenarios only read AWS: they share the session's reading accounts."""
+    return reading_world
+
 
 BOARD = "acme/model-review-board"
 NUMBER = 12
@@ -65,6 +70,7 @@ def _review_board(world):
     world.repo_vars["MMEOPS_REVIEW_BOARD"] = BOARD
 
 
+@pytest.mark.slow
 def test_a_retuned_version_needs_the_review_board_besides_the_owner(world):
     _pull(world, "retuned", [_approval("alice")])
     owner_only = _check(world)

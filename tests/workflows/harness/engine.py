@@ -156,6 +156,9 @@ class World:
     repo_vars: dict[str, str] = field(default_factory=dict)
     repo_secrets: dict[str, str] = field(default_factory=dict)
     runs: int = 0
+    # Another World's origin to start from (its commit, accounts and bootstrapped roles):
+    # for scenarios that only read AWS, which then share one set of accounts.
+    template: Path | None = None
 
     def __repr__(self) -> str:  # never the secrets: assertion messages print it
         return f"World({self.root})"
@@ -182,6 +185,9 @@ class World:
 
     # -- the repository -----------------------------------------------------------------
     def _make_origin(self) -> None:
+        if self.template is not None:
+            shutil.copytree(self.template, self.origin, symlinks=True)
+            return
         files = (
             subprocess.run(
                 [
