@@ -7,7 +7,6 @@ import re
 import shutil
 import uuid
 
-import psycopg2
 import pytest
 
 from helpers import fresh_accounts
@@ -16,7 +15,15 @@ from mmeops.deploy.reconcile import reconcile
 from mmeops.extract.run import extract
 from mmeops.register.run import register
 from mmeops.tune.run import tune
-from monitor.served_model import FEATURES, REPO_ROOT, TODAY, Served, insert, rows
+from monitor.served_model import (
+    REPO_ROOT,
+    TODAY,
+    Served,
+    create_table,
+    insert,
+    model_files,
+    rows,
+)
 
 
 @pytest.fixture(scope="package")
@@ -34,14 +41,7 @@ def served(stack, tmp_path_factory) -> Served:
         path.write_text(re.sub(r"(  name: mme-[a-z]+)", rf"\g<1>-{uid}", text))
     fresh_accounts(root, uid)  # its own accounts, bootstrapped for that prefix and endpoint
     name, table = f"mon-{uid}", f"public.mon_{uid}"
-    conn = psycopg2.connect(stack.dsn)
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            f"CREATE TABLE {table} (id serial PRIMARY KEY, event_date date NOT NULL, "
-            + ", ".join(f"{c} double precision" for c in (*FEATURES, "y"))
-            + ")"
-        )
-    conn.close()
+    create_table(stack.dsn, table)
     train = rows(
         1500, seed=1, day=dt.date(2025, 1, 1), span_days=(TODAY - dt.date(2025, 1, 3)).days
     )
@@ -49,18 +49,9 @@ def served(stack, tmp_path_factory) -> Served:
 
     model = root / "models" / name
     model.mkdir()
-    (model / "query.sql").write_text(
-        f"SELECT event_date, {', '.join(FEATURES)}, y\nFROM {table}\n"
-        "WHERE event_date >= %(start_date)s AND event_date < %(end_date)s\nORDER BY id\n"
-    )
-    yaml = (root / "models" / "diabetes-progression" / "model.yaml").read_text()
-    yaml = yaml.replace("name: diabetes-progression", f"name: {name}")
-    yaml = yaml.replace("target: progression", "target: y")
-    yaml = yaml.replace("  max_jobs: 12", "  max_jobs: 2").replace(
-        "num_round: 300", "num_round: 60"
-    )
-    yaml = yaml.replace("  bound: 80", "  bound: 5")
-    (model / "model.yaml").write_text(yaml)
+    template = (root / "models" / "diabetes-progression" / "model.yaml").read_text()
+    for file, text in model_files(template, name, table).items():
+        (model / file).write_text(text)
 
     repo = load_repo(root)
     extract(repo, name)

@@ -71,3 +71,33 @@ class Served:
         run = monitor(load_repo(self.root), env, [self.name], since=day, today=day)
         assert len(run.models) == 1
         return run.models[0]
+
+
+def create_table(dsn: str, table: str) -> None:
+    conn = psycopg2.connect(dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE {table} (id serial PRIMARY KEY, event_date date NOT NULL, "
+            + ", ".join(f"{c} double precision" for c in (*FEATURES, "y"))
+            + ")"
+        )
+    conn.close()
+
+
+def model_files(template: str, name: str, table: str) -> dict[str, str]:
+    """model.yaml (diabetes-progression's, `template`, with a small tuning budget) and
+    query.sql of a regression model on `table`."""
+    yaml = template
+    for old, new in (
+        ("name: diabetes-progression", f"name: {name}"),
+        ("target: progression", "target: y"),
+        ("  max_jobs: 12", "  max_jobs: 2"),
+        ("num_round: 300", "num_round: 60"),
+        ("  bound: 80", "  bound: 5"),
+    ):
+        yaml = yaml.replace(old, new)
+    query = (
+        f"SELECT event_date, {', '.join(FEATURES)}, y\nFROM {table}\n"
+        "WHERE event_date >= %(start_date)s AND event_date < %(end_date)s\nORDER BY id\n"
+    )
+    return {"model.yaml": yaml, "query.sql": query}

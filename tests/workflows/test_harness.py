@@ -140,3 +140,57 @@ def test_limits_fail_outputs_over_1_mb_a_matrix_over_256_and_a_summary_over_1_mi
         check(_run(matrix={"m": 1}, job_total=257))
     with pytest.raises(LimitExceeded, match="summary"):
         check(_run(summary_bytes=1024 * 1024 + 1))
+
+
+def test_a_job_in_an_environment_first_checks_its_deployment_branch_rule_then_skips_all():
+    """harness/protection.py runs first; every other step, `always()` ones included, runs only
+    if it admitted the job (GitHub runs no step of a job its environment refuses)."""
+    wf = (
+        "on: push\njobs:\n  a:\n    runs-on: x\n    environment: github-app\n    steps:\n"
+        "      - run: echo one\n      - run: echo two\n        if: ${{ always() }}\n"
+        "  b:\n    runs-on: x\n    steps:\n      - run: echo\n"
+    )
+    out = rewrite.rewrite_workflow(wf)
+    a, b = out.split("\n  b:\n")
+    steps = a.split("\n    - ")[1:]
+    assert "mmeops-harness environment protection" in steps[0]
+    assert "if: env.MMEOPS_HARNESS_DENIED != 'true' && (success())" in steps[1]
+    assert "if: env.MMEOPS_HARNESS_DENIED != 'true' && (always())" in steps[2]
+    assert "mmeops-harness record" in steps[3] and "if: always()" in steps[3]
+    assert "protection" not in b
+
+
+@pytest.mark.parametrize(
+    ("branch", "admitted"), [("main", True), ("mmeops/retrain-sandbox", False), ("main2", False)]
+)
+def test_the_deployment_branch_rule_admits_main_alone(tmp_path, branch, admitted):
+    envs = tmp_path / "environments.json"
+    envs.write_text(json.dumps({"github-app": {"branches": ["main"]}, "qa-readonly": {}}))
+    github_env = tmp_path / "github_env"
+    github_env.write_text("")
+    env = {
+        **os.environ,
+        "MMEOPS_HARNESS_ENVIRONMENTS_FILE": str(envs),
+        "GITHUB_ENV": str(github_env),
+        "MMEOPS_HARNESS_BRANCH": branch,
+    }
+    script = str(HARNESS / "protection.py")
+    for name, expect in (("github-app", admitted), ("qa-readonly", True)):
+        proc = subprocess.run(
+            [sys.executable, script],
+            env={**env, "MMEOPS_HARNESS_ENVIRONMENT": name},
+            capture_output=True,
+            text=True,
+        )
+        assert (proc.returncode == 0) is expect, proc.stdout
+    assert ("MMEOPS_HARNESS_DENIED=true" in github_env.read_text()) is (not admitted)
+
+
+def test_the_setup_action_install_is_the_one_line_the_harness_links_from_its_session_build():
+    """rewrite.py swaps actions/setup's `pip install .` for the session build's link; if the
+    action ever installs differently, the harness must fail loudly, not install nothing."""
+    text = (HARNESS.parents[2] / "actions/setup/action.yml").read_text()
+    out = rewrite.install_from_session_build(text)
+    assert rewrite.PIP_INSTALL not in out and 'standins.py" install-mmeops' in out
+    with pytest.raises(AssertionError, match="no longer runs"):
+        rewrite.install_from_session_build(text.replace(rewrite.PIP_INSTALL, "pip install -e ."))

@@ -12,8 +12,6 @@ from scenarios import all_deployed, deployments, endpoint, merge, scale
 
 from mmeops.config.repo import load_repo
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(autouse=True)
 def _nothing_pending(world):
@@ -25,6 +23,7 @@ def _deploy(world, before: str, after: str, **kw):
     return world.run("deploy.yml", "push", push(before, after), sha=after, **kw)
 
 
+@pytest.mark.slow
 def test_a_merge_deploys_sandbox_then_qa_then_prod_on_the_stack(world, stack):
     changes = {**scale(world, "sandbox", 2), **scale(world, "qa", 2), **scale(world, "prod", 2)}
     before, after = merge(world, changes, "all: two instances", "scale-all")
@@ -78,6 +77,7 @@ def test_mutation_without_not_cancelled_qa_is_never_deployed(world, stack):
     assert deployments(world, "qa") == []
 
 
+@pytest.mark.slow
 def test_a_qa_change_missed_by_a_failed_sandbox_is_applied_by_the_next_push(world, stack):
     changes = {**scale(world, "sandbox", 2), **scale(world, "qa", 2)}
     before, after = merge(world, changes, "sandbox and qa: two instances", "scale-both")
@@ -96,6 +96,7 @@ def test_a_qa_change_missed_by_a_failed_sandbox_is_applied_by_the_next_push(worl
     assert endpoint(world, stack, "qa") == {"status": "InService", "instance_count": 2}
 
 
+@pytest.mark.slow
 def test_a_models_change_merged_is_applied(world, stack):
     model_yaml = "models/diabetes-progression/model.yaml"
     text = world.read(model_yaml)
@@ -107,6 +108,7 @@ def test_a_models_change_merged_is_applied(world, stack):
         assert deployments(world, env) == ["success"], env
 
 
+@pytest.mark.slow
 def test_a_git_revert_rolls_the_endpoint_back(world, stack):
     before, after = merge(world, scale(world, "sandbox", 2), "sandbox: two", "scale-sb")
     assert _deploy(world, before, after).returncode == 0

@@ -9,6 +9,13 @@ from harness import pull_request
 from harness.engine import REPOSITORY
 from scenarios import scale
 
+
+@pytest.fixture
+def world(reading_world):
+    """These scenarios only read AWS: they share the session's reading accounts."""
+    return reading_world
+
+
 MARKER = "<!-- mmeops-plan -->"
 
 
@@ -62,7 +69,6 @@ def _deploy_environment_for_plans(engine):
     path.write_text(text.replace(old, "inputs.environment"))
 
 
-@pytest.mark.slow
 def test_mutation_plans_in_the_deploy_environment_are_caught(world):
     base, head = _open_pull_request(world)
     run = _plan(world, base, head, mutate=_deploy_environment_for_plans)

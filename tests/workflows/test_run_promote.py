@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.slow
+
+@pytest.fixture
+def world(reading_world):
+    """These scenarios only read AWS: they share the session's reading accounts."""
+    return reading_world
 
 
 def test_promote_opens_one_pull_request_pinning_the_version_with_the_app_token(world):

@@ -18,8 +18,6 @@ from mmeops.config.repo import load_repo
 from mmeops.schedule import started
 from mmeops.stack.mme import AccountRef
 
-pytestmark = pytest.mark.slow
-
 # breast-cancer's schedule is "0 4 * * *": a run created at 04:07 with the window from 03:00
 # holds one firing of it and none of diabetes-progression's ("0 3 * * 1", a Monday; this is
 # a Monday too, but 03:00 is the window's exclusive start).
@@ -63,6 +61,7 @@ def _rolling(world) -> list[dict]:
     return [p for p in world.state()["pulls"] if p["head"] == ROLLING]
 
 
+@pytest.mark.slow
 def test_a_due_model_is_retrained_and_pinned_in_the_rolling_pull_request(world, stack):
     run = _retrain(world)
 
@@ -108,6 +107,7 @@ def _failing_query(world) -> None:
     )
 
 
+@pytest.mark.slow
 def test_successive_hourly_runs_retry_a_failure_once_and_roll_one_pull_request(world, stack):
     _failing_query(world)
     good_sql = world.read("models/diabetes-progression/query.sql", ref="main~1")
@@ -192,6 +192,7 @@ def _window_only(engine):
     path.write_text(text.replace("mmeops due --started ", "mmeops due "))
 
 
+@pytest.mark.slow
 def test_mutation_without_started_records_a_taken_firing_is_due_again(world, stack):
     """A test of the test above ("the hour after: nothing is due"): breast-cancer's 04:00
     firing is taken and finished; with the window alone, 05:07's run retrains it again (the

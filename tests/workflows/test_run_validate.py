@@ -9,6 +9,12 @@ import pytest
 from harness import pull_request
 
 
+@pytest.fixture
+def world(reading_world):
+    """These scenarios only read AWS: they share the session's reading accounts."""
+    return reading_world
+
+
 def _pins(world, **versions: int) -> dict[str, str]:
     """environments/ENV.yaml pinning breast-cancer at the version given for ENV."""
     out = {}
@@ -55,7 +61,6 @@ def _no_validate(engine):
     path.write_text(text.replace(step, ""))
 
 
-@pytest.mark.slow  # the plans then run too
 def test_mutation_without_mmeops_validate_the_rollback_passes_the_check(world):
     run = _rollback_pull_request(world, mutate=_no_validate)
     assert run.jobs("validate")[0]["status"] == "success"

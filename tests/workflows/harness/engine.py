@@ -21,12 +21,17 @@ an environment) and checks GitHub's limits on what every job produced (limits.py
 
 from __future__ import annotations
 
+import atexit
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +58,12 @@ GITHUB_TOKEN = "ghs_harness_github_token"
 # the key is a PEM private key; nothing signs with it).
 APP_CLIENT_ID = "Iv23liHarnessApp"
 APP_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nharness\n-----END RSA PRIVATE KEY-----"
+# The second, read-only App review-kind.yml uses (Pull requests: read, Members: read), whose
+# client id and key are repository-level: pull request jobs cannot use `github-app`.
+REVIEW_APP_CLIENT_ID = "Iv23liHarnessReviewApp"
+REVIEW_APP_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nreview\n-----END RSA PRIVATE KEY-----"
+# Deployment branch rule of the protected environments (docs/workflows.md step 1).
+MAIN_ONLY = ["main"]
 
 # Third-party actions at the commits the workflows pin (tests/workflows/test_workflows.py
 # PINS), each mapped to its stand-in.
@@ -68,6 +79,8 @@ STANDIN_PINS = {
     "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f": "upload-artifact",
     "actions/download-artifact@3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c": "download-artifact",
 }
+# What `pip install .` builds mmeops from (the wheel's sources and metadata).
+PACKAGE_SOURCES = ("scripts", "pyproject.toml", "setup.py", "README.md")
 IDENT = {
     "GIT_AUTHOR_NAME": "dev",
     "GIT_AUTHOR_EMAIL": "dev@example.com",
@@ -143,6 +156,9 @@ class World:
     repo_vars: dict[str, str] = field(default_factory=dict)
     repo_secrets: dict[str, str] = field(default_factory=dict)
     runs: int = 0
+    # Another World's origin to start from (its commit, accounts and bootstrapped roles):
+    # for scenarios that only read AWS, which then share one set of accounts.
+    template: Path | None = None
 
     def __repr__(self) -> str:  # never the secrets: assertion messages print it
         return f"World({self.root})"
@@ -169,6 +185,9 @@ class World:
 
     # -- the repository -----------------------------------------------------------------
     def _make_origin(self) -> None:
+        if self.template is not None:
+            shutil.copytree(self.template, self.origin, symlinks=True)
+            return
         files = (
             subprocess.run(
                 [
@@ -287,24 +306,34 @@ class World:
         """GitHub environments as docs/workflows.md ("1. GitHub environments, first") sets them
         up: training; monitor (the monitor role, the warehouse DSN as its secret); each
         environment with its deployer role; ENV-readonly with the reader role; github-app
-        (the App's client id and private key)."""
+        (the App's client id and private key); every one but ENV-readonly admits `main` alone
+        (its deployment branch rule). At the repository: the read-only review App's client id
+        and key (step 5)."""
         from mmeops.config.repo import load_repo
 
         repo = load_repo(self.origin)
         t = repo.settings.training
         envs = {
-            "training": {"vars": {"AWS_ROLE_ARN": t.role_arn, "AWS_ACCOUNT_ID": t.account_id}},
+            "training": {
+                "branches": MAIN_ONLY,
+                "vars": {"AWS_ROLE_ARN": t.role_arn, "AWS_ACCOUNT_ID": t.account_id},
+            },
             "monitor": {
+                "branches": MAIN_ONLY,
                 "vars": {"AWS_ROLE_ARN": t.monitor_role_arn, "AWS_ACCOUNT_ID": t.account_id},
                 "secrets": {"MMEOPS_WAREHOUSE_DSN": dsn},
             },
             "github-app": {
+                "branches": MAIN_ONLY,
                 "vars": {"MMEOPS_APP_CLIENT_ID": APP_CLIENT_ID},
                 "secrets": {"MMEOPS_APP_PRIVATE_KEY": APP_PRIVATE_KEY},
             },
         }
         for name, e in repo.envs.items():
-            envs[name] = {"vars": {"AWS_ROLE_ARN": e.role_arn, "AWS_ACCOUNT_ID": e.account_id}}
+            envs[name] = {
+                "branches": MAIN_ONLY,
+                "vars": {"AWS_ROLE_ARN": e.role_arn, "AWS_ACCOUNT_ID": e.account_id},
+            }
             envs[f"{name}-readonly"] = {
                 "vars": {
                     "AWS_ROLE_ARN": f"arn:aws:iam::{e.account_id}:role/mmeops-reader",
@@ -312,6 +341,8 @@ class World:
                 }
             }
         self.environments = envs
+        self.repo_vars["MMEOPS_REVIEW_APP_CLIENT_ID"] = REVIEW_APP_CLIENT_ID
+        self.repo_secrets["MMEOPS_REVIEW_APP_PRIVATE_KEY"] = REVIEW_APP_PRIVATE_KEY
 
     def changed(self, before: str, after: str) -> list[str]:
         return git(self.origin, "diff", "--name-only", before, after).splitlines()
@@ -378,7 +409,8 @@ class World:
                 }
             )
         )
-        env = self._host_env(home, run_id)
+        env = self._host_env(home, run_id, sha)
+        (home / "environments.json").write_text(json.dumps(self.environments))
         event_file = home / "event.json"
         full = {"repository": _repository_payload(), **payload}
         if inputs is not None:
@@ -439,7 +471,7 @@ class World:
             limits.check(result)
         return result
 
-    def _host_env(self, home: Path, run_id: int) -> dict[str, str]:
+    def _host_env(self, home: Path, run_id: int, sha: str) -> dict[str, str]:
         """The runner's environment: its own HOME, no AWS credentials, the fake gh first on
         PATH and no mmeops until the setup action installs it."""
         (home / "home").mkdir()
@@ -467,9 +499,67 @@ class World:
             "MMEOPS_HARNESS_ARTIFACTS": str(home / "artifacts"),
             "MMEOPS_HARNESS_VENVS": str(home / "venvs"),
             "MMEOPS_HARNESS_ORIGIN": str(self.origin),
+            "MMEOPS_HARNESS_ENVIRONMENTS_FILE": str(home / "environments.json"),
+            # mmeops as `pip install .` of this commit builds it, built once per session for
+            # each version of its sources (actions/setup links it: standins.py install-mmeops).
+            "MMEOPS_HARNESS_PACKAGE_KEY": package_key(self.origin, sha),
+            "MMEOPS_HARNESS_PACKAGE_SITE": str(_installed(self.origin, sha)),
             "MMEOPS_HARNESS_GH_STATE": str(self.state_path),
             "MMEOPS_HARNESS_GH_CALLS": str(self.calls_path),
         }
+
+
+def package_key(repo: Path, rev: str) -> str:
+    """The git object ids of the package's sources at `rev`: equal keys, equal wheels."""
+    return git(repo, "rev-parse", *(f"{rev}:{name}" for name in PACKAGE_SOURCES)).replace("\n", ",")
+
+
+_BUILT: dict[str, Path] = {}
+_BUILD_ROOT: list[Path] = []
+
+
+def _installed(repo: Path, sha: str) -> Path:
+    """mmeops installed from the commit's sources, built once per session per key: the wheel
+    `pip install .` would build (same sources, the test venv's setuptools, the C extension
+    compiled), unpacked as pip installs a wheel into site-packages (its console script is
+    written per job). Every job used to build it again: 10 to 18 s of a 30 s plan job."""
+    key = package_key(repo, sha)
+    if key in _BUILT:
+        return _BUILT[key]
+    if not _BUILD_ROOT:
+        _BUILD_ROOT.append(Path(tempfile.mkdtemp(prefix="mmeops-harness-wheels-")))
+        atexit.register(shutil.rmtree, _BUILD_ROOT[0], True)
+    where = _BUILD_ROOT[0] / f"build-{len(_BUILT)}"
+    src, wheels, site = where / "src", where / "wheels", where / "site"
+    src.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", sha, *PACKAGE_SOURCES], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(src, filter="data")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(wheels),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("mmeops-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(site)  # noqa: S202 (the wheel this function just built)
+    _BUILT[key] = site
+    return site
 
 
 def _uses_tree(engine: Path, home: Path) -> Path:

@@ -10,8 +10,19 @@ the workflows as GitHub would. Each change exists because act lacks something Gi
   act evaluates it exactly as the workflow declares it (inputs, matrix), and its `vars.X` and
   `secrets.X` read the environment's value first, then the repository's (GitHub's
   precedence). The OIDC stand-in builds the token's `sub` from the same variable.
+- Deployment branches (an environment's protection rule, "Deployment branches and tags"):
+  GitHub sends a job that references an environment to a runner only once the environment's
+  protection rules pass, and gives it the environment's secrets only then (GitHub docs,
+  "Deployment environments"). act has no protection rules: a first step
+  (harness/protection.py) fails the job when the branch that triggered the run (a pull
+  request's head branch, else the ref's) is not one the environment admits, and every other
+  step is skipped, `always()` ones included, so nothing in the job runs or reads a secret.
 - `id-token: write`: GitHub gives a job an OIDC token only with that permission (job level,
   else workflow level); MMEOPS_HARNESS_ID_TOKEN tells the stand-in whether it has one.
+- Speed, not a gap: `pip install .` in actions/setup becomes standins.py install-mmeops, which
+  links the package the harness built once per session from the same sources (the commit's
+  `scripts/`, `pyproject.toml`, `setup.py`, `README.md` by git object id) and runs the real
+  `pip install .` whenever the job's checkout differs from them.
 - One last step per job (`if: always()`) reports the job's status, environment, outputs (the
   workflow's own `outputs:` expressions, evaluated), matrix size and step summary size to the
   harness, which records deployments from it and checks GitHub's limits.
@@ -27,6 +38,7 @@ from ruamel.yaml import YAML
 
 ENV_VAR = "MMEOPS_HARNESS_ENVIRONMENT"
 ENVIRONMENTS_VAR = "MMEOPS_HARNESS_ENVIRONMENTS"
+DENIED_VAR = "MMEOPS_HARNESS_DENIED"
 _EXPR = re.compile(r"^\$\{\{\s*(.*?)\s*\}\}$", re.S)
 _CONTEXT_REF = re.compile(r"\b(vars|secrets)\.([A-Za-z_][A-Za-z0-9_]*)\b")
 
@@ -124,6 +136,27 @@ def _recorder_step(job: dict) -> dict:
     }
 
 
+def _protection_step() -> dict:
+    return {
+        "name": "mmeops-harness environment protection",
+        "shell": "bash",
+        "env": {"MMEOPS_HARNESS_BRANCH": "${{ github.head_ref || github.ref_name }}"},
+        "run": '"$MMEOPS_HARNESS_PYTHON" "$MMEOPS_HARNESS_DIR/protection.py"',
+    }
+
+
+def _unless_denied(step: dict) -> dict:
+    """The step runs only if the protection step admitted the job, whatever its own `if:`."""
+    cond = step.get("if", "success()")
+    if isinstance(cond, str):
+        m = _EXPR.match(cond.strip())
+        cond = m.group(1) if m else cond
+    else:
+        cond = str(cond).lower()
+    step["if"] = f"env.{DENIED_VAR} != 'true' && ({cond})"
+    return step
+
+
 def rewrite_workflow(text: str) -> str:
     y = _yaml()
     wf = y.load(text)
@@ -135,6 +168,8 @@ def rewrite_workflow(text: str) -> str:
         if env_expr is not None:
             _scoped(job["steps"])
             job_env[ENV_VAR] = f"${{{{ {env_expr} }}}}"
+            steps = [_unless_denied(step) for step in job["steps"]]
+            job["steps"] = [_protection_step(), *steps]
         job_env["MMEOPS_HARNESS_ID_TOKEN"] = "true" if _has_id_token(job, wf) else "false"
         job["steps"].append(_recorder_step(job))
     out = io.StringIO()
@@ -142,9 +177,22 @@ def rewrite_workflow(text: str) -> str:
     return out.getvalue()
 
 
+PIP_INSTALL = "python -m pip install --quiet --disable-pip-version-check --no-compile ."
+INSTALL_STANDIN = '"$MMEOPS_HARNESS_PYTHON" "$MMEOPS_HARNESS_STANDINS/standins.py" install-mmeops'
+
+
+def install_from_session_build(text: str) -> str:
+    """actions/setup's `pip install .` -> the stand-in (fails loudly if the line changed)."""
+    assert text.count(PIP_INSTALL) == 1, f"actions/setup no longer runs `{PIP_INSTALL}`"
+    return text.replace(PIP_INSTALL, INSTALL_STANDIN)
+
+
 def rewrite_tree(root: Path, repository: str, sha: str) -> None:
     """Apply every rewrite to the engine copy at `root` (never to the test's repository)."""
     for path in sorted((root / ".github" / "workflows").glob("*.yml")):
         path.write_text(rewrite_workflow(self_uses(path.read_text(), repository, sha)))
     for path in sorted((root / "actions").glob("*/action.yml")):
-        path.write_text(self_uses(path.read_text(), repository, sha))
+        text = self_uses(path.read_text(), repository, sha)
+        if path.parent.name == "setup":
+            text = install_from_session_build(text)
+        path.write_text(text)
