@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from deploy.test_reconcile import World, add_model, isolate
+from helpers import settle_endpoint
 from mmeops import aws
 from mmeops.artifact import pack_file
 from mmeops.config.repo import load_repo
@@ -242,18 +243,23 @@ def test_a_model_still_loading_is_429_with_retry_after(deployed, door, stack, mo
     assert (status, body["code"], headers["Retry-After"]) == (429, "ModelNotReady", "5")
 
 
-def test_an_endpoint_that_is_not_there_is_503(deployed, tmp_path):
+def test_an_endpoint_that_is_not_there_is_503(deployed):
+    """The endpoint its role may invoke is gone (deleted, or not yet created): the runtime's
+    ValidationError "Endpoint ... not found" is a 503 with Retry-After. The endpoint is put
+    back for the tests after this one."""
     world, m, _ = deployed
-    path = world.root / "environments" / "sandbox.yaml"
-    original = path.read_text()
-    name = world.env("sandbox").endpoint.name
-    path.write_text(original.replace(f"name: {name}", f"name: {name}-gone"))
+    e = world.env("sandbox")
+    admin = EmbeddedStack.current.admin(e.account_id, e.region)
+    name = e.endpoint.name
+    config = admin.call("sagemaker", "describe_endpoint", EndpointName=name)["EndpointConfigName"]
+    admin.call("sagemaker", "delete_endpoint", EndpointName=name)
     try:
         d = Door(world)
         status, body, headers = d.post(m, "1,2,3")
         d.close()
     finally:
-        path.write_text(original)
+        admin.call("sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=config)
+        settle_endpoint(admin, name)
     assert (status, body["code"], headers["Retry-After"]) == (503, "EndpointNotReady", "30")
 
 
