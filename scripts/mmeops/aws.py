@@ -21,6 +21,7 @@ import boto3
 import botocore.config
 import botocore.credentials
 import botocore.exceptions
+import botocore.loaders
 import botocore.session
 
 from mmeops.errors import AwsError, MmeopsError, NotFound, PreconditionFailed
@@ -260,8 +261,33 @@ _sessions: dict[tuple[str, str, str], Aws] = {}
 _sessions_lock = threading.Lock()
 
 
+class _UniquePaths(list):
+    """A loader's search paths: boto3 appends its own data path for every Session it builds."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_loader: botocore.loaders.Loader | None = None
+
+
+def botocore_session() -> botocore.session.Session:
+    """A botocore session sharing the process's one data loader. botocore reads and parses its
+    JSON service models once per loader, and a loader per session made each new session (one
+    per account and role here, many more in the embedded stack) cost about a second of CPU."""
+    global _loader
+    with _sessions_lock:
+        if _loader is None:
+            _loader = botocore.loaders.create_loader()
+            _loader._search_paths = _UniquePaths(_loader.search_paths)
+    core = botocore.session.Session()
+    core.register_component("data_loader", _loader)
+    return core
+
+
 def base_session() -> boto3.Session:
-    return boto3.Session()
+    return boto3.Session(botocore_session=botocore_session())
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -326,7 +352,7 @@ class _AssumedRole(botocore.credentials.CredentialProvider):
 
 
 def _assumed_session(base: Aws, role_arn: str) -> boto3.Session:
-    core = botocore.session.Session()
+    core = botocore_session()
     provider = _AssumedRole(base, role_arn)
     core.register_component(
         "credential_provider", botocore.credentials.CredentialResolver([provider])

@@ -122,10 +122,11 @@ class EmbeddedStack:
         variables (apply_env), so its InvokeEndpoint reaches the local MME."""
         import boto3
 
-        from mmeops.aws import Aws
+        from mmeops.aws import Aws, botocore_session
 
         creds = self.lambda_credentials(account_id, env_name, region)
         session = boto3.Session(
+            botocore_session=botocore_session(),
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],

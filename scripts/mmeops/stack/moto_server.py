@@ -12,7 +12,7 @@ import logging
 import boto3
 from moto.server import ThreadedMotoServer
 
-from mmeops.aws import Aws
+from mmeops.aws import Aws, botocore_session
 from mmeops.stack import endpoints, faults, model_packages, strict, tuning
 from mmeops.stack.endpoints import (  # noqa: F401 (re-exported: the stack's listener hook)
     EndpointListener,
@@ -74,7 +74,7 @@ class _MotoSession(boto3.Session):
     stack started from a shell that points at another stack, say)."""
 
     def __init__(self, endpoint_url: str, **kwargs: str):
-        super().__init__(**kwargs)
+        super().__init__(botocore_session=botocore_session(), **kwargs)
         self._endpoint_url = endpoint_url
 
     def client(self, *args, **kwargs):
