@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
+import os
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -140,24 +142,24 @@ def test_a_last_line_without_a_line_break_is_kept(tmp_path, monkeypatch, pure):
                             "test": b"12,10,11\n"}  # fmt: skip
 
 
-def test_the_split_process_reports_its_figures_as_json(tmp_path):
-    """The process the parent starts: follows raw.csv, then prints the figures."""
-    import subprocess
-    import sys
-
+def test_following_raw_csv_reports_its_figures_and_the_splits(tmp_path):
+    """How the COPY loop's thread pair works: the split follows raw.csv as it is written (a
+    byte on the notify pipe per write, the pipe closed at the end) and hashes it there."""
     raw = as_csv(records(4, 300, seed=5))
-    (tmp_path / "raw.csv").write_bytes(raw)
     spec = {"out_dir": str(tmp_path), "raw": str(tmp_path / "raw.csv"), "plain": True,
             "ncols": 4, "target": 3, "features": [0, 1, 2], "mode": "random",
             "validation": 0.1, "test": 0.1, "seed": 2}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "mmeops.extract.split", json.dumps(spec)],
-        stdin=subprocess.DEVNULL, capture_output=True, check=True,
-    )  # fmt: skip
-    result = json.loads(done.stdout)
-    # raw.csv is hashed here, as it is read, not in the parent's COPY loop
-    assert result["raw"] == {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
-    assert {s: f["rows"] for s, f in result["files"].items()} == {
+    notify_r, notify_w = os.pipe()
+    with ThreadPoolExecutor(1) as pool, open(tmp_path / "raw.csv", "wb", buffering=0) as f:
+        result = pool.submit(extract_split.follow, spec, notify_r, threading.Event())
+        for block in cut(raw, seed=6):
+            f.write(block)
+            os.write(notify_w, b"\0")
+        os.close(notify_w)
+        figures = result.result(timeout=60)
+    os.close(notify_r)
+    assert figures["raw"] == {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    assert {s: f["rows"] for s, f in figures["files"].items()} == {
         "train": 240, "validation": 30, "test": 30}  # fmt: skip
 
 

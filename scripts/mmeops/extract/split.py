@@ -1,21 +1,23 @@
-"""The second half of an extract, run as a child process: COPY's CSV, followed in raw.csv
-as the parent writes it → the train / validation / test files the SageMaker XGBoost
-container reads (label first, no header, numeric features only).
+"""The second half of an extract: COPY's CSV, followed in raw.csv as the COPY loop writes
+it → the train / validation / test files the SageMaker XGBoost container reads (label first,
+no header, numeric features only).
 
-    python -m mmeops.extract.split SPEC_JSON  < notify-pipe  > result.json
+It runs in a thread of the extract's own process (`follow`), beside the COPY loop: every
+step that touches the data (reading the file, hashing, the C loops, writing) releases the
+GIL, so it runs on the other core while psycopg2's loop, which takes the GIL for every row,
+keeps the server streaming. (It was a child process; a thread saves the interpreter's
+start, the child's memory, and the pipe of JSON back.) It follows raw.csv (a byte on the
+notify pipe per write, EOF at the end) rather than receiving the bytes: no chunk is held
+twice. The column types were checked beforehand, so every value is already a number in
+PostgreSQL's shortest exact text and is copied, never re-formatted.
 
-Why a process of its own: the parent spends its time in psycopg2's COPY loop, which takes
-the GIL for every row; a process runs on the other core beside the server. It follows
-raw.csv (a byte on the notify pipe per write, EOF at the end) rather than receiving the
-bytes through a pipe: one copy of the data fewer. The column types were checked beforehand,
-so every value is already a number in PostgreSQL's shortest exact text and is copied, never
-re-formatted.
-
-The per-row loops (reorder a line's fields; send each line to its split) are in C
+The per-row loops (reorder a line's fields, write a NULL feature as `nan` and look for
+text training may not use, as it copies; send each line to its split) are in C
 (_fastsplit.c) when it was built, writing into buffers reused for the whole stream: in
 Python they cost about 2 µs a row, which on a 2-core runner made the split, not the server,
 the slowest part of an extract. Without the extension, or with MMEOPS_PURE_PYTHON=1, the
-same operations run in Python; both produce the same bytes (tests/extract/test_split.py).
+same operations run in Python; both produce the same bytes (tests/extract/test_split.py,
+test_same_bytes.py).
 
 Splits:
 - random: exact sizes without knowing the row count up front. Rows go in blocks of
@@ -30,10 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
-import os
-import sys
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import compress
 from pathlib import Path
@@ -42,9 +43,11 @@ from typing import TYPE_CHECKING, Any
 from mmeops.extract import scan as extract_scan
 from mmeops.extract.read import (
     READ_SIZE,
+    Batch,
     Follow,
     Hashed,
     csv_lines,
+    joined,
     native,
     plain_batches,
 )
@@ -265,40 +268,45 @@ def missing_as_nan(blob: bytes | memoryview) -> bytes | memoryview:
     return out.replace(b",\n", b",nan\n")
 
 
-# --- the process -----------------------------------------------------------------------------
+# --- the split ------------------------------------------------------------------------------
+
+
+def finisher(binary: bool) -> Callable[[list[bytes]], Batch]:
+    """The Python loops' last step: what the C loop does as it copies."""
+
+    def finish(lines: list[bytes]) -> Batch:
+        blob, rows, missing = joined(lines)
+        odd = extract_scan.odd(blob, binary)  # on COPY's text, before `nan` is written
+        return missing_as_nan(blob), rows, missing, odd
+
+    return finish
 
 
 def run(spec: dict, source: io.RawIOBase) -> dict:
     """Read COPY's CSV from `source`, write the three files; return their figures."""
     out_dir = Path(spec["out_dir"])
     ncols, target, features = spec["ncols"], spec["target"], spec["features"]
-    fast = native()
+    fast, binary = native(), spec.get("binary", False)
+    finish = finisher(binary)
     if spec["plain"]:
-        batches = plain_batches(source, fast, ncols, target, features)
+        batches = plain_batches(source, fast, (ncols, target, features), binary, finish)
     else:
-        batches = csv_lines(source, [target, *features])
+        batches = csv_lines(source, [target, *features], finish)
     if spec["mode"] == "time":
         splitter: RandomSplit | TimeSplit = TimeSplit(out_dir, spec["validation"], spec["test"])
     else:
         splitter = RandomSplit(out_dir, spec["validation"], spec["test"], spec["seed"], fast)
-    missing, odd, binary = 0, False, spec.get("binary", False)
-    for blob, rows, lacking in batches:
-        odd = odd or extract_scan.odd(blob, binary)  # before add: a view's buffer is reused
-        splitter.add(missing_as_nan(blob), rows)
+    missing, odd = 0, False
+    for blob, rows, lacking, odd_here in batches:
+        splitter.add(blob, rows)
         missing += lacking
+        odd = odd or odd_here
     files = splitter.finish()
     return {"files": files, "missing_targets": missing, "odd_values": odd}
 
 
-def main() -> None:
-    spec = json.loads(sys.argv[1])
+def follow(spec: dict, notify_fd: int, stop: threading.Event) -> dict:
+    """The split of raw.csv as it is written (see Follow), with raw.csv's own figures."""
     with open(spec["raw"], "rb", buffering=0) as raw:
-        source = Hashed(Follow(raw, sys.stdin.fileno()))
-        result = {**run(spec, source), "raw": source.figures()}
-    sys.stdout.write(json.dumps(result))
-    sys.stdout.flush()
-    os._exit(0)  # skip interpreter teardown: the parent is waiting on us
-
-
-if __name__ == "__main__":
-    main()
+        source = Hashed(Follow(raw, notify_fd, stop))
+        return {**run(spec, source), "raw": source.figures()}
