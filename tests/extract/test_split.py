@@ -174,3 +174,33 @@ def test_lines_longer_than_the_read_buffer(tmp_path, monkeypatch):
     c = split(tmp_path, blocks, spec, pure=False, monkeypatch=monkeypatch)
     assert c == split(tmp_path, blocks, spec, pure=True, monkeypatch=monkeypatch)
     assert sum(f["rows"] for f in c["result"]["files"].values()) == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "binary", "odd"),
+    [
+        ("Infinity", False, True),
+        ("-Infinity", False, True),
+        ("NaN", False, True),
+        ("1e+30", False, True),
+        ("1e-300", False, False),
+        ("-12345678901234567", False, False),
+        ("", False, False),  # NULL: written nan, which is not odd
+        ("2", True, True),  # as the label of a binary model
+        ("1.0", True, True),
+        ("1", True, False),
+    ],
+)
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+def test_the_odd_value_flag_is_scan_odd_on_copys_text(
+    tmp_path, monkeypatch, value, binary, odd, pure
+):
+    """The C loop looks for odd text in its output (after `nan` is written), the Python
+    loops in COPY's text: the same answer for every text PostgreSQL prints for a number."""
+    where = 0 if binary else 2  # the label (column 0), or a feature
+    rows = [["0", "0.5", "1e-5"] for _ in range(40)]
+    rows[17][where] = value
+    spec = {"plain": True, "ncols": 3, "target": 0, "features": [1, 2], "mode": "time",
+            "validation": 0.2, "test": 0.2, "seed": 1, "binary": binary}  # fmt: skip
+    got = split(tmp_path, cut(as_csv(rows), seed=2), spec, pure, monkeypatch)
+    assert got["result"]["odd_values"] is odd

@@ -14,7 +14,7 @@
  *       selected field (the target) is empty: NULL. An empty feature is written `nan`
  *       (split.missing_as_nan says why). `odd` is 1 when a selected field holds a byte
  *       outside scan.CLEAN, or, with `binary`, a target other than 0 or 1 (scan.odd's
- *       test, made here on the bytes being copied anyway rather than in a pass of its own).
+ *       test, made here on the output while it is in cache rather than by Python).
  *   route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)
  *       the first len(labels) lines, each to the output labels[i] (0, 1 or 2) names.
  */
@@ -22,28 +22,38 @@
 #include <Python.h>
 #include <string.h>
 
-/* 1 for every byte scan.CLEAN leaves out (digits . , - e and the line break are clean). */
-static unsigned char unclean[256];
+/* Does `out` (the output lines) hold a byte outside scan.CLEAN, or `n` or `a`? The output,
+ * not the fields as they are copied: one pass, 16 bytes at a time (GCC/Clang vectors),
+ * after the copies, is several times faster than a byte loop inside them. `n` and `a` are
+ * the `nan` written for an empty feature; no number PostgreSQL prints holds either alone
+ * (NaN has `N`, Infinity `I`, a large exponent `+`), so the answer is scan.odd's on the
+ * fields themselves. */
+typedef signed char s8x16 __attribute__((vector_size(16)));
 
-static void
-init_unclean(void)
+static int
+unclean(const unsigned char *p, Py_ssize_t n)
 {
-    memset(unclean, 1, sizeof unclean);
-    for (const char *c = "0123456789.,-e\n"; *c; c++)
-        unclean[(unsigned char)*c] = 0;
-}
-
-/* Copy a field and say whether it holds an unclean byte: one pass over bytes that are in
- * cache for the copy anyway. */
-static inline unsigned char
-copy_scan(char *dst, const char *src, Py_ssize_t len)
-{
-    unsigned char acc = 0;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        dst[i] = src[i];
-        acc |= unclean[(unsigned char)src[i]];
+    /* Signed bytes, 16 at a time: SSE2's compares (a byte of 128 or more is negative and
+     * fails the digit test). */
+    s8x16 bad = {0};
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s8x16 c;
+        memcpy(&c, p + i, 16);
+        bad |= ~(((c >= '0') & (c <= '9')) | (c == '.') | (c == ',') | (c == '-') |
+                 (c == 'e') | (c == 'n') | (c == 'a') | (c == '\n'));
     }
-    return acc;
+    long long lanes[2];
+    memcpy(lanes, &bad, 16);
+    if (lanes[0] | lanes[1])
+        return 1;
+    for (; i < n; i++) {
+        unsigned char c = p[i];
+        if (!((c >= '0' && c <= '9') || c == '.' || c == ',' || c == '-' || c == 'e' ||
+              c == 'n' || c == 'a' || c == '\n'))
+            return 1;
+    }
+    return 0;
 }
 
 static int
@@ -152,7 +162,7 @@ reorder(PyObject *self, PyObject *args)
                     continue;
                 }
             }
-            odd |= copy_scan(o, start[k], len);
+            memcpy(o, start[k], len);
             o += len;
         }
         Py_ssize_t tlen = stop[order[0]] - start[order[0]];
@@ -163,6 +173,8 @@ reorder(PyObject *self, PyObject *args)
         rows++;
         p = line_end + 1;
     }
+    if (!odd)
+        odd = unclean((const unsigned char *)out.buf, o - (char *)out.buf);
     Py_END_ALLOW_THREADS
 
     if (bad) {
@@ -254,6 +266,5 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__fastsplit(void)
 {
-    init_unclean();
     return PyModule_Create(&module);
 }
