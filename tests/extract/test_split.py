@@ -204,3 +204,22 @@ def test_the_odd_value_flag_is_scan_odd_on_copys_text(
             "validation": 0.2, "test": 0.2, "seed": 1, "binary": binary}  # fmt: skip
     got = split(tmp_path, cut(as_csv(rows), seed=2), spec, pure, monkeypatch)
     assert got["result"]["odd_values"] is odd
+
+
+@pytest.mark.parametrize(
+    ("validation", "test"), [(0.1, 0.1), (0.3, 0.45), (0.01, 0.01), (0.45, 0.45)]
+)
+def test_the_time_splits_train_hash_that_runs_ahead_is_the_train_files(
+    tmp_path, monkeypatch, validation, test
+):
+    """TimeSplit hashes the rows that are train whatever the final count while they stream
+    in (many small writes here), and the rest at the end: the figure is the file's."""
+    rows = records(4, 997, seed=12)
+    spec = {"plain": True, "ncols": 4, "target": 3, "features": [0, 1, 2], "mode": "time",
+            "validation": validation, "test": test, "seed": 1}  # fmt: skip
+    got = split(tmp_path, cut(as_csv(rows), seed=13), spec, False, monkeypatch)
+    for s in extract_split.SPLITS:
+        assert got["result"]["files"][s]["sha256"] == hashlib.sha256(got["files"][s]).hexdigest()
+    assert got["result"]["files"]["train"]["rows"] == 997 - round(997 * validation) - round(
+        997 * test
+    )
