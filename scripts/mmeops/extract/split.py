@@ -233,17 +233,30 @@ class TimeSplit:
             pos = block.index(b"\n", pos) + 1
         return offset + pos
 
-    def _copy(self, start: int, end: int, rows: int, path: Path) -> dict:
-        """Bytes [start, end) of the ordered file into `path`, and their figures. Run for
-        validation and test at once, in threads: the server is done by now, so both cores
-        are free. This is the one step an extract adds after the server's last row: the
-        kernel copies the bytes (copy_file_range), the hash reads them from the page cache
-        in 1 MB pieces (an mmap would count the whole range in the peak RSS)."""
-        sha = hashlib.sha256()
-        with open(path, "wb") as dst:
-            _copy_range(self.fd, dst.fileno(), start, end - start)
-        _hash_range(self.fd, start, end, sha)
-        return {"rows": rows, "bytes": end - start, "sha256": sha.hexdigest()}
+    def _held_out(
+        self, pool: ThreadPoolExecutor, start: int, end: int, rows: int, name: str
+    ) -> Callable[[], dict]:
+        """Bytes [start, end) of the ordered file as `name`, and a future of its figures.
+        The server is done by now: this is the one step an extract adds after its last row.
+        The kernel copies the bytes (copy_file_range) while another thread hashes them from
+        the page cache in 1 MB reads (an mmap would count the range in the peak RSS): four
+        independent tasks for validation and test, which a shared runner's scheduler gives
+        a share each."""
+        path = self.out_dir / name
+        path.touch()
+
+        def copy() -> None:
+            with open(path, "r+b") as dst:
+                _copy_range(self.fd, dst.fileno(), start, end - start)
+
+        def digest() -> dict:
+            sha = hashlib.sha256()
+            _hash_range(self.fd, start, end, sha)
+            return {"rows": rows, "bytes": end - start, "sha256": sha.hexdigest()}
+
+        copied = pool.submit(copy)
+        figures = pool.submit(digest)
+        return lambda: (copied.result(), figures.result())[1]
 
     def finish(self) -> dict:
         n = self.rows
@@ -251,13 +264,11 @@ class TimeSplit:
         n_train = n - n_val - n_test
         train_end = self._offset(n_train)
         val_end = self._offset(n_train + n_val)
-        with ThreadPoolExecutor(2) as pool:
-            val = pool.submit(
-                self._copy, train_end, val_end, n_val, self.out_dir / "validation.csv"
-            )
-            test = pool.submit(self._copy, val_end, self.bytes, n_test, self.out_dir / "test.csv")
+        with ThreadPoolExecutor(4) as pool:
+            val = self._held_out(pool, train_end, val_end, n_val, "validation.csv")
+            test = self._held_out(pool, val_end, self.bytes, n_test, "test.csv")
             self._hash_train(train_end)
-            result = {"validation": val.result(), "test": test.result()}
+            result = {"validation": val(), "test": test()}
         self.file.truncate(train_end)
         self.file.close()
         self.path.replace(self.out_dir / "train.csv")
