@@ -1,4 +1,4 @@
-"""The split process's loops, in C and in Python: the same training files, byte for byte,
+"""The split's loops, in C and in Python: the same training files, byte for byte,
 for every column layout, however COPY's stream is cut into blocks.
 
 The whole extract (real PostgreSQL, embedded S3) is in test_extract.py; this file feeds the
