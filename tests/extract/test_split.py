@@ -1,4 +1,4 @@
-"""The split process's loops, in C and in Python: the same training files, byte for byte,
+"""The split's loops, in C and in Python: the same training files, byte for byte,
 for every column layout, however COPY's stream is cut into blocks.
 
 The whole extract (real PostgreSQL, embedded S3) is in test_extract.py; this file feeds the
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
+import os
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -140,24 +142,24 @@ def test_a_last_line_without_a_line_break_is_kept(tmp_path, monkeypatch, pure):
                             "test": b"12,10,11\n"}  # fmt: skip
 
 
-def test_the_split_process_reports_its_figures_as_json(tmp_path):
-    """The process the parent starts: follows raw.csv, then prints the figures."""
-    import subprocess
-    import sys
-
+def test_following_raw_csv_reports_its_figures_and_the_splits(tmp_path):
+    """How the COPY loop's thread pair works: the split follows raw.csv as it is written (a
+    byte on the notify pipe per write, the pipe closed at the end) and hashes it there."""
     raw = as_csv(records(4, 300, seed=5))
-    (tmp_path / "raw.csv").write_bytes(raw)
     spec = {"out_dir": str(tmp_path), "raw": str(tmp_path / "raw.csv"), "plain": True,
             "ncols": 4, "target": 3, "features": [0, 1, 2], "mode": "random",
             "validation": 0.1, "test": 0.1, "seed": 2}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "mmeops.extract.split", json.dumps(spec)],
-        stdin=subprocess.DEVNULL, capture_output=True, check=True,
-    )  # fmt: skip
-    result = json.loads(done.stdout)
-    # raw.csv is hashed here, as it is read, not in the parent's COPY loop
-    assert result["raw"] == {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
-    assert {s: f["rows"] for s, f in result["files"].items()} == {
+    notify_r, notify_w = os.pipe()
+    with ThreadPoolExecutor(1) as pool, open(tmp_path / "raw.csv", "wb", buffering=0) as f:
+        result = pool.submit(extract_split.follow, spec, notify_r, threading.Event())
+        for block in cut(raw, seed=6):
+            f.write(block)
+            os.write(notify_w, b"\0")
+        os.close(notify_w)
+        figures = result.result(timeout=60)
+    os.close(notify_r)
+    assert figures["raw"] == {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    assert {s: f["rows"] for s, f in figures["files"].items()} == {
         "train": 240, "validation": 30, "test": 30}  # fmt: skip
 
 
@@ -172,3 +174,52 @@ def test_lines_longer_than_the_read_buffer(tmp_path, monkeypatch):
     c = split(tmp_path, blocks, spec, pure=False, monkeypatch=monkeypatch)
     assert c == split(tmp_path, blocks, spec, pure=True, monkeypatch=monkeypatch)
     assert sum(f["rows"] for f in c["result"]["files"].values()) == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "binary", "odd"),
+    [
+        ("Infinity", False, True),
+        ("-Infinity", False, True),
+        ("NaN", False, True),
+        ("1e+30", False, True),
+        ("1e-300", False, False),
+        ("-12345678901234567", False, False),
+        ("", False, False),  # NULL: written nan, which is not odd
+        ("2", True, True),  # as the label of a binary model
+        ("1.0", True, True),
+        ("1", True, False),
+    ],
+)
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+def test_the_odd_value_flag_is_scan_odd_on_copys_text(
+    tmp_path, monkeypatch, value, binary, odd, pure
+):
+    """The C loop looks for odd text in its output (after `nan` is written), the Python
+    loops in COPY's text: the same answer for every text PostgreSQL prints for a number."""
+    where = 0 if binary else 2  # the label (column 0), or a feature
+    rows = [["0", "0.5", "1e-5"] for _ in range(40)]
+    rows[17][where] = value
+    spec = {"plain": True, "ncols": 3, "target": 0, "features": [1, 2], "mode": "time",
+            "validation": 0.2, "test": 0.2, "seed": 1, "binary": binary}  # fmt: skip
+    got = split(tmp_path, cut(as_csv(rows), seed=2), spec, pure, monkeypatch)
+    assert got["result"]["odd_values"] is odd
+
+
+@pytest.mark.parametrize(
+    ("validation", "test"), [(0.1, 0.1), (0.3, 0.45), (0.01, 0.01), (0.45, 0.45)]
+)
+def test_the_time_splits_train_hash_that_runs_ahead_is_the_train_files(
+    tmp_path, monkeypatch, validation, test
+):
+    """TimeSplit hashes the rows that are train whatever the final count while they stream
+    in (many small writes here), and the rest at the end: the figure is the file's."""
+    rows = records(4, 997, seed=12)
+    spec = {"plain": True, "ncols": 4, "target": 3, "features": [0, 1, 2], "mode": "time",
+            "validation": validation, "test": test, "seed": 1}  # fmt: skip
+    got = split(tmp_path, cut(as_csv(rows), seed=13), spec, False, monkeypatch)
+    for s in extract_split.SPLITS:
+        assert got["result"]["files"][s]["sha256"] == hashlib.sha256(got["files"][s]).hexdigest()
+    assert got["result"]["files"]["train"]["rows"] == 997 - round(997 * validation) - round(
+        997 * test
+    )

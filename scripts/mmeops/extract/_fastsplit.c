@@ -7,16 +7,54 @@
  * They write into buffers the caller owns and reuses: no allocation per call, so the split
  * process's memory stays flat (and its kernel time low: fresh pages cost page faults).
  *
- *   reorder(data, ncols, order, out) -> (consumed, written, rows, missing)
+ *   reorder(data, ncols, order, out, binary) -> (consumed, written, rows, missing, odd)
  *       each complete line's fields `order` (indices), joined by commas, into `out` (at
- *       least as long as `data`); a partial last line is left (`consumed` stops before it).
- *       `missing` counts lines whose first selected field (the target) is empty: NULL.
+ *       least 4 times as long as `data`: an empty feature becomes `nan`); a partial last
+ *       line is left (`consumed` stops before it). `missing` counts lines whose first
+ *       selected field (the target) is empty: NULL. An empty feature is written `nan`
+ *       (split.missing_as_nan says why). `odd` is 1 when a selected field holds a byte
+ *       outside scan.CLEAN, or, with `binary`, a target other than 0 or 1 (scan.odd's
+ *       test, made here on the output while it is in cache rather than by Python).
  *   route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)
  *       the first len(labels) lines, each to the output labels[i] (0, 1 or 2) names.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+
+/* Does `out` (the output lines) hold a byte outside scan.CLEAN, or `n` or `a`? The output,
+ * not the fields as they are copied: one pass, 16 bytes at a time (GCC/Clang vectors),
+ * after the copies, is several times faster than a byte loop inside them. `n` and `a` are
+ * the `nan` written for an empty feature; no number PostgreSQL prints holds either alone
+ * (NaN has `N`, Infinity `I`, a large exponent `+`), so the answer is scan.odd's on the
+ * fields themselves. */
+typedef signed char s8x16 __attribute__((vector_size(16)));
+
+static int
+unclean(const unsigned char *p, Py_ssize_t n)
+{
+    /* Signed bytes, 16 at a time: SSE2's compares (a byte of 128 or more is negative and
+     * fails the digit test). */
+    s8x16 bad = {0};
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s8x16 c;
+        memcpy(&c, p + i, 16);
+        bad |= ~(((c >= '0') & (c <= '9')) | (c == '.') | (c == ',') | (c == '-') |
+                 (c == 'e') | (c == 'n') | (c == 'a') | (c == '\n'));
+    }
+    long long lanes[2];
+    memcpy(lanes, &bad, 16);
+    if (lanes[0] | lanes[1])
+        return 1;
+    for (; i < n; i++) {
+        unsigned char c = p[i];
+        if (!((c >= '0' && c <= '9') || c == '.' || c == ',' || c == '-' || c == 'e' ||
+              c == 'n' || c == 'a' || c == '\n'))
+            return 1;
+    }
+    return 0;
+}
 
 static int
 read_order(PyObject *seq, Py_ssize_t ncols, Py_ssize_t **order, Py_ssize_t *n)
@@ -62,17 +100,19 @@ reorder(PyObject *self, PyObject *args)
     Py_ssize_t ncols, nsel, *order = NULL;
     PyObject *order_obj, *result = NULL;
     const char **start = NULL, **stop = NULL;
+    int binary = 0;
 
-    if (!PyArg_ParseTuple(args, "y*nOw*", &in, &ncols, &order_obj, &out))
+    if (!PyArg_ParseTuple(args, "y*nOw*p", &in, &ncols, &order_obj, &out, &binary))
         return NULL;
     if (ncols < 1) {
         PyErr_SetString(PyExc_ValueError, "ncols must be positive");
         goto done;
     }
-    /* A selection of a line's fields with the same separators is never longer than the
-     * line, so an output as long as the input always has room. */
-    if (out.len < in.len) {
-        PyErr_SetString(PyExc_ValueError, "the output buffer is shorter than the input");
+    /* A line of n fields has at least n bytes (n - 1 commas and its line break), and its
+     * output at most its own bytes plus 3 per field (an empty one becomes `nan`): 4 times
+     * the input always has room. */
+    if (out.len / 4 < in.len) {
+        PyErr_SetString(PyExc_ValueError, "the output buffer is under 4 times the input");
         goto done;
     }
     if (read_order(order_obj, ncols, &order, &nsel) < 0)
@@ -88,6 +128,7 @@ reorder(PyObject *self, PyObject *args)
     const char *p = in.buf, *end = p + in.len;
     Py_ssize_t rows = 0, missing = 0, fields = 0;
     int bad = 0;
+    unsigned char odd = 0;
 
     Py_BEGIN_ALLOW_THREADS
     for (;;) {
@@ -113,16 +154,27 @@ reorder(PyObject *self, PyObject *args)
         }
         for (Py_ssize_t j = 0; j < nsel; j++) {
             Py_ssize_t k = order[j], len = stop[k] - start[k];
-            if (j)
+            if (j) {
                 *o++ = ',';
+                if (len == 0) {
+                    memcpy(o, "nan", 3);
+                    o += 3;
+                    continue;
+                }
+            }
             memcpy(o, start[k], len);
             o += len;
         }
-        missing += stop[order[0]] == start[order[0]];
+        Py_ssize_t tlen = stop[order[0]] - start[order[0]];
+        missing += tlen == 0;
+        if (binary && !odd)
+            odd = tlen != 1 || (start[order[0]][0] != '0' && start[order[0]][0] != '1');
         *o++ = '\n';
         rows++;
         p = line_end + 1;
     }
+    if (!odd)
+        odd = unclean((const unsigned char *)out.buf, o - (char *)out.buf);
     Py_END_ALLOW_THREADS
 
     if (bad) {
@@ -130,8 +182,9 @@ reorder(PyObject *self, PyObject *args)
                      fields, ncols);
         goto done;
     }
-    result = Py_BuildValue("nnnn", (Py_ssize_t)(p - (const char *)in.buf),
-                           (Py_ssize_t)(o - (char *)out.buf), rows, missing);
+    result = Py_BuildValue("nnnnO", (Py_ssize_t)(p - (const char *)in.buf),
+                           (Py_ssize_t)(o - (char *)out.buf), rows, missing,
+                           odd ? Py_True : Py_False);
 
 done:
     PyMem_Free(order);
@@ -199,7 +252,7 @@ route(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"reorder", reorder, METH_VARARGS,
-     "reorder(data, ncols, order, out) -> (consumed, written, rows, missing)"},
+     "reorder(data, ncols, order, out, binary) -> (consumed, written, rows, missing, odd)"},
     {"route", route, METH_VARARGS,
      "route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)"},
     {NULL, NULL, 0, NULL},

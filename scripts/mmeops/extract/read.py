@@ -1,5 +1,5 @@
 """Reading an extract's COPY stream: CSV → output lines (target first, then the
-features), in batches. Used by the split process (extract_split).
+features), in batches. Used by the split (extract.split), in a thread beside the COPY loop.
 
 Plain results (no value can hold a comma, quote or line break) are cut into lines and
 reordered by the C loop (_fastsplit.c) or, without it, by the same operations in Python;
@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import os
+import threading
 from collections.abc import Callable, Iterator
 from operator import itemgetter, methodcaller
 from typing import Any
@@ -19,8 +20,12 @@ from typing import Any
 READ_SIZE = 1 << 20
 
 Transform = Callable[[list[bytes]], list[bytes]]
-# Complete output lines, their count, how many lack a target.
-Batch = tuple[bytes | memoryview, int, int]
+# Lines ready for a split file (`nan` for a NULL feature), their count, how many lack a
+# target, whether they may hold a value training cannot use (scan.odd).
+Batch = tuple[bytes | memoryview, int, int, bool]
+# Output lines (without their line breaks) → a Batch: the Python loops' last step, which
+# the C loop does as it copies.
+Finish = Callable[[list[bytes]], Batch]
 
 
 def native() -> Any:
@@ -35,18 +40,24 @@ def native() -> Any:
 
 
 class Follow(io.RawIOBase):
-    """The raw file's bytes as the parent writes them. The parent sends a byte on the notify
+    """The raw file's bytes as the COPY loop writes them. The loop sends a byte on the notify
     pipe after each write and closes it at the end, so reading the file to its current end,
-    then waiting on the pipe, never misses data and never polls."""
+    then waiting on the pipe, never misses data and never polls. `stop` set: the COPY
+    failed, so the end is now (what follows is thrown away).
 
-    def __init__(self, raw: io.RawIOBase, notify_fd: int):
-        self.raw, self.notify_fd, self.finished = raw, notify_fd, False
+    Reading the file back, rather than being handed each chunk, costs a copy from the page
+    cache, as a copy out of the COPY loop's reused buffer would, and keeps no chunk alive."""
+
+    def __init__(self, raw: io.RawIOBase, notify_fd: int, stop: threading.Event):
+        self.raw, self.notify_fd, self.finished, self.stop = raw, notify_fd, False, stop
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         while True:
+            if self.stop.is_set():
+                return 0
             n = self.raw.readinto(buffer)
             if n or self.finished:
                 return n or 0
@@ -56,7 +67,7 @@ class Follow(io.RawIOBase):
 
 class Hashed(io.RawIOBase):
     """A stream that hashes what is read through it: raw.csv's sha256 and size, here in the
-    split process rather than in the parent's COPY loop, which the server waits on."""
+    split's thread rather than in the COPY loop, which the server waits on."""
 
     def __init__(self, source: io.RawIOBase):
         self.source, self.sha, self.bytes = source, hashlib.sha256(), 0
@@ -76,20 +87,27 @@ class Hashed(io.RawIOBase):
 
 
 def plain_batches(
-    source: io.RawIOBase, fast: Any, ncols: int, target: int, features: list[int]
+    source: io.RawIOBase,
+    fast: Any,
+    layout: tuple[int, int, list[int]],
+    binary: bool,
+    finish: Finish,
 ) -> Iterator[Batch]:
     """Plain CSV → output lines (target first, then the features), through the C loop
-    (`fast`) or, when it is None, the same operations in Python. One read buffer serves the
-    whole stream, and with C one output buffer too: a yielded blob may be a view of it,
-    valid until the next is asked for."""
+    (`fast`) or, when it is None, the same operations in Python then `finish`. `layout`:
+    (columns, target, features). One read buffer serves the whole stream, and with C one
+    output buffer too: a yielded blob may be a view of it, valid until the next is asked
+    for."""
+    ncols, target, features = layout
     order = (target, *features)
     transform = None if fast else make_transform(ncols, target, features)
-    buf, out = bytearray(2 * READ_SIZE), bytearray(2 * READ_SIZE)
+    # The C loop's output may be longer than its input (`nan`): it asks for 4 times.
+    buf, out = bytearray(2 * READ_SIZE), bytearray(8 * READ_SIZE if fast else 0)
     filled, header, ended = 0, True, False
     while not ended:
         if filled == len(buf):  # one line longer than the buffer: make room
             buf.extend(bytes(len(buf)))
-            out = bytearray(len(buf))
+            out = bytearray(4 * len(buf) if fast else 0)
         with memoryview(buf) as view:
             n = source.readinto(view[filled:])
         if n == 0:  # the end: a last line without its line break still counts
@@ -106,15 +124,15 @@ def plain_batches(
             header = False
         with memoryview(buf) as view:
             if fast:
-                consumed, written, rows, missing = fast.reorder(
-                    view[begin:filled], ncols, order, out
+                consumed, written, rows, missing, odd = fast.reorder(
+                    view[begin:filled], ncols, order, out, binary
                 )
-                batch: Batch = (memoryview(out)[:written], rows, missing)
+                batch: Batch = (memoryview(out)[:written], rows, missing, odd)
             else:  # complete lines only; a partial last one waits, as in the C loop
                 consumed = max(buf.rfind(b"\n", begin, filled) + 1 - begin, 0)
                 lines = bytes(view[begin : begin + consumed]).split(b"\n")
                 del lines[-1]  # after the last line break
-                batch = joined(transform(lines))
+                batch = finish(transform(lines))
             rest = begin + consumed
             view[: filled - rest] = view[rest:filled]  # the partial line to the front
         filled -= rest
@@ -122,7 +140,7 @@ def plain_batches(
             yield batch
 
 
-def csv_lines(source: io.RawIOBase, columns: list[int]) -> Iterator[Batch]:
+def csv_lines(source: io.RawIOBase, columns: list[int], finish: Finish) -> Iterator[Batch]:
     """Batches of output lines through the csv module, for results with quoted values (a
     text time column). The selected columns are numeric, so joining them needs no quoting."""
     stream = io.BufferedReader(source, READ_SIZE)
@@ -133,10 +151,10 @@ def csv_lines(source: io.RawIOBase, columns: list[int]) -> Iterator[Batch]:
     for row in reader:
         batch.append(",".join(pick(row)).encode())
         if len(batch) == 20000:
-            yield joined(batch)
+            yield finish(batch)
             batch = []
     if batch:
-        yield joined(batch)
+        yield finish(batch)
 
 
 def make_transform(ncols: int, target: int, features: list[int]) -> Transform:
@@ -162,9 +180,9 @@ def make_transform(ncols: int, target: int, features: list[int]) -> Transform:
     return lambda lines: list(map(b",".join, map(pick, map(split, lines))))
 
 
-def joined(lines: list[bytes]) -> Batch:
-    """Output lines as one blob, with the count of lines whose first field (the target) is
-    empty: NULL in the warehouse."""
+def joined(lines: list[bytes]) -> tuple[bytes, int, int]:
+    """Output lines as one blob, their count, and the count of lines whose first field
+    (the target) is empty: NULL in the warehouse."""
     rows = len(lines)
     lines.append(b"")  # the last line's line break (cheaper than copying the blob)
     blob = b"\n".join(lines)

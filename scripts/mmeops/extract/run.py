@@ -7,9 +7,9 @@ non-numeric feature, an empty window, an unreachable warehouse) is found before 
 upload, and raised as a UserError; lineage.json goes up last, so a dataset without it is
 incomplete and `latest_run_id` ignores it.
 
-One pass over the data: COPY's bytes go to raw.csv, which a child process (extract_split)
-follows as it grows, hashing it and writing the training files, so the split runs on the
-other core while the server is still producing rows, and neither process holds the result.
+One pass over the data: COPY's bytes go to raw.csv, which a thread (extract.split) follows
+as it grows, hashing it and writing the training files, so the split runs on the other core
+while the server is still producing rows, and nothing holds the result in memory.
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import MmeopsError, UserError
+from mmeops.extract import split as extract_split
 from mmeops.extract import values as extract_values
 from mmeops.extract import warehouse
 from mmeops.extract.values import rows_in_table
@@ -246,12 +246,12 @@ def _hint(col: warehouse.Column) -> str:
 
 class _Tee(io.RawIOBase):
     """Where COPY's bytes go (behind a 1 MB buffer): raw.csv, then a byte on the notify pipe
-    so the split process, which follows the file, reads on. The split process hashes it:
-    this loop is what the server waits on, so it does no more than it must."""
+    so the split's thread, which follows the file, reads on. The thread hashes it: this
+    loop is what the server waits on, so it does no more than it must."""
 
-    def __init__(self, raw_path: Path, progress: Progress | None):
+    def __init__(self, raw_path: Path, split: _Split, progress: Progress | None):
         self.raw = open(raw_path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
-        self.notify_fd = -1
+        self.split = split
         self.bytes = 0
         self.progress = progress
 
@@ -259,10 +259,12 @@ class _Tee(io.RawIOBase):
         return True
 
     def write(self, b: Any) -> int:
+        if self.split.error:  # stop the COPY: its rows have nowhere to go
+            raise self.split.failure()
         view = memoryview(b)
         while view:
             view = view[self.raw.write(view) :]
-        os.write(self.notify_fd, b"\0")
+        os.write(self.split.notify_w, b"\0")
         self.bytes += len(b)
         if self.progress:
             self.progress(self.bytes)
@@ -273,52 +275,61 @@ class _Tee(io.RawIOBase):
         super().close()
 
 
-def _split_process(spec: dict, errors: IO[bytes]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mmeops.extract.split", json.dumps(spec)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, bufsize=0,
-    )  # fmt: skip
+class _Split(threading.Thread):
+    """split.follow in a thread beside the COPY loop (split.py says why a thread)."""
+
+    def __init__(self, spec: dict):
+        super().__init__(name="mmeops-extract-split", daemon=True)
+        self.spec = spec
+        self.notify_r, self.notify_w = os.pipe()
+        self.stop = threading.Event()
+        self.result: dict | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = extract_split.follow(self.spec, self.notify_r, self.stop)
+        except BaseException as e:  # noqa: BLE001 (re-raised in the COPY's thread)
+            self.error = e
+
+    def failure(self) -> MmeopsError:
+        e = self.error
+        text = (e.strerror or str(e)) if isinstance(e, OSError) else str(e)
+        return MmeopsError(f"the split failed: {text or type(e).__name__}")
+
+    def finish(self, failed: bool) -> dict:
+        """Tell the thread the stream has ended (or failed: it stops at once), wait for it."""
+        if failed:
+            self.stop.set()
+        os.close(self.notify_w)
+        self.join()
+        os.close(self.notify_r)
+        if self.error and not failed:
+            raise self.failure() from self.error
+        return self.result or {}
 
 
 def _stream(
     conn: Any, query: warehouse.Query, spec: dict, progress: Progress | None
 ) -> tuple[int, dict]:
-    """COPY → raw.csv, followed by the split process; returns (rows, the split's figures)."""
-    with tempfile.TemporaryFile() as errors:
-        tee = _Tee(Path(spec["raw"]), progress)  # the file exists before the child opens it
-        proc = _split_process(spec, errors)
-        assert proc.stdin is not None and proc.stdout is not None
-        tee.notify_fd = proc.stdin.fileno()
+    """COPY → raw.csv, followed by the split's thread; returns (rows, the split's figures)."""
+    split = _Split(spec)
+    tee = _Tee(Path(spec["raw"]), split, progress)  # the file exists before the thread opens it
+    split.start()
+    failed = True
+    try:
         sink = io.BufferedWriter(tee, buffer_size=1 << 20)
+        rows = warehouse.copy_csv(conn, query, sink, order_by=spec.get("order_by"))
+        sink.flush()
         failed = False
-        try:
-            rows = warehouse.copy_csv(conn, query, sink, order_by=spec.get("order_by"))
-            sink.flush()
-        except BrokenPipeError:
-            failed = True  # the child died first; its stderr says why
-        except BaseException:
-            proc.kill()
-            raise
-        finally:
-            tee.close()
-            proc.stdin.close()
-            out = proc.stdout.read()
-            proc.wait()
-        if failed or proc.returncode != 0:
-            errors.seek(0)
-            raise MmeopsError(f"the split process failed: {_last_line(errors.read())}")
-    result = json.loads(out)
+    finally:
+        tee.close()
+        result = split.finish(failed)
     if result["raw"]["bytes"] != tee.bytes:  # it read the file to the end, or it says so
         raise MmeopsError(
-            f"the split process read {result['raw']['bytes']} bytes of raw.csv, "
-            f"not the {tee.bytes} written"
+            f"the split read {result['raw']['bytes']} bytes of raw.csv, not the {tee.bytes} written"
         )
     return rows, result
-
-
-def _last_line(err: bytes) -> str:
-    lines = err.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "no message"
 
 
 def build_dataset(

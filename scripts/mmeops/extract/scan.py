@@ -1,8 +1,9 @@
 """Does a batch of split-file lines hold text that may be a value training cannot use?
 
-Run by the split process on every batch as it streams (beside the server, on the other core),
-so a clean extract pays one C pass over its bytes and the warehouse runs the model's query
-once. A yes is confirmed, and named, by extract_values.check.
+The Python loops' test, on every batch as it streams (split.finisher); the C loop makes the
+same one over its output (_fastsplit.c), so a clean extract pays one pass over its bytes and
+the warehouse runs the model's query once. A yes is confirmed, and named, by
+extract_values.check.
 """
 
 from __future__ import annotations

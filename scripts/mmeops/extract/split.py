@@ -1,21 +1,23 @@
-"""The second half of an extract, run as a child process: COPY's CSV, followed in raw.csv
-as the parent writes it → the train / validation / test files the SageMaker XGBoost
-container reads (label first, no header, numeric features only).
+"""The second half of an extract: COPY's CSV, followed in raw.csv as the COPY loop writes
+it → the train / validation / test files the SageMaker XGBoost container reads (label first,
+no header, numeric features only).
 
-    python -m mmeops.extract.split SPEC_JSON  < notify-pipe  > result.json
+It runs in a thread of the extract's own process (`follow`), beside the COPY loop: every
+step that touches the data (reading the file, hashing, the C loops, writing) releases the
+GIL, so it runs on the other core while psycopg2's loop, which takes the GIL for every row,
+keeps the server streaming. (It was a child process; a thread saves the interpreter's
+start, the child's memory, and the pipe of JSON back.) It follows raw.csv (a byte on the
+notify pipe per write, EOF at the end) rather than receiving the bytes: no chunk is held
+twice. The column types were checked beforehand, so every value is already a number in
+PostgreSQL's shortest exact text and is copied, never re-formatted.
 
-Why a process of its own: the parent spends its time in psycopg2's COPY loop, which takes
-the GIL for every row; a process runs on the other core beside the server. It follows
-raw.csv (a byte on the notify pipe per write, EOF at the end) rather than receiving the
-bytes through a pipe: one copy of the data fewer. The column types were checked beforehand,
-so every value is already a number in PostgreSQL's shortest exact text and is copied, never
-re-formatted.
-
-The per-row loops (reorder a line's fields; send each line to its split) are in C
+The per-row loops (reorder a line's fields, write a NULL feature as `nan` and look for
+text training may not use, as it copies; send each line to its split) are in C
 (_fastsplit.c) when it was built, writing into buffers reused for the whole stream: in
 Python they cost about 2 µs a row, which on a 2-core runner made the split, not the server,
 the slowest part of an extract. Without the extension, or with MMEOPS_PURE_PYTHON=1, the
-same operations run in Python; both produce the same bytes (tests/extract/test_split.py).
+same operations run in Python; both produce the same bytes (tests/extract/test_split.py,
+test_same_bytes.py).
 
 Splits:
 - random: exact sizes without knowing the row count up front. Rows go in blocks of
@@ -28,23 +30,28 @@ Splits:
 
 from __future__ import annotations
 
+import bisect
+import errno
 import hashlib
 import io
-import json
 import math
 import os
-import sys
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import compress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmeops.errors import MmeopsError
 from mmeops.extract import scan as extract_scan
 from mmeops.extract.read import (
     READ_SIZE,
+    Batch,
     Follow,
     Hashed,
     csv_lines,
+    joined,
     native,
     plain_batches,
 )
@@ -174,76 +181,140 @@ def _rounded(k: np.ndarray, fraction: float) -> np.ndarray:
 
 
 class TimeSplit:
-    """Rows in query order to one file; cut into train | validation | test at the end."""
+    """Rows in query order to one file; cut into train | validation | test at the end.
+
+    The train file's hash follows the rows that are train whatever the final count: with
+    N >= the c rows seen so far, n_train(N) = N - round(N·f_val) - round(N·f_test) >=
+    N·f_train - 1 >= c·f_train - 1. So the held-out rows, 40% of the bytes by default, are
+    hashed once (as validation and test), not twice, and the train hash's last piece at the
+    end is about one write long."""
 
     def __init__(self, out_dir: Path, validation: float, test: float):
         self.out_dir = out_dir
         self.f_val, self.f_test = validation, test
+        self.f_train = 1 - validation - test
         self.path = out_dir / "ordered.part"
-        self.file = open(self.path, "w+b")  # noqa: SIM115 (closed in finish())
-        self.sha = hashlib.sha256()
-        # (rows before, bytes before, sha256 state before) at every write: a cut point's
-        # offset and the train file's hash come from the nearest one without a re-read.
-        self.marks: list[tuple[int, int, object]] = []
+        self.file = open(self.path, "w+b", buffering=0)  # noqa: SIM115 (closed in finish())
+        self.fd = self.file.fileno()
+        # (rows before, bytes before) at every write: where a cut point's block starts.
+        self.marks: list[tuple[int, int]] = []
         self.rows = self.bytes = 0
+        self.train_sha, self.hashed, self.next_mark = hashlib.sha256(), 0, 0
 
     def add(self, blob: bytes | memoryview, rows: int) -> None:
         if not rows:
             return
-        self.marks.append((self.rows, self.bytes, self.sha.copy()))
+        self.marks.append((self.rows, self.bytes))
+        with memoryview(blob) as view:
+            while view:
+                view = view[self.file.write(view) :]
         self.rows += rows
-        self.file.write(blob)
-        self.sha.update(blob)
         self.bytes += len(blob)
+        sure = math.floor(self.rows * self.f_train) - 2  # rows that are train (see above)
+        while self.next_mark + 1 < len(self.marks) and self.marks[self.next_mark + 1][0] <= sure:
+            self.next_mark += 1
+        self._hash_train(self.marks[self.next_mark][1])
 
-    def _offset(self, row: int) -> tuple[int, object]:
-        """Byte offset where `row` starts, and the sha256 of every byte before it."""
+    def _hash_train(self, end: int) -> None:
+        if end > self.hashed:
+            _hash_range(self.fd, self.hashed, end, self.train_sha)
+            self.hashed = end
+
+    def _offset(self, row: int) -> int:
+        """Byte offset where `row` starts."""
         if row >= self.rows:
-            return self.bytes, self.sha.copy()
-        i = max(k for k, (r, _, _) in enumerate(self.marks) if r <= row)
-        rows_before, offset, sha = self.marks[i]
+            return self.bytes
+        i = bisect.bisect_right(self.marks, (row, math.inf)) - 1
+        rows_before, offset = self.marks[i]
         end = self.marks[i + 1][1] if i + 1 < len(self.marks) else self.bytes
-        self.file.seek(offset)
-        block = self.file.read(end - offset)
+        block = os.pread(self.fd, end - offset, offset)
         pos = 0
         for _ in range(row - rows_before):
             pos = block.index(b"\n", pos) + 1
-        sha = sha.copy()
-        sha.update(block[:pos])
-        return offset + pos, sha
+        return offset + pos
 
-    def _copy(self, start: int, end: int, rows: int, path: Path) -> dict:
-        """Bytes [start, end) of the ordered file into `path`, and their figures. Run for
-        validation and test at once, in threads: the server is done by now, so both cores
-        are free, and reads, writes and hashing release the GIL."""
-        sha, left = hashlib.sha256(), end - start
-        with open(self.path, "rb") as src, open(path, "wb") as dst:
-            src.seek(start)
-            while left:
-                chunk = src.read(min(left, READ_SIZE))
-                dst.write(chunk)
-                sha.update(chunk)
-                left -= len(chunk)
-        return {"rows": rows, "bytes": end - start, "sha256": sha.hexdigest()}
+    def _held_out(
+        self, pool: ThreadPoolExecutor, start: int, end: int, rows: int, name: str
+    ) -> Callable[[], dict]:
+        """Bytes [start, end) of the ordered file as `name`, and a future of its figures.
+        The server is done by now: this is the one step an extract adds after its last row.
+        The kernel copies the bytes (copy_file_range) while another thread hashes them from
+        the page cache in 1 MB reads (an mmap would count the range in the peak RSS): four
+        independent tasks for validation and test, which a shared runner's scheduler gives
+        a share each."""
+        path = self.out_dir / name
+        path.touch()
+
+        def copy() -> None:
+            with open(path, "r+b") as dst:
+                _copy_range(self.fd, dst.fileno(), start, end - start)
+
+        def digest() -> dict:
+            sha = hashlib.sha256()
+            _hash_range(self.fd, start, end, sha)
+            return {"rows": rows, "bytes": end - start, "sha256": sha.hexdigest()}
+
+        copied = pool.submit(copy)
+        figures = pool.submit(digest)
+        return lambda: (copied.result(), figures.result())[1]
 
     def finish(self) -> dict:
-        self.file.flush()
         n = self.rows
         n_test, n_val = rounded(n, self.f_test), rounded(n, self.f_val)
         n_train = n - n_val - n_test
-        train_end, train_sha = self._offset(n_train)
-        val_end, _ = self._offset(n_train + n_val)
-        with ThreadPoolExecutor(2) as pool:
-            val = pool.submit(
-                self._copy, train_end, val_end, n_val, self.out_dir / "validation.csv"
-            )
-            test = pool.submit(self._copy, val_end, self.bytes, n_test, self.out_dir / "test.csv")
-            result = {"validation": val.result(), "test": test.result()}
+        train_end = self._offset(n_train)
+        val_end = self._offset(n_train + n_val)
+        with ThreadPoolExecutor(4) as pool:
+            val = self._held_out(pool, train_end, val_end, n_val, "validation.csv")
+            test = self._held_out(pool, val_end, self.bytes, n_test, "test.csv")
+            self._hash_train(train_end)
+            result = {"validation": val(), "test": test()}
         self.file.truncate(train_end)
         self.file.close()
         self.path.replace(self.out_dir / "train.csv")
-        result["train"] = {"rows": n_train, "bytes": train_end, "sha256": train_sha.hexdigest()}
+        result["train"] = {
+            "rows": n_train,
+            "bytes": train_end,
+            "sha256": self.train_sha.hexdigest(),
+        }
         return {s: result[s] for s in SPLITS}
+
+
+def _hash_range(fd: int, start: int, end: int, sha: Any) -> None:
+    """Feed bytes [start, end) of a file to `sha`, read 1 MB at a time into one buffer."""
+    buf = bytearray(min(READ_SIZE, end - start))
+    with memoryview(buf) as view:
+        while start < end:
+            n = os.preadv(fd, [view[: min(end - start, len(buf))]], start)
+            if n == 0:
+                raise MmeopsError(f"the ordered rows ended {end - start} bytes early")
+            sha.update(view[:n])
+            start += n
+
+
+def _copy_range(src: int, dst: int, start: int, length: int) -> None:
+    """`length` bytes of `src` from `start` to the end of `dst`: in the kernel where it can
+    (Linux's copy_file_range), through a buffer where it cannot (another OS, filesystem)."""
+    done = 0
+    try:
+        while done < length:
+            n = os.copy_file_range(src, dst, length - done, start + done)
+            if n == 0:
+                raise MmeopsError(f"the ordered rows ended {length - done} bytes early")
+            done += n
+        return
+    except (AttributeError, OSError) as e:
+        if isinstance(e, OSError) and e.errno not in _NO_COPY_FILE_RANGE:
+            raise
+    while done < length:
+        chunk = os.pread(src, min(length - done, READ_SIZE), start + done)
+        if not chunk:
+            raise MmeopsError(f"the ordered rows ended {length - done} bytes early")
+        os.write(dst, chunk)  # a regular file takes a whole write
+        done += len(chunk)
+
+
+_NO_COPY_FILE_RANGE = {errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
 
 
 # --- missing values --------------------------------------------------------------------------
@@ -265,40 +336,45 @@ def missing_as_nan(blob: bytes | memoryview) -> bytes | memoryview:
     return out.replace(b",\n", b",nan\n")
 
 
-# --- the process -----------------------------------------------------------------------------
+# --- the split ------------------------------------------------------------------------------
+
+
+def finisher(binary: bool) -> Callable[[list[bytes]], Batch]:
+    """The Python loops' last step: what the C loop does as it copies."""
+
+    def finish(lines: list[bytes]) -> Batch:
+        blob, rows, missing = joined(lines)
+        odd = extract_scan.odd(blob, binary)  # on COPY's text, before `nan` is written
+        return missing_as_nan(blob), rows, missing, odd
+
+    return finish
 
 
 def run(spec: dict, source: io.RawIOBase) -> dict:
     """Read COPY's CSV from `source`, write the three files; return their figures."""
     out_dir = Path(spec["out_dir"])
     ncols, target, features = spec["ncols"], spec["target"], spec["features"]
-    fast = native()
+    fast, binary = native(), spec.get("binary", False)
+    finish = finisher(binary)
     if spec["plain"]:
-        batches = plain_batches(source, fast, ncols, target, features)
+        batches = plain_batches(source, fast, (ncols, target, features), binary, finish)
     else:
-        batches = csv_lines(source, [target, *features])
+        batches = csv_lines(source, [target, *features], finish)
     if spec["mode"] == "time":
         splitter: RandomSplit | TimeSplit = TimeSplit(out_dir, spec["validation"], spec["test"])
     else:
         splitter = RandomSplit(out_dir, spec["validation"], spec["test"], spec["seed"], fast)
-    missing, odd, binary = 0, False, spec.get("binary", False)
-    for blob, rows, lacking in batches:
-        odd = odd or extract_scan.odd(blob, binary)  # before add: a view's buffer is reused
-        splitter.add(missing_as_nan(blob), rows)
+    missing, odd = 0, False
+    for blob, rows, lacking, odd_here in batches:
+        splitter.add(blob, rows)
         missing += lacking
+        odd = odd or odd_here
     files = splitter.finish()
     return {"files": files, "missing_targets": missing, "odd_values": odd}
 
 
-def main() -> None:
-    spec = json.loads(sys.argv[1])
+def follow(spec: dict, notify_fd: int, stop: threading.Event) -> dict:
+    """The split of raw.csv as it is written (see Follow), with raw.csv's own figures."""
     with open(spec["raw"], "rb", buffering=0) as raw:
-        source = Hashed(Follow(raw, sys.stdin.fileno()))
-        result = {**run(spec, source), "raw": source.figures()}
-    sys.stdout.write(json.dumps(result))
-    sys.stdout.flush()
-    os._exit(0)  # skip interpreter teardown: the parent is waiting on us
-
-
-if __name__ == "__main__":
-    main()
+        source = Hashed(Follow(raw, notify_fd, stop))
+        return {**run(spec, source), "raw": source.figures()}

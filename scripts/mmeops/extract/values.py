@@ -1,7 +1,7 @@
 """Values the warehouse holds but training cannot use, refused before anything is uploaded.
 
-Two steps, so the warehouse runs the model's query once on a clean extract: the split process
-scans its lines for the only text such values can take (extract_scan.py); only when it saw
+Two steps, so the warehouse runs the model's query once on a clean extract: the split scans
+its lines for the only text such values can take (extract_scan.py); only when it saw
 some does `check` ask the warehouse, in one aggregate query over the model's query, which
 column and value it is. (Run on every extract, that query would scan and sort the query's
 rows a second time: on a production warehouse the query is often the expensive part.)
