@@ -11,7 +11,8 @@ train and validation, validation rows drawn the same way for parent and child).
 Per problem and seed: the parent is the local backend's real search (`mmeops.tune.local.study`,
 TPE, 20 trials) on the older data; on the newer data a cold search and a warm one run 20 trials
 each, with the same TPE seed; the warm one gets what `mmeops tune` gives it
-(`local.warm_inputs`: the parent's trials as prior observations, its best evaluated first).
+(`local.warm_inputs`: the parent's trials as prior observations, its five best evaluated
+first, today's trials sampled around its best quarter: `local.narrowed`).
 Search space and static hyperparameters: models/diabetes-progression (regression) and
 models/breast-cancer (binary), validation RMSE and log-loss, both minimized.
 
