@@ -1,16 +1,18 @@
 """Does a warm start from last time's tuning job find a good model in fewer trials? A suite.
 
-Problems: scikit-learn's bundled tables (diabetes as regression; breast_cancer, wine as class 0
-versus the rest, digits as even versus odd: binary) and two synthetic ones (`make_regression`,
-`make_classification`). Each table is shuffled once with a fixed seed (the bundled tables
-have no time order, and some are sorted by class); its first 70% of rows are the older data the
+Problems: five of scikit-learn's bundled tables (diabetes as regression; breast_cancer, wine as
+class 0 versus the rest, digits as even versus odd, iris as virginica versus the rest: binary)
+and two synthetic ones (`make_regression`, `make_classification`, labelled by scikit-learn).
+Each table is shuffled once with a fixed seed (the bundled tables have no time order, and some
+are sorted by class); its first 70% of rows are the older data the
 parent job was tuned on, all rows the newer data the child is tuned on (each split 75/25 into
 train and validation, validation rows drawn the same way for parent and child).
 
 Per problem and seed: the parent is the local backend's real search (`mmeops.tune.local.study`,
 TPE, 20 trials) on the older data; on the newer data a cold search and a warm one run 20 trials
 each, with the same TPE seed; the warm one gets what `mmeops tune` gives it
-(`local.warm_inputs`: the parent's trials as prior observations, its best evaluated first).
+(`local.warm_inputs`: the parent's trials as prior observations, its five best evaluated
+first, today's trials sampled around its best quarter: `local.narrowed`).
 Search space and static hyperparameters: models/diabetes-progression (regression) and
 models/breast-cancer (binary), validation RMSE and log-loss, both minimized.
 
@@ -69,6 +71,8 @@ PROBLEMS: dict[str, tuple[Callable, str]] = {
     "breast_cancer": (_binary(datasets.load_breast_cancer, lambda y: y == 1), "breast-cancer"),
     "wine_binary": (_binary(datasets.load_wine, lambda y: y == 0), "breast-cancer"),
     "digits_binary": (_binary(datasets.load_digits, lambda y: y % 2 == 0), "breast-cancer"),
+    # Virginica against the rest: versicolor overlaps it (setosa alone is separable by one cut).
+    "iris_binary": (_binary(datasets.load_iris, lambda y: y == 2), "breast-cancer"),
     "make_regression": (
         lambda: datasets.make_regression(
             n_samples=1500, n_features=20, n_informative=8, noise=20.0, random_state=3

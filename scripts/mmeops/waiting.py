@@ -1,18 +1,50 @@
 """Waiting for AWS to finish something (a tuning job, a training job, an endpoint update or
 deletion): poll with pauses that start short and double up to a cap, under a deadline.
 
-Short first pauses see a quick change quickly (the embedded stack's scaled-down jobs, a small
-endpoint update); doubling keeps a long wait (minutes to hours on AWS) to a few calls. The
-last pause is cut to the deadline, so a wait ends within one call of it.
+Short first pauses see a quick change quickly (a small endpoint update); doubling keeps a long
+wait (minutes to hours on AWS) to a few calls. The last pause is cut to the deadline, so a wait
+ends within one call of it.
+
+A wait for SageMaker's jobs counts its pauses in SageMaker seconds (`sagemaker_seconds`): on
+AWS they are real seconds; the embedded stack runs SageMaker's own phases faster
+(MMEOPS_STACK_TIME_SCALE, docs/embedded-stack.md) and exports the same factor as
+`MMEOPS_POLL_SCALE`, so the product polls a job that lasts a second on the stack as often,
+relative to the job, as it polls a job of minutes on AWS. Never below `MIN_PAUSE`: each poll is
+a request the stack answers on the CPU (and under the GIL) its training jobs use; at 50 ms the
+polls slowed the stack's tuning jobs by a fifth on a loaded 2-core machine, and a tuning job
+of a few seconds loses at most 0.2 s waiting for the next poll.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+POLL_SCALE_ENV = "MMEOPS_POLL_SCALE"
+MIN_PAUSE = 0.2
+
+
+def poll_scale() -> float:
+    """Real seconds per SageMaker second for the product's pauses: `MMEOPS_POLL_SCALE` when it
+    is a number in [0, 1], else 1 (AWS: a malformed or larger value never makes a wait
+    slower than designed, nor a smaller one busy-loop)."""
+    raw = os.environ.get(POLL_SCALE_ENV, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return 1.0
+    return value if math.isfinite(value) and 0 <= value <= 1 else 1.0
+
+
+def sagemaker_seconds(seconds: float) -> float:
+    """A pause of `seconds` SageMaker seconds in real seconds (`poll_scale`), never shorter
+    than MIN_PAUSE."""
+    return max(seconds * poll_scale(), MIN_PAUSE)
 
 
 def poll(

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmeops.errors import MmeopsError, UserError
+from mmeops.waiting import POLL_SCALE_ENV
 
 if TYPE_CHECKING:
     from mmeops.aws import Aws
@@ -166,6 +167,7 @@ class EmbeddedStack:
             add_endpoint_update_listener,
         )
         from mmeops.stack.postgres import PgCluster
+        from mmeops.stack.training import time_scale
 
         repo = load_repo(self.repo_root)
         # PostgreSQL (initdb, start, demo rows) comes up in a thread while moto gets its
@@ -211,6 +213,9 @@ class EmbeddedStack:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_EC2_METADATA_DISABLED": "true",
             repo.settings.warehouse.dsn_env or DEFAULT_DSN_ENV: self.dsn,
+            # The product's waits for SageMaker jobs shrink as the stack's jobs do
+            # (mmeops/waiting.py): polls timed for AWS's minutes would miss a second-long job.
+            POLL_SCALE_ENV: str(time_scale()),
         }
 
     def _start_warehouse(self) -> str:

@@ -3,7 +3,8 @@
 It searches the same space SageMaker would (names, types, scaling from model.yaml) and scores
 each trial with the metric the SageMaker XGBoost container reports for the validation
 channel, so its trials are interchangeable with a SageMaker job's. Parent trials enter the
-study as prior observations; the parent's best hyperparameters are evaluated first.
+study as prior observations; the parents' best configurations are evaluated first, and a
+warm-started study samples around the parents' best quarter (`narrowed`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ SEED = 0
 # 7x slower than one (threads spin waiting for each other).
 NTHREAD = 1
 # Parent configurations a warm-started search evaluates first (warm_inputs).
-ENQUEUE = 3
+ENQUEUE = 5
+# A warm-started search samples inside the box of the parents' best configurations (this share
+# of their trials, at least ENQUEUE of them), widened on each side by this share of the range
+# (in the range's own scale, log or linear): what TRANSFER_LEARNING's "prior knowledge" buys,
+# measured by benchmarks/warm_start.py.
+WARM_TOP = 0.25
+WARM_MARGIN = 0.1
 TRAIN_ARGS = {"num_round", "early_stopping_rounds"}
 CONTAINER_ONLY = {
     "eval_metric",
@@ -95,6 +102,39 @@ def fit_params(
     """Hyperparameters restated in today's space, or None if any is missing or outside."""
     fitted = {name: _fit(dist, hyperparameters.get(name)) for name, dist in space.items()}
     return None if any(v is None for v in fitted.values()) else fitted
+
+
+def _around(dist: BaseDistribution, values: Sequence[Any]) -> BaseDistribution:
+    """`dist` cut to the span of `values` widened by WARM_MARGIN of its range on each side,
+    in its own scale; categorical ranges stay whole."""
+    if isinstance(dist, CategoricalDistribution):
+        return dist
+    to, back = (math.log, math.exp) if dist.log else (float, float)
+    low, high = to(dist.low), to(dist.high)
+    margin = (high - low) * WARM_MARGIN
+    lo = max(low, to(min(values)) - margin)
+    hi = min(high, to(max(values)) + margin)
+    if isinstance(dist, IntDistribution):
+        return IntDistribution(
+            math.floor(back(lo) + 1e-9), math.ceil(back(hi) - 1e-9), log=dist.log
+        )
+    return FloatDistribution(max(dist.low, back(lo)), min(dist.high, back(hi)), log=dist.log)
+
+
+def narrowed(
+    space: Mapping[str, BaseDistribution],
+    priors: Sequence[tuple[dict[str, Any], float]],
+    maximize: bool,
+) -> dict[str, BaseDistribution]:
+    """Today's space around the priors' best configurations (WARM_TOP of them, at least
+    ENQUEUE): a warm-started search spends its trials where the parents did well instead of
+    re-exploring the whole space; the margin leaves room for the optimum to move with the
+    data. The whole space when there are no priors."""
+    if not priors:
+        return dict(space)
+    ranked = sorted(priors, key=lambda p: p[1], reverse=maximize)
+    best = ranked[: max(ENQUEUE, math.ceil(len(ranked) * WARM_TOP))]
+    return {name: _around(dist, [p[name] for p, _ in best]) for name, dist in space.items()}
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
@@ -249,6 +289,10 @@ def study(
         if params is None or not _finite(value):
             continue
         usable.append((params, float(value)))
+    # Sampled inside the parents' good region; the priors outside it drop out (TPE needs every
+    # observation inside the distributions it samples).
+    space = narrowed(space, usable, maximize)
+    usable = [(p, v) for p, v in usable if fit_params(p, space) is not None]
     first: list[dict[str, Any]] = []
     for params in (fit_params(h, space) for h in enqueue):
         if params is not None and params not in first:

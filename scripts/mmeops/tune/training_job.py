@@ -64,8 +64,8 @@ def run(aws: Aws, request: dict[str, Any], objective_metric: str) -> Trained:
     described = waiting.poll(
         step,
         seconds=request["StoppingCondition"]["MaxRuntimeInSeconds"] + 3600.0,
-        first=tune_sagemaker.FIRST_POLL_SECONDS,
-        cap=tune_sagemaker.POLL_SECONDS,
+        first=waiting.sagemaker_seconds(tune_sagemaker.FIRST_POLL_SECONDS),
+        cap=waiting.sagemaker_seconds(tune_sagemaker.POLL_SECONDS),
         late=lambda: AwsError(
             "describe_training_job", "Timeout", f"training job {name} is still {status}"
         ),

@@ -22,6 +22,11 @@ from mmeops.tune.warmstart import IDENTICAL
 TERMINAL = {"Completed", "Failed", "Stopped", "DeleteFailed"}
 WAITING = {"InProgress", "Stopping", "Deleting"}
 USABLE = {"Completed", "Stopped"}
+# Pauses between two describes, in SageMaker seconds (waiting.sagemaker_seconds: the embedded
+# stack shortens them as it shortens its jobs). The SageMaker SDK polls a tuning or training
+# job every 5 s (sagemaker/session.py: wait_for_tuning_job(job, poll=5), wait_for_job(job,
+# poll=5)); ours start at 1 s, for a job that ends early (a failure, a stop), and double to
+# 30 s: a job of 12 trainings takes tens of minutes, a few calls more per minute buy nothing.
 FIRST_POLL_SECONDS = 1.0
 POLL_SECONDS = 30.0
 
@@ -232,8 +237,8 @@ def wait(aws: Aws, name: str, *, deadline: float, on_status: OnStatus | None = N
     return waiting.poll(
         step,
         seconds=deadline,
-        first=FIRST_POLL_SECONDS,
-        cap=POLL_SECONDS,
+        first=waiting.sagemaker_seconds(FIRST_POLL_SECONDS),
+        cap=waiting.sagemaker_seconds(POLL_SECONDS),
         late=lambda: StillRunning(
             f"tuning job {name} is still {status} after {deadline:.0f}s; it goes on in "
             f"SageMaker: `mmeops tune MODEL --attach {name}` waits for it again"
