@@ -196,8 +196,13 @@ def test_the_whole_loop_runs_each_command_under_its_workflows_role(scenario):
     _plan_apply_check(s, "qa")
     body = s.root / "rows.csv"
     body.write_text("0.03,0.05,0.06,0.02,-0.04,-0.03,-0.04,0.00,0.02,-0.02\n")
-    # `invoke` has no workflow: it runs here as the environment's plan job (its reader).
+    # `invoke` has no workflow: it runs as the environment's apply job (its deployer, whose
+    # smoke tests invoke too). The reader, which any pull request's plan job assumes, may not
+    # invoke an endpoint: the stack refuses it as IAM does.
     code, out, denied = s.run("reconcile --plan", "invoke", "sandbox", s.model, "--body",
+                              str(body), env="sandbox")  # fmt: skip
+    assert code == 1 and [d.action for d in denied] == ["sagemaker:InvokeEndpoint"], out
+    code, out, denied = s.run("reconcile --apply", "invoke", "sandbox", s.model, "--body",
                               str(body), env="sandbox")  # fmt: skip
     assert (code, denied) == (0, []), out
     assert "answered" in out and "v2" in out

@@ -18,6 +18,7 @@ from mmeops.config.repo import load_repo
 from mmeops.deploy.reconcile import reconcile
 from mmeops.extract.run import extract
 from mmeops.register.run import register
+from mmeops.stack.iam import middleware
 from mmeops.tune.run import tune
 from monitor.served_model import TODAY, create_table, insert, model_files, rows
 
@@ -57,8 +58,13 @@ def test_a_monitor_that_cannot_run_opens_one_issue_per_environment(reading_world
     "monitor under a role that cannot reach what it needs": every leg fails."""
     world = reading_world  # reads AWS alone: the shared accounts
     _monitor_role_elsewhere(world)
-    run = _monitor(world)
+    with middleware.expecting() as refused:
+        run = _monitor(world)
 
+    # Each leg's web-identity call is refused by the reader's trust.
+    assert [(d.action, d.resource) for d in refused.denied] == [
+        ("sts:AssumeRoleWithWebIdentity", "arn:aws:iam::444444444444:role/mmeops-reader")
+    ] * 3
     assert run.returncode != 0
     assert [leg["status"] for leg in run.jobs("monitor")] == ["failure"] * 3
     titles = sorted(i["title"] for i in world.state()["issues"] if i["state"] == "open")

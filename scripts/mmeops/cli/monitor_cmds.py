@@ -88,11 +88,9 @@ def monitor_cmd(
     github.append_summary(markdown)
     # A model monitored from both sources has two results: each list names it once.
     drifted = list(dict.fromkeys(m.model for m in run.models if m.data_violated))
+    degraded = list(dict.fromkeys(m.model for m in run.models if m.quality_violated))
     github.set_output("data_drift", json.dumps(drifted))
-    github.set_output(
-        "quality",
-        json.dumps(list(dict.fromkeys(m.model for m in run.models if m.quality_violated))),
-    )
+    github.set_output("quality", json.dumps(degraded))
     if run.violated:
         bad = ", ".join(dict.fromkeys(m.model for m in run.models if m.status == "violated"))
         raise Violated(f"monitoring found violations in {env}: {bad}")
