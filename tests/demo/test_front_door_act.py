@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from deploy.test_reconcile import World, add_model, isolate
 from mmeops.cli.demo_cmds import start_front_door
 from mmeops.demo import front_door as act
+
+# The slow tier (make test-slow; CI runs it):
+# the demo's front-door act end to end (canary, shadow, promotion, revert).
+pytestmark = pytest.mark.slow
 
 ROWS = b"0.1,0.2,0.3\n-1,0.5,2\n1.5,-0.3,0.7\n"
 

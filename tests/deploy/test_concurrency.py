@@ -22,6 +22,10 @@ from mmeops.config.repo import load_repo
 from mmeops.deploy.reconcile import reconcile
 from mmeops.errors import LeaseHeld
 
+# The slow tier (make test-slow; CI runs it):
+# a race of concurrent applies.
+pytestmark = pytest.mark.slow
+
 ENV = "sandbox"
 RUNS = 4
 MODELS = 4

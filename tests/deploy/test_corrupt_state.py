@@ -13,6 +13,10 @@ from test_reconcile import World, add_model, deploy_one, world  # noqa: F401
 from mmeops import jsonl
 from mmeops.tune import history
 
+# The slow tier (make test-slow; CI runs it):
+# fault scenarios: each corrupts a live state, then one apply repairs it.
+pytestmark = pytest.mark.slow
+
 BROKEN_MANIFESTS = {
     "not-json": b'{"environment": "sandbox", "models": {',
     "not-utf8": b"\xff\xfe{}",

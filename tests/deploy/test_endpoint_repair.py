@@ -4,10 +4,15 @@
 
 from __future__ import annotations
 
+import pytest
 from test_reconcile import World, deploy_one, world  # noqa: F401
 
 from helpers import settle_endpoint
 from mmeops.deploy.endpoint import image_uri
+
+# The slow tier (make test-slow; CI runs it):
+# fault scenarios: endpoints broken under the product, repaired by apply.
+pytestmark = pytest.mark.slow
 
 
 def served_prefix(world: World) -> str:  # noqa: F811

@@ -17,6 +17,10 @@ from test_reconcile import SHA, World, add_model, isolate
 from mmeops import aws
 from mmeops.stack.faults import throttling
 
+# The slow tier (make test-slow; CI runs it):
+# a fault scenario: 30% of requests throttled, retried until they converge.
+pytestmark = pytest.mark.slow
+
 ENV = "qa"
 MODELS = 2
 

@@ -21,6 +21,10 @@ from mmeops import aws
 from mmeops.artifact import pack
 from mmeops.tune import history
 
+# The slow tier (make test-slow; CI runs it):
+# fault scenarios: an older mmeops and a newer one against the same state.
+pytestmark = pytest.mark.slow
+
 TRAINED_ELSEWHERE = "1.7.6"  # a runner with an old xgboost-cpu, image 3.2-0 serves 3.2
 
 
