@@ -19,7 +19,6 @@ runs PostgreSQL, so the per-request overhead here bounds the suite's from above.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from onoff import compare  # noqa: E402
+from onoff import arguments, compare  # noqa: E402
 from strict_overhead import tuning_request  # noqa: E402
 
 from mmeops.config.repo import load_repo  # noqa: E402
@@ -59,10 +58,7 @@ def one_mix(aws, bucket: str, i: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(__doc__)
 
     repo = load_repo(ROOT)
     t = repo.settings.training

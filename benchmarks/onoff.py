@@ -3,9 +3,18 @@ request mix in rounds with a check on and off, alternated in one run on the same
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+
+
+def arguments(doc: str) -> argparse.Namespace:
+    """--requests per round and --repeat rounds of each arm."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    return parser.parse_args()
 
 
 def timed_round(mix: Callable[[int], int], requests: int) -> tuple[float, float]:

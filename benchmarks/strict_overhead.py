@@ -19,7 +19,6 @@ and moto both run in this process), the steadier figure on a shared machine.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import sys
@@ -33,7 +32,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from onoff import compare  # noqa: E402
+from onoff import arguments, compare  # noqa: E402
 
 from mmeops.stack import strict  # noqa: E402
 from mmeops.stack.iam import middleware as iam  # noqa: E402
@@ -104,10 +103,7 @@ def one_mix(c: dict, i: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(__doc__)
 
     moto = MotoServer()
     c = clients(moto.start())

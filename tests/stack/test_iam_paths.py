@@ -13,22 +13,17 @@ Each test also runs the policy as it was (the mutation) and sees the refusal.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
-import xgboost
 from click.testing import CliRunner
 
+from deploy.test_reconcile import World
 from helpers import isolate
 from mmeops import aws
-from mmeops.artifact import pack
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
-from mmeops.register.expected import write_expected
 from mmeops.stack.iam import decide, github_oidc, middleware
 from mmeops.stack.iam.actions import Need
 from mmeops.stack.iam.policy import Caller
@@ -105,56 +100,13 @@ def test_the_first_apply_fails_with_the_deployer_policy_as_it_was(stack, repo_co
 # --- path 2 --------------------------------------------------------------------------------
 
 
-def _register(repo_copy: Path, model: str) -> int:
-    """A package as `mmeops register` leaves it, written by the training role."""
-    repo = load_repo(repo_copy)
-    t = repo.settings.training
-    training = aws.for_account(t.account_id, t.region, t.role_arn)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(30, 3))
-    booster = xgboost.train({"max_depth": 2}, xgboost.DMatrix(x, label=x[:, 0]), num_boost_round=2)
-    artifact, bucket, run = pack(booster), repo.settings.bucket, uuid.uuid4().hex[:8]
-    art_key, sample_key = (
-        f"tuning/{model}/{run}/model.tar.gz",
-        f"evaluations/{model}/{run}/sample.csv",
-    )
-    training.put_bytes(bucket, art_key, artifact)
-    sample = "\n".join(",".join(f"{v:.4f}" for v in row) for row in x[:3])
-    training.put_bytes(bucket, sample_key, sample.encode())
-    write_expected(training, f"s3://{bucket}/{sample_key}", booster, sample, ["a", "b", "c"])
-    with contextlib.suppress(aws.AwsError):
-        training.call("sagemaker", "create_model_package_group", ModelPackageGroupName=model)
-    import hashlib
-
-    arn = training.call(
-        "sagemaker",
-        "create_model_package",
-        ModelPackageGroupName=model,
-        ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={
-            "Containers": [{"Image": "xgboost:3.2-0", "ModelDataUrl": f"s3://{bucket}/{art_key}"}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-        CustomerMetadataProperties={
-            "artifact_sha256": hashlib.sha256(artifact).hexdigest(),
-            "artifact_size": str(len(artifact)),
-            "sample_uri": f"s3://{bucket}/{sample_key}",
-            "image_version": "3.2-0",
-            "xgboost_version": xgboost.__version__,
-            "git_commit": "0" * 40,
-        },
-    )["ModelPackageArn"]
-    return int(arn.rsplit("/", 1)[1])
-
-
 @pytest.fixture
 def planned(stack, repo_copy, monkeypatch):
     """A fresh sandbox pinning a registered version; the plan job's process (the reader)."""
-    isolate(repo_copy, "q")
+    uid = isolate(repo_copy, "q")
     model = "diabetes-progression"  # a model of the repository: its package group is shared
     monkeypatch.setenv("GITHUB_SHA", "0" * 40)
-    version = _register(repo_copy, model)
+    version = World(repo_copy, uid).register(model)  # as `mmeops register` leaves it
     code, out = mmeops(repo_copy, "promote", model, str(version), "--to", "sandbox")
     assert code == 0, out
     env = load_repo(repo_copy).envs["sandbox"]
