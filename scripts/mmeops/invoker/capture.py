@@ -171,7 +171,9 @@ class Flusher:
     def __init__(self, writer: CaptureWriter, every: float = 1.0):
         self.writer = writer
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(every,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, args=(every,), name="capture-flusher", daemon=True
+        )
         self._thread.start()
 
     def _loop(self, every: float) -> None:

@@ -28,7 +28,7 @@ from mmeops.deploy.body import BodyError, Rows, Shape, validate
 from mmeops.deploy.manifest import ManifestEntry, Variant
 from mmeops.errors import AwsError
 from mmeops.invoker import endpoint_call, routing
-from mmeops.invoker.capture import CaptureWriter
+from mmeops.invoker.capture import CaptureWriter, Flusher
 from mmeops.invoker.manifest_cache import ManifestCache
 from mmeops.invoker.metrics import Metrics
 from mmeops.invoker.outcome import Outcome
@@ -75,6 +75,7 @@ class FrontDoor:
         sidecar: Detached | Deadline | None = None,
         metrics: Metrics | None = None,
         capture: CaptureWriter | None = None,
+        flusher: Flusher | None = None,
     ):
         self.settings = settings
         self.aws = aws
@@ -84,6 +85,21 @@ class FrontDoor:
         self.sidecar = sidecar or Detached()
         self.metrics = metrics
         self.capture = capture
+        self.flusher = flusher
+
+    def close(self) -> None:
+        """Stop serving for good: shadow calls in flight end, and what is buffered for
+        capture is written now (a stopped front door keeps every record it answered; the
+        flusher would have waited up to 5 s, and dies with the process)."""
+        self.sidecar.drain(30)
+        try:  # a refused last write is raised: the user learns those records are lost
+            if self.flusher is not None:
+                self.flusher.stop()  # its last flush
+            elif self.capture is not None:
+                self.capture.flush()
+        finally:
+            if self.metrics is not None:
+                self.metrics.stream.close()
 
     def identity(self) -> str:
         """Who the front door calls AWS as (an ARN: its Lambda role's session, say)."""

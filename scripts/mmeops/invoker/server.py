@@ -38,8 +38,7 @@ def front_door_for(
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics = Metrics(metrics_path.open("a", encoding="utf-8"))  # noqa: SIM115 (lives on)
     capture = CaptureWriter(aws, desired.bucket)
-    Flusher(capture)
-    return FrontDoor(settings, aws, metrics=metrics, capture=capture)
+    return FrontDoor(settings, aws, metrics=metrics, capture=capture, flusher=Flusher(capture))
 
 
 def _too_large(length: int) -> Answer:
@@ -72,3 +71,8 @@ class InvokerServer(Background):
             too_large=_too_large,
         )
         super().__init__(httpd, "invoker")
+
+    def stop(self) -> None:
+        """Stop answering, then write out what the answered calls left for capture."""
+        super().stop()
+        self.door.close()
