@@ -9,11 +9,7 @@ refuses the capture listing (403 AccessDenied) and the plan says the capture was
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,50 +22,10 @@ from mmeops.cli import main
 from mmeops.deploy.manifest import read_manifest
 from mmeops.extract.run import Window
 from mmeops.monitor.captured import read_captured
-from mmeops.stack.iam import github_oidc, middleware
+from mmeops.stack.iam import middleware
 from stack.test_iam_paths import _policy, _put_policy, as_workflow
 
 REQUESTS = 240
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextlib.contextmanager
-def as_front_door(stack, world, env_name: str = "sandbox"):
-    """This process as the front door's role (docs/iam/invoker-role.json, which equals
-    infra/invoker.yaml's), created in the environment's account as its template would. Its
-    trust names the account instead of the Lambda service: locally nothing is Lambda."""
-    env = world.env(env_name)
-    admin = stack.admin(env.account_id)
-    bucket = env.artifact_bucket
-    rule = admin.call("s3", "get_bucket_encryption", Bucket=bucket)
-    sse = rule["ServerSideEncryptionConfiguration"]["Rules"][0]
-    key = sse["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
-    values = {
-        "AWS::Partition": "aws", "AWS::Region": env.region, "AWS::AccountId": env.account_id,
-        "BucketName": bucket, "ArtifactPrefix": env.artifact_key_prefix,
-        "EndpointName": env.endpoint.name, "Environment": env_name, "KeyArn": key,
-        "LogGroup.Arn": f"arn:aws:logs:{env.region}:{env.account_id}:log-group:/mmeops/front",
-    }  # fmt: skip
-    text = (ROOT / "docs" / "iam" / "invoker-role.json").read_text()
-    policy = re.sub(r"\$\{([\w:.]+)\}", lambda m: values[m[1]], text)
-    name = f"mmeops-invoker-{env_name}"
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-             "Principal": {"AWS": f"arn:aws:iam::{env.account_id}:root"}}]}  # fmt: skip
-    with contextlib.suppress(aws.AwsError):  # a second fixture in the same account
-        admin.call("iam", "create_role", RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    admin.call("iam", "put_role_policy", RoleName=name, PolicyName=name, PolicyDocument=policy)
-    creds = admin.call(
-        "sts", "assume_role", RoleArn=f"arn:aws:iam::{env.account_id}:role/{name}",
-        RoleSessionName="front-door",
-    )["Credentials"]  # fmt: skip
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in github_oidc.environment_variables(creds).items():
-            mp.setenv(k, v)
-        aws.reset_sessions()
-        try:
-            yield
-        finally:
-            aws.reset_sessions()
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +41,7 @@ def canaried(stack, tmp_path_factory):
     world.mmeops("promote", m, "--canary", str(v2), "--weight", "50", "--to", "sandbox")
     env_file.write_text(env_file.read_text() + "capture: {sample: 1.0}\n")
     world.mmeops("reconcile", "sandbox", "--apply")
-    with as_front_door(stack, world):
-        sent = _traffic(world, m)
+    sent = _traffic(world, m)
     world.mmeops("promote", m, str(v2), "--to", "sandbox")
     return world, m, v1, v2, sent
 
@@ -105,17 +60,15 @@ def _traffic(world, m: str) -> dict[str, tuple[str, list[float], float]]:
 
 
 def post_all(world, model: str, requests: list[tuple[str, dict]]) -> list[dict]:
-    """POST each (body, headers) through a front door of sandbox: the answers, in order, once
-    every shadow call has ended and the capture is flushed."""
+    """POST each (body, headers) through a front door of sandbox (as its Lambda role): the
+    answers, in order, once the door is closed (every shadow call ended, the capture
+    written)."""
     door, answers = Door(world), []
     try:
         for body, headers in requests:
             status, answer, _ = door.post(model, body, **headers)
             assert status == 200, answer
             answers.append(answer)
-        front = door.server.door
-        assert front.sidecar.drain()
-        front.capture.flush()
     finally:
         door.close()
     return answers

@@ -1,6 +1,6 @@
 """Issue 25 item 4 (and 26): capture as `mmeops monitor`'s source. The served model of
 tests/monitor/conftest.py, its environment capturing every request (`capture: {sample: 1.0}`);
-requests go through a real front door running as its own role (docs/iam/invoker-role.json),
+requests go through a real front door running as its own role (infra/invoker.yaml's Lambda role),
 so what monitor reads back is what the invoker wrote. `monitor.source` in model.yaml picks
 the source; labels.sql joins ground truth on the inference id.
 
@@ -29,7 +29,7 @@ from mmeops.monitor.run import monitor
 from mmeops.stack.embedded import EmbeddedStack
 from mmeops.stack.iam import middleware
 from monitor.served_model import FEATURES, TODAY, Served, rows
-from monitor.test_canary_plan import as_front_door, post_all
+from monitor.test_canary_plan import post_all
 from stack.test_iam_paths import _policy, _put_policy, as_workflow
 
 CLEAN = 160  # requests from the training distribution, one row each
@@ -38,7 +38,7 @@ GHOSTS = 15  # labels whose id no captured request carries
 
 
 def _world(served: Served):
-    """What as_front_door and Door read of a test world: its root and its environments."""
+    """What Door reads of a test world: its root and its environments."""
     return types.SimpleNamespace(
         root=served.root, env=lambda name: load_repo(served.root).envs[name]
     )
@@ -52,8 +52,7 @@ def send(stack, served: Served, data: dict, tag: str) -> dict[str, float]:
         (",".join(f"{data[f][i]:.6f}" for f in FEATURES), {"X_Inference_Id": f"{tag}-{i}"})
         for i in range(len(data["x1"]))
     ]
-    with as_front_door(stack, world):
-        answers = post_all(world, served.name, requests)
+    answers = post_all(world, served.name, requests)
     return {a["inference_id"]: float(np.ravel(a["predictions"])[0]) for a in answers}
 
 
