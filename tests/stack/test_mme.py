@@ -131,6 +131,28 @@ def test_unknown_endpoint_is_a_validation_error_naming_it(runtime, stack):
     assert "mme-nowhere" in e.value.response["Error"]["Message"]
 
 
+def test_an_endpoint_of_another_account_is_not_found(runtime, endpoint, stack):
+    """The runtime finds an endpoint in the caller's own account only: InvokeEndpoint takes a
+    name, not an ARN (API_runtime_InvokeEndpoint.html), and the endpoint's ARN IAM judges is
+    in the caller's account. Another account's operator, allowed every call, gets the
+    runtime's "Endpoint NAME of account ACCOUNT not found." for sandbox's endpoint; its owner
+    is answered. (Before, the local MME searched every account of the stack by name.)"""
+    repo = load_repo(stack.repo_root)
+    other = repo.envs["prod"]
+    assert other.account_id != repo.envs["sandbox"].account_id
+    stranger = runtime_client(EmbeddedStack.current.admin(other.account_id, other.region))
+    target = "progression/v1.tar.gz"
+    with pytest.raises(ClientError) as e:
+        stranger.invoke_endpoint(
+            EndpointName=endpoint.name, TargetModel=target, Body=_csv(endpoint.rows[target])
+        )
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert e.value.response["Error"]["Message"] == (
+        f"Endpoint {endpoint.name} of account {other.account_id} not found."
+    )
+    assert len(_invoke(runtime, endpoint, target)) == len(endpoint.rows[target])
+
+
 def test_rows_the_model_cannot_take_are_a_model_error(runtime, endpoint):
     with pytest.raises(ClientError) as e:
         runtime.invoke_endpoint(

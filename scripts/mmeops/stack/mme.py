@@ -100,10 +100,11 @@ def load_model(data: bytes) -> tuple[LoadedModel, int]:
 class MultiModelEndpoints:
     """The library behind the HTTP server: `invoke(endpoint, target_model, body, ...)`.
 
-    `accounts` are searched, in order, for an endpoint of the requested name (a SigV4 request
-    names its access key but not its account, and the secret is not ours to use); the answer
-    is cached. `recheck_seconds` re-describes a cached endpoint that often and empties its
-    cache when its config changed; None relies on `endpoint_updated` being called instead.
+    An endpoint is looked for in the caller's account, as the runtime does, when the IAM
+    check in front (`middleware.guarding`) names it; unguarded (a SigV4 request names its
+    access key but not its account), `accounts` are searched in order. The answer is
+    cached. `recheck_seconds` re-describes a cached endpoint that often and empties its cache
+    when its config changed; None relies on `endpoint_updated` being called instead.
     `load_seconds` is how long a model takes to load (a real XGBoost worker takes seconds);
     `wait_seconds` is how long a request waits for it before `ModelNotReadyException`.
     """
@@ -123,7 +124,7 @@ class MultiModelEndpoints:
         self.recheck_seconds = recheck_seconds
         self.load_seconds = load_seconds
         self.wait_seconds = wait_seconds
-        self._routes: dict[str, Route] = {}
+        self._routes: dict[tuple[str, str | None], Route] = {}  # (endpoint, caller's account)
         self._lock = threading.Lock()
         self._loading: dict[tuple, _Load] = {}
         self.not_ready_answers = 0  # how often a caller was told ModelNotReadyException
@@ -165,8 +166,9 @@ class MultiModelEndpoints:
             prefix,
         )
 
-    def _route(self, name: str) -> Route:
-        route = self._routes.get(name)
+    def _route(self, name: str, account: str | None = None) -> Route:
+        """`account`: the caller's, whose endpoints alone it may call (None: any account's)."""
+        route = self._routes.get((name, account))
         if route is not None and (
             self.recheck_seconds is None or time.monotonic() - route.checked < self.recheck_seconds
         ):
@@ -177,12 +179,14 @@ class MultiModelEndpoints:
             fresh = self._describe(route.aws, ref, name)
         if fresh is None:
             for ref in self.accounts:
+                if account not in (None, ref.account_id):
+                    continue
                 fresh = self._describe(self._aws_for(ref), ref, name)
                 if fresh is not None:
                     break
         if fresh is None:
             self.forget(name)
-            account = self.accounts[0].account_id if self.accounts else "unknown"
+            account = account or (self.accounts[0].account_id if self.accounts else "unknown")
             raise validation(f"Endpoint {name} of account {account} not found.")
         if route is not None and (route.account_id, route.config_name) != (
             fresh.account_id,
@@ -190,20 +194,21 @@ class MultiModelEndpoints:
         ):
             self.forget(name)
         with self._lock:
-            self._routes[name] = fresh
+            self._routes[(name, account)] = fresh
         return fresh
 
     def forget(self, endpoint_name: str) -> int:
         """Drop an endpoint's route and every model loaded for it; how many models."""
         with self._lock:
-            self._routes.pop(endpoint_name, None)
+            for key in [k for k in self._routes if k[0] == endpoint_name]:
+                del self._routes[key]
         return self.cache.drop(lambda key: key[0] == endpoint_name)
 
     def endpoint_updated(self, account_id: str, region: str, name: str, config: str) -> None:
         """Hook for the embedded moto (endpoint created, updated or deleted): a new config
         means a new, empty fleet; a deleted endpoint serves nothing."""
-        route = self._routes.get(name)
-        if route is None or route.account_id == account_id:
+        routes = [r for k, r in self._routes.items() if k[0] == name]
+        if not routes or any(r.account_id == account_id for r in routes):
             self.forget(name)
 
     # -- models
@@ -269,11 +274,13 @@ class MultiModelEndpoints:
         body: bytes,
         content_type: str | None = "text/csv",
         accept: str | None = None,
+        account: str | None = None,
     ) -> tuple[bytes, str]:
-        """The response body and content type; raises InvokeError with the runtime's code."""
+        """The response body and content type; raises InvokeError with the runtime's code.
+        `account`: the caller's (its endpoints only), when known."""
         check_request(endpoint_name, target_model, body)
         assert target_model is not None
-        route = self._route(endpoint_name)
+        route = self._route(endpoint_name, account)
         model = self._model(endpoint_name, route, target_model)
         try:
             matrix, kind = container.parse(body, content_type)
@@ -281,8 +288,8 @@ class MultiModelEndpoints:
         except ContainerError as e:
             raise model_error(e, endpoint_name, route.account_id, route.region) from None
 
-    def variant(self, endpoint_name: str) -> str:
-        route = self._routes.get(endpoint_name)
+    def variant(self, endpoint_name: str, account: str | None = None) -> str:
+        route = self._routes.get((endpoint_name, account))
         return route.variant if route else "AllTraffic"
 
 
@@ -302,7 +309,10 @@ def _failed() -> Answer:
 def _app(endpoints: MultiModelEndpoints):
     """The runtime protocol: GET /ping, POST /endpoints/NAME/invocations."""
 
-    def answer(method: str, path: str, headers: Message, body: bytes) -> Answer:
+    def answer(
+        method: str, path: str, headers: Message, body: bytes, account: str | None = None
+    ) -> Answer:
+        """`account`: the caller's, as the IAM check in front found it (None unguarded)."""
         if method == "GET":
             if path == "/ping":
                 return 200, b"", {}
@@ -318,6 +328,7 @@ def _app(endpoints: MultiModelEndpoints):
                 body,
                 headers.get("Content-Type"),
                 headers.get("Accept"),
+                account,
             )
         except InvokeError as e:
             return _error(e)
@@ -329,7 +340,7 @@ def _app(endpoints: MultiModelEndpoints):
             out,
             {
                 "Content-Type": content_type,
-                "x-Amzn-Invoked-Production-Variant": endpoints.variant(name),
+                "x-Amzn-Invoked-Production-Variant": endpoints.variant(name, account),
             },
         )
 

@@ -202,6 +202,10 @@ def _invalid(parsed: _Parsed):
 # --- the middleware ----------------------------------------------------------------------------
 
 
+# Where an allowed call's environ carries the caller's account, for an app that must know it.
+CALLER_ACCOUNT = "mmeops.caller_account"
+
+
 def middleware(app: Callable) -> Callable:
     def wrapped(environ: dict, start_response: Callable):
         if not _ledger.enabled:
@@ -243,6 +247,7 @@ def middleware(app: Callable) -> Callable:
         _note(None)
         if call.service == "sts" and op == "AssumeRole":
             return _assume(app, environ, start_response, parsed, session)
+        environ[CALLER_ACCOUNT] = session.caller.account
         return app(environ, start_response)
 
     return wrapped
@@ -463,13 +468,14 @@ def _trust_only(federated: Session, need: Need, region: str) -> Refusal | None:
 def guarding(app: Callable) -> Callable:
     """The same check in front of the local MME's `httpserve` app (sagemaker-runtime's
     InvokeEndpoint is not moto's to answer): the request goes through `middleware` as a WSGI
-    environ; allowed, `app` answers it; refused, the refusal in the runtime's error format."""
+    environ; allowed, `app` answers it, told the caller's account (the runtime finds an
+    endpoint in that account only); refused, the refusal in the runtime's error format."""
 
     def answer(method: str, path: str, headers, body: bytes):
         reached: list = []
 
         def inner(environ: dict, start_response: Callable) -> list[bytes]:
-            reached.append(app(method, path, headers, body))
+            reached.append(app(method, path, headers, body, environ.get(CALLER_ACCOUNT)))
             start_response("200 OK", [])
             return [b""]
 
