@@ -53,14 +53,24 @@ def received(aws, queue_url: str) -> list[dict]:
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
 
 
-def create_multi_model(sagemaker, name: str, account_id: str, model_data_url: str) -> None:
+def execution_role(account_id: str) -> str:
+    """The account's SageMaker execution role (infra/bootstrap.yaml's ExecutionRole, named as
+    mmeops.yaml names it): what a model's fleet reads its target models as."""
+    name = "mmeops-sagemaker-execution"
+    return f"arn:aws:iam::{account_id}:role/{name}"
+
+
+def create_multi_model(
+    sagemaker, name: str, account_id: str, model_data_url: str, role_arn: str = ""
+) -> None:
     """A SageMaker model in MultiModel mode whose target models live under `model_data_url`
-    (`sagemaker` is an mmeops.aws.Aws of the account)."""
+    (`sagemaker` is an mmeops.aws.Aws of the account), run as `role_arn`, by default the
+    account's execution role."""
     sagemaker.call(
         "sagemaker",
         "create_model",
         ModelName=name,
-        ExecutionRoleArn=f"arn:aws:iam::{account_id}:role/sagemaker",
+        ExecutionRoleArn=role_arn or execution_role(account_id),
         PrimaryContainer={
             "Image": XGBOOST_IMAGE,
             "Mode": "MultiModel",

@@ -12,12 +12,13 @@ import pytest
 import xgboost as xgb
 from botocore.exceptions import ClientError
 
-from helpers import create_multi_model, runtime_client, settle_endpoint
+from helpers import create_multi_model, execution_role, runtime_client, settle_endpoint
 from mmeops import aws
 from mmeops.artifact import pack, pack_file
 from mmeops.capacity import model_cost
 from mmeops.config.repo import load_repo
 from mmeops.stack.embedded import EmbeddedStack
+from mmeops.stack.iam import middleware
 
 
 def _booster(objective: str, seed: int) -> tuple[xgb.Booster, np.ndarray]:
@@ -254,7 +255,7 @@ def test_a_recreated_endpoint_serves_from_its_new_prefix(runtime, endpoint, stac
         "sagemaker",
         "create_model",
         ModelName=f"{name}-model",
-        ExecutionRoleArn="arn:aws:iam::222222222222:role/sagemaker",
+        ExecutionRoleArn=execution_role(load_repo(stack.repo_root).envs["sandbox"].account_id),
         PrimaryContainer={
             "Image": "xgboost",
             "Mode": "MultiModel",
@@ -314,3 +315,70 @@ def test_each_fleet_holds_what_one_instance_of_its_type_holds(stack, endpoint, r
     fleet = next(k[:2] for k in stack.endpoints.cache.loaded() if k[0] == endpoint.name)
     bound = stack.endpoints.cache._bounds[fleet]
     assert bound // model_cost(max(endpoint.sizes.values())) == 34
+
+
+# --- the fleet reads target models as the model's execution role -------------------------
+
+
+def _endpoint_run_as(endpoint: Endpoint, role_arn: str, tag: str) -> str:
+    """An endpoint serving the fixture's target models from a model that runs as `role_arn`."""
+    name, sm = f"{endpoint.name}-{tag}", endpoint.sagemaker
+    bucket = load_repo(EmbeddedStack.current.repo_root).envs["sandbox"].artifact_bucket
+    url = f"s3://{bucket}/{endpoint.name}/"
+    create_multi_model(sm, f"{name}-m", role_arn.split(":")[4], url, role_arn=role_arn)
+    variant = {"VariantName": "AllTraffic", "ModelName": f"{name}-m",
+               "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}  # fmt: skip
+    sm.call("sagemaker", "create_endpoint_config", EndpointConfigName=f"{name}-c",
+            ProductionVariants=[variant])  # fmt: skip
+    sm.call("sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=f"{name}-c")
+    settle_endpoint(sm, name)
+    return name
+
+
+def _role_like(sm: aws.Aws, role_arn: str, name: str, trust=None, drop: str = "") -> str:
+    """A new role with `role_arn`'s trust (or `trust`) and its inline policy minus statement
+    `drop` (as the stack's admin: a test's own role, the product's are never touched)."""
+    role = role_arn.rsplit("/", 1)[1]
+    got = sm.call("iam", "get_role", RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    policy = sm.call("iam", "get_role_policy", RoleName=role, PolicyName=role)["PolicyDocument"]
+    doc = lambda d: d if isinstance(d, str) else json.dumps(d)  # noqa: E731
+    policy = json.loads(doc(policy))
+    policy["Statement"] = [x for x in policy["Statement"] if x.get("Sid") != drop]
+    arn = sm.call("iam", "create_role", RoleName=name,
+                  AssumeRolePolicyDocument=doc(trust or got))["Role"]["Arn"]  # fmt: skip
+    sm.call("iam", "put_role_policy", RoleName=name, PolicyName=name, PolicyDocument=doc(policy))
+    return arn
+
+
+def test_target_models_are_read_as_the_models_execution_role(stack, endpoint):
+    """SageMaker downloads target models as the model's ExecutionRoleArn, which it assumes
+    (sagemaker-roles.html: the role needs s3:GetObject on them, kms:Decrypt on their key, and
+    a trust letting sagemaker.amazonaws.com assume it). A role that may not read them, or that
+    SageMaker may not assume, gets the runtime's "Failed to download model data ... the role
+    passed to CreateModel has permissions" (AWS's one message for a missing object and a
+    refused one). The account's own execution role (infra/bootstrap.yaml) is served. Before,
+    the local endpoint read every model as the stack's admin, whatever its role."""
+    env = load_repo(stack.repo_root).envs["sandbox"]
+    sm, target, uid = endpoint.sagemaker, "progression/v1.tar.gz", uuid.uuid4().hex[:6]
+    own = execution_role(env.account_id)
+    to_lambda = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                 "Action": "sts:AssumeRole"}  # fmt: skip
+    lambda_trust = {"Version": "2012-10-17", "Statement": [to_lambda]}
+    cases = [
+        ("own", own, None),
+        ("noread", _role_like(sm, own, f"x-noread-{uid}", drop="ReadBucket"), ["s3:GetObject"]),
+        ("nokey", _role_like(sm, own, f"x-nokey-{uid}", drop="BucketKey"), ["kms:Decrypt"]),
+        ("lambda", _role_like(sm, own, f"x-lambda-{uid}", trust=lambda_trust), []),
+    ]
+    runtime = runtime_client(sm)
+    for tag, role_arn, refused in cases:
+        served = Endpoint(_endpoint_run_as(endpoint, role_arn, tag), sm, "", {}, endpoint.rows, {})
+        if refused is None:
+            assert len(_invoke(runtime, served, target)) == len(endpoint.rows[target])
+            continue
+        with middleware.expecting() as log, pytest.raises(ClientError) as e:
+            _invoke(runtime, served, target)
+        error = e.value.response["Error"]
+        assert error["Code"] == "ValidationError", tag
+        assert "the role passed to CreateModel has permissions" in error["Message"], tag
+        assert [d.action for d in log.denied] == refused, tag

@@ -34,7 +34,7 @@ from mmeops.waiting import POLL_SCALE_ENV
 
 if TYPE_CHECKING:
     from mmeops.aws import Aws
-    from mmeops.stack.mme import AccountRef, MultiModelEndpoints
+    from mmeops.stack.mme import AccountRef, MultiModelEndpoints, Route
 
 REGION = "us-east-1"
 DEFAULT_DSN_ENV = "MMEOPS_WAREHOUSE_DSN"
@@ -89,8 +89,9 @@ class EmbeddedStack:
     # -- sessions on this stack, independent of os.environ
     def aws_for(self, ref: AccountRef) -> Aws:
         """AWS as the stack's administrator sees `ref`'s account (seeding, inspecting, the
-        local endpoint reading its artifacts as SageMaker would): never the product's roles,
-        whose policies IAM enforcement checks (stack/iam/)."""
+        local endpoint describing its endpoints as SageMaker's control plane would; it reads
+        target models as their execution role, `execution_role_aws`): never the product's
+        roles, whose policies IAM enforcement checks (stack/iam/)."""
         return self.admin(ref.account_id, ref.region)
 
     def admin(self, account_id: str, region: str = REGION) -> Aws:
@@ -121,18 +122,26 @@ class EmbeddedStack:
     def lambda_aws(self, account_id: str, env_name: str, region: str = REGION) -> Aws:
         """AWS as the front door's role (`lambda_credentials`), through this process's endpoint
         variables (apply_env), so its InvokeEndpoint reaches the local MME."""
-        import boto3
+        return _aws_of(self.lambda_credentials(account_id, env_name, region), account_id, region)
 
-        from mmeops.aws import Aws, botocore_session
+    def execution_role_aws(self, route: Route) -> Aws:
+        """AWS as a model's ExecutionRoleArn, assumed by sagemaker.amazonaws.com for the model
+        (its trust judged by stack/iam/service.py): what the local endpoint downloads target
+        models as, so a role that may not read them fails here as on AWS. PermissionError
+        when the trust refuses."""
+        from mmeops.stack.iam import service
 
-        creds = self.lambda_credentials(account_id, env_name, region)
-        session = boto3.Session(
-            botocore_session=botocore_session(),
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
-        return Aws(session, region, account_id)
+        try:
+            creds = service.assume(
+                self.admin(route.account_id, route.region),
+                route.execution_role_arn,
+                "sagemaker.amazonaws.com",
+                route.model_arn,
+                "SageMaker",
+            )
+        except service.TrustRefused as e:
+            raise PermissionError(str(e)) from None
+        return _aws_of(creds, route.account_id, route.region)
 
     def bootstrap(self, repo_root: str | Path) -> None:
         """Bootstrap the accounts another repository (a test world's copy) names that this
@@ -198,6 +207,7 @@ class EmbeddedStack:
             self.aws_for,
             cache_bytes=self.cache_bytes,
             recheck_seconds=None,  # moto tells us of every endpoint create, update, delete
+            as_execution_role=self.execution_role_aws,
         )
         self._exit.callback(add_endpoint_update_listener(self.endpoints.endpoint_updated))
         # InvokeEndpoint is authorized as IAM would, like every call moto answers.
@@ -398,3 +408,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, required=True)
     args = parser.parse_args(argv)
     run_until_signalled(args.repo.resolve(), args.state)
+
+
+def _aws_of(creds: dict, account_id: str, region: str) -> Aws:
+    """AWS with a session's credentials, through this process's endpoint variables."""
+    import boto3
+
+    from mmeops.aws import Aws, botocore_session
+
+    session = boto3.Session(
+        botocore_session=botocore_session(),
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    return Aws(session, region, account_id)

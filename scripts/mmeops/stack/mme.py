@@ -73,7 +73,10 @@ class Route:
     instance_type: str
     bucket: str
     prefix: str
+    execution_role_arn: str = ""  # the model's: what the fleet reads its target models as
+    model_arn: str = ""
     checked: float = field(default_factory=time.monotonic)
+    reader: Aws | None = None  # the execution role's session, once a model was loaded
 
     @property
     def cache_bound(self) -> int:
@@ -107,6 +110,10 @@ class MultiModelEndpoints:
     when its config changed; None relies on `endpoint_updated` being called instead.
     `load_seconds` is how long a model takes to load (a real XGBoost worker takes seconds);
     `wait_seconds` is how long a request waits for it before `ModelNotReadyException`.
+    `as_execution_role(route)`: AWS as the model's ExecutionRoleArn, which SageMaker assumes
+    to download target models (the embedded stack's: the role's trust and policies are
+    judged; PermissionError when the trust refuses); without it they are read as the
+    endpoint was found (`mmeops serve`).
     """
 
     def __init__(
@@ -117,9 +124,11 @@ class MultiModelEndpoints:
         recheck_seconds: float | None = 5.0,
         load_seconds: float = 0.0,
         wait_seconds: float = RUNTIME_WAIT_SECONDS,
+        as_execution_role: Callable[[Route], Aws] | None = None,
     ):
         self.accounts = accounts
         self._aws_for = aws_for
+        self._as_execution_role = as_execution_role
         self.cache = ModelCache(cache_bytes)
         self.recheck_seconds = recheck_seconds
         self.load_seconds = load_seconds
@@ -164,6 +173,8 @@ class MultiModelEndpoints:
             variant.get("InstanceType") or FALLBACK_INSTANCE,
             bucket,
             prefix,
+            model.get("ExecutionRoleArn", ""),
+            model.get("ModelArn", ""),
         )
 
     def _route(self, name: str, account: str | None = None) -> Route:
@@ -251,17 +262,37 @@ class MultiModelEndpoints:
                 self._loading.pop(key, None)  # a failed load is tried again by the next call
             load.done.set()
 
+    def _reader(self, route: Route) -> Aws:
+        if self._as_execution_role is None:
+            return route.aws
+        if route.reader is None:
+            route.reader = self._as_execution_role(route)
+        return route.reader
+
+    def _download(self, route: Route, key: str) -> bytes | None:
+        """The object as the fleet reads it; None when it is missing or the model's role may
+        not read it: SageMaker answers both alike, its message naming both causes."""
+        try:
+            return self._reader(route).get_bytes(route.bucket, key)[0]
+        except NotFound:
+            return None
+        except PermissionError:  # the role's trust does not let SageMaker assume it
+            return None
+        except AwsError as e:
+            if e.code in ("AccessDenied", "AccessDeniedException"):
+                return None
+            raise
+
     def _load(self, name: str, route: Route, target: str) -> tuple[LoadedModel, int]:
         key = route.prefix + target
-        try:
-            data, _ = route.aws.get_bytes(route.bucket, key)
-        except NotFound:
+        data = self._download(route, key)
+        if data is None:
             raise validation(
                 f"Failed to download model data for target model '{target}' "
                 f"(bucket: {route.bucket}, key: {key}). Please ensure that there is an object "
                 "located at the URL and that the role passed to CreateModel has permissions "
                 "to download the model."
-            ) from None
+            )
         try:
             return load_model(data)
         except ContainerError as e:
