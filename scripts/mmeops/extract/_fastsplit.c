@@ -17,6 +17,12 @@
  *       test, made here on the output while it is in cache rather than by Python).
  *   route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)
  *       the first len(labels) lines, each to the output labels[i] (0, 1 or 2) names.
+ *   copy_out(libpq, pgconn, sql, fd, chunk, on_chunk) -> (status, rows, sqlstate, message,
+ *       position)
+ *       runs `sql` (a COPY ... TO STDOUT) on the libpq connection `pgconn` (psycopg2's
+ *       connection.pgconn_ptr) and writes its rows to `fd` in writes of about `chunk` bytes,
+ *       without the GIL; after each write it calls on_chunk(bytes so far) with the GIL (raising
+ *       there stops the COPY). See copy_out below for why and how.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -250,11 +256,224 @@ route(PyObject *self, PyObject *args)
     return result;
 }
 
+/* --- copy_out: the COPY loop -------------------------------------------------------------
+ *
+ * psycopg2's copy_expert hands every row to a Python write(): per row a bytes object, a call
+ * and a GIL hand-off, which on 2 cores took the CPU the split's thread and the server need
+ * (issue 28). Here a row costs a memcpy into a chunk that is written whole, and the GIL is
+ * held only between chunks. libpq is the copy psycopg2 loaded, found by its path (passed by
+ * the caller, from /proc/self/maps) and opened with RTLD_NOLOAD, so this module neither
+ * links against libpq nor needs its headers, and the PGconn is only ever touched by the
+ * library that made it. The prototypes and constants below are libpq's public, stable API
+ * (libpq-fe.h, postgres_ext.h). */
+#if defined(__linux__) || defined(__APPLE__)
+#include <dlfcn.h>
+#include <errno.h>
+#include <unistd.h>
+
+#define PGRES_COMMAND_OK 1
+#define PGRES_COPY_OUT 3
+#define PG_DIAG_SQLSTATE 'C'
+#define PG_DIAG_MESSAGE_PRIMARY 'M'
+#define PG_DIAG_STATEMENT_POSITION 'P'
+
+typedef struct {
+    int (*sendQuery)(void *, const char *);
+    void *(*getResult)(void *);
+    int (*resultStatus)(const void *);
+    int (*getCopyData)(void *, char **, int);
+    void (*freemem)(void *);
+    void (*clear)(void *);
+    char *(*errorField)(const void *, int);
+    char *(*errorMessage)(const void *);
+    char *(*cmdTuples)(void *);
+} Libpq;
+
+static int
+load_libpq(const char *path, Libpq *pq)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD); /* the copy already loaded, or none */
+    if (h == NULL) {
+        PyErr_Format(PyExc_OSError, "libpq is not loaded from %s", path);
+        return -1;
+    }
+#define SYM(field, name)                                                                   \
+    if ((*(void **)&pq->field = dlsym(h, name)) == NULL) {                                 \
+        PyErr_Format(PyExc_OSError, "%s has no %s", path, name);                          \
+        dlclose(h);                                                                        \
+        return -1;                                                                         \
+    }
+    SYM(sendQuery, "PQsendQuery")
+    SYM(getResult, "PQgetResult")
+    SYM(resultStatus, "PQresultStatus")
+    SYM(getCopyData, "PQgetCopyData")
+    SYM(freemem, "PQfreemem")
+    SYM(clear, "PQclear")
+    SYM(errorField, "PQresultErrorField")
+    SYM(errorMessage, "PQerrorMessage")
+    SYM(cmdTuples, "PQcmdTuples")
+#undef SYM
+    dlclose(h); /* drops only the reference taken here: psycopg2 keeps it loaded */
+    return 0;
+}
+
+/* Write all of buf; 0, or errno. */
+static int
+write_all(int fd, const char *buf, Py_ssize_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, (size_t)len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        buf += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* The last result of the query (after the COPY data, or instead of it): its status and
+ * error fields into the returned tuple's parts; every result is read so the connection is
+ * idle again (or broken, and then PQgetResult returns NULL). */
+static void
+last_result(Libpq *pq, void *conn, int *status, long long *rows, char *sqlstate,
+            char *message, Py_ssize_t msize, char *position)
+{
+    void *res;
+    while ((res = pq->getResult(conn)) != NULL) {
+        const char *f;
+        *status = pq->resultStatus(res);
+        if (*status == PGRES_COMMAND_OK) {
+            f = pq->cmdTuples(res);
+            *rows = (f && *f) ? atoll(f) : -1;
+        }
+        else if (*status != PGRES_COPY_OUT) {
+            f = pq->errorField(res, PG_DIAG_SQLSTATE);
+            snprintf(sqlstate, 6, "%s", f ? f : "");
+            f = pq->errorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            snprintf(message, msize, "%s", f ? f : pq->errorMessage(conn));
+            f = pq->errorField(res, PG_DIAG_STATEMENT_POSITION);
+            snprintf(position, 12, "%s", f ? f : "");
+        }
+        pq->clear(res);
+        if (*status == PGRES_COPY_OUT)
+            break; /* the rows follow: the caller reads them */
+    }
+}
+
+static PyObject *
+copy_out(PyObject *self, PyObject *args)
+{
+    const char *path, *sql;
+    unsigned long long conn_ptr;
+    int fd;
+    Py_ssize_t chunk;
+    PyObject *on_chunk;
+    Libpq pq;
+
+    if (!PyArg_ParseTuple(args, "sKyinO", &path, &conn_ptr, &sql, &fd, &chunk, &on_chunk))
+        return NULL;
+    if (chunk < 1 || conn_ptr == 0) {
+        PyErr_SetString(PyExc_ValueError, "chunk must be positive and pgconn set");
+        return NULL;
+    }
+    if (load_libpq(path, &pq) < 0)
+        return NULL;
+    void *conn = (void *)(uintptr_t)conn_ptr;
+    char *buf = PyMem_RawMalloc(chunk);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+
+    int status = -1, werr = 0, sent;
+    long long rows = -1;
+    char sqlstate[6] = "", message[1024] = "", position[12] = "";
+    Py_ssize_t filled = 0;
+    long long total = 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    sent = pq.sendQuery(conn, sql);
+    if (sent)
+        last_result(&pq, conn, &status, &rows, sqlstate, message, sizeof message, position);
+    Py_END_ALLOW_THREADS
+    if (!sent) {
+        snprintf(message, sizeof message, "%s", pq.errorMessage(conn));
+        goto result;
+    }
+
+    while (status == PGRES_COPY_OUT) {
+        int len = 0, wrote = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (;;) {
+            char *row;
+            len = pq.getCopyData(conn, &row, 0);
+            if (len <= 0) { /* -1: the end, -2: an error; the last result says which */
+                if (filled) {
+                    werr = write_all(fd, buf, filled);
+                    wrote = filled;
+                }
+                break;
+            }
+            if (filled + len > chunk && filled) {
+                werr = write_all(fd, buf, filled);
+                wrote = filled;
+                filled = 0;
+            }
+            if (!werr && len > chunk) { /* one row longer than a chunk: written as it is */
+                werr = write_all(fd, row, len);
+                wrote += len;
+            }
+            else if (!werr) {
+                memcpy(buf + filled, row, len);
+                filled += len;
+            }
+            pq.freemem(row);
+            if (wrote || werr)
+                break;
+        }
+        Py_END_ALLOW_THREADS
+        if (werr) {
+            errno = werr;
+            PyErr_SetFromErrno(PyExc_OSError);
+            goto failed;
+        }
+        if (wrote) { /* the caller's turn: notify the split, report progress, or stop */
+            total += wrote;
+            PyObject *r = PyObject_CallFunction(on_chunk, "L", total);
+            if (r == NULL)
+                goto failed;
+            Py_DECREF(r);
+        }
+        if (len <= 0) {
+            status = -1;
+            Py_BEGIN_ALLOW_THREADS
+            last_result(&pq, conn, &status, &rows, sqlstate, message, sizeof message,
+                        position);
+            Py_END_ALLOW_THREADS
+        }
+    }
+
+result:
+    PyMem_RawFree(buf);
+    return Py_BuildValue("iLsss", status, rows, sqlstate, message, position);
+
+failed: /* mid-COPY: the caller closes the connection */
+    PyMem_RawFree(buf);
+    return NULL;
+}
+#endif
+
 static PyMethodDef methods[] = {
     {"reorder", reorder, METH_VARARGS,
      "reorder(data, ncols, order, out, binary) -> (consumed, written, rows, missing, odd)"},
     {"route", route, METH_VARARGS,
      "route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)"},
+#if defined(__linux__) || defined(__APPLE__)
+    {"copy_out", copy_out, METH_VARARGS,
+     "copy_out(libpq, pgconn, sql, fd, chunk, on_chunk) -> (status, rows, sqlstate, message, "
+     "position)"},
+#endif
     {NULL, NULL, 0, NULL},
 };
 
