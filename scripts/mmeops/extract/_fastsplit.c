@@ -334,9 +334,11 @@ write_all(int fd, const char *buf, Py_ssize_t len)
     return 0;
 }
 
-/* The last result of the query (after the COPY data, or instead of it): its status and
- * error fields into the returned tuple's parts; every result is read so the connection is
- * idle again (or broken, and then PQgetResult returns NULL). */
+/* The results that end the query (after the COPY data, or instead of it), read until none
+ * is left so the connection is idle again (or broken: then PQgetResult returns NULL): the
+ * row count, or the first error's fields. The first error is the server's own (a statement
+ * timeout, a shutdown); what follows it, such as libpq's "server closed the connection",
+ * is its consequence. Stops at PGRES_COPY_OUT: the rows follow. */
 static void
 last_result(Libpq *pq, void *conn, int *status, long long *rows, char *sqlstate,
             char *message, Py_ssize_t msize, char *position)
@@ -344,12 +346,14 @@ last_result(Libpq *pq, void *conn, int *status, long long *rows, char *sqlstate,
     void *res;
     while ((res = pq->getResult(conn)) != NULL) {
         const char *f;
-        *status = pq->resultStatus(res);
-        if (*status == PGRES_COMMAND_OK) {
+        int st = pq->resultStatus(res);
+        if ((st == PGRES_COMMAND_OK || st == PGRES_COPY_OUT) && *message == '\0') {
+            *status = st;
             f = pq->cmdTuples(res);
             *rows = (f && *f) ? atoll(f) : -1;
         }
-        else if (*status != PGRES_COPY_OUT) {
+        else if (*message == '\0') {
+            *status = st;
             f = pq->errorField(res, PG_DIAG_SQLSTATE);
             snprintf(sqlstate, 6, "%s", f ? f : "");
             f = pq->errorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -358,9 +362,11 @@ last_result(Libpq *pq, void *conn, int *status, long long *rows, char *sqlstate,
             snprintf(position, 12, "%s", f ? f : "");
         }
         pq->clear(res);
-        if (*status == PGRES_COPY_OUT)
-            break; /* the rows follow: the caller reads them */
+        if (st == PGRES_COPY_OUT)
+            break;
     }
+    if (*status != PGRES_COMMAND_OK && *status != PGRES_COPY_OUT && *message == '\0')
+        snprintf(message, msize, "%s", pq->errorMessage(conn)); /* no result at all */
 }
 
 static PyObject *
