@@ -4,12 +4,12 @@ no header, numeric features only).
 
 It runs in a thread of the extract's own process (`follow`), beside the COPY loop: every
 step that touches the data (reading the file, hashing, the C loops, writing) releases the
-GIL, so it runs on the other core while psycopg2's loop, which takes the GIL for every row,
-keeps the server streaming. (It was a child process; a thread saves the interpreter's
-start, the child's memory, and the pipe of JSON back.) It follows raw.csv (a byte on the
-notify pipe per write, EOF at the end) rather than receiving the bytes: no chunk is held
-twice. The column types were checked beforehand, so every value is already a number in
-PostgreSQL's shortest exact text and is copied, never re-formatted.
+GIL, so it runs on the other core while the COPY loop (extract.copyout, in C, the GIL
+taken once per 1 MB written) keeps the server streaming. (It was a child process; a thread
+saves the interpreter's start, the child's memory, and the pipe of JSON back.) It follows
+raw.csv (a byte on the notify pipe per write, EOF at the end) rather than receiving the
+bytes: no chunk is held twice. The column types were checked beforehand, so every value is
+already a number in PostgreSQL's shortest exact text and is copied, never re-formatted.
 
 The per-row loops (reorder a line's fields, write a NULL feature as `nan` and look for
 text training may not use, as it copies; send each line to its split) are in C
