@@ -463,6 +463,7 @@ copy_out(PyObject *self, PyObject *args)
                 if (filled) {
                     werr = write_all(fd, buf, filled);
                     wrote = filled;
+                    filled = 0;
                 }
                 break;
             }
@@ -507,7 +508,10 @@ copy_out(PyObject *self, PyObject *args)
 
 result:
     PyMem_RawFree(buf);
-    return Py_BuildValue("iLsss", status, rows, sqlstate, message, position);
+    /* libpq's own messages are in the locale's language and encoding, and a long one was
+     * cut at a byte: never a UnicodeDecodeError (and a traceback) for an error's text. */
+    return Py_BuildValue("iLsNs", status, rows, sqlstate,
+                         PyUnicode_DecodeUTF8(message, strlen(message), "replace"), position);
 
 failed: /* mid-COPY: the caller closes the connection */
     PyMem_RawFree(buf);
