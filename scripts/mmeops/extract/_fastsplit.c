@@ -1,8 +1,9 @@
-/* The per-row work of extract_split, in C: the one loop in mmeops that touches every byte
- * of a dataset. Optional: setup.py builds it when a C compiler is there, and extract_split
- * falls back to the same operations in Python (byte-identical output, tested) when it is not.
+/* The per-row work of an extract, in C: the loops in mmeops that touch every byte of a
+ * dataset (the COPY loop, copy_out, and the split's reorder and route). Optional: setup.py
+ * builds it when a C compiler is there, and the extract falls back to the same operations in
+ * Python (psycopg2's copy_expert for the COPY; byte-identical output, tested) when it is not.
  *
- * Both take "plain" CSV only: lines of comma-separated values where no value holds a comma,
+ * reorder and route take "plain" CSV only: lines of comma-separated values where no value holds a comma,
  * quote or line break (extract.layout checks the column types before choosing this path).
  * They write into buffers the caller owns and reuses: no allocation per call, so the split
  * process's memory stays flat (and its kernel time low: fresh pages cost page faults).
@@ -534,7 +535,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "mmeops.extract._fastsplit",
-    "The per-row loops of extract_split in C (optional; see extract_split).", -1, methods,
+    "The per-row loops of an extract in C (optional; see extract.copyout, extract.split).", -1,
+    methods,
 };
 
 PyMODINIT_FUNC
