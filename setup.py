@@ -1,7 +1,9 @@
-"""The one compiled part: extract_split's per-row loop (scripts/mmeops/extract/_fastsplit.c).
+"""The one compiled part: the extract's per-row loops, COPY and split
+(scripts/mmeops/extract/_fastsplit.c).
 
 Everything else is in pyproject.toml. The extension is optional: without a C compiler the
-install still succeeds and extract_split runs the same operations in Python, slower.
+install still succeeds and the extract runs the same operations in Python, slower. It needs
+no libpq headers: the COPY loop uses the libpq psycopg2 loaded (extract/copyout.py).
 """
 
 from setuptools import Extension, setup

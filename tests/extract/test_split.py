@@ -223,3 +223,28 @@ def test_the_time_splits_train_hash_that_runs_ahead_is_the_train_files(
     assert got["result"]["files"]["train"]["rows"] == 997 - round(997 * validation) - round(
         997 * test
     )
+
+
+def test_the_c_field_scan_cuts_lines_as_split_does_at_every_offset():
+    """reorder's scan finds commas and line breaks 16 bytes at a time, then byte by byte
+    near the end of its input: fields of 0 to 40 bytes put them at every position in a
+    block and across blocks, and every cut of the input leaves a partial last line."""
+    fast = extract_read.native()
+    rnd = random.Random(7)
+    ncols, order = 5, [4, 0, 1, 2, 3]
+    lines = [b",".join(b"1" * rnd.randrange(41) for _ in range(ncols)) for _ in range(300)]
+    data = b"\n".join(lines) + b"\n"
+    for cut in [len(data), *rnd.sample(range(len(data)), 40)]:
+        out = bytearray(4 * len(data))
+        consumed, written, rows, missing, _ = fast.reorder(data[:cut], ncols, order, out, False)
+        whole = data[:cut].count(b"\n")
+        assert (consumed, rows) == (data[:cut].rfind(b"\n") + 1, whole)
+        expected = []
+        for line in lines[:whole]:
+            fields = line.split(b",")
+            picked = [fields[order[0]]] + [fields[k] or b"nan" for k in order[1:]]
+            expected.append(b",".join(picked) + b"\n")
+        assert bytes(out[:written]) == b"".join(expected)
+        assert missing == sum(1 for line in lines[:whole] if not line.split(b",")[order[0]])
+    with pytest.raises(ValueError, match="line 2 has 6 fields, expected 5"):
+        fast.reorder(b"1,2,3,4,5\n1,2,3,4,5,6\n", ncols, order, bytearray(100), False)

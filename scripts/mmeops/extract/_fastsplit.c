@@ -1,8 +1,9 @@
-/* The per-row work of extract_split, in C: the one loop in mmeops that touches every byte
- * of a dataset. Optional: setup.py builds it when a C compiler is there, and extract_split
- * falls back to the same operations in Python (byte-identical output, tested) when it is not.
+/* The per-row work of an extract, in C: the loops in mmeops that touch every byte of a
+ * dataset (the COPY loop, copy_out, and the split's reorder and route). Optional: setup.py
+ * builds it when a C compiler is there, and the extract falls back to the same operations in
+ * Python (psycopg2's copy_expert for the COPY; byte-identical output, tested) when it is not.
  *
- * Both take "plain" CSV only: lines of comma-separated values where no value holds a comma,
+ * reorder and route take "plain" CSV only: lines of comma-separated values where no value holds a comma,
  * quote or line break (extract.layout checks the column types before choosing this path).
  * They write into buffers the caller owns and reuses: no allocation per call, so the split
  * process's memory stays flat (and its kernel time low: fresh pages cost page faults).
@@ -17,10 +18,19 @@
  *       test, made here on the output while it is in cache rather than by Python).
  *   route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)
  *       the first len(labels) lines, each to the output labels[i] (0, 1 or 2) names.
+ *   copy_out(libpq, pgconn, sql, fd, chunk, on_chunk) -> (status, rows, sqlstate, message,
+ *       position)
+ *       runs `sql` (a COPY ... TO STDOUT) on the libpq connection `pgconn` (psycopg2's
+ *       connection.pgconn_ptr) and writes its rows to `fd` in writes of about `chunk` bytes,
+ *       without the GIL; after each write it calls on_chunk(bytes so far) with the GIL (raising
+ *       there stops the COPY). See copy_out below for why and how.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Does `out` (the output lines) hold a byte outside scan.CLEAN, or `n` or `a`? The output,
  * not the fields as they are copied: one pass, 16 bytes at a time (GCC/Clang vectors),
@@ -54,6 +64,61 @@ unclean(const unsigned char *p, Py_ssize_t n)
             return 1;
     }
     return 0;
+}
+
+/* One line from p: its fields' bounds (the first ncols of them) into start/stop, their
+ * count into *nfields; returns the line break, or NULL when there is none before `end` (a
+ * partial line). With SSE2, 16 bytes at a time, commas and line break in one pass: a memchr
+ * per field (12 here, of about 18 bytes) cost more in calls than in bytes. */
+static const char *
+split_line(const char *p, const char *end, const char **start, const char **stop,
+           Py_ssize_t ncols, Py_ssize_t *nfields)
+{
+    Py_ssize_t fields = 0;
+    const char *f = p, *q = p;
+#ifdef __SSE2__
+    const __m128i comma = _mm_set1_epi8(','), newline = _mm_set1_epi8('\n');
+    for (; end - q >= 16; q += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)q);
+        unsigned commas = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma));
+        unsigned nl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline));
+        if (nl)
+            commas &= (nl & -nl) - 1; /* only the commas before the line break */
+        for (; commas; commas &= commas - 1) {
+            const char *c = q + __builtin_ctz(commas);
+            if (fields < ncols) {
+                start[fields] = f;
+                stop[fields] = c;
+            }
+            fields++;
+            f = c + 1;
+        }
+        if (nl) {
+            const char *le = q + __builtin_ctz(nl);
+            if (fields < ncols) {
+                start[fields] = f;
+                stop[fields] = le;
+            }
+            *nfields = fields + 1;
+            return le;
+        }
+    }
+#endif
+    for (; q < end; q++) {
+        if (*q != ',' && *q != '\n')
+            continue;
+        if (fields < ncols) {
+            start[fields] = f;
+            stop[fields] = q;
+        }
+        fields++;
+        f = q + 1;
+        if (*q == '\n') {
+            *nfields = fields;
+            return q;
+        }
+    }
+    return NULL;
 }
 
 static int
@@ -132,22 +197,9 @@ reorder(PyObject *self, PyObject *args)
 
     Py_BEGIN_ALLOW_THREADS
     for (;;) {
-        const char *line_end = memchr(p, '\n', end - p);
+        const char *line_end = split_line(p, end, start, stop, ncols, &fields);
         if (line_end == NULL)
             break; /* a partial line: the caller keeps it for the next call */
-        const char *f = p;
-        fields = 0;
-        for (;;) {
-            const char *comma = memchr(f, ',', line_end - f);
-            if (fields < ncols) {
-                start[fields] = f;
-                stop[fields] = comma ? comma : line_end;
-            }
-            fields++;
-            if (comma == NULL)
-                break;
-            f = comma + 1;
-        }
         if (fields != ncols) {
             bad = 1;
             break;
@@ -250,17 +302,241 @@ route(PyObject *self, PyObject *args)
     return result;
 }
 
+/* --- copy_out: the COPY loop -------------------------------------------------------------
+ *
+ * psycopg2's copy_expert hands every row to a Python write(): per row a bytes object, a call
+ * and a GIL hand-off, which on 2 cores took the CPU the split's thread and the server need
+ * (issue 28). Here a row costs a memcpy into a chunk that is written whole, and the GIL is
+ * held only between chunks. libpq is the copy psycopg2 loaded, found by its path (passed by
+ * the caller, from /proc/self/maps) and opened with RTLD_NOLOAD, so this module neither
+ * links against libpq nor needs its headers, and the PGconn is only ever touched by the
+ * library that made it. The prototypes and constants below are libpq's public, stable API
+ * (libpq-fe.h, postgres_ext.h). */
+#if defined(__linux__) || defined(__APPLE__)
+#include <dlfcn.h>
+#include <errno.h>
+#include <unistd.h>
+
+#define PGRES_COMMAND_OK 1
+#define PGRES_COPY_OUT 3
+#define PG_DIAG_SQLSTATE 'C'
+#define PG_DIAG_MESSAGE_PRIMARY 'M'
+#define PG_DIAG_STATEMENT_POSITION 'P'
+
+typedef struct {
+    int (*sendQuery)(void *, const char *);
+    void *(*getResult)(void *);
+    int (*resultStatus)(const void *);
+    int (*getCopyData)(void *, char **, int);
+    void (*freemem)(void *);
+    void (*clear)(void *);
+    char *(*errorField)(const void *, int);
+    char *(*errorMessage)(const void *);
+    char *(*cmdTuples)(void *);
+} Libpq;
+
+static int
+load_libpq(const char *path, Libpq *pq)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD); /* the copy already loaded, or none */
+    if (h == NULL) {
+        PyErr_Format(PyExc_OSError, "libpq is not loaded from %s", path);
+        return -1;
+    }
+#define SYM(field, name)                                                                   \
+    if ((*(void **)&pq->field = dlsym(h, name)) == NULL) {                                 \
+        PyErr_Format(PyExc_OSError, "%s has no %s", path, name);                          \
+        dlclose(h);                                                                        \
+        return -1;                                                                         \
+    }
+    SYM(sendQuery, "PQsendQuery")
+    SYM(getResult, "PQgetResult")
+    SYM(resultStatus, "PQresultStatus")
+    SYM(getCopyData, "PQgetCopyData")
+    SYM(freemem, "PQfreemem")
+    SYM(clear, "PQclear")
+    SYM(errorField, "PQresultErrorField")
+    SYM(errorMessage, "PQerrorMessage")
+    SYM(cmdTuples, "PQcmdTuples")
+#undef SYM
+    dlclose(h); /* drops only the reference taken here: psycopg2 keeps it loaded */
+    return 0;
+}
+
+/* Write all of buf; 0, or errno. */
+static int
+write_all(int fd, const char *buf, Py_ssize_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, (size_t)len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        buf += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* The results that end the query (after the COPY data, or instead of it), read until none
+ * is left so the connection is idle again (or broken: then PQgetResult returns NULL): the
+ * row count, or the first error's fields. The first error is the server's own (a statement
+ * timeout, a shutdown); what follows it, such as libpq's "server closed the connection",
+ * is its consequence. Stops at PGRES_COPY_OUT: the rows follow. */
+static void
+last_result(Libpq *pq, void *conn, int *status, long long *rows, char *sqlstate,
+            char *message, Py_ssize_t msize, char *position)
+{
+    void *res;
+    while ((res = pq->getResult(conn)) != NULL) {
+        const char *f;
+        int st = pq->resultStatus(res);
+        if ((st == PGRES_COMMAND_OK || st == PGRES_COPY_OUT) && *message == '\0') {
+            *status = st;
+            f = pq->cmdTuples(res);
+            *rows = (f && *f) ? atoll(f) : -1;
+        }
+        else if (*message == '\0') {
+            *status = st;
+            f = pq->errorField(res, PG_DIAG_SQLSTATE);
+            snprintf(sqlstate, 6, "%s", f ? f : "");
+            f = pq->errorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            snprintf(message, msize, "%s", f ? f : pq->errorMessage(conn));
+            f = pq->errorField(res, PG_DIAG_STATEMENT_POSITION);
+            snprintf(position, 12, "%s", f ? f : "");
+        }
+        pq->clear(res);
+        if (st == PGRES_COPY_OUT)
+            break;
+    }
+    if (*status != PGRES_COMMAND_OK && *status != PGRES_COPY_OUT && *message == '\0')
+        snprintf(message, msize, "%s", pq->errorMessage(conn)); /* no result at all */
+}
+
+static PyObject *
+copy_out(PyObject *self, PyObject *args)
+{
+    const char *path, *sql;
+    unsigned long long conn_ptr;
+    int fd;
+    Py_ssize_t chunk;
+    PyObject *on_chunk;
+    Libpq pq;
+
+    if (!PyArg_ParseTuple(args, "sKyinO", &path, &conn_ptr, &sql, &fd, &chunk, &on_chunk))
+        return NULL;
+    if (chunk < 1 || conn_ptr == 0) {
+        PyErr_SetString(PyExc_ValueError, "chunk must be positive and pgconn set");
+        return NULL;
+    }
+    if (load_libpq(path, &pq) < 0)
+        return NULL;
+    void *conn = (void *)(uintptr_t)conn_ptr;
+    char *buf = PyMem_RawMalloc(chunk);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+
+    int status = -1, werr = 0, sent;
+    long long rows = -1;
+    char sqlstate[6] = "", message[1024] = "", position[12] = "";
+    Py_ssize_t filled = 0;
+    long long total = 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    sent = pq.sendQuery(conn, sql);
+    if (sent)
+        last_result(&pq, conn, &status, &rows, sqlstate, message, sizeof message, position);
+    Py_END_ALLOW_THREADS
+    if (!sent) {
+        snprintf(message, sizeof message, "%s", pq.errorMessage(conn));
+        goto result;
+    }
+
+    while (status == PGRES_COPY_OUT) {
+        int len = 0, wrote = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (;;) {
+            char *row;
+            len = pq.getCopyData(conn, &row, 0);
+            if (len <= 0) { /* -1: the end, -2: an error; the last result says which */
+                if (filled) {
+                    werr = write_all(fd, buf, filled);
+                    wrote = filled;
+                    filled = 0;
+                }
+                break;
+            }
+            if (filled + len > chunk && filled) {
+                werr = write_all(fd, buf, filled);
+                wrote = filled;
+                filled = 0;
+            }
+            if (!werr && len > chunk) { /* one row longer than a chunk: written as it is */
+                werr = write_all(fd, row, len);
+                wrote += len;
+            }
+            else if (!werr) {
+                memcpy(buf + filled, row, len);
+                filled += len;
+            }
+            pq.freemem(row);
+            if (wrote || werr)
+                break;
+        }
+        Py_END_ALLOW_THREADS
+        if (werr) {
+            errno = werr;
+            PyErr_SetFromErrno(PyExc_OSError);
+            goto failed;
+        }
+        if (wrote) { /* the caller's turn: notify the split, report progress, or stop */
+            total += wrote;
+            PyObject *r = PyObject_CallFunction(on_chunk, "L", total);
+            if (r == NULL)
+                goto failed;
+            Py_DECREF(r);
+        }
+        if (len <= 0) {
+            status = -1;
+            Py_BEGIN_ALLOW_THREADS
+            last_result(&pq, conn, &status, &rows, sqlstate, message, sizeof message,
+                        position);
+            Py_END_ALLOW_THREADS
+        }
+    }
+
+result:
+    PyMem_RawFree(buf);
+    /* libpq's own messages are in the locale's language and encoding, and a long one was
+     * cut at a byte: never a UnicodeDecodeError (and a traceback) for an error's text. */
+    return Py_BuildValue("iLsNs", status, rows, sqlstate,
+                         PyUnicode_DecodeUTF8(message, strlen(message), "replace"), position);
+
+failed: /* mid-COPY: the caller closes the connection */
+    PyMem_RawFree(buf);
+    return NULL;
+}
+#endif
+
 static PyMethodDef methods[] = {
     {"reorder", reorder, METH_VARARGS,
      "reorder(data, ncols, order, out, binary) -> (consumed, written, rows, missing, odd)"},
     {"route", route, METH_VARARGS,
      "route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)"},
+#if defined(__linux__) || defined(__APPLE__)
+    {"copy_out", copy_out, METH_VARARGS,
+     "copy_out(libpq, pgconn, sql, fd, chunk, on_chunk) -> (status, rows, sqlstate, message, "
+     "position)"},
+#endif
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "mmeops.extract._fastsplit",
-    "The per-row loops of extract_split in C (optional; see extract_split).", -1, methods,
+    "The per-row loops of an extract in C (optional; see extract.copyout, extract.split).", -1,
+    methods,
 };
 
 PyMODINIT_FUNC

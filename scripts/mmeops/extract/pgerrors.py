@@ -48,3 +48,19 @@ def is_runtime(sqlstate: str) -> bool:
 def describe(sqlstate: str) -> str:
     """A short name for the error's class, for the message."""
     return RUNTIME_CLASSES.get(sqlstate[:2]) or QUERY_CLASSES.get(sqlstate[:2], "query error")
+
+
+class CopyFailed(Exception):
+    """The server's error for a COPY run by the C loop (extract.copyout), with the fields
+    warehouse.query_errors reads from a psycopg2.Error, so both are reported alike."""
+
+    class Diag:
+        def __init__(self, message: str, position: str):
+            self.message_primary = message or None
+            self.statement_position = position or None
+
+    def __init__(self, code: str, message: str, position: str):
+        super().__init__(message)
+        self.pgcode = code or None
+        self.pgerror = message
+        self.diag = CopyFailed.Diag(message, position)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import re
@@ -33,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import MmeopsError, UserError
+from mmeops.extract import copyout, warehouse
 from mmeops.extract import split as extract_split
 from mmeops.extract import values as extract_values
-from mmeops.extract import warehouse
 from mmeops.extract.values import rows_in_table
 from mmeops.gitinfo import current_commit
 
@@ -244,35 +243,28 @@ def _hint(col: warehouse.Column) -> str:
 # --- streaming -------------------------------------------------------------------------------
 
 
-class _Tee(io.RawIOBase):
-    """Where COPY's bytes go (behind a 1 MB buffer): raw.csv, then a byte on the notify pipe
-    so the split's thread, which follows the file, reads on. The thread hashes it: this
-    loop is what the server waits on, so it does no more than it must."""
+class _Raw:
+    """raw.csv as the COPY loop (extract.copyout) writes it: after each write, a byte on the
+    notify pipe so the split's thread, which follows the file, reads on. The thread hashes
+    it: the COPY loop is what the server waits on, so it does no more than it must."""
 
     def __init__(self, raw_path: Path, split: _Split, progress: Progress | None):
-        self.raw = open(raw_path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
+        self.file = open(raw_path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
         self.split = split
         self.bytes = 0
         self.progress = progress
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: Any) -> int:
+    def written(self, total: int) -> None:
+        """`total` bytes are in raw.csv now."""
         if self.split.error:  # stop the COPY: its rows have nowhere to go
             raise self.split.failure()
-        view = memoryview(b)
-        while view:
-            view = view[self.raw.write(view) :]
         os.write(self.split.notify_w, b"\0")
-        self.bytes += len(b)
+        self.bytes = total
         if self.progress:
-            self.progress(self.bytes)
-        return len(b)
+            self.progress(total)
 
     def close(self) -> None:
-        self.raw.close()
-        super().close()
+        self.file.close()
 
 
 class _Split(threading.Thread):
@@ -314,20 +306,19 @@ def _stream(
 ) -> tuple[int, dict]:
     """COPY → raw.csv, followed by the split's thread; returns (rows, the split's figures)."""
     split = _Split(spec)
-    tee = _Tee(Path(spec["raw"]), split, progress)  # the file exists before the thread opens it
+    raw = _Raw(Path(spec["raw"]), split, progress)  # the file exists before the thread opens it
     split.start()
     failed = True
     try:
-        sink = io.BufferedWriter(tee, buffer_size=1 << 20)
-        rows = warehouse.copy_csv(conn, query, sink, order_by=spec.get("order_by"))
-        sink.flush()
+        fd = raw.file.fileno()
+        rows = copyout.copy_to_fd(conn, query, fd, raw.written, spec.get("order_by"))
         failed = False
     finally:
-        tee.close()
+        raw.close()
         result = split.finish(failed)
-    if result["raw"]["bytes"] != tee.bytes:  # it read the file to the end, or it says so
+    if result["raw"]["bytes"] != raw.bytes:  # it read the file to the end, or it says so
         raise MmeopsError(
-            f"the split read {result['raw']['bytes']} bytes of raw.csv, not the {tee.bytes} written"
+            f"the split read {result['raw']['bytes']} bytes of raw.csv, not the {raw.bytes} written"
         )
     return rows, result
 

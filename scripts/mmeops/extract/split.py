@@ -4,12 +4,12 @@ no header, numeric features only).
 
 It runs in a thread of the extract's own process (`follow`), beside the COPY loop: every
 step that touches the data (reading the file, hashing, the C loops, writing) releases the
-GIL, so it runs on the other core while psycopg2's loop, which takes the GIL for every row,
-keeps the server streaming. (It was a child process; a thread saves the interpreter's
-start, the child's memory, and the pipe of JSON back.) It follows raw.csv (a byte on the
-notify pipe per write, EOF at the end) rather than receiving the bytes: no chunk is held
-twice. The column types were checked beforehand, so every value is already a number in
-PostgreSQL's shortest exact text and is copied, never re-formatted.
+GIL, so it runs on the other core while the COPY loop (extract.copyout, in C, the GIL
+taken once per 1 MB written) keeps the server streaming. (It was a child process; a thread
+saves the interpreter's start, the child's memory, and the pipe of JSON back.) It follows
+raw.csv (a byte on the notify pipe per write, EOF at the end) rather than receiving the
+bytes: no chunk is held twice. The column types were checked beforehand, so every value is
+already a number in PostgreSQL's shortest exact text and is copied, never re-formatted.
 
 The per-row loops (reorder a line's fields, write a NULL feature as `nan` and look for
 text training may not use, as it copies; send each line to its split) are in C
@@ -200,6 +200,9 @@ class TimeSplit:
         self.marks: list[tuple[int, int]] = []
         self.rows = self.bytes = 0
         self.train_sha, self.hashed, self.next_mark = hashlib.sha256(), 0, 0
+        # One buffer for the train hash's reads: a fresh 1 MB per write cost a memset and
+        # page faults each time.
+        self.train_buf = bytearray(READ_SIZE)
 
     def add(self, blob: bytes | memoryview, rows: int) -> None:
         if not rows:
@@ -217,7 +220,7 @@ class TimeSplit:
 
     def _hash_train(self, end: int) -> None:
         if end > self.hashed:
-            _hash_range(self.fd, self.hashed, end, self.train_sha)
+            _hash_range(self.fd, self.hashed, end, self.train_sha, self.train_buf)
             self.hashed = end
 
     def _offset(self, row: int) -> int:
@@ -280,9 +283,10 @@ class TimeSplit:
         return {s: result[s] for s in SPLITS}
 
 
-def _hash_range(fd: int, start: int, end: int, sha: Any) -> None:
-    """Feed bytes [start, end) of a file to `sha`, read 1 MB at a time into one buffer."""
-    buf = bytearray(min(READ_SIZE, end - start))
+def _hash_range(fd: int, start: int, end: int, sha: Any, buf: bytearray | None = None) -> None:
+    """Feed bytes [start, end) of a file to `sha`, read 1 MB at a time into one buffer
+    (`buf`, or a new one)."""
+    buf = buf or bytearray(min(READ_SIZE, end - start))
     with memoryview(buf) as view:
         while start < end:
             n = os.preadv(fd, [view[: min(end - start, len(buf))]], start)

@@ -274,15 +274,21 @@ def copy_csv(conn: Any, query: Query, sink: IO[bytes], order_by: str | None = No
     without ORDER BY returns rows in any order; issue 27).
     """
     with conn.cursor() as cur:
-        sql, before = query.bound(cur), 0
-        if order_by:
-            by = psycopg2.extensions.quote_ident(order_by, cur)
-            sql, before = _wrap(sql, "SELECT * FROM ", f" AS q ORDER BY {by}")
-        sql, outer = _wrap(sql, "COPY ", " TO STDOUT WITH (FORMAT csv, HEADER)")
-        before += outer
+        sql, before = copy_statement(cur, query, order_by)
         with query_errors(query, sql, before):
             cur.copy_expert(sql, sink, size=1 << 20)
         return cur.rowcount
+
+
+def copy_statement(cur: Any, query: Query, order_by: str | None) -> tuple[str, int]:
+    """`COPY (query) TO STDOUT` as CSV with a header, and the lines it adds before the
+    query's own (for query_errors)."""
+    sql, before = query.bound(cur), 0
+    if order_by:
+        by = psycopg2.extensions.quote_ident(order_by, cur)
+        sql, before = _wrap(sql, "SELECT * FROM ", f" AS q ORDER BY {by}")
+    sql, outer = _wrap(sql, "COPY ", " TO STDOUT WITH (FORMAT csv, HEADER)")
+    return sql, before + outer
 
 
 @contextlib.contextmanager
@@ -292,7 +298,7 @@ def query_errors(query: Query, sql: str, lines_before: int) -> Iterator[None]:
         yield
     except OSError as e:  # writing the result: a full disk, a folder gone
         raise MmeopsError(f"cannot write the query's result: {e.strerror or e}") from None
-    except psycopg2.Error as e:
+    except (psycopg2.Error, pgerrors.CopyFailed) as e:
         code = e.pgcode or ""
         if code == QUERY_CANCELED:
             raise UserError(
@@ -315,12 +321,12 @@ def query_errors(query: Query, sql: str, lines_before: int) -> Iterator[None]:
         ) from None
 
 
-def _first_line(e: psycopg2.Error) -> str:
+def _first_line(e: psycopg2.Error | pgerrors.CopyFailed) -> str:
     text = (e.diag.message_primary or e.pgerror or str(e) or "").strip()
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _line_of(e: psycopg2.Error, sql: str, lines_before: int) -> int | None:
+def _line_of(e: psycopg2.Error | pgerrors.CopyFailed, sql: str, lines_before: int) -> int | None:
     """The query file's line of the error position PostgreSQL reports (1-based chars).
 
     Bound parameters (quoted dates) hold no line breaks, so counting them in the bound
