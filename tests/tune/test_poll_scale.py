@@ -59,7 +59,7 @@ def test_the_stack_exports_its_time_scale_for_the_products_waits(stack):
 
     exported = stack.env[waiting.POLL_SCALE_ENV]
     assert float(exported) == training.time_scale()
-    # At the default scale (0.002) a tuning job of six small trainings ends within seconds;
+    # At the default scale (0.0002) a tuning job of six small trainings ends within seconds;
     # it is polled every MIN_PAUSE, where AWS's schedule would look after 1, 3, 7 and 15 s.
     assert waiting.sagemaker_seconds(tuning_job.FIRST_POLL_SECONDS) == waiting.MIN_PAUSE
     assert waiting.sagemaker_seconds(tuning_job.POLL_SECONDS) == waiting.MIN_PAUSE
