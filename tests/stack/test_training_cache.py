@@ -22,9 +22,11 @@ HYPERPARAMETERS = {
 
 
 def _csv(x: np.ndarray, y: np.ndarray) -> bytes:
-    return "".join(
-        ",".join(repr(float(v)) for v in (label, *row)) + "\n" for row, label in zip(x, y)
-    ).encode()
+    lines = (
+        ",".join(map(repr, (float(label), *map(float, row))))
+        for row, label in zip(x, y, strict=True)
+    )
+    return "".join(line + "\n" for line in lines).encode()
 
 
 @pytest.fixture
