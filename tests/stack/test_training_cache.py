@@ -82,3 +82,16 @@ def test_a_refused_channel_is_refused_every_time(channels):
     for _ in range(2):
         with pytest.raises(algorithm.ClientError, match="Failed to load csv data"):
             algorithm.train(HYPERPARAMETERS, bad, validation)
+
+
+def test_a_channel_larger_than_the_bound_is_not_kept(channels, monkeypatch):
+    """The cache is bounded in bytes (a channel of millions of rows is parsed per job rather
+    than held): over the bound, nothing is kept and every job parses again."""
+    train, validation = channels
+    algorithm._PARSED.clear()
+    monkeypatch.setattr(algorithm, "_PARSED_BYTES", 1024)  # smaller than either channel
+    hits = algorithm.parsed_hits
+    first = _result(algorithm.train(HYPERPARAMETERS, train, validation))
+    second = _result(algorithm.train(HYPERPARAMETERS, train, validation))
+    assert algorithm.parsed_hits == hits and not algorithm._PARSED
+    assert first == second

@@ -233,9 +233,11 @@ def _is_data_file(name: str) -> bool:
 
 # Parsed channels by the digest of their files (names and bytes): a tuning job's training
 # jobs read the same channel again and again, and the same bytes parse the same. A few
-# entries: a tuning job's train and validation channels, and those of a parallel one.
+# entries (a tuning job's train and validation channels, and those of a parallel one) and a
+# bounded size: the least recently used go first, a channel larger than the bound is not kept.
 _PARSED: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _PARSED_MAX = 8
+_PARSED_BYTES = 256 * 2**20
 _parsed_lock = threading.Lock()
 parsed_hits = 0  # channels answered from _PARSED (tests read it)
 
@@ -265,9 +267,13 @@ def load_csv(files: Iterable[tuple[str, bytes]], channel: str) -> tuple[np.ndarr
     y.setflags(write=False)
     with _parsed_lock:
         _PARSED[key] = (x, y)
-        while len(_PARSED) > _PARSED_MAX:
+        while len(_PARSED) > _PARSED_MAX or _cached_bytes() > _PARSED_BYTES:
             _PARSED.popitem(last=False)
     return x, y
+
+
+def _cached_bytes() -> int:
+    return sum(x.nbytes + y.nbytes for x, y in _PARSED.values())
 
 
 def parse_csv(files: Iterable[tuple[str, bytes]], channel: str) -> tuple[np.ndarray, np.ndarray]:
