@@ -33,7 +33,7 @@ from moto.utilities.utils import get_partition
 from mmeops.stack import xgboost_algorithm as algorithm
 
 TIME_SCALE_ENV = "MMEOPS_STACK_TIME_SCALE"
-# 0.0002: a job's 105 s of SageMaker phases last 21 ms, a fifth of a small training (at 0.002
+# 0.0002: a job's 105 s of SageMaker phases last 21 ms, less than its training (at 0.002
 # they were 0.21 s, twice the training: benchmarks/production_path.py, docs/performance.md).
 DEFAULT_TIME_SCALE = 0.0002
 # Seconds SageMaker spends before and after the algorithm runs (order of magnitude of what
