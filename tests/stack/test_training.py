@@ -374,7 +374,9 @@ def test_tuning_job_fails_outright_when_injected(account):
     assert refused.value.response["Error"]["Code"] == "ValidationException"
 
 
-def test_a_stopped_tuning_job_keeps_its_finished_jobs_and_is_a_usable_parent(account):
+def test_a_stopped_tuning_job_keeps_its_finished_jobs_and_is_a_usable_parent(account, monkeypatch):
+    # Slow jobs (0.21 s of SageMaker phases each): the stop must come while jobs remain.
+    monkeypatch.setenv("MMEOPS_STACK_TIME_SCALE", "0.002")
     acct, bucket, prefix, _ = account
     sm = acct.client("sagemaker")
     name = f"s-{uuid.uuid4().hex[:8]}"

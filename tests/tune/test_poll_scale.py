@@ -47,9 +47,12 @@ def test_a_malformed_or_out_of_range_scale_keeps_the_aws_pauses(monkeypatch, raw
     assert _tuning_pauses(3) == [1, 2]
 
 
-def test_a_scale_shrinks_the_pauses_but_never_below_the_floor_of_0_2_s(monkeypatch):
+def test_a_scale_shrinks_the_pauses_but_never_below_the_floor(monkeypatch):
     monkeypatch.setenv(waiting.POLL_SCALE_ENV, "0.2")
     assert _tuning_pauses(6) == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2])
+    monkeypatch.setenv(waiting.POLL_SCALE_ENV, "0.05")  # 1 s scaled is 0.05 s: the floor
+    assert _tuning_pauses(4) == pytest.approx([0.1, 0.2, 0.4])
+    assert waiting.MIN_PAUSE == 0.1
     monkeypatch.setenv(waiting.POLL_SCALE_ENV, "0")
     assert _tuning_pauses(3) == [waiting.MIN_PAUSE] * 2
 
@@ -59,7 +62,7 @@ def test_the_stack_exports_its_time_scale_for_the_products_waits(stack):
 
     exported = stack.env[waiting.POLL_SCALE_ENV]
     assert float(exported) == training.time_scale()
-    # At the default scale (0.002) a tuning job of six small trainings ends within seconds;
+    # At the default scale (0.0002) a tuning job of six small trainings ends within seconds;
     # it is polled every MIN_PAUSE, where AWS's schedule would look after 1, 3, 7 and 15 s.
     assert waiting.sagemaker_seconds(tuning_job.FIRST_POLL_SECONDS) == waiting.MIN_PAUSE
     assert waiting.sagemaker_seconds(tuning_job.POLL_SECONDS) == waiting.MIN_PAUSE

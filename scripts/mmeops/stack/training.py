@@ -7,8 +7,9 @@ reports: InProgress (Starting, Downloading, Training, Uploading) then Completed,
 Stopped (MaxRuntimeExceeded when StoppingCondition.MaxRuntimeInSeconds runs out).
 
 Time: training takes its real time; the phases SageMaker spends provisioning and moving data
-are slept, scaled by `time_scale()` (env MMEOPS_STACK_TIME_SCALE, default 0.002, so the
-90 s SageMaker takes to start an instance last 0.18 s). MaxRuntimeInSeconds counts SageMaker
+are slept, scaled by `time_scale()` (env MMEOPS_STACK_TIME_SCALE, default 0.0002, so the
+90 s SageMaker takes to start an instance last 18 ms; tests that need slow jobs set their own
+scale). MaxRuntimeInSeconds counts SageMaker
 seconds (`Clock`): those phases at their full length plus the training's real time, so a
 limit that AWS would hit is hit here too, at any scale.
 """
@@ -32,7 +33,9 @@ from moto.utilities.utils import get_partition
 from mmeops.stack import xgboost_algorithm as algorithm
 
 TIME_SCALE_ENV = "MMEOPS_STACK_TIME_SCALE"
-DEFAULT_TIME_SCALE = 0.002
+# 0.0002: a job's 105 s of SageMaker phases last 21 ms, less than its training (at 0.002
+# they were 0.21 s, twice the training: benchmarks/production_path.py, docs/performance.md).
+DEFAULT_TIME_SCALE = 0.0002
 # Seconds SageMaker spends before and after the algorithm runs (order of magnitude of what
 # its consoles show for a small CPU job); scaled before they are slept.
 PHASES = {"Starting": 90.0, "Downloading": 10.0, "Uploading": 5.0}

@@ -79,6 +79,11 @@ class TuningJob:
         # ending (each training job's own `Clock`), against ResourceLimits.MaxRuntimeInSeconds.
         self.elapsed = 0.0
         self.started_at: dict[str, float] = {}
+        # Training jobs whose end the scheduler has taken in (`done` in `_run`): a job holds
+        # its slot until then, not merely until its status is final; otherwise the next launch
+        # could read `elapsed` before the ended job's time was added (and overrun the tuning
+        # job's MaxRuntimeInSeconds).
+        self._settled = 0
 
     # moto's list_hyper_parameter_tuning_jobs reads these two names.
     @property
@@ -274,19 +279,22 @@ class TuningJob:
 
         def done(job: training.TrainingJob) -> None:
             with self._cond:  # re-entrant: request_stop() takes it again
-                value = self.objective_of(job)
-                trial = trials[job.training_job_name]
-                if value is None:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                else:
-                    study.tell(trial, value)
-                ended = sum(j.done for j in self.training_jobs_launched)
-                started = self.started_at[job.training_job_name]
-                self.elapsed = max(self.elapsed, started + job.clock.spent)
-                if faults and faults.stop_tuning_after == ended and not self._stop_requested:
-                    faults.record(self.hyper_parameter_tuning_job_name, "", "stop_tuning_after")
-                    self.request_stop()
-                self._cond.notify_all()
+                try:
+                    value = self.objective_of(job)
+                    trial = trials[job.training_job_name]
+                    if value is None:
+                        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    else:
+                        study.tell(trial, value)
+                    ended = sum(j.done for j in self.training_jobs_launched)
+                    started = self.started_at[job.training_job_name]
+                    self.elapsed = max(self.elapsed, started + job.clock.spent)
+                    if faults and faults.stop_tuning_after == ended and not self._stop_requested:
+                        faults.record(self.hyper_parameter_tuning_job_name, "", "stop_tuning_after")
+                        self.request_stop()
+                finally:
+                    self._settled += 1
+                    self._cond.notify_all()
 
         while self._wait_for_a_slot(limits["MaxParallelTrainingJobs"], limit):
             with self._cond:
@@ -306,8 +314,8 @@ class TuningJob:
             training.start(job, done, failure, budget)
             time.sleep(LAUNCH_GAP * training.time_scale())
         with self._cond:
-            while not all(j.done for j in self.training_jobs_launched):
-                self._cond.wait(0.05)
+            while self._settled < len(self.training_jobs_launched):
+                self._cond.wait(0.05)  # woken by done(); the timeout is a safety net only
         if self._stop_requested:
             self._finish("Stopped")
         elif self.best() is None:
@@ -323,9 +331,9 @@ class TuningJob:
                 if self.elapsed >= limit:
                     self.request_stop()
                     break
-                if sum(not j.done for j in self.training_jobs_launched) < max_parallel:
+                if len(self.training_jobs_launched) - self._settled < max_parallel:
                     return True
-                self._cond.wait(0.05)
+                self._cond.wait(0.05)  # woken by done(); the timeout is a safety net only
             return False
 
     def _launch(self, trial: optuna.trial.Trial) -> training.TrainingJob:
