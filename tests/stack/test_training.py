@@ -10,9 +10,11 @@ from github.com/aws/sagemaker-xgboost-container (commit cb8df91), cited where ch
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,11 +25,15 @@ from sagemaker.core import image_uris
 from mmeops.config.repo import load_repo
 from mmeops.stack import strict
 from mmeops.stack.embedded import EmbeddedStack
+from mmeops.stack.iam import middleware
 from mmeops.stack.training_faults import training_faults
 
 REGION = "us-east-1"
 IMAGE = image_uris.retrieve("xgboost", REGION, "3.2-0")
 TERMINAL = ("Completed", "Failed", "Stopped")
+# The training account's execution role (mmeops.yaml; infra/bootstrap.yaml's ExecutionRole),
+# which the stack's jobs read their channels and write their model as.
+EXECUTION_ROLE = load_repo(Path(__file__).resolve().parents[2]).settings.training.execution_role_arn
 # What moto 5.2.5 answers for every tuning job (FACTS.md): none may ever appear.
 PLACEHOLDERS = (
     "FakeTrainingJobName",
@@ -51,7 +57,8 @@ def account(stack):
     repo = load_repo(stack.repo_root)
     t = repo.settings.training
     acct = EmbeddedStack.current.admin(t.account_id, t.region)  # the emulation's operator
-    bucket, prefix = repo.settings.bucket, f"training-tests/{uuid.uuid4().hex[:8]}/"
+    # Under tuning/: the execution role (infra/bootstrap.yaml) writes job output there only.
+    bucket, prefix = repo.settings.bucket, f"tuning/training-tests/{uuid.uuid4().hex[:8]}/"
     x, y = _data(np.random.default_rng(7), 300)
     acct.put_bytes(bucket, prefix + "train/part-1.csv", _csv(x[:120], y[:120]))
     acct.put_bytes(bucket, prefix + "train/part-2.csv", _csv(x[120:200], y[120:200]))
@@ -97,7 +104,7 @@ def _definition(bucket: str, prefix: str, static: dict | None = None, image: str
     return {
         "StaticHyperParameters": static or {"num_round": "15", "objective": "reg:squarederror"},
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::111111111111:role/sagemaker-training",
+        "RoleArn": EXECUTION_ROLE,
         "InputDataConfig": [
             _channel("train", f"s3://{bucket}/{prefix}train/"),
             _channel("validation", f"s3://{bucket}/{prefix}validation/"),
@@ -492,7 +499,7 @@ def test_invalid_warm_starts_are_refused_as_aws_refuses_them(account):
             assert says[case] in _refusal(sm, child, config, definition, parents, kind), case
 
     # IdenticalDataAndAlgorithm needs the same data: new rows make it a TransferLearning.
-    other = f"training-tests/{uuid.uuid4().hex[:8]}/"
+    other = f"tuning/training-tests/{uuid.uuid4().hex[:8]}/"
     acct.put_bytes(bucket, other + "train/part-1.csv", _csv(x[:150], y[:150]))
     acct.put_bytes(bucket, other + "validation/data.csv", _csv(x[200:], y[200:]))
     moved = _definition(bucket, other)
@@ -501,7 +508,7 @@ def test_invalid_warm_starts_are_refused_as_aws_refuses_them(account):
     )
     _create(sm, child, _config(2, 1), moved, [parent], "TransferLearning")
     # The same bytes under another key are the same data.
-    copy = f"training-tests/{uuid.uuid4().hex[:8]}/"
+    copy = f"tuning/training-tests/{uuid.uuid4().hex[:8]}/"
     for key in ("train/part-1.csv", "train/part-2.csv", "train/_SUCCESS", "validation/data.csv"):
         acct.put_bytes(bucket, copy + key, acct.get_bytes(bucket, prefix + key)[0])
     _create(
@@ -839,6 +846,55 @@ def test_a_channel_the_container_does_not_know_fails_the_job(account):
     # container: src/sagemaker_algorithm_toolkit/channel_validation.py:99 (channels train,
     # validation, code: algorithm_mode/channel_validation.py:21-43)
     assert described["FailureReason"] == "ClientError: Extraneous channel found: test"
+
+
+def _role_like_execution(acct, name: str, drop: str = "", trust: dict | None = None) -> str:
+    """A new role with the execution role's trust (or `trust`) and policy minus statement
+    `drop`, made by the stack's admin: the test's own, the bootstrapped one is untouched."""
+    role = EXECUTION_ROLE.rsplit("/", 1)[1]
+    doc = lambda d: d if isinstance(d, str) else json.dumps(d)  # noqa: E731
+    got = acct.call("iam", "get_role", RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    policy = json.loads(doc(acct.call("iam", "get_role_policy", RoleName=role,
+                                      PolicyName=role)["PolicyDocument"]))  # fmt: skip
+    policy["Statement"] = [x for x in policy["Statement"] if x.get("Sid") != drop]
+    arn = acct.call("iam", "create_role", RoleName=name,
+                    AssumeRolePolicyDocument=doc(trust or got))["Role"]["Arn"]  # fmt: skip
+    acct.call("iam", "put_role_policy", RoleName=name, PolicyName=name, PolicyDocument=doc(policy))
+    return arn
+
+
+def test_a_job_reads_and_writes_as_its_role(account):
+    """SageMaker assumes the job's RoleArn to download the channels and upload the model
+    (sagemaker-roles.html); the stack judges each read and write by that role's policies,
+    the bucket's and the key's. With the execution role (infra/bootstrap.yaml) a job
+    completes (every other test here); a role without ReadBucket fails at the download, an
+    output outside the role's `tuning/*` at the upload, and a role whose trust leaves out
+    sagemaker.amazonaws.com fails with SageMaker's "unable to assume the role" (FailureReason
+    quoted in aws/sagemaker-python-sdk issue #35). Before, jobs read and wrote as nobody."""
+    acct, bucket, prefix, _ = account
+    uid = uuid.uuid4().hex[:6]
+    to_lambda = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                 "Action": "sts:AssumeRole"}  # fmt: skip
+    unread = _role_like_execution(acct, f"x-unread-{uid}", drop="ReadBucket")
+    lambda_only = _role_like_execution(
+        acct, f"x-lambda-{uid}", trust={"Version": "2012-10-17", "Statement": [to_lambda]}
+    )
+    outside = {"S3OutputPath": f"s3://{bucket}/elsewhere-{uid}/"}
+    hp = {"num_round": "3"}
+    with middleware.expecting() as log:
+        no_read = _train(account, hp, RoleArn=unread)
+        no_write = _train(account, hp, OutputDataConfig=outside)
+        no_trust = _train(account, hp, RoleArn=lambda_only)
+    assert no_read["FailureReason"].startswith("ClientError: Data download failed: AccessDenied")
+    assert f"assumed-role/x-unread-{uid}/SageMaker" in no_read["FailureReason"]
+    assert no_write["FailureReason"].startswith("ClientError: Model upload failed: AccessDenied")
+    assert no_trust["FailureReason"] == (
+        f"ClientError: SageMaker was unable to assume the role '{lambda_only}'"
+    )
+    assert [d.action for d in log.denied] == ["s3:ListBucket", "s3:PutObject"]
+    assert not acct.call("s3", "list_objects_v2", Bucket=bucket, Prefix=f"elsewhere-{uid}/").get(
+        "Contents"
+    )
 
 
 def test_the_parents_results_are_the_searchs_prior_observations(account):

@@ -31,6 +31,10 @@ from moto.sagemaker.utils import arn_formatter
 from moto.utilities.utils import get_partition
 
 from mmeops.stack import xgboost_algorithm as algorithm
+from mmeops.stack.iam import middleware as iam
+from mmeops.stack.iam import service
+from mmeops.stack.iam.actions import Call
+from mmeops.stack.iam.sessions import Session
 
 TIME_SCALE_ENV = "MMEOPS_STACK_TIME_SCALE"
 # 0.0002: a job's 105 s of SageMaker phases last 21 ms, less than its training (at 0.002
@@ -131,8 +135,41 @@ def _own_bucket(account_id: str, region: str, name: str, step: str = "Data downl
     return bucket
 
 
-def read_channel(account_id: str, region: str, channel: dict) -> list[tuple[str, bytes]]:
-    """Every object under the channel's S3 prefix (S3Prefix: a key prefix, not a folder)."""
+class AsRole:
+    """What a job does in S3 as its RoleArn, which SageMaker assumes to download the input
+    data and upload the model (sagemaker-roles.html): each read and write judged by the
+    role's policies, the bucket's and the key's, as the request would be."""
+
+    def __init__(self, session: Session, region: str):
+        self.session, self.region = session, region
+
+    @classmethod
+    def of(cls, role_arn: str, job_arn: str, region: str) -> AsRole:
+        try:
+            session = service.held(role_arn, "sagemaker.amazonaws.com", job_arn, "SageMaker")
+        except service.TrustRefused:
+            # The FailureReason SageMaker gives a job whose role it cannot assume
+            # (aws/sagemaker-python-sdk issue #35).
+            raise algorithm.ClientError(
+                f"SageMaker was unable to assume the role '{role_arn}'"
+            ) from None
+        return cls(session, region)
+
+    def check(self, step: str, operation: str, params: dict, headers: dict | None = None) -> None:
+        account = self.session.caller.account
+        call = Call("s3", operation, params, headers or {}, account, self.region)
+        refusal = iam.authorize_in_process(self.session, call)
+        if refusal is not None:
+            raise algorithm.ClientError(
+                f"{step} failed: AccessDenied: {refusal.message(self.session)}"
+            )
+
+
+def read_channel(
+    account_id: str, region: str, channel: dict, role: AsRole | None = None
+) -> list[tuple[str, bytes]]:
+    """Every object under the channel's S3 prefix (S3Prefix: a key prefix, not a folder),
+    read as `role` when given (a job; the stack's own look at a channel passes none)."""
     source = channel.get("DataSource", {}).get("S3DataSource") or {}
     if source.get("S3DataType", "S3Prefix") != "S3Prefix":
         raise algorithm.ClientError(
@@ -141,6 +178,8 @@ def read_channel(account_id: str, region: str, channel: dict) -> list[tuple[str,
     uri = source.get("S3Uri", "")
     bucket_name, prefix = _split(uri)
     bucket = _own_bucket(account_id, region, bucket_name)
+    if role is not None:
+        role.check("Data download", "ListObjectsV2", {"Bucket": bucket_name, "Prefix": prefix})
     files = [
         (name[len(prefix) :] or name, key.value)
         for name, key in sorted(bucket.keys.items())
@@ -148,12 +187,26 @@ def read_channel(account_id: str, region: str, channel: dict) -> list[tuple[str,
     ]
     if not files:
         raise algorithm.ClientError(f'No S3 objects found under S3 URL "{uri}"')
+    if role is not None:
+        for name, _ in files:
+            role.check("Data download", "GetObject", {"Bucket": bucket_name, "Key": prefix + name})
     return files
 
 
-def write_object(account_id: str, region: str, uri: str, body: bytes) -> None:
+def write_object(
+    account_id: str, region: str, uri: str, body: bytes, role: AsRole, kms_key_id: str | None
+) -> None:
+    """The model, as the job's role, encrypted with the job's KmsKeyId if it names one (else
+    the bucket's default)."""
     bucket, key = _split(uri)
     _own_bucket(account_id, region, bucket, "Model upload")
+    sse = {}
+    if kms_key_id:
+        sse = {
+            "x-amz-server-side-encryption": "aws:kms",
+            "x-amz-server-side-encryption-aws-kms-key-id": kms_key_id,
+        }
+    role.check("Model upload", "PutObject", {"Bucket": bucket, "Key": key}, sse)
     _s3(account_id, region).put_object(bucket, key, body)
 
 
@@ -264,9 +317,13 @@ class TrainingJob:
         self._check(self._phase(PHASES["Starting"]))
         if problem:
             raise algorithm.ClientError(problem)
+        role = AsRole.of(self.definition.get("RoleArn", ""), self.arn, self.region)
         self._move("Downloading", "Downloading input data")
         channels = _channels(self.definition.get("InputDataConfig", []))
-        data = {name: read_channel(self.account_id, self.region, c) for name, c in channels.items()}
+        data = {
+            name: read_channel(self.account_id, self.region, c, role)
+            for name, c in channels.items()
+        }
         self._check(self._phase(PHASES["Downloading"]))
         self._move("Training", "Training image download completed. Training in progress.")
         self.training_start_time = utcnow()
@@ -290,7 +347,8 @@ class TrainingJob:
         output = self.definition["OutputDataConfig"]["S3OutputPath"]
         uri = f"{output.rstrip('/')}/{self.training_job_name}/output/model.tar.gz"
         self._check(self._phase(PHASES["Uploading"]))
-        write_object(self.account_id, self.region, uri, trained.model_tar_gz)
+        kms = self.definition["OutputDataConfig"].get("KmsKeyId")
+        write_object(self.account_id, self.region, uri, trained.model_tar_gz, role, kms)
         with self._lock:
             self.model_uri = uri
             self.final_metrics = trained.final_metrics

@@ -258,6 +258,19 @@ def _prefix(parsed: _Parsed) -> str:
     return _PREFIX.get(name, _PREFIX.get(parsed.service, parsed.service))
 
 
+def authorize_in_process(session: Session, call: Call) -> Refusal | None:
+    """A call the stack makes in-process as a service's session (`service.held`), not over
+    HTTP: judged as the request would be, and logged, so a test sees it refused."""
+    if not _ledger.enabled:
+        return None
+    refusal = _authorize(session, actions.needs(call), call.region)
+    if refusal is None:
+        _note(None)
+        return None
+    _note(Denied(session.caller.arn, refusal.action, refusal.resource, refusal.message(session)))
+    return refusal
+
+
 def _authorize(session: Session, needs: list[Need], region: str) -> Refusal | None:
     if session.kind == "runner":
         for need in needs:

@@ -22,11 +22,8 @@ class TrustRefused(Exception):
     """The role's trust policy does not let the service assume it."""
 
 
-def assume(
-    admin: Any, role_arn: str, service: str, source_arn: str, session_name: str
-) -> dict[str, str]:
-    """The role's credentials (AccessKeyId, SecretAccessKey, SessionToken) as `service` gets
-    them for the resource `source_arn`; TrustRefused when the trust does not allow it."""
+def _judge_trust(role_arn: str, service: str, source_arn: str) -> Any:
+    """The role, if its trust lets `service` assume it for `source_arn`; else TrustRefused."""
     role = store.role_of_arn(role_arn)
     if role is None:
         raise TrustRefused(f"{role_arn} does not exist")
@@ -37,6 +34,25 @@ def assume(
     found = effects([role.assume_role_policy_document], request, resource_policy=True)
     if "Allow" not in found or "Deny" in found:
         raise TrustRefused(f"the trust policy of {role_arn} does not let {service} assume it")
+    return role
+
+
+def held(role_arn: str, service: str, source_arn: str, session_name: str) -> Session:
+    """The role's session as `service` holds it for `source_arn` (the trust judged), for work
+    the stack does in-process as that service (a training job reading its channels), whose
+    calls `middleware.authorize_in_process` judges; TrustRefused as `assume`."""
+    role = _judge_trust(role_arn, service, source_arn)
+    owner = role_arn.split(":")[4]
+    arn = f"arn:aws:sts::{owner}:assumed-role/{role.name}/{session_name}"
+    return Session("role", Caller(arn, owner, role_arn), None, False, {}, session_name)
+
+
+def assume(
+    admin: Any, role_arn: str, service: str, source_arn: str, session_name: str
+) -> dict[str, str]:
+    """The role's credentials (AccessKeyId, SecretAccessKey, SessionToken) as `service` gets
+    them for the resource `source_arn`; TrustRefused when the trust does not allow it."""
+    role = _judge_trust(role_arn, service, source_arn)
     # Minted by STS through the stack's admin, then recorded as the role's own session, which
     # the IAM middleware judges by the role's policies (an admin-minted one it would not).
     creds = admin.call("sts", "assume_role", RoleArn=role_arn, RoleSessionName=session_name)
