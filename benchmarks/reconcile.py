@@ -108,13 +108,13 @@ def pin(root: Path, versions: dict[str, int]) -> None:
 
 def register_all(training: aws.Aws, bucket: str, names: list[str], workers: int) -> None:
     artifact, sample, expected = artifact_and_sample()
-    training.put_bytes(bucket, "bench/model.tar.gz", artifact)
-    training.put_bytes(bucket, "bench/sample.csv", sample)
-    training.put_bytes(bucket, "bench/sample.json", expected)
+    training.put_bytes(bucket, "tuning/bench/model.tar.gz", artifact)
+    training.put_bytes(bucket, "evaluations/bench/sample.csv", sample)
+    training.put_bytes(bucket, "evaluations/bench/sample.json", expected)
     meta = {
         "artifact_sha256": hashlib.sha256(artifact).hexdigest(),
         "artifact_size": str(len(artifact)),
-        "sample_uri": f"s3://{bucket}/bench/sample.csv",
+        "sample_uri": f"s3://{bucket}/evaluations/bench/sample.csv",
         "image_version": "3.2-0",
     }
 
@@ -130,7 +130,7 @@ def register_all(training: aws.Aws, bucket: str, names: list[str], workers: int)
                     "Containers": [
                         {
                             "Image": "xgboost:3.2-0",
-                            "ModelDataUrl": f"s3://{bucket}/bench/model.tar.gz",
+                            "ModelDataUrl": f"s3://{bucket}/tuning/bench/model.tar.gz",
                         }
                     ],
                     "SupportedContentTypes": ["text/csv"],
@@ -206,7 +206,7 @@ def naive_sync(root: Path, names: list[str]) -> Counting:
                 "s3",
                 "copy_object",
                 Bucket=env.artifact_bucket,
-                Key=f"naive/{name}.tar.gz",
+                Key=f"{env.artifact_key_prefix}naive/{name}.tar.gz",  # where the role may write
                 CopySource={"Bucket": bucket, "Key": key},
             )
         ep = target.call("sagemaker", "describe_endpoint", EndpointName=env.endpoint.name)
