@@ -45,6 +45,7 @@ from botocore.config import Config
 from mmeops import aws
 from mmeops.artifact import pack
 from mmeops.config.repo import load_repo
+from mmeops.deploy.desired import execution_role
 from mmeops.deploy.manifest import Manifest, ManifestEntry, read_manifest, write_manifest
 from mmeops.invoker.capture import CaptureWriter
 from mmeops.invoker.front_door import FrontDoor, Settings
@@ -85,7 +86,8 @@ def make_endpoint(sandbox: aws.Aws, prefix: str, account: str) -> None:
         "sagemaker",
         "create_model",
         ModelName="bench-fd",
-        ExecutionRoleArn=f"arn:aws:iam::{account}:role/sagemaker",
+        # The account's execution role (infra/bootstrap.yaml): the endpoint reads as it.
+        ExecutionRoleArn=execution_role(load_repo(ROOT), account),
         PrimaryContainer={"Image": "xgboost", "Mode": "MultiModel", "ModelDataUrl": prefix},
     )
     sandbox.call(

@@ -20,15 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
 import numpy as np
 import xgboost as xgb
 from botocore.config import Config
 
-from mmeops import aws
 from mmeops.artifact import pack
 from mmeops.capacity import INSTANCE_TYPES, capacity
 from mmeops.config.repo import load_repo
+from mmeops.deploy.desired import execution_role
 from mmeops.stack.embedded import EmbeddedStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +48,9 @@ def main() -> int:
     with EmbeddedStack(ROOT) as stack:
         stack.apply_env()
         env = load_repo(ROOT).envs["sandbox"]
-        sandbox = aws.for_account(env.account_id, env.region, env.role_arn)
+        # The stack's admin sets the endpoint up (the deployer may create only the models
+        # its reconcile names); the runtime calls below are the bench.
+        sandbox = stack.admin(env.account_id, env.region)
         targets = [f"bench/m{i}.tar.gz" for i in range(COLD_MODELS + 1)]
         for i, target in enumerate(targets):
             sandbox.put_bytes(env.artifact_bucket, f"mme/{target}", artifact(i))
@@ -61,7 +62,8 @@ def main() -> int:
             "sagemaker",
             "create_model",
             ModelName="bench",
-            ExecutionRoleArn=f"arn:aws:iam::{env.account_id}:role/sagemaker",
+            # The account's execution role (infra/bootstrap.yaml): the endpoint reads as it.
+            ExecutionRoleArn=execution_role(load_repo(ROOT), env.account_id),
             PrimaryContainer={
                 "Image": "xgboost",
                 "Mode": "MultiModel",
@@ -89,7 +91,13 @@ def main() -> int:
             != "InService"
         ):  # the stack's endpoints pass through Creating, as AWS's do
             time.sleep(0.05)
-        runtime = boto3.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1}))
+        # As the endpoint account's operator: the local MME authorizes InvokeEndpoint.
+        runtime = sandbox.session.client(
+            "sagemaker-runtime",
+            region_name=env.region,
+            endpoint_url=stack.mme_url,
+            config=Config(retries={"max_attempts": 1}),
+        )
         row = ",".join(f"{v:.6f}" for v in np.random.default_rng(9).random(10))
 
         def invoke(target: str) -> float:

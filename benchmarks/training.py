@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import statistics
 import time
@@ -58,6 +59,20 @@ def csv(x: np.ndarray, y: np.ndarray) -> bytes:
     return out.getvalue().encode()
 
 
+def execution_role(iam) -> str:
+    """The jobs' role: SageMaker assumes it to read the channels and write the models (the
+    stack judges both), so it trusts sagemaker.amazonaws.com and may use the bucket."""
+    trust = {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+             "Action": "sts:AssumeRole"}  # fmt: skip
+    bucket = "arn:aws:s3:::benchmark-training"
+    use = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket", "s3:PutObject"],
+           "Resource": [bucket, f"{bucket}/*"]}  # fmt: skip
+    doc = lambda *s: json.dumps({"Version": "2012-10-17", "Statement": list(s)})  # noqa: E731
+    arn = iam.create_role(RoleName="sm", AssumeRolePolicyDocument=doc(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="sm", PolicyName="sm", PolicyDocument=doc(use))
+    return arn
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5000)
@@ -80,8 +95,9 @@ def main() -> None:
         aws_secret_access_key=ADMIN_SECRET_ACCESS_KEY,
         region_name=REGION,
     )
-    s3, sm = (session.client(s, endpoint_url=url) for s in ("s3", "sagemaker"))
+    s3, sm, iam = (session.client(s, endpoint_url=url) for s in ("s3", "sagemaker", "iam"))
     s3.create_bucket(Bucket="benchmark-training")
+    role_arn = execution_role(iam)
     s3.put_object(Bucket="benchmark-training", Key="data/train.csv", Body=train_csv)
     s3.put_object(Bucket="benchmark-training", Key="data/validation.csv", Body=validation_csv)
     image = tune_sagemaker.training_image(REGION, cfg.xgboost.image_version)
@@ -106,7 +122,7 @@ def main() -> None:
             request = tune_sagemaker.build_request(
                 job_name=name,
                 image=image,
-                role_arn="arn:aws:iam::123456789012:role/sm",
+                role_arn=role_arn,
                 instance_type="ml.m5.large",
                 objective_metric=cfg.tuning.objective_metric,
                 direction=cfg.tuning.direction,
