@@ -34,6 +34,7 @@ from mmeops.waiting import POLL_SCALE_ENV
 
 if TYPE_CHECKING:
     from mmeops.aws import Aws
+    from mmeops.stack.iam import service
     from mmeops.stack.mme import AccountRef, MultiModelEndpoints, Route
 
 REGION = "us-east-1"
@@ -90,7 +91,7 @@ class EmbeddedStack:
     def aws_for(self, ref: AccountRef) -> Aws:
         """AWS as the stack's administrator sees `ref`'s account (seeding, inspecting, the
         local endpoint describing its endpoints as SageMaker's control plane would; it reads
-        target models as their execution role, `execution_role_aws`): never the product's
+        target models as their execution role, `execution_role_reader`): never the product's
         roles, whose policies IAM enforcement checks (stack/iam/)."""
         return self.admin(ref.account_id, ref.region)
 
@@ -124,24 +125,20 @@ class EmbeddedStack:
         variables (apply_env), so its InvokeEndpoint reaches the local MME."""
         return _aws_of(self.lambda_credentials(account_id, env_name, region), account_id, region)
 
-    def execution_role_aws(self, route: Route) -> Aws:
-        """AWS as a model's ExecutionRoleArn, assumed by sagemaker.amazonaws.com for the model
-        (its trust judged by stack/iam/service.py): what the local endpoint downloads target
+    def execution_role_reader(self, route: Route) -> service.AsService:
+        """A model's ExecutionRoleArn as sagemaker.amazonaws.com holds it for the model (its
+        trust judged by stack/iam/service.py): what the local endpoint downloads target
         models as, so a role that may not read them fails here as on AWS. PermissionError
         when the trust refuses."""
         from mmeops.stack.iam import service
 
         try:
-            creds = service.assume(
-                self.admin(route.account_id, route.region),
-                route.execution_role_arn,
-                "sagemaker.amazonaws.com",
-                route.model_arn,
-                "SageMaker",
+            session = service.held(
+                route.execution_role_arn, "sagemaker.amazonaws.com", route.model_arn, "SageMaker"
             )
         except service.TrustRefused as e:
             raise PermissionError(str(e)) from None
-        return _aws_of(creds, route.account_id, route.region)
+        return service.AsService(session, route.region)
 
     def bootstrap(self, repo_root: str | Path) -> None:
         """Bootstrap the accounts another repository (a test world's copy) names that this
@@ -207,7 +204,7 @@ class EmbeddedStack:
             self.aws_for,
             cache_bytes=self.cache_bytes,
             recheck_seconds=None,  # moto tells us of every endpoint create, update, delete
-            as_execution_role=self.execution_role_aws,
+            as_execution_role=self.execution_role_reader,
         )
         self._exit.callback(add_endpoint_update_listener(self.endpoints.endpoint_updated))
         # InvokeEndpoint is authorized as IAM would, like every call moto answers.

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import Any, Protocol
 
 from mmeops.aws import Aws, split_s3_uri
 from mmeops.capacity import capacity, model_cost
@@ -49,6 +50,12 @@ from mmeops.stack.runtime import (
 log = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^/endpoints/([^/]+)/invocations/?$")
+
+
+class Reader(Protocol):
+    """What a fleet downloads target models through (`Aws.get_bytes`'s shape)."""
+
+    def get_bytes(self, bucket: str, key: str) -> tuple[bytes, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class Route:
     execution_role_arn: str = ""  # the model's: what the fleet reads its target models as
     model_arn: str = ""
     checked: float = field(default_factory=time.monotonic)
-    reader: Aws | None = None  # the execution role's session, once a model was loaded
+    reader: Reader | None = None  # the execution role's, once a model was loaded
 
     @property
     def cache_bound(self) -> int:
@@ -110,9 +117,9 @@ class MultiModelEndpoints:
     when its config changed; None relies on `endpoint_updated` being called instead.
     `load_seconds` is how long a model takes to load (a real XGBoost worker takes seconds);
     `wait_seconds` is how long a request waits for it before `ModelNotReadyException`.
-    `as_execution_role(route)`: AWS as the model's ExecutionRoleArn, which SageMaker assumes
-    to download target models (the embedded stack's: the role's trust and policies are
-    judged; PermissionError when the trust refuses); without it they are read as the
+    `as_execution_role(route)`: a reader as the model's ExecutionRoleArn, which SageMaker
+    assumes to download target models (the embedded stack's: the role's trust and policies
+    are judged; PermissionError when either refuses); without it they are read as the
     endpoint was found (`mmeops serve`).
     """
 
@@ -124,7 +131,7 @@ class MultiModelEndpoints:
         recheck_seconds: float | None = 5.0,
         load_seconds: float = 0.0,
         wait_seconds: float = RUNTIME_WAIT_SECONDS,
-        as_execution_role: Callable[[Route], Aws] | None = None,
+        as_execution_role: Callable[[Route], Reader] | None = None,
     ):
         self.accounts = accounts
         self._aws_for = aws_for
@@ -262,7 +269,7 @@ class MultiModelEndpoints:
                 self._loading.pop(key, None)  # a failed load is tried again by the next call
             load.done.set()
 
-    def _reader(self, route: Route) -> Aws:
+    def _reader(self, route: Route) -> Reader:
         if self._as_execution_role is None:
             return route.aws
         if route.reader is None:
@@ -276,7 +283,7 @@ class MultiModelEndpoints:
             return self._reader(route).get_bytes(route.bucket, key)[0]
         except NotFound:
             return None
-        except PermissionError:  # the role's trust does not let SageMaker assume it
+        except PermissionError:  # the role's trust or its policies refuse SageMaker
             return None
         except AwsError as e:
             if e.code in ("AccessDenied", "AccessDeniedException"):

@@ -62,3 +62,32 @@ def assume(
     caller = Caller(arn, owner, role_arn)
     sessions.record(creds["AccessKeyId"], Session("role", caller, None, False, {}, session_name))
     return {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+
+
+class AsService:
+    """A role as a service holds it (`held`), reading S3 in-process: each read judged by the
+    role's, the bucket's and the key's policies as the request would be, then served from
+    the embedded S3 itself (no STS call, no client: the local endpoint reads every model of
+    every endpoint this way). `get_bytes` as `mmeops.aws.Aws`'s: PermissionError when
+    refused, NotFound when absent."""
+
+    def __init__(self, session: Session, region: str):
+        self.session, self.region = session, region
+
+    def get_bytes(self, bucket: str, key: str) -> tuple[bytes, dict]:
+        from mmeops.errors import NotFound
+        from mmeops.stack.iam import middleware
+        from mmeops.stack.iam.actions import Call
+
+        call = Call("s3", "GetObject", {"Bucket": bucket, "Key": key}, {},
+                    self.session.caller.account, self.region)  # fmt: skip
+        refusal = middleware.authorize_in_process(self.session, call)
+        if refusal is not None:
+            raise PermissionError(refusal.message(self.session))
+        from moto.s3.models import FakeDeleteMarker
+
+        found = store.bucket(bucket)
+        obj = found[1].keys.get(key) if found is not None else None
+        if obj is None or isinstance(obj, FakeDeleteMarker):
+            raise NotFound("GetObject", "NoSuchKey", f"{key} is not in {bucket}")
+        return obj.value, {}
