@@ -87,7 +87,7 @@ def start_front_door(root, env: str, servers: list):
         if door.capture is not None:
             door.capture.flush()
 
-    return FrontDoorHandle(server.start(), flush)
+    return FrontDoorHandle(server.start(), flush, server.stop)
 
 
 def _as_its_lambda(repo, env: str):

@@ -26,10 +26,12 @@ REQUESTS = 200
 
 @dataclass(frozen=True)
 class FrontDoorHandle:
-    """What the CLI gives the demo: the front door's URL and a way to write out its capture."""
+    """What the CLI gives the demo: the front door's URL, a way to write out its capture, and
+    a way to stop it (while the stack it writes to still runs)."""
 
     url: str
     flush: Callable[[], None]
+    stop: Callable[[], None]
 
 
 class _Client:
@@ -89,40 +91,42 @@ def run(
     reconcile("prod")
 
     door = start_front_door(root, "prod")
-    say(f"  the front door of prod answers at {door.url}")
-    client = _Client(door.url)
-    seen, key = _traffic(client, samples, models)
-    for model, counts in seen.items():
-        say(f"  {model}: " + ", ".join(f"{n} answered by {k}" for k, n in sorted(counts.items())))
-    canary_share = seen[canary_model].get("canary v2", 0) / REQUESTS
-    check(0.03 <= canary_share <= 0.2, f"the canary took {canary_share:.0%}, not about 10%")
-    shadowed = seen[shadow_model]
-    check(list(shadowed) == ["champion v1"], f"the shadow answered a client: {shadowed}")
-    door.flush()
+    try:
+        say(f"  the front door of prod answers at {door.url}")
+        client = _Client(door.url)
+        seen, key = _traffic(client, samples, models)
+        for model, counts in seen.items():
+            answered = (f"{n} answered by {k}" for k, n in sorted(counts.items()))
+            say(f"  {model}: " + ", ".join(answered))
+        canary_share = seen[canary_model].get("canary v2", 0) / REQUESTS
+        check(0.03 <= canary_share <= 0.2, f"the canary took {canary_share:.0%}, not about 10%")
+        shadowed = seen[shadow_model]
+        check(list(shadowed) == ["champion v1"], f"the shadow answered a client: {shadowed}")
+        door.flush()
 
-    report = canary_report(load_repo(root), "prod", canary_model, min_requests=10)
-    for c in report.comparisons:
-        say(f"  mmeops canary prod {canary_model}: {c.role} v{c.version}: {c.verdict}")
-        for x in c.checks:
-            say(f"    {x.name}: {x.verdict}: {x.detail}")
-    shadow = canary_report(load_repo(root), "prod", shadow_model, min_requests=10)
-    check(
-        shadow.comparisons[0].requests[0] == REQUESTS,
-        f"the shadow's capture holds {shadow.comparisons[0].requests[0]} of {REQUESTS} requests",
-    )
-    say(f"  mmeops canary prod {shadow_model}: shadow v2 on all {REQUESTS} requests: "
-        f"{shadow.verdict}")  # fmt: skip
+        report = canary_report(load_repo(root), "prod", canary_model, min_requests=10)
+        for c in report.comparisons:
+            say(f"  mmeops canary prod {canary_model}: {c.role} v{c.version}: {c.verdict}")
+            for x in c.checks:
+                say(f"    {x.name}: {x.verdict}: {x.detail}")
+        shadow = canary_report(load_repo(root), "prod", shadow_model, min_requests=10)
+        held = shadow.comparisons[0].requests[0]
+        check(held == REQUESTS, f"the shadow's capture holds {held} of {REQUESTS} requests")
+        say(f"  mmeops canary prod {shadow_model}: shadow v2 on all {REQUESTS} requests: "
+            f"{shadow.verdict}")  # fmt: skip
 
-    promote(load_repo(root), canary_model, 2, "prod")  # ends the canary: v2 is the champion
-    commit(f"prod: promote {canary_model} v2 (the canary)")
-    reconcile("prod")
-    _served_within(client, samples[canary_model], canary_model, key, "champion v2", check)
-    say(f"  promoted: every key gets {canary_model} v2 within seconds of the manifest write")
+        promote(load_repo(root), canary_model, 2, "prod")  # ends the canary: v2 is the champion
+        commit(f"prod: promote {canary_model} v2 (the canary)")
+        reconcile("prod")
+        _served_within(client, samples[canary_model], canary_model, key, "champion v2", check)
+        say(f"  promoted: every key gets {canary_model} v2 within seconds of the manifest write")
 
-    revert()
-    reconcile("prod")
-    _served_within(client, samples[canary_model], canary_model, key, "champion v1", check)
-    say("  reverted: v1 is the champion again, v2 back to a 10% canary")
+        revert()
+        reconcile("prod")
+        _served_within(client, samples[canary_model], canary_model, key, "champion v1", check)
+        say("  reverted: v1 is the champion again, v2 back to a 10% canary")
+    finally:
+        door.stop()  # its last capture written while the stack still runs
 
 
 def _served_within(client: _Client, sample: bytes, model: str, key: str, want: str, check):
