@@ -6,6 +6,7 @@ fails, start/stop from the caller. Each gives an `App`: (method, path, headers, 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable, Iterable
 from email.message import Message
@@ -70,6 +71,10 @@ def serving(
     return Server(address, Handler)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends serving as Ctrl-C does
+
+
 class Background:
     """`start()` serves on a daemon thread and returns the base URL; `serve_forever()` serves
     on the caller's; `stop()` ends either."""
@@ -95,12 +100,19 @@ class Background:
         self._httpd.serve_forever()
 
     def serve_until_interrupted(self) -> None:
-        """The foreground commands (`mmeops serve`, `mmeops invoker`): until Ctrl-C."""
+        """The foreground commands (`mmeops serve`, `mmeops invoker`): until Ctrl-C or SIGTERM
+        (what `mmeops stack down`, docker stop and systemd send), then `stop()`, so that what
+        the server holds (a front door's capture) is written out either way."""
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             self._httpd.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             self.stop()
 
     def stop(self) -> None:

@@ -14,7 +14,12 @@ import contextlib
 import dataclasses
 import http.client
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -387,6 +392,43 @@ def test_the_front_door_invokes_and_captures_as_its_lambda_role(deployed):
     bodies = [admin.get_bytes(e.artifact_bucket, k)[0] for k in keys]
     records = [json.loads(x) for body in bodies for x in body.splitlines()]
     assert answer["inference_id"] in {r["eventMetadata"]["inferenceId"] for r in records}
+
+
+def test_mmeops_invoker_stopped_by_sigterm_writes_its_capture(deployed, stack):
+    """`mmeops invoker ENV` is stopped with SIGTERM by `mmeops stack down` and by service
+    managers (docker stop, systemd): it writes out what it buffered for capture first, as on
+    Ctrl-C, instead of losing up to 5 s of records. Run as `stack up` runs it: a process of
+    its own, under the credentials the stack issued its Lambda role."""
+    world, m, v1 = deployed
+    e = world.env("sandbox")
+    creds = EmbeddedStack.current.lambda_credentials(e.account_id, "sandbox", e.region)
+    env = {**os.environ, **stack.env, "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+           "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+           "AWS_SESSION_TOKEN": creds["SessionToken"]}  # fmt: skip
+    with captured(world, m):
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mmeops"), "--repo", str(world.root),
+             "invoker", "sandbox", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
+        try:
+            url = re.search(r" on (http://\S+)", proc.stdout.readline()).group(1)
+            host, port = url.removeprefix("http://").split(":")
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            conn.request("POST", f"/models/{m}/invocations", b"0.5,-1,2",
+                         {"Content-Type": "text/csv"})  # fmt: skip
+            answer = json.loads(conn.getresponse().read())
+            conn.close()
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, out
+    admin = EmbeddedStack.current.admin(e.account_id)
+    keys = [o.key for o in admin.list_objects(e.artifact_bucket, f"capture/sandbox/{m}/v{v1}/")]
+    bodies = [admin.get_bytes(e.artifact_bucket, k)[0] for k in keys]
+    ids = {json.loads(x)["eventMetadata"]["inferenceId"] for b in bodies for x in b.splitlines()}
+    assert answer["inference_id"] in ids
 
 
 def test_without_its_capture_statement_the_role_cannot_capture(deployed):
