@@ -79,10 +79,16 @@ def create_multi_model(
     )
 
 
+_UIDS: set[str] = set()  # the uids isolate() gave out in this process
+
+
 def isolate(root: Path, tag: str) -> str:
     """Give the repo copy's environments their own accounts, artifact prefixes and endpoint
     names on the shared stack (`<tag><uid>/`, `mme-<env>-<uid>`); returns the uid."""
     uid = uuid.uuid4().hex[:6]
+    while uid in _UIDS:  # two worlds on one account: the second's prefix is never granted
+        uid = uuid.uuid4().hex[:6]
+    _UIDS.add(uid)
     for path in (root / "environments").glob("*.yaml"):
         text = path.read_text()
         text = re.sub(r"(artifact_prefix: s3://[^/]+/)mme/", rf"\g<1>{tag}{uid}/", text)
@@ -100,7 +106,10 @@ def fresh_accounts(root: Path, uid: str) -> None:
         text = path.read_text()
         account = re.search(r'^account_id: "?([0-9]{12})', text, re.M)
         if account is not None:  # a fresh account: the digits of the uid, never a real one
-            fresh = "9" + str(int(uid, 16) % 10**5).zfill(5) + account.group(1)[:6]
+            # All of a 6-hex uid's value (8 digits): taken modulo 10**5 it gave two worlds of
+            # one session the same account about once in 20 runs, and the second world's
+            # roles never granted its prefix (AccessDenied on its manifest).
+            fresh = "9" + str(int(uid, 16)).zfill(8)[-8:] + account.group(1)[:3]
             path.write_text(text.replace(account.group(1), fresh))
     from mmeops.stack.embedded import EmbeddedStack
 

@@ -53,6 +53,11 @@ FILE_NAMES = [n for n in BAD_NAMES if "/" not in n and n not in ("", "..")]
 PLACES = ("models/", "environments/", "mmeops.yaml")
 
 
+# The slow tier (make test-slow; CI runs it): every command refusing bad names, one process
+# per command.
+pytestmark = pytest.mark.slow
+
+
 def ids(names: list[str]) -> list[str]:
     return [json.dumps(n, ensure_ascii=True) for n in names]
 

@@ -4,11 +4,15 @@ metadata is not a whole number, read by plan and check."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 from test_reconcile import World, add_model
 
 from helpers import isolate
 from mmeops.cli import main
+
+# The slow tier (make test-slow; CI runs it): packages and manifests with bad metadata.
+pytestmark = pytest.mark.slow
 
 
 def run(root, *args: str):

@@ -32,6 +32,9 @@ from mmeops.config.repo import load_repo
 from mmeops.deploy.reconcile import reconcile
 from mmeops.errors import LeaseHeld
 
+# The slow tier (make test-slow; CI runs it): an apply killed and re-run.
+pytestmark = pytest.mark.slow
+
 # Children fork from a server that imported mmeops once: a crash point costs a fork, not a
 # Python start-up. Each runs `mmeops ARGS` and SIGKILLs itself before mutating call k+1.
 FORKS = multiprocessing.get_context("forkserver")

@@ -29,6 +29,10 @@ from mmeops.deploy.planner import EnsureEndpoint
 from mmeops.errors import AwsError
 from mmeops.stack import endpoints
 
+# The slow tier (make test-slow; CI runs it): endpoint lifecycle faults (failed creations,
+# rolled-back updates, applies that find the endpoint updating).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def world(stack, repo_copy: Path, monkeypatch) -> World:

@@ -12,9 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 from test_reconcile import World, deploy_one, world  # noqa: F401
 
 from mmeops.aws import split_s3_uri
+
+# The slow tier (make test-slow; CI runs it): repairs from every endpoint state.
+pytestmark = pytest.mark.slow
 
 
 def test_a_wrong_sha256_in_the_manifest_is_repaired_by_one_apply(world: World) -> None:  # noqa: F811

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_reconcile import World, add_model, isolate
 
 from mmeops.config.repo import load_repo
@@ -14,6 +15,10 @@ from mmeops.stack.iam import middleware
 from mmeops.tune.run import tune
 
 DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+
+
+# The slow tier (make test-slow; CI runs it): `mmeops routes` end to end.
+pytestmark = pytest.mark.slow
 
 
 def write_manifest(world: World, body: dict) -> None:

@@ -18,6 +18,10 @@ CHAMPION_KEYS = ["target_model", "version", "package_arn", "sha256", "size", "fe
                  "feature_count"]  # fmt: skip
 
 
+# The slow tier (make test-slow; CI runs it): canary and shadow routing through a front door.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def split(stack, tmp_path_factory):
     """v1 champion, v2 canary at 50%, v3 shadow mirroring every request, capture of all, in a

@@ -33,6 +33,10 @@ from mmeops.stack.moto_server import add_endpoint_update_listener
 VARIANT = "AllTraffic"
 
 
+# The slow tier (make test-slow; CI runs it): the stack's endpoint lifecycles against AWS's.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def slow(monkeypatch) -> None:
     """Transitions long enough to be seen between two calls on a busy machine."""
