@@ -123,7 +123,18 @@ class EmbeddedStack:
     def lambda_aws(self, account_id: str, env_name: str, region: str = REGION) -> Aws:
         """AWS as the front door's role (`lambda_credentials`), through this process's endpoint
         variables (apply_env), so its InvokeEndpoint reaches the local MME."""
-        return _aws_of(self.lambda_credentials(account_id, env_name, region), account_id, region)
+        import boto3
+
+        from mmeops.aws import Aws, botocore_session
+
+        creds = self.lambda_credentials(account_id, env_name, region)
+        session = boto3.Session(
+            botocore_session=botocore_session(),
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        return Aws(session, region, account_id)
 
     def execution_role_reader(self, route: Route) -> service.AsService:
         """A model's ExecutionRoleArn as sagemaker.amazonaws.com holds it for the model (its
@@ -405,18 +416,3 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, required=True)
     args = parser.parse_args(argv)
     run_until_signalled(args.repo.resolve(), args.state)
-
-
-def _aws_of(creds: dict, account_id: str, region: str) -> Aws:
-    """AWS with a session's credentials, through this process's endpoint variables."""
-    import boto3
-
-    from mmeops.aws import Aws, botocore_session
-
-    session = boto3.Session(
-        botocore_session=botocore_session(),
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-    return Aws(session, region, account_id)

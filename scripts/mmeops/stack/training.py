@@ -31,10 +31,7 @@ from moto.sagemaker.utils import arn_formatter
 from moto.utilities.utils import get_partition
 
 from mmeops.stack import xgboost_algorithm as algorithm
-from mmeops.stack.iam import middleware as iam
 from mmeops.stack.iam import service
-from mmeops.stack.iam.actions import Call
-from mmeops.stack.iam.sessions import Session
 
 TIME_SCALE_ENV = "MMEOPS_STACK_TIME_SCALE"
 # 0.0002: a job's 105 s of SageMaker phases last 21 ms, less than its training (at 0.002
@@ -135,13 +132,10 @@ def _own_bucket(account_id: str, region: str, name: str, step: str = "Data downl
     return bucket
 
 
-class AsRole:
+class AsRole(service.AsService):
     """What a job does in S3 as its RoleArn, which SageMaker assumes to download the input
-    data and upload the model (sagemaker-roles.html): each read and write judged by the
-    role's policies, the bucket's and the key's, as the request would be."""
-
-    def __init__(self, session: Session, region: str):
-        self.session, self.region = session, region
+    data and upload the model (sagemaker-roles.html): each read and write judged as the
+    request would be, a refusal failing the job at its `step`."""
 
     @classmethod
     def of(cls, role_arn: str, job_arn: str, region: str) -> AsRole:
@@ -156,13 +150,9 @@ class AsRole:
         return cls(session, region)
 
     def check(self, step: str, operation: str, params: dict, headers: dict | None = None) -> None:
-        account = self.session.caller.account
-        call = Call("s3", operation, params, headers or {}, account, self.region)
-        refusal = iam.authorize_in_process(self.session, call)
-        if refusal is not None:
-            raise algorithm.ClientError(
-                f"{step} failed: AccessDenied: {refusal.message(self.session)}"
-            )
+        why = self.refusal(operation, params, headers)
+        if why is not None:
+            raise algorithm.ClientError(f"{step} failed: AccessDenied: {why}")
 
 
 def read_channel(

@@ -65,25 +65,31 @@ def assume(
 
 
 class AsService:
-    """A role as a service holds it (`held`), reading S3 in-process: each read judged by the
-    role's, the bucket's and the key's policies as the request would be, then served from
-    the embedded S3 itself (no STS call, no client: the local endpoint reads every model of
-    every endpoint this way). `get_bytes` as `mmeops.aws.Aws`'s: PermissionError when
-    refused, NotFound when absent."""
+    """A role as a service holds it (`held`), working in S3 in-process: each call judged by
+    the role's, the bucket's and the key's policies as the request would be (`refusal`).
+    `get_bytes` (the local endpoint reads every model of every endpoint this way, with no
+    STS call and no client) then serves the object from the embedded S3 itself, as
+    `mmeops.aws.Aws`'s does: PermissionError when refused, NotFound when absent."""
 
     def __init__(self, session: Session, region: str):
         self.session, self.region = session, region
 
-    def get_bytes(self, bucket: str, key: str) -> tuple[bytes, dict]:
-        from mmeops.errors import NotFound
+    def refusal(self, operation: str, params: dict, headers: dict | None = None) -> str | None:
+        """Why the S3 `operation` would be refused to this session, or None if allowed."""
         from mmeops.stack.iam import middleware
         from mmeops.stack.iam.actions import Call
 
-        call = Call("s3", "GetObject", {"Bucket": bucket, "Key": key}, {},
-                    self.session.caller.account, self.region)  # fmt: skip
-        refusal = middleware.authorize_in_process(self.session, call)
-        if refusal is not None:
-            raise PermissionError(refusal.message(self.session))
+        account = self.session.caller.account
+        call = Call("s3", operation, params, headers or {}, account, self.region)
+        refused = middleware.authorize_in_process(self.session, call)
+        return None if refused is None else refused.message(self.session)
+
+    def get_bytes(self, bucket: str, key: str) -> tuple[bytes, dict]:
+        from mmeops.errors import NotFound
+
+        why = self.refusal("GetObject", {"Bucket": bucket, "Key": key})
+        if why is not None:
+            raise PermissionError(why)
         from moto.s3.models import FakeDeleteMarker
 
         found = store.bucket(bucket)
