@@ -185,6 +185,11 @@ def test_lines_longer_than_the_read_buffer(tmp_path, monkeypatch):
         ("1e+30", False, True),
         ("1e-300", False, False),
         ("-12345678901234567", False, False),
+        # a numeric prints every digit: 39 in a row may be beyond float32's 3.4e38
+        ("1" + "0" * 37, False, False),
+        ("34" + "0" * 37, False, True),
+        ("-1" + "0" * 40, False, True),
+        ("0." + "0" * 38 + "1", False, True),  # harmless: the warehouse says so (test_values)
         ("", False, False),  # NULL: written nan, which is not odd
         ("2", True, True),  # as the label of a binary model
         ("1.0", True, True),
@@ -204,6 +209,23 @@ def test_the_odd_value_flag_is_scan_odd_on_copys_text(
             "validation": 0.2, "test": 0.2, "seed": 1, "binary": binary}  # fmt: skip
     got = split(tmp_path, cut(as_csv(rows), seed=2), spec, pure, monkeypatch)
     assert got["result"]["odd_values"] is odd
+
+
+@pytest.mark.parametrize("row", [17, 39], ids=["middle", "last"])
+def test_a_long_run_of_digits_is_odd_wherever_it_falls(tmp_path, monkeypatch, row):
+    """The C loop looks for 39 digits in a row 16 bytes at a time, then in the bytes left:
+    a padding field of 1 to 33 bytes puts the run at every offset in a block, and the last
+    row puts it in the bytes left; 38 digits are never odd."""
+    spec = {"plain": True, "ncols": 3, "target": 0, "features": [1, 2], "mode": "time",
+            "validation": 0.2, "test": 0.2, "seed": 1, "binary": False}  # fmt: skip
+    for pad in range(1, 34):
+        for digits, odd in ((38, False), (39, True)):
+            rows = [["0", "0.5", "1e-5"] for _ in range(40)]
+            rows[row][1:] = ["1" * pad, "9" * digits]
+            tmp = tmp_path / f"{pad}-{digits}"
+            tmp.mkdir()
+            got = split(tmp, cut(as_csv(rows), seed=2), spec, False, monkeypatch)
+            assert got["result"]["odd_values"] is odd, (pad, digits)
 
 
 @pytest.mark.parametrize(

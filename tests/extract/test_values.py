@@ -143,3 +143,25 @@ def test_too_few_rows_says_how_many_the_window_and_the_table_hold(schema, repo_c
     assert "only 2 rows in the window 2025-01-19 to 2025-01-21" in line
     assert "(without the window the query returns 21)" in line
     assert uploaded(repo_copy, model) == []
+
+
+@pytest.mark.parametrize(
+    ("odd_z", "shown"),
+    [
+        # A numeric prints every digit, no exponent (PostgreSQL docs, "Arbitrary Precision
+        # Numbers"): 41 digits, only digits, yet beyond float32's 3.4e38.
+        ("1e40", "1" + "0" * 40),
+        ("-3.5e38", "-35" + "0" * 37),
+    ],
+)
+def test_a_numeric_beyond_float32_written_in_digits_alone_stops_the_extract(
+    schema, repo_copy, odd_z, shown
+):
+    table = table_with(f"t_{secrets.token_hex(3)}")
+    sql(f"UPDATE {table} SET z = {odd_z} WHERE day = '2025-01-15' AND x = 1")
+    model = add_model(repo_copy, table)
+    result = extract(repo_copy, model)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert f"feature column 'z' holds {shown}, outside float32's finite range" in line
+    assert uploaded(repo_copy, model) == []

@@ -14,8 +14,9 @@
  *       line is left (`consumed` stops before it). `missing` counts lines whose first
  *       selected field (the target) is empty: NULL. An empty feature is written `nan`
  *       (split.missing_as_nan says why). `odd` is 1 when a selected field holds a byte
- *       outside scan.CLEAN, or, with `binary`, a target other than 0 or 1 (scan.odd's
- *       test, made here on the output while it is in cache rather than by Python).
+ *       outside scan.CLEAN or 39 digits in a row (scan.LONG), or, with `binary`, a
+ *       target other than 0 or 1 (scan.odd's test, made here on the output while it is
+ *       in cache rather than by Python).
  *   route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)
  *       the first len(labels) lines, each to the output labels[i] (0, 1 or 2) names.
  *   copy_out(libpq, pgconn, sql, fd, chunk, on_chunk) -> (status, rows, sqlstate, message,
@@ -40,6 +41,29 @@
  * fields themselves. */
 typedef signed char s8x16 __attribute__((vector_size(16)));
 
+/* A numeric prints all its digits (no exponent): 39 digits in a row may be 10^38 or more,
+ * beyond float32's 3.4e38 (scan.LONG; PostgreSQL prints no leading zeros). Every run that
+ * long holds a whole aligned 16-byte block of digits: one that reaches the last partial
+ * block (under 16 bytes) holds at least 24 digits before it, so the block before it. */
+#define LONG_RUN 39
+
+static int
+is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The run of digits around p[from, to) (all digits) is LONG_RUN or longer. */
+static int
+long_run(const unsigned char *p, Py_ssize_t n, Py_ssize_t from, Py_ssize_t to)
+{
+    while (from > 0 && is_digit(p[from - 1]))
+        from--;
+    while (to < n && is_digit(p[to]))
+        to++;
+    return to - from >= LONG_RUN;
+}
+
 static int
 unclean(const unsigned char *p, Py_ssize_t n)
 {
@@ -50,8 +74,13 @@ unclean(const unsigned char *p, Py_ssize_t n)
     for (; i + 16 <= n; i += 16) {
         s8x16 c;
         memcpy(&c, p + i, 16);
-        bad |= ~(((c >= '0') & (c <= '9')) | (c == '.') | (c == ',') | (c == '-') |
-                 (c == 'e') | (c == 'n') | (c == 'a') | (c == '\n'));
+        s8x16 digit = (c >= '0') & (c <= '9');
+        bad |= ~(digit | (c == '.') | (c == ',') | (c == '-') | (c == 'e') | (c == 'n') |
+                 (c == 'a') | (c == '\n'));
+        long long all[2];
+        memcpy(all, &digit, 16);
+        if ((all[0] & all[1]) == -1 && long_run(p, n, i, i + 16))
+            return 1;
     }
     long long lanes[2];
     memcpy(lanes, &bad, 16);
@@ -59,8 +88,8 @@ unclean(const unsigned char *p, Py_ssize_t n)
         return 1;
     for (; i < n; i++) {
         unsigned char c = p[i];
-        if (!((c >= '0' && c <= '9') || c == '.' || c == ',' || c == '-' || c == 'e' ||
-              c == 'n' || c == 'a' || c == '\n'))
+        if (!(is_digit(c) || c == '.' || c == ',' || c == '-' || c == 'e' || c == 'n' ||
+              c == 'a' || c == '\n'))
             return 1;
     }
     return 0;
