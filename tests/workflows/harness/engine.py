@@ -219,6 +219,10 @@ class World:
         git(self.origin, "config", "uploadpack.allowAnySHA1InWant", "true")
         git(self.origin, "add", "-A")
         git(self.origin, "commit", "-q", "-m", "initial")
+        # Packed once: every job's checkout (a depth-1 fetch) then copies packed objects
+        # instead of recompressing some 450 loose ones (0.5 s of CPU, 1 s of a job's wall
+        # time on a loaded machine; 0.1 s packed). Storage only: the history is the same.
+        git(self.origin, "repack", "-adq", "--window=0")
 
     def sha(self, ref: str = "HEAD") -> str:
         return git(self.origin, "rev-parse", ref)
