@@ -14,6 +14,8 @@ from harness.engine import ACT, prebuild
 def pytest_collection_finish(session) -> None:
     """When the session will run a scenario through act, start building the package its jobs
     install now (harness/engine.py: prebuild), beside the tests that come first."""
+    if session.config.option.collectonly:
+        return
     if any({"world", "reading_world"} & set(getattr(i, "fixturenames", ())) for i in session.items):
         prebuild()
 
