@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 from harness import World
-from harness.engine import ACT
+from harness.engine import ACT, prebuild
+
+
+def pytest_collection_finish(session) -> None:
+    """When the session will run a scenario through act, start building the package its jobs
+    install now (harness/engine.py: prebuild), beside the tests that come first."""
+    if session.config.option.collectonly:
+        return
+    if any({"world", "reading_world"} & set(getattr(i, "fixturenames", ())) for i in session.items):
+        prebuild()
 
 
 def _world(root: Path, stack, template: Path | None = None) -> World:

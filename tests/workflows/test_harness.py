@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 from harness import rewrite
-from harness.engine import HARNESS, Run
+from harness.engine import HARNESS, ROOT, Run
 from harness.limits import LimitExceeded, check
 
 
@@ -109,6 +110,20 @@ def test_self_uses_becomes_the_repository_at_the_commit_and_nothing_else_changes
         f"steps:\n  - uses: acme/mmeops/actions/setup@{'f' * 40}\n"
         "  - uses: actions/checkout@abc # v1\n"
     )
+
+
+def test_the_rewrite_keeps_every_self_uses_line_so_the_commit_can_go_in_after_it():
+    """rewrite_tree rewrites a workflow before `self_uses` names the run's commit in it (the
+    rewrite is cached by text, and the commit differs per run): the same result only while the
+    rewrite leaves each `uses: $/...` as it found it (unquoted, in order). On every workflow."""
+    self_uses = re.compile(r"\buses:\s*(\$/\S+)")
+    seen = 0
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        text = path.read_text()
+        lines = self_uses.findall(text)
+        assert self_uses.findall(rewrite.rewrite_workflow(text)) == lines, path.name
+        seen += len(lines)
+    assert seen, "no workflow uses $/ any more: the check above checks nothing"
 
 
 def test_a_job_in_an_environment_reads_its_vars_and_has_an_oidc_token_only_if_granted():

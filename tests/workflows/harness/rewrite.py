@@ -30,6 +30,7 @@ the workflows as GitHub would. Each change exists because act lacks something Gi
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from pathlib import Path
@@ -157,7 +158,11 @@ def _unless_denied(step: dict) -> dict:
     return step
 
 
+@functools.cache
 def rewrite_workflow(text: str) -> str:
+    """The workflow with the harness's steps and variables (a YAML round trip of about 0.2 s
+    per file, so cached by text: most runs of a session rewrite the same files). Applied
+    before `self_uses`, which puts each run's commit into the text."""
     y = _yaml()
     wf = y.load(text)
     for job in (wf.get("jobs") or {}).values():
@@ -190,7 +195,7 @@ def install_from_session_build(text: str) -> str:
 def rewrite_tree(root: Path, repository: str, sha: str) -> None:
     """Apply every rewrite to the engine copy at `root` (never to the test's repository)."""
     for path in sorted((root / ".github" / "workflows").glob("*.yml")):
-        path.write_text(rewrite_workflow(self_uses(path.read_text(), repository, sha)))
+        path.write_text(self_uses(rewrite_workflow(path.read_text()), repository, sha))
     for path in sorted((root / "actions").glob("*/action.yml")):
         text = self_uses(path.read_text(), repository, sha)
         if path.parent.name == "setup":

@@ -61,9 +61,10 @@ def checkout() -> None:
     put("GITHUB_OUTPUT", ref=os.environ.get("GITHUB_REF", ""), commit=sha)
 
 
-def _job_venv() -> Path:
+def _job_venv() -> tuple[Path, str]:
     """A virtualenv for this job only (parallel jobs each install mmeops, as on their own
-    runners), with a .pth to the test venv's packages so only mmeops is built."""
+    runners), with a .pth to the test venv's packages so only mmeops is built; and the
+    version of its Python (asked of it, in the same process that tells its site-packages)."""
     import sysconfig
     import tempfile
 
@@ -71,29 +72,28 @@ def _job_venv() -> Path:
     root.mkdir(exist_ok=True)
     venv = Path(tempfile.mkdtemp(prefix=os.environ.get("GITHUB_JOB", "job") + "-", dir=root))
     subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    site, have = (
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                "import sys, sysconfig; print(sysconfig.get_paths()['purelib']); "
+                "print('%d.%d.%d' % sys.version_info[:3])",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
     Path(site, "mmeops_harness.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return venv
+    return venv, have
 
 
 def setup_python() -> None:
-    venv = _job_venv()
+    venv, have = _job_venv()
     python = venv / "bin" / "python"
-    have = subprocess.run(
-        [str(python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
     want = inp("python-version")
     if want and not (have == want or have.startswith(want + ".")):
         fail(f"Version {want} was not found in the local cache (the runner has {have})")
