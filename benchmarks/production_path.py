@@ -144,16 +144,16 @@ class Run:
 
 def warm_imports() -> None:
     """Pay every import and one-time cache before anything is timed: the first backend run
-    would otherwise pay them for both (xgboost, optuna, the SDK's image URIs, the stack's
+    would otherwise pay them for both (xgboost, optuna, the image URIs' data, the stack's
     training emulation)."""
     import optuna  # noqa: F401
     import xgboost  # noqa: F401
 
-    from mmeops.deploy.endpoint import image_uri
+    from mmeops.images import xgboost_image
     from mmeops.stack import training, tuning  # noqa: F401
     from mmeops.tune import local, sagemaker  # noqa: F401
 
-    image_uri("us-east-1", "3.2-0")
+    xgboost_image("us-east-1", "3.2-0")
 
 
 def median_of(runs: list[Run], stage: str) -> float:

@@ -32,6 +32,7 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from mmeops.config.repo import load_repo  # noqa: E402
+from mmeops.images import xgboost_image  # noqa: E402
 
 # The stack's admin: the runner's own keys may only assume roles (stack/iam).
 from mmeops.stack.iam.sessions import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY  # noqa: E402
@@ -100,7 +101,7 @@ def main() -> None:
     role_arn = execution_role(iam)
     s3.put_object(Bucket="benchmark-training", Key="data/train.csv", Body=train_csv)
     s3.put_object(Bucket="benchmark-training", Key="data/validation.csv", Body=validation_csv)
-    image = tune_sagemaker.training_image(REGION, cfg.xgboost.image_version)
+    image = xgboost_image(REGION, cfg.xgboost.image_version)
 
     stack_s, local_s = [], []
     try:

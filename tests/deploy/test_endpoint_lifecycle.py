@@ -24,9 +24,10 @@ from test_reconcile import AUTOSCALING, SHA, World, add_model, isolate, live_sca
 
 from helpers import settle_endpoint
 from mmeops.deploy.desired import load_desired
-from mmeops.deploy.endpoint import EndpointOps, image_uri
+from mmeops.deploy.endpoint import EndpointOps
 from mmeops.deploy.planner import EnsureEndpoint
 from mmeops.errors import AwsError
+from mmeops.images import xgboost_image
 from mmeops.stack import endpoints
 
 # The slow tier (make test-slow; CI runs it): endpoint lifecycle faults (failed creations,
@@ -58,7 +59,7 @@ def test_waiting_polls_soon_backs_off_and_keeps_its_deadline(world: World, monke
     # The stack creates an endpoint in DELAY_SECONDS (0.1 s): a wait that starts with a short
     # poll sees it InService well within a second or two, not after a 15-second first sleep.
     ops = _ops(world)
-    image_uri(ops.desired.region, ops.desired.image_version)  # its import is not the wait
+    xgboost_image(ops.desired.region, ops.desired.image_version)  # its look-up is not the wait
     started = time.monotonic()
     _ensure(ops)
     assert time.monotonic() - started < 5

@@ -8,7 +8,7 @@ import pytest
 from test_reconcile import World, deploy_one, world  # noqa: F401
 
 from helpers import settle_endpoint
-from mmeops.deploy.endpoint import image_uri
+from mmeops.images import xgboost_image
 
 # The slow tier (make test-slow; CI runs it):
 # fault scenarios: endpoints broken under the product, repaired by apply.
@@ -54,7 +54,7 @@ def test_an_endpoint_repointed_to_another_prefix_is_drift_and_apply_repairs_it(
         ModelName=rogue,
         ExecutionRoleArn=f"arn:aws:iam::{e.account_id}:role/someone",
         PrimaryContainer={
-            "Image": image_uri(e.region, "3.2-0"),
+            "Image": xgboost_image(e.region, "3.2-0"),
             "ModelDataUrl": elsewhere,
             "Mode": "MultiModel",
         },

@@ -27,6 +27,7 @@ from mmeops.aws import add_call_listener, for_account, split_s3_uri
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.extract.run import extract
+from mmeops.images import xgboost_image
 from mmeops.tune import history
 from mmeops.tune import local as tune_local
 from mmeops.tune.run import tune
@@ -343,7 +344,7 @@ def test_a_warm_started_sagemaker_request_is_accepted_by_the_strict_stack(setup)
     def request(name: str, parents: list[str]) -> dict:
         return tune_sagemaker.build_request(
             job_name=name,
-            image=tune_sagemaker.training_image(aws.region, cfg.xgboost.image_version),
+            image=xgboost_image(aws.region, cfg.xgboost.image_version),
             role_arn=repo.settings.training.execution_role_arn,
             instance_type=cfg.training_instance_type,
             objective_metric=cfg.tuning.objective_metric,

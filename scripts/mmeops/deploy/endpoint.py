@@ -9,7 +9,6 @@ switch back; older ones are deleted.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 
 from mmeops import waiting
@@ -27,6 +26,7 @@ from mmeops.deploy.planner import (
 )
 from mmeops.deploy.remote import config_digest, model_name, scaling_resource
 from mmeops.errors import AwsError, NotFound
+from mmeops.images import xgboost_image
 
 KEEP_CONFIGS = 3
 # EndpointStatus values (botocore's EndpointStatus enum) that SageMaker moves on from by itself.
@@ -63,14 +63,6 @@ def our_configs(endpoint: str) -> re.Pattern:
         rf"^(?:{re.escape(endpoint[:42])}-[0-9]{{8}}T[0-9]{{9}}Z"
         rf"|{re.escape(endpoint[:33])}-[0-9]{{8}}T[0-9]{{9}}Z-[0-9a-f]{{8}})$"
     )
-
-
-@functools.cache
-def image_uri(region: str, image_version: str) -> str:
-    # Cached: retrieve() re-reads botocore's endpoint data on every call (half a second).
-    from sagemaker.core import image_uris  # heavy import, needed only to create an endpoint
-
-    return image_uris.retrieve("xgboost", region, image_version)
 
 
 class EndpointOps:
@@ -122,7 +114,7 @@ class EndpointOps:
             ModelName=name,
             ExecutionRoleArn=self.desired.execution_role_arn,
             PrimaryContainer={
-                "Image": image_uri(self.desired.region, image_version),
+                "Image": xgboost_image(self.desired.region, image_version),
                 "ModelDataUrl": self.desired.prefix_uri,
                 "Mode": "MultiModel",
             },

@@ -23,6 +23,7 @@ from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import NotFound, UserError
 from mmeops.gitinfo import current_commit
+from mmeops.images import xgboost_image
 from mmeops.register import baseline, evaluate, expected
 from mmeops.register.gate import Verdict
 from mmeops.register.registered import description, find_registered
@@ -248,10 +249,8 @@ def _create_package(
     artifact_bytes: bytes,
     data_quality: baseline.Baseline,
 ) -> tuple[str, int]:
-    from sagemaker.core import image_uris
-
     registry.ensure_group(aws, cfg.name, f"mmeops model {cfg.name} ({cfg.problem})")
-    image = image_uris.retrieve("xgboost", aws.region, cfg.xgboost.image_version)
+    image = xgboost_image(aws.region, cfg.xgboost.image_version)
     metadata = {
         "git_commit": current_commit(repo.root),
         "dataset_uri": f"s3://{repo.settings.bucket}/datasets/{cfg.name}/{record.dataset_run_id}/",

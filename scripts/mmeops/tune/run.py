@@ -21,9 +21,9 @@ from mmeops.config.kinds import ModelConfig
 from mmeops.config.repo import Repo
 from mmeops.errors import MmeopsError, NotFound, UserError
 from mmeops.extract import run as extract
+from mmeops.images import xgboost_image
 from mmeops.tune import history, local, sagemaker, warmstart
 from mmeops.tune import recalibrate as recalibration
-from mmeops.tune import tuning_job as tune_sagemaker
 from mmeops.tune.backend import Backend, Dataset, Job, Progress
 from mmeops.tune.history import TuningRecord
 
@@ -133,7 +133,7 @@ def preflight(
 def _training_image(repo: Repo, cfg: ModelConfig) -> str:
     region = repo.settings.training.region
     try:
-        return tune_sagemaker.training_image(region, cfg.xgboost.image_version)
+        return xgboost_image(region, cfg.xgboost.image_version)
     except ValueError as e:
         source = repo.model_source(cfg.name)
         raise UserError(

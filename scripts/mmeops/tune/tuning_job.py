@@ -2,7 +2,7 @@
 
 The request is what every SageMaker SDK sends underneath; botocore validates it against the
 service model on the way out. The training image is the built-in XGBoost image of the
-configured version for the region (sagemaker-core knows the registry accounts, offline).
+configured version for the region (mmeops.images: sagemaker-core's registry data, offline).
 """
 
 from __future__ import annotations
@@ -32,12 +32,6 @@ POLL_SECONDS = 30.0
 
 # (completed, running, failed) training jobs so far
 OnStatus = Callable[[int, int, int], None]
-
-
-def training_image(region: str, image_version: str) -> str:
-    from sagemaker.core import image_uris  # imported here: it is slow to import
-
-    return image_uris.retrieve("xgboost", region, image_version)
 
 
 def parameter_ranges(ranges: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict]]:
