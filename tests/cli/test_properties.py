@@ -81,12 +81,12 @@ def _value(param) -> st.SearchStrategy[list[str]]:
 
 
 def _argv(name: str) -> st.SearchStrategy[list[str]]:
-    command = main.commands[name]
+    command = main.get_command(None, name)
     parts = [_value(p) for p in command.params if p.name != "help"]
     return st.tuples(*parts).map(lambda lists: [name, *(a for part in lists for a in part)])
 
 
-COMMANDS = sorted(set(main.commands) - SKIP)
+COMMANDS = sorted(set(main.list_commands(None)) - SKIP)
 ENV = {
     "AWS_ENDPOINT_URL": CLOSED,
     "AWS_ACCESS_KEY_ID": "AKIAPROPERTYTEST0001",

@@ -15,24 +15,42 @@ import click
 
 from mmeops.errors import MmeopsError
 
-# Each module registers its commands on `main` when imported; one line per area.
-COMMAND_MODULES = [
-    "config_cmds",
-    "stack_cmds",
-    "extract_cmds",
-    "tune_cmds",
-    "register_cmds",
-    "loop_cmds",
-    "demo_cmds",
-    "reconcile_cmds",
-    "workflow_cmds",
-    "monitor_cmds",
-    "new_cmds",
-    "routes_cmds",
-    "review_cmds",
-    "invoker_cmds",
-    "canary_cmds",
-]
+# Each command's module, which registers it on `main` when imported. A module is imported
+# when one of its commands runs (or `--help` lists them all), so `mmeops --version` and each
+# command pay only their own imports: importing every module cost about a second of CPU per
+# process, and a workflow job runs several. tests/cli/test_lazy_commands.py checks this table
+# against what the modules register.
+COMMANDS = {
+    "validate": "config_cmds",
+    "schema": "config_cmds",
+    "stack": "stack_cmds",
+    "serve": "stack_cmds",
+    "extract": "extract_cmds",
+    "tune": "tune_cmds",
+    "register": "register_cmds",
+    "retrain": "register_cmds",
+    "due": "loop_cmds",
+    "started": "loop_cmds",
+    "invoke": "loop_cmds",
+    "demo": "demo_cmds",
+    "reconcile": "reconcile_cmds",
+    "promote": "reconcile_cmds",
+    "affected": "workflow_cmds",
+    "undeployed": "workflow_cmds",
+    "rolling": "workflow_cmds",
+    "monitor": "monitor_cmds",
+    "new": "new_cmds",
+    "routes": "routes_cmds",
+    "review-kind": "review_cmds",
+    "invoker": "invoker_cmds",
+    "canary": "canary_cmds",
+}
+
+
+def load_all() -> None:
+    """Import every command's module (what `--help` does)."""
+    for module in sorted(set(COMMANDS.values())):
+        importlib.import_module(f"{__name__}.{module}")
 
 
 class CommandError(click.ClickException):
@@ -62,6 +80,14 @@ class UnexpectedError(click.ClickException):
 
 
 class MmeopsGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context | None, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"{__name__}.{COMMANDS[cmd_name]}")
+        return self.commands.get(cmd_name)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -110,10 +136,6 @@ def main(ctx: click.Context, repo_root: str | None, debug: bool) -> None:
 
     check_github_files()  # before any command writes anything anywhere
     ctx.obj = {"repo_root": repo_root or str(find_root())}
-
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"{__name__}.{_name}")
 
 
 if __name__ == "__main__":  # pragma: no cover
