@@ -247,6 +247,25 @@ def test_the_time_splits_train_hash_that_runs_ahead_is_the_train_files(
     )
 
 
+@pytest.mark.parametrize("read_size", [4096, 5000])
+def test_the_time_splits_tail_copies_and_hashes_in_many_reads(tmp_path, monkeypatch, read_size):
+    """The tail reads validation and test back in READ_SIZE pieces, writing and hashing each
+    (1 MB in production; small here, so a few thousand rows take many reads, the last one
+    short): the files are the rows, and the figures the files'."""
+    monkeypatch.setattr(extract_split, "READ_SIZE", read_size)
+    rows = records(4, 3001, seed=21)
+    spec = {"plain": True, "ncols": 4, "target": 3, "features": [0, 1, 2], "mode": "time",
+            "validation": 0.2, "test": 0.15, "seed": 1}  # fmt: skip
+    got = split(tmp_path, cut(as_csv(rows), seed=22), spec, False, monkeypatch)
+    lines = b"".join(got["files"][s] for s in extract_split.SPLITS).splitlines()
+    assert lines == [",".join([r[3], *(v or "nan" for v in r[:3])]).encode() for r in rows]
+    assert len(got["files"]["test"]) > 4 * read_size  # many reads
+    assert got["files"]["test"].count(b"\n") == round(3001 * 0.15)
+    for s in extract_split.SPLITS:
+        assert got["result"]["files"][s]["sha256"] == hashlib.sha256(got["files"][s]).hexdigest()
+        assert got["result"]["files"][s]["bytes"] == len(got["files"][s])
+
+
 def test_the_c_field_scan_cuts_lines_as_split_does_at_every_offset():
     """reorder's scan finds commas and line breaks 16 bytes at a time, then byte by byte
     near the end of its input: fields of 0 to 40 bytes put them at every position in a

@@ -233,18 +233,27 @@ reorder(PyObject *self, PyObject *args)
             bad = 1;
             break;
         }
-        for (Py_ssize_t j = 0; j < nsel; j++) {
-            Py_ssize_t k = order[j], len = stop[k] - start[k];
+        for (Py_ssize_t j = 0; j < nsel;) {
+            Py_ssize_t k = order[j], len = stop[k] - start[k], last = j;
             if (j) {
                 *o++ = ',';
                 if (len == 0) {
                     memcpy(o, "nan", 3);
                     o += 3;
+                    j++;
                     continue;
                 }
+                /* The features that follow k in the input as in the output, none empty:
+                 * one memcpy with the commas between them (one per field: plain CSV).
+                 * A call per field (11 here, of about 18 bytes) cost more than the bytes. */
+                while (last + 1 < nsel && order[last + 1] == order[last] + 1 &&
+                       stop[order[last + 1]] > start[order[last + 1]])
+                    last++;
+                len = stop[order[last]] - start[k];
             }
             memcpy(o, start[k], len);
             o += len;
+            j = last + 1;
         }
         Py_ssize_t tlen = stop[order[0]] - start[order[0]];
         missing += tlen == 0;
