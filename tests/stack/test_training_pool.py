@@ -14,26 +14,14 @@ import time
 
 import numpy as np
 import pytest
+from test_training_cache import HYPERPARAMETERS, _csv
 
 from mmeops.artifact import model_bytes
 from mmeops.stack import training, training_pool
 from mmeops.stack import xgboost_algorithm as algorithm
 
-HYPERPARAMETERS = {
-    "num_round": "30",
-    "objective": "reg:squarederror",
-    "eta": "0.2",
-    "max_depth": "3",
-    "early_stopping_rounds": "5",
-    "_tuning_objective_metric": "validation:rmse",
-}
 # Trains until something stops it (no early stopping; rounds a machine never reaches).
 ENDLESS = {"num_round": "10000000", "objective": "reg:squarederror", "max_depth": "3"}
-
-
-def _csv(x: np.ndarray, y: np.ndarray) -> bytes:
-    rows = (",".join(map(repr, (float(v), *map(float, r)))) for r, v in zip(x, y, strict=True))
-    return "".join(row + "\n" for row in rows).encode()
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +93,12 @@ def test_a_refusal_inside_the_algorithm_is_the_same_in_a_worker(channels):
 
 def test_a_worker_that_dies_fails_its_job_and_the_next_job_gets_a_new_one(channels):
     prepared = algorithm.prepare(ENDLESS, *channels)
-    before = set(training_pool.worker_pids())
     killed: list[int] = []
 
     def kill() -> None:
         time.sleep(0.3)
-        new = [p for p in training_pool.worker_pids()]
-        killed.extend(new)
-        for pid in new:
+        killed.extend(training_pool.worker_pids())
+        for pid in killed:
             os.kill(pid, signal.SIGKILL)
 
     threading.Thread(target=kill).start()
@@ -121,7 +107,6 @@ def test_a_worker_that_dies_fails_its_job_and_the_next_job_gets_a_new_one(channe
     assert killed and not set(killed) & set(training_pool.worker_pids())
     good = algorithm.prepare(HYPERPARAMETERS, *channels)
     assert _result(_in_worker(good)) == _result(algorithm.fit(good, lambda: None))
-    del before
 
 
 def test_stopping_the_stacks_jobs_ends_every_worker(channels):
