@@ -144,6 +144,7 @@ class _Server:
             [sys.executable, "-c", _SERVER.format(fd=child.fileno())],
             pass_fds=[child.fileno()],
             stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # a server that fails leaves the jobs in their threads
             env=env,
         )
         child.close()
