@@ -229,12 +229,25 @@ def _acquirable() -> bool:
 
 
 def _acquire() -> _Worker | None:
-    global _server, _unavailable
     if size() == 0:
         return None
+    dead: list[_Worker] = []
+    try:
+        return _idle_or_new(dead)
+    finally:
+        for worker in dead:
+            worker.close()
+
+
+def _idle_or_new(dead: list[_Worker]) -> _Worker | None:
+    global _server, _unavailable
     with _lock:
-        if _idle:
-            return _idle.pop()
+        while _idle:
+            worker = _idle.pop()
+            if not worker.conn.poll():  # an idle worker has nothing to say unless it died
+                return worker
+            _workers.discard(worker)
+            dead.append(worker)
         if _unavailable or len(_workers) >= size():
             return None
         try:
