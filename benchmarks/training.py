@@ -33,11 +33,11 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from mmeops.config.repo import load_repo  # noqa: E402
+from mmeops.stack import training_pool  # noqa: E402
 
 # The stack's admin: the runner's own keys may only assume roles (stack/iam).
 from mmeops.stack.iam.sessions import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY  # noqa: E402
 from mmeops.stack.moto_server import MotoServer  # noqa: E402
-from mmeops.stack import training_pool  # noqa: E402
 from mmeops.stack.training import time_scale  # noqa: E402
 from mmeops.tune import tuning_job as tune_sagemaker  # noqa: E402
 from mmeops.tune.local import study  # noqa: E402
