@@ -1,4 +1,5 @@
-"""A SageMaker training job of the built-in XGBoost algorithm that really trains, in a thread.
+"""A SageMaker training job of the built-in XGBoost algorithm that really trains: its thread
+does what AWS shows, and the algorithm runs in a worker process (`training_pool`) when one is free.
 
 The job reads its channels from the embedded S3 of the account that created it, trains with
 the installed xgboost (`xgboost_algorithm`), writes `model.tar.gz` to
@@ -30,6 +31,7 @@ from moto.s3.models import FakeDeleteMarker, s3_backends
 from moto.sagemaker.utils import arn_formatter
 from moto.utilities.utils import get_partition
 
+from mmeops.stack import training_pool
 from mmeops.stack import xgboost_algorithm as algorithm
 from mmeops.stack.iam import service
 
@@ -331,17 +333,18 @@ class TrainingJob:
                 return self.clock.over() or "max runtime"
             return None
 
-        trained = algorithm.train(self.hyperparameters, data["train"], data.get("validation"), stop)
+        prepared = algorithm.prepare(self.hyperparameters, data["train"], data.get("validation"))
+        model_tar_gz, final_metrics = training_pool.train(prepared, stop, ends, self._stop)
         self.clock.spent += time.monotonic() - started
         self._move("Uploading", "Uploading generated training model")
         output = self.definition["OutputDataConfig"]["S3OutputPath"]
         uri = f"{output.rstrip('/')}/{self.training_job_name}/output/model.tar.gz"
         self._check(self._phase(PHASES["Uploading"]))
         kms = self.definition["OutputDataConfig"].get("KmsKeyId")
-        write_object(self.account_id, self.region, uri, trained.model_tar_gz, role, kms)
+        write_object(self.account_id, self.region, uri, model_tar_gz, role, kms)
         with self._lock:
             self.model_uri = uri
-            self.final_metrics = trained.final_metrics
+            self.final_metrics = final_metrics
         self._end("Completed", "Completed", "Training job completed")
 
     # --- what the API shows --------------------------------------------------------------
@@ -468,8 +471,9 @@ def stop_all(timeout: float = 10.0) -> None:
     while time.monotonic() < deadline:
         with _running_lock:
             if not _running:
-                return
+                break
         time.sleep(0.02)
+    training_pool.shutdown()  # the worker processes end with the stack
 
 
 def create(

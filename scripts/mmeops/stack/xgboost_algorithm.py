@@ -310,7 +310,6 @@ def parse_csv(files: Iterable[tuple[str, bytes]], channel: str) -> tuple[np.ndar
 
 @dataclass(frozen=True)
 class Trained:
-    booster: xgboost.Booster
     final_metrics: dict[str, float]  # "train:rmse" / "validation:rmse" -> last value emitted
     model_tar_gz: bytes
 
@@ -378,28 +377,62 @@ def _metrics(cfg: Mapping[str, Any]) -> tuple[list[str], list[str], str | None]:
     return native, custom, (wanted[-1] if wanted else None)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a training job hands the algorithm once its channels are read and checked: the
+    parsed hyperparameters and arrays (picklable: a worker process can train from it)."""
+
+    cfg: dict[str, Any]
+    x: np.ndarray
+    y: np.ndarray
+    validation: tuple[np.ndarray, np.ndarray] | None
+
+
+def prepare(
+    hyperparameters: Mapping[str, str],
+    train_files: Iterable[tuple[str, bytes]],
+    validation_files: Iterable[tuple[str, bytes]] | None,
+) -> Prepared:
+    """The container's checks before it trains (hyperparameters, channels, metrics), in its
+    order; a refusal raises ClientError."""
+    cfg = validate(hyperparameters)
+    if cfg.get("csv_weights"):
+        raise ClientError("csv_weights=1 is not supported by the embedded stack")
+    x, y = load_csv(train_files, "train")
+    validation = None
+    if validation_files is not None:
+        vx, vy = load_csv(validation_files, "validation")
+        if vx.shape[1] != x.shape[1]:
+            raise ClientError("feature_names mismatch between the train and validation channels")
+        validation = (vx, vy)
+    _metrics(cfg)  # an unknown or unsupported metric is refused before training
+    return Prepared(cfg, x, y, validation)
+
+
 def train(
     hyperparameters: Mapping[str, str],
     train_files: Iterable[tuple[str, bytes]],
     validation_files: Iterable[tuple[str, bytes]] | None,
     stop: Callable[[], str | None] = lambda: None,
 ) -> Trained:
-    """Train as the container's train_job() does, in this process."""
-    cfg = validate(hyperparameters)
-    if cfg.get("csv_weights"):
-        raise ClientError("csv_weights=1 is not supported by the embedded stack")
+    """Train as the container's train_job() does, in this thread."""
+    model_tar_gz, final = fit(prepare(hyperparameters, train_files, validation_files), stop)
+    return Trained(final, model_tar_gz)
+
+
+def fit(prepared: Prepared, stop: Callable[[], str | None]) -> tuple[bytes, dict[str, float]]:
+    """(model.tar.gz bytes, final metrics) of training on `prepared`; `stop()` is asked
+    between two boosting rounds. The same bytes in any process (one thread per job)."""
+    cfg = prepared.cfg
     params = {k: v for k, v in cfg.items() if k not in _TRAIN_ARGS and k != "eval_metric"}
     params.setdefault("nthread", 1)  # 2 cores shared by the stack and its clients
     # The matrices are built with the same threads: by default xgboost builds them with every
     # core's OpenMP thread, which on a busy 2-core machine took 30 ms per matrix of 200 rows
     # (the thread count changes nothing in what the matrix holds).
-    x, y = load_csv(train_files, "train")
-    dtrain = xgboost.DMatrix(x, label=y, nthread=params["nthread"])
+    dtrain = xgboost.DMatrix(prepared.x, label=prepared.y, nthread=params["nthread"])
     evals = [(dtrain, "train")]
-    if validation_files is not None:
-        vx, vy = load_csv(validation_files, "validation")
-        if vx.shape[1] != x.shape[1]:
-            raise ClientError("feature_names mismatch between the train and validation channels")
+    if prepared.validation is not None:
+        vx, vy = prepared.validation
         evals.append((xgboost.DMatrix(vx, label=vy, nthread=params["nthread"]), "validation"))
 
     native, custom, stopping_metric = _metrics(cfg)
@@ -410,7 +443,7 @@ def train(
 
     callbacks: list[xgboost.callback.TrainingCallback] = []
     rounds = cfg.get("early_stopping_rounds")
-    if rounds and validation_files is not None and stopping_metric:
+    if rounds and prepared.validation is not None and stopping_metric:
         callbacks.append(
             xgboost.callback.EarlyStopping(
                 rounds=rounds,
@@ -444,4 +477,4 @@ def train(
     final = {f"{d}:{m}": float(v[-1]) for d, ms in log.items() for m, v in ms.items() if v}
     # gzip level 1: what the archive holds is the same, and level 9 took a sixth of a small
     # job's time (SageMaker documents no level for the model.tar.gz it uploads).
-    return Trained(booster, final, artifact.pack(booster, compresslevel=1))
+    return artifact.pack(booster, compresslevel=1), final
