@@ -377,6 +377,7 @@ def test_removed_models_are_pruned_only_with_prune(world: World) -> None:
     )
 
 
+@pytest.mark.slow  # a fault scenario (issue 27's slow tier)
 def test_stable_names_refresh_the_endpoint_and_a_failure_puts_the_old_model_back(world):
     m = f"m{world.uid}-h"
     add_model(world, m)
@@ -460,6 +461,7 @@ def test_autoscaling_is_configured_once_and_removed_with_its_lines(world: World)
     assert calls.mutating() == []
 
 
+@pytest.mark.slow  # a fault scenario (issue 27's slow tier)
 def test_a_model_still_loading_is_retried_until_the_smoke_test_passes(world, stack, monkeypatch):
     """A first invocation loads the model; past the runtime's wait the endpoint answers
     ModelNotReadyException (HTTP 429, AWS docs "Invoke a multi-model endpoint") and the

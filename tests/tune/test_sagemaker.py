@@ -45,6 +45,7 @@ def records(root: Path, name: str) -> list[history.TuningRecord]:
     return history.read(for_account(t.account_id, t.region, t.role_arn), repo.settings.bucket, name)
 
 
+@pytest.mark.slow  # a fault scenario (issue 27's slow tier)
 def test_a_stopped_job_with_a_best_training_job_is_a_result_and_a_parent(model):
     """AWS: a stopped tuning job keeps the training jobs that completed, reports the best of
     them, and may be a warm-start parent (API_HyperParameterTuningJobWarmStartConfig)."""
@@ -60,6 +61,7 @@ def test_a_stopped_job_with_a_best_training_job_is_a_result_and_a_parent(model):
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow  # a fault scenario (issue 27's slow tier)
 def test_a_failed_training_job_does_not_fail_the_tuning_job(model):
     root, name = model
     with training_faults(fail_training_jobs={1}) as injected:
@@ -68,6 +70,7 @@ def test_a_failed_training_job_does_not_fail_the_tuning_job(model):
     assert len(record.trials) == 2  # only the training jobs that reported the objective
 
 
+@pytest.mark.slow  # a fault scenario (issue 27's slow tier)
 def test_a_failed_tuning_job_is_recorded_with_sagemakers_reason_and_nothing_else(model):
     root, name = model
     with training_faults(fail_tuning="InternalServerError: capacity"):
@@ -97,6 +100,7 @@ def die_after_creating_the_job(root: Path, name: str) -> history.TuningRecord:
     return started
 
 
+@pytest.mark.slow  # a fault scenario (issue 27's slow tier)
 def test_a_rerun_picks_up_the_job_its_dead_runner_left_running(model):
     """A re-run with `--resume` (what the tune action passes) waits for the job the dead
     runner created instead of paying for another, and records its end."""
@@ -122,6 +126,7 @@ def test_attach_records_a_job_once(model):
     assert again.exit_code == 2 and "already ended (Completed)" in again.output
 
 
+@pytest.mark.slow  # a fault scenario (issue 27's slow tier)
 def test_a_failed_run_is_not_retried_as_if_it_were_pending(model):
     root, name = model
     with training_faults(fail_tuning="InternalServerError: x"), pytest.raises(TuningFailed):
@@ -171,6 +176,7 @@ def test_a_null_feature_trains_on_sagemaker_as_on_the_local_backend(model):
     assert result.exit_code == 0 or "gate failed on" in result.output, result.output
 
 
+@pytest.mark.slow  # a fault scenario (issue 27's slow tier)
 def test_failed_trials_say_why_in_the_tuning_error(model):
     """A dataset written before (an empty field for NULL): each training job fails with the
     container's reason, and the error carries it (was only SageMaker's "No training job
