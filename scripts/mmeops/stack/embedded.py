@@ -144,12 +144,11 @@ class EmbeddedStack:
         from mmeops.stack.iam import service
 
         try:
-            session = service.held(
-                route.execution_role_arn, "sagemaker.amazonaws.com", route.model_arn, "SageMaker"
+            return service.AsService.of_sagemaker(
+                route.execution_role_arn, route.model_arn, route.region
             )
         except service.TrustRefused as e:
             raise PermissionError(str(e)) from None
-        return service.AsService(session, route.region)
 
     def bootstrap(self, repo_root: str | Path) -> None:
         """Bootstrap the accounts another repository (a test world's copy) names that this

@@ -142,14 +142,13 @@ class AsRole(service.AsService):
     @classmethod
     def of(cls, role_arn: str, job_arn: str, region: str) -> AsRole:
         try:
-            session = service.held(role_arn, "sagemaker.amazonaws.com", job_arn, "SageMaker")
+            return cls.of_sagemaker(role_arn, job_arn, region)
         except service.TrustRefused:
             # The FailureReason SageMaker gives a job whose role it cannot assume
             # (aws/sagemaker-python-sdk issue #35).
             raise algorithm.ClientError(
                 f"SageMaker was unable to assume the role '{role_arn}'"
             ) from None
-        return cls(session, region)
 
     def check(self, step: str, operation: str, params: dict, headers: dict | None = None) -> None:
         why = self.refusal(operation, params, headers)

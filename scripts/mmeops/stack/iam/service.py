@@ -11,7 +11,7 @@ the local process, running for as long as the stack, cannot ask for.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from mmeops.stack.iam import sessions, store
 from mmeops.stack.iam.policy import Caller, Request, effects
@@ -73,6 +73,12 @@ class AsService:
 
     def __init__(self, session: Session, region: str):
         self.session, self.region = session, region
+
+    @classmethod
+    def of_sagemaker(cls, role_arn: str, source_arn: str, region: str) -> Self:
+        """The role as SageMaker holds it for `source_arn` (a training job, a model), the
+        trust judged as for `held`; TrustRefused, which each caller words as AWS does."""
+        return cls(held(role_arn, "sagemaker.amazonaws.com", source_arn, "SageMaker"), region)
 
     def refusal(self, operation: str, params: dict, headers: dict | None = None) -> str | None:
         """Why the S3 `operation` would be refused to this session, or None if allowed."""
