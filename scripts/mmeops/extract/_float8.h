@@ -206,38 +206,50 @@ static const char float8_pairs[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+static const uint64_t float8_tens[18] = {
+    UINT64_C(1), UINT64_C(10), UINT64_C(100), UINT64_C(1000), UINT64_C(10000),
+    UINT64_C(100000), UINT64_C(1000000), UINT64_C(10000000), UINT64_C(100000000),
+    UINT64_C(1000000000), UINT64_C(10000000000), UINT64_C(100000000000),
+    UINT64_C(1000000000000), UINT64_C(10000000000000), UINT64_C(100000000000000),
+    UINT64_C(1000000000000000), UINT64_C(10000000000000000), UINT64_C(100000000000000000)};
+
+/* How many decimal digits n has (1 <= n < 10^17), without a branch where the compiler can
+ * count leading zeros: 16 and 17 digits come in random order, a branch would guess wrong. */
 static inline int
 float8_digit_count(uint64_t n)
 {
+#if defined(__GNUC__)
+    const int t = ((64 - __builtin_clzll(n)) * 1233) >> 12; /* log10 from log2, or one less */
+    return t + (n >= float8_tens[t]);
+#else
     int count = 1;
-    while (n >= 10000) {
-        n /= 10000;
-        count += 4;
-    }
-    if (n >= 10)
-        count++;
-    if (n >= 100)
-        count++;
-    if (n >= 1000)
+    while (count < 17 && n >= float8_tens[count])
         count++;
     return count;
+#endif
 }
 
-/* The `count` digits of n, ending just before `end`. */
+/* The 8 digits of n < 10^8 (leading zeros kept) at `at`: 32-bit steps. */
 static inline void
-float8_write_digits(uint64_t n, char *end)
+float8_write8(uint32_t n, char *at)
 {
-    while (n >= 100) {
-        end -= 2;
-        memcpy(end, float8_pairs + 2 * (n % 100), 2);
-        n /= 100;
-    }
-    if (n >= 10) {
-        end -= 2;
-        memcpy(end, float8_pairs + 2 * n, 2);
-    } else {
-        *--end = (char)('0' + n);
-    }
+    const uint32_t high = n / 10000, low = n % 10000;
+    memcpy(at, float8_pairs + 2 * (high / 100), 2);
+    memcpy(at + 2, float8_pairs + 2 * (high % 100), 2);
+    memcpy(at + 4, float8_pairs + 2 * (low / 100), 2);
+    memcpy(at + 6, float8_pairs + 2 * (low % 100), 2);
+}
+
+/* n < 10^17 as 17 digits (leading zeros kept) then 16 zeros, in field[0..33): the same steps
+ * for every value; the caller copies fixed-size windows out of it. */
+static inline void
+float8_write_field(uint64_t n, char *field)
+{
+    const uint64_t top = n / 100000000;
+    field[0] = (char)('0' + top / 100000000);
+    float8_write8((uint32_t)(top % 100000000), field + 1);
+    float8_write8((uint32_t)(n % 100000000), field + 9);
+    memcpy(field + 17, "0000000000000000", 16);
 }
 
 static int
@@ -271,50 +283,60 @@ float8_text(double v, char *out)
     const uint64_t digits = float8_shortest(frac, bexp, &exp10);
     const int count = float8_digit_count(digits);
     const int e = exp10 + count - 1; /* the decimal exponent of the first digit */
+    char field[40];
+    float8_write_field(digits, field);
+    const char *first = field + 17 - count; /* the digits, then zeros */
 
+    /* Fixed-size copies (inlined, no branch on the length); every write stays within the
+     * 24 bytes, and what lies past the returned length is scratch. */
     if (e >= 0 && e < 15) {
         if (count <= e + 1) { /* an integer: digits, then zeros */
-            float8_write_digits(digits, p + count);
-            memset(p + count, '0', (size_t)(e + 1 - count));
-            p += e + 1;
-        } else { /* e + 1 digits, the point, the rest */
-            float8_write_digits(digits, p + count + 1);
-            memmove(p, p + 1, (size_t)(e + 1));
-            p[e + 1] = '.';
-            p += count + 1;
+            memcpy(p, first, 16);
+            return (int)(p - out) + e + 1;
         }
-    } else if (e < 0 && e >= -4) { /* "0.", -e - 1 zeros, the digits */
-        const int zeros = -e - 1;
-        p[0] = '0';
-        p[1] = '.';
-        memset(p + 2, '0', (size_t)zeros);
-        float8_write_digits(digits, p + 2 + zeros + count);
-        p += 2 + zeros + count;
-    } else { /* d[.ddd]e±XX */
-        float8_write_digits(digits, p + count + 1);
-        p[0] = p[1];
-        if (count > 1) {
-            p[1] = '.';
-            p += count + 1;
-        } else {
-            p += 1;
+        /* e + 1 digits, the point, the rest: all the digits one place right, then the first
+         * e + 1 moved back left over it */
+        memcpy(p + 1, first, 17);
+        const int whole = e + 1;
+        char *at = p;
+        if (whole & 8) {
+            memmove(at, at + 1, 8);
+            at += 8;
         }
-        *p++ = 'e';
-        int x = e;
-        if (x < 0) {
-            *p++ = '-';
-            x = -x;
-        } else {
-            *p++ = '+';
+        if (whole & 4) {
+            memmove(at, at + 1, 4);
+            at += 4;
         }
-        if (x >= 100) {
-            *p++ = (char)('0' + x / 100);
-            x %= 100;
+        if (whole & 2) {
+            memmove(at, at + 1, 2);
+            at += 2;
         }
-        memcpy(p, float8_pairs + 2 * x, 2);
-        p += 2;
+        if (whole & 1)
+            at[0] = at[1];
+        p[whole] = '.';
+        return (int)(p - out) + count + 1;
     }
-    return (int)(p - out);
+    if (e < 0 && e >= -4) { /* "0.", -e - 1 zeros, the digits */
+        memcpy(p, "0.000", 5);
+        memcpy(p + 1 - e, first, 17);
+        return (int)(p - out) + 1 - e + count;
+    }
+    /* d[.ddd]e±XX */
+    p[0] = first[0];
+    p[1] = '.';
+    memcpy(p + 2, first + 1, 16);
+    p += count > 1 ? count + 1 : 1;
+    *p++ = 'e';
+    int x = e;
+    *p++ = x < 0 ? '-' : '+';
+    if (x < 0)
+        x = -x;
+    if (x >= 100) {
+        *p++ = (char)('0' + x / 100);
+        x %= 100;
+    }
+    memcpy(p, float8_pairs + 2 * x, 2);
+    return (int)(p - out) + 2;
 }
 
 #endif
