@@ -272,8 +272,8 @@ float8_text(double v, char *out)
         memcpy(p, "Infinity", 8);
         return (int)(p - out) + 8;
     }
-    if (negative)
-        *p++ = '-';
+    *p = '-';
+    p += negative; /* no branch: signs come in random order */
     if (bexp == 0 && frac == 0) {
         *p++ = '0';
         return (int)(p - out);
@@ -326,16 +326,13 @@ float8_text(double v, char *out)
     p[1] = '.';
     memcpy(p + 2, first + 1, 16);
     p += count > 1 ? count + 1 : 1;
-    *p++ = 'e';
-    int x = e;
-    *p++ = x < 0 ? '-' : '+';
-    if (x < 0)
-        x = -x;
-    if (x >= 100) {
-        *p++ = (char)('0' + x / 100);
-        x %= 100;
-    }
-    memcpy(p, float8_pairs + 2 * x, 2);
+    /* The exponent: sign, then two or three digits (branch-free, for the same reason) */
+    const int x = e < 0 ? -e : e;
+    p[0] = 'e';
+    p[1] = e < 0 ? '-' : '+';
+    p[2] = (char)('0' + x / 100);
+    p += 2 + (x >= 100);
+    memcpy(p, float8_pairs + 2 * (x % 100), 2);
     return (int)(p - out) + 2;
 }
 
