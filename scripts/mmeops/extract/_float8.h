@@ -1,8 +1,9 @@
 /* PostgreSQL's float8out text for v (PostgreSQL 12+, extra_float_digits > 0, the default):
  * the shortest decimal strictly inside v's rounding interval (so it reads back as v) and,
- * among the shortest, the one closest to v (ties to an even last digit), laid out as the server does: plain digits while the decimal
- * exponent E of the first digit is in [-4, 15) ("100000000000000", "0.0001", "12.5"), else
- * "1e+15", "1.5e-07", "-2.2250738585072014e-308" (two exponent digits at least); "NaN",
+ * among the shortest, the one closest to v (ties to an even last digit), laid out as the
+ * server does: plain digits while the decimal exponent E of the first digit is in [-4, 15)
+ * ("100000000000000", "0.0001", "12.5"), else "1e+15", "1.5e-07",
+ * "-2.2250738585072014e-308" (two exponent digits at least); "NaN",
  * "Infinity", "-Infinity", "0", "-0". The layout was read off a PostgreSQL 15 server
  * (tests/extract/test_float8_text.py compares millions of values with one).
  *
@@ -26,8 +27,8 @@
 #define FLOAT8_TEXT_MAX 24
 
 #if defined(__SIZEOF_INT128__) && !defined(FLOAT8_NO_INT128)
-/* (m * mul) >> j for a 64-bit m, a 128-bit mul {low, high} and 64 <= j < 128: the low 64 bits
- * of m * low only ever carry below the cut, so they are dropped (the method allows for it). */
+/* floor(m * mul / 2^j) for a 64-bit m, a 128-bit mul {low, high} and 64 <= j < 128, exactly:
+ * the low 64 bits of m * low lie wholly below the cut, so only its carry is kept. */
 static inline uint64_t
 float8_mul_shift(uint64_t m, const uint64_t *mul, int j)
 {
