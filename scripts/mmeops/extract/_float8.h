@@ -115,9 +115,9 @@ float8_shortest(uint64_t frac, int bexp, int *exp10)
 
     /* Four times the value and its interval's bounds (halfway to each neighbour; the lower
      * neighbour is closer when the mantissa is at a power of 2). PostgreSQL never prints a
-     * bound itself, even one that reads back as v under round-half-even (its d2s.c is built
-     * without STRICTLY_SHORTEST): the digits lie strictly inside. So 33785931416894552 prints
-     * as 3.3785931416894552e+16, not as the bound 3.378593141689455e+16 that Python picks. */
+     * bound itself, even one that reads back as v under round-half-even (documented under
+     * Floating-Point Types; its d2s.c is built without STRICTLY_SHORTEST): the digits lie
+     * strictly inside. So 1e23 prints as 9.999999999999999e+22, not as the bound 1e+23. */
     const uint64_t mv = 4 * m2;
     const int mm_shift = frac != 0 || bexp <= 1;
     const uint64_t mp = mv + 2, mm = mv - 1 - mm_shift;
