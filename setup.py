@@ -13,6 +13,10 @@ setup(
         Extension(
             "mmeops.extract._fastsplit",
             ["scripts/mmeops/extract/_fastsplit.c"],
+            depends=[
+                "scripts/mmeops/extract/_float8.h",
+                "scripts/mmeops/extract/_float8_tables.h",
+            ],
             optional=True,
             extra_compile_args=["-O2"],
         )

@@ -33,6 +33,19 @@
 #include <emmintrin.h>
 #endif
 
+#include "_float8.h"
+
+/* float8_text(x) -> bytes: PostgreSQL's text for the double x (_float8.h), for the tests. */
+static PyObject *
+py_float8_text(PyObject *self, PyObject *arg)
+{
+    char buf[FLOAT8_TEXT_MAX];
+    double v = PyFloat_AsDouble(arg);
+    if (v == -1.0 && PyErr_Occurred())
+        return NULL;
+    return PyBytes_FromStringAndSize(buf, float8_text(v, buf));
+}
+
 /* Does `out` (the output lines) hold a byte outside scan.CLEAN, or `n` or `a`? The output,
  * not the fields as they are copied: one pass, 16 bytes at a time (GCC/Clang vectors),
  * after the copies, is several times faster than a byte loop inside them. `n` and `a` are
@@ -568,6 +581,7 @@ static PyMethodDef methods[] = {
      "copy_out(libpq, pgconn, sql, fd, chunk, on_chunk) -> (status, rows, sqlstate, message, "
      "position)"},
 #endif
+    {"float8_text", py_float8_text, METH_O, "float8_text(x: float) -> bytes: PostgreSQL's text"},
     {NULL, NULL, 0, NULL},
 };
 
