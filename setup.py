@@ -13,6 +13,7 @@ setup(
         Extension(
             "mmeops.extract._fastsplit",
             ["scripts/mmeops/extract/_fastsplit.c"],
+            depends=["scripts/mmeops/extract/_float8.h"],  # included by _fastsplit.c
             optional=True,
             extra_compile_args=["-O2"],
         )
