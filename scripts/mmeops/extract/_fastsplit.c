@@ -536,7 +536,13 @@ binary_rows(const unsigned char *p, Py_ssize_t len, const char *kinds, Py_ssize_
                 continue; /* NULL: an empty field, as CSV COPY writes it */
             if (flen < 0 || end - p < flen)
                 return -1;
-            uint64_t u = 0;
+            if (kinds[i] == 't') { /* the server's text */
+                memcpy(o, p, flen);
+                o += flen;
+                p += flen;
+                continue;
+            }
+            uint64_t u = 0; /* the value's bytes, network order */
             for (int32_t k = 0; k < flen && k < 8; k++)
                 u = u << 8 | p[k];
             switch (kinds[i]) {
@@ -563,14 +569,10 @@ binary_rows(const unsigned char *p, Py_ssize_t len, const char *kinds, Py_ssize_
                     return -1;
                 o = put_int(o, (int32_t)u);
                 break;
-            case 'l':
+            default: /* 'l' */
                 if (flen != 8)
                     return -1;
                 o = put_int(o, (long long)(int64_t)u);
-                break;
-            default: /* 't' */
-                memcpy(o, p, flen);
-                o += flen;
             }
             p += flen;
         }
@@ -689,7 +691,6 @@ copy_out(PyObject *self, PyObject *args)
             char *row;
             len = pq.getCopyData(conn, &row, 0);
             if (len <= 0) { /* -1: the end, -2: an error; the last result says which */
-                bad = kinds != NULL && len == -1 && !ended; /* no trailer: cut short */
                 flush(&out);
                 break;
             }
@@ -734,6 +735,13 @@ copy_out(PyObject *self, PyObject *args)
                         position);
             Py_END_ALLOW_THREADS
         }
+    }
+
+    if (status == PGRES_COMMAND_OK && kinds != NULL && !ended) {
+        /* The COPY succeeded but its data had no trailer: rows may be missing. (One that
+         * failed has none either: the server's error says why.) */
+        PyErr_SetString(PyExc_ValueError, "the binary COPY data ended without its trailer");
+        goto failed;
     }
 
 result:

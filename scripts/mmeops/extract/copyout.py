@@ -10,6 +10,10 @@ chunk (`written`). Errors come back as what psycopg2 would raise for them (pgerr
 carries the same SQLSTATE, message and position), so warehouse.query_errors reports both
 loops alike.
 
+Given the result's columns, the C loop asks for binary COPY when every column is a plain type
+(binary_plan): the server then sends doubles as their 8 bytes instead of printing them (most of
+its CPU in an extract), and the loop writes the same CSV text COPY would, byte for byte.
+
 Without the extension, on a system without /proc/self/maps (where the libpq psycopg2 loaded
 is found), or with MMEOPS_PURE_PYTHON=1, the rows go through copy_expert as before.
 """
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mmeops.errors import MmeopsError
 from mmeops.extract import pgerrors, warehouse
 from mmeops.extract.read import READ_SIZE, native
 
@@ -70,9 +75,12 @@ def copy_to_fd(
         else:
             sql, before = warehouse.copy_statement(cur, query, order_by)
     with warehouse.query_errors(query, sql, before):
-        status, rows, code, message, position = fast.copy_out(
-            path, conn.pgconn_ptr, sql.encode(), fd, chunk, written, *(plan or ())
-        )
+        try:
+            status, rows, code, message, position = fast.copy_out(
+                path, conn.pgconn_ptr, sql.encode(), fd, chunk, written, *(plan or ())
+            )
+        except ValueError as e:  # binary data not in the format asked for: never a traceback
+            raise MmeopsError(f"the warehouse's COPY data cannot be read: {e}") from None
         if status != PGRES_COMMAND_OK:
             raise pgerrors.CopyFailed(code, message, position)
     return rows
