@@ -95,15 +95,17 @@ def test_an_error_mid_copy_reads_the_same_through_both_loops(stack, tmp_path, mo
         {},
     )
     errors = []
-    for pure in ("0", "1"):
+    for pure, binary in (("0", False), ("0", True), ("1", False)):  # C text, C binary, Python
         monkeypatch.setenv("MMEOPS_PURE_PYTHON", pure)
         with (
             warehouse.connect(os.environ["MMEOPS_WAREHOUSE_DSN"], 30) as conn,
             open(tmp_path / "raw.csv", "wb") as f,
             pytest.raises(UserError) as raised,
         ):
-            copyout.copy_to_fd(conn, query, f.fileno(), lambda _: None, chunk=64)
+            columns = warehouse.describe(conn, query) if binary else None
+            assert not binary or copyout.binary_plan(conn, columns) is not None
+            copyout.copy_to_fd(conn, query, f.fileno(), lambda _: None, chunk=64, columns=columns)
         assert (tmp_path / "raw.csv").stat().st_size > 0  # rows before the error were written
         errors.append(str(raised.value))
     assert "division by zero" in errors[0] and "SQLSTATE 22012" in errors[0]
-    assert errors[0] == errors[1]
+    assert errors[0] == errors[1] == errors[2]

@@ -13,6 +13,7 @@ import psycopg2
 import pytest
 
 from mmeops.config.repo import load_repo
+from mmeops.extract import copyout
 from mmeops.extract import run as extract
 
 TABLE = "same_bytes.rows"
@@ -70,6 +71,9 @@ def test_the_files_are_the_bytes_the_two_process_extract_wrote(
     table, repo_copy, tmp_path, monkeypatch, mode, pure
 ):
     monkeypatch.setenv("MMEOPS_PURE_PYTHON", pure)
+    plans: list = []  # what the C loop chose: binary COPY for this table (every column plain)
+    real_plan = copyout.binary_plan
+    monkeypatch.setattr(copyout, "binary_plan", lambda *a: plans.append(real_plan(*a)) or plans[-1])
     text = (repo_copy / "models" / "diabetes-progression" / "model.yaml").read_text()
     text = text.replace("name: diabetes-progression", "name: same-bytes")
     text = text.replace("target: progression", "target: y")
@@ -88,3 +92,6 @@ def test_the_files_are_the_bytes_the_two_process_extract_wrote(
     assert {n: local.files[n]["sha256"] for n in names} == got  # the figures are the files'
     assert b",nan," in (tmp_path / "train.csv").read_bytes()  # the NULLs reached the files
     assert got == EXPECTED[mode]
+    assert [p[1] for p in plans] == (
+        ["tdtldd" if mode == "time" else "dtldd"] if pure == "0" else []
+    )

@@ -19,12 +19,13 @@
  *       in cache rather than by Python).
  *   route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)
  *       the first len(labels) lines, each to the output labels[i] (0, 1 or 2) names.
- *   copy_out(libpq, pgconn, sql, fd, chunk, on_chunk) -> (status, rows, sqlstate, message,
- *       position)
+ *   copy_out(libpq, pgconn, sql, fd, chunk, on_chunk[, header, kinds]) -> (status, rows,
+ *       sqlstate, message, position)
  *       runs `sql` (a COPY ... TO STDOUT) on the libpq connection `pgconn` (psycopg2's
  *       connection.pgconn_ptr) and writes its rows to `fd` in writes of about `chunk` bytes,
  *       without the GIL; after each write it calls on_chunk(bytes so far) with the GIL (raising
- *       there stops the COPY). See copy_out below for why and how.
+ *       there stops the COPY). With `kinds`, `sql` is a binary COPY and the loop writes
+ *       `header` then the rows as CSV text (binary_rows). See copy_out below for why and how.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -466,33 +467,217 @@ last_result(Libpq *pq, void *conn, int *status, long long *rows, char *sqlstate,
         snprintf(message, msize, "%s", pq->errorMessage(conn)); /* no result at all */
 }
 
+/* --- binary COPY: the server sends float8, bool and integers as bytes, and the loop writes
+ * the CSV text COPY ... (FORMAT csv) would have written (issue 28: formatting doubles was
+ * most of the server's CPU, the floor of every extract). extract.copyout chooses it for
+ * results whose every column is a plain type (their text never needs CSV quoting), casts
+ * the other plain types to text on the server (the output function COPY itself calls, in the
+ * session's TimeZone and DateStyle), and passes the header line, which binary COPY lacks.
+ *
+ * The format (PostgreSQL docs, COPY, "Binary Format"): an 11-byte signature, a 32-bit flags
+ * word, a 32-bit header extension length and that many bytes; then per tuple a 16-bit field
+ * count, and per field a 32-bit length (-1: NULL) and that many bytes; a field count of -1
+ * ends the data. Integers in network byte order. libpq hands over one tuple per
+ * PQgetCopyData (the header arrives with the first, the trailer alone). */
+#include <stdint.h> /* float8_text: _float8.h, included at the top */
+
+#define BINARY_SIGNATURE "PGCOPY\n\377\r\n" /* and a NUL: 11 bytes */
+
+static uint32_t
+get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static char *
+put_int(char *o, long long v)
+{
+    char tmp[20];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    if (v < 0)
+        *o++ = '-';
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+/* The CSV lines of the tuples in one CopyData message into `out` (room for 3 * len: a
+ * field is at least 4 bytes of length and becomes at most 25: 24 of float8 text and a
+ * comma; 12 bytes of float8). `kinds`: a letter per column, how its bytes read: d float8,
+ * b bool, h i l int2/int4/int8, t text (the server's own). *header: the file header is still
+ * to come; *ended: the trailer was read. Returns the bytes written, or -1: not the data asked
+ * for (another format, a field count or a length that does not fit). */
+static Py_ssize_t
+binary_rows(const unsigned char *p, Py_ssize_t len, const char *kinds, Py_ssize_t ncols,
+            char *out, int *header, int *ended)
+{
+    const unsigned char *end = p + len;
+    char *o = out;
+    if (*header) {
+        /* Flags: bit 16 says OIDs follow, the others are reserved: none is asked for. */
+        if (len < 19 || memcmp(p, BINARY_SIGNATURE, 11) != 0 || get32(p + 11) != 0 ||
+            get32(p + 15) > (uint32_t)(len - 19))
+            return -1;
+        p += 19 + get32(p + 15);
+        *header = 0;
+    }
+    while (p < end) {
+        if (*ended || end - p < 2)
+            return -1;
+        int count = (int16_t)(p[0] << 8 | p[1]);
+        p += 2;
+        if (count == -1) {
+            *ended = 1;
+            continue;
+        }
+        if (count != ncols)
+            return -1;
+        for (Py_ssize_t i = 0; i < ncols; i++) {
+            if (end - p < 4)
+                return -1;
+            int32_t flen = (int32_t)get32(p);
+            p += 4;
+            if (i)
+                *o++ = ',';
+            if (flen == -1)
+                continue; /* NULL: an empty field, as CSV COPY writes it */
+            if (flen < 0 || end - p < flen)
+                return -1;
+            if (kinds[i] == 't') { /* the server's text */
+                memcpy(o, p, flen);
+                o += flen;
+                p += flen;
+                continue;
+            }
+            uint64_t u = 0; /* the value's bytes, network order */
+            for (int32_t k = 0; k < flen && k < 8; k++)
+                u = u << 8 | p[k];
+            switch (kinds[i]) {
+            case 'd': {
+                double v;
+                if (flen != 8)
+                    return -1;
+                memcpy(&v, &u, 8);
+                o += float8_text(v, o);
+                break;
+            }
+            case 'b':
+                if (flen != 1)
+                    return -1;
+                *o++ = u ? 't' : 'f'; /* COPY's boolean text; boolean::text says `true` */
+                break;
+            case 'h':
+                if (flen != 2)
+                    return -1;
+                o = put_int(o, (int16_t)u);
+                break;
+            case 'i':
+                if (flen != 4)
+                    return -1;
+                o = put_int(o, (int32_t)u);
+                break;
+            default: /* 'l' */
+                if (flen != 8)
+                    return -1;
+                o = put_int(o, (long long)(int64_t)u);
+            }
+            p += flen;
+        }
+        *o++ = '\n';
+    }
+    return o - out;
+}
+
+/* Where the rows go: a chunk of `chunk` bytes written whole (`cap` grows past it only for a
+ * row longer than a chunk), `wrote` bytes since the caller's last turn, `err` an errno. */
+typedef struct {
+    int fd, err;
+    char *buf;
+    Py_ssize_t cap, chunk, filled, wrote;
+} Chunks;
+
+/* Room for `need` more bytes at buf + filled; 0, or ENOMEM. Without the GIL: PyMem_Raw. */
+static int
+reserve(Chunks *c, Py_ssize_t need)
+{
+    if (c->filled + need <= c->cap)
+        return 0;
+    char *b = PyMem_RawRealloc(c->buf, c->filled + need);
+    if (b == NULL)
+        return ENOMEM;
+    c->buf = b;
+    c->cap = c->filled + need;
+    return 0;
+}
+
+/* The row just placed at buf + filled (n bytes) joins the chunk: what was gathered is written
+ * first when the row would take it past `chunk`, and a row longer than a chunk on its own. */
+static void
+add_row(Chunks *c, Py_ssize_t n)
+{
+    if (c->filled && c->filled + n > c->chunk) {
+        if ((c->err = write_all(c->fd, c->buf, c->filled)) != 0)
+            return;
+        c->wrote += c->filled;
+        memmove(c->buf, c->buf + c->filled, n);
+        c->filled = 0;
+    }
+    if (n > c->chunk) {
+        if ((c->err = write_all(c->fd, c->buf, n)) == 0)
+            c->wrote += n;
+    }
+    else
+        c->filled += n;
+}
+
+static void
+flush(Chunks *c)
+{
+    if (c->filled && (c->err = write_all(c->fd, c->buf, c->filled)) == 0)
+        c->wrote += c->filled;
+    c->filled = 0;
+}
+
 static PyObject *
 copy_out(PyObject *self, PyObject *args)
 {
-    const char *path, *sql;
+    const char *path, *sql, *header = "", *kinds = NULL;
     unsigned long long conn_ptr;
-    int fd;
-    Py_ssize_t chunk;
+    Py_ssize_t hlen = 0, ncols = 0;
     PyObject *on_chunk;
+    Chunks out = {0};
     Libpq pq;
 
-    if (!PyArg_ParseTuple(args, "sKyinO", &path, &conn_ptr, &sql, &fd, &chunk, &on_chunk))
+    if (!PyArg_ParseTuple(args, "sKyinO|y#z", &path, &conn_ptr, &sql, &out.fd, &out.chunk,
+                          &on_chunk, &header, &hlen, &kinds))
         return NULL;
-    if (chunk < 1 || conn_ptr == 0) {
+    if (out.chunk < 1 || conn_ptr == 0) {
         PyErr_SetString(PyExc_ValueError, "chunk must be positive and pgconn set");
         return NULL;
+    }
+    if (kinds != NULL) {
+        ncols = (Py_ssize_t)strlen(kinds);
+        if (ncols < 1 || ncols > 1664 || strspn(kinds, "dbhilt") != (size_t)ncols) {
+            PyErr_SetString(PyExc_ValueError, "kinds: one of d, b, h, i, l, t per column");
+            return NULL;
+        }
     }
     if (load_libpq(path, &pq) < 0)
         return NULL;
     void *conn = (void *)(uintptr_t)conn_ptr;
-    char *buf = PyMem_RawMalloc(chunk);
-    if (buf == NULL)
+    out.cap = out.chunk;
+    out.buf = PyMem_RawMalloc(out.cap);
+    if (out.buf == NULL)
         return PyErr_NoMemory();
 
-    int status = -1, werr = 0, sent;
+    int status = -1, sent, in_header = kinds != NULL, ended = 0, bad = 0;
     long long rows = -1;
     char sqlstate[6] = "", message[1024] = "", position[12] = "";
-    Py_ssize_t filled = 0;
     long long total = 0;
 
     Py_BEGIN_ALLOW_THREADS
@@ -506,44 +691,50 @@ copy_out(PyObject *self, PyObject *args)
     }
 
     while (status == PGRES_COPY_OUT) {
-        int len = 0, wrote = 0;
+        int len = 0;
+        out.wrote = 0;
         Py_BEGIN_ALLOW_THREADS
-        for (;;) {
+        if (hlen && (out.err = reserve(&out, hlen)) == 0) { /* the header line, written first */
+            memcpy(out.buf, header, hlen);
+            add_row(&out, hlen);
+            hlen = 0;
+        }
+        while (!out.err && !out.wrote) {
             char *row;
             len = pq.getCopyData(conn, &row, 0);
             if (len <= 0) { /* -1: the end, -2: an error; the last result says which */
-                if (filled) {
-                    werr = write_all(fd, buf, filled);
-                    wrote = filled;
-                    filled = 0;
-                }
+                flush(&out);
                 break;
             }
-            if (filled + len > chunk && filled) {
-                werr = write_all(fd, buf, filled);
-                wrote = filled;
-                filled = 0;
-            }
-            if (!werr && len > chunk) { /* one row longer than a chunk: written as it is */
-                werr = write_all(fd, row, len);
-                wrote += len;
-            }
-            else if (!werr) {
-                memcpy(buf + filled, row, len);
-                filled += len;
+            Py_ssize_t n = len;
+            if ((out.err = reserve(&out, kinds ? 3 * n : n)) == 0) {
+                if (kinds)
+                    n = binary_rows((const unsigned char *)row, len, kinds, ncols,
+                                    out.buf + out.filled, &in_header, &ended);
+                else
+                    memcpy(out.buf + out.filled, row, len);
+                if (n >= 0)
+                    add_row(&out, n);
             }
             pq.freemem(row);
-            if (wrote || werr)
+            if (n < 0) {
+                bad = 1;
                 break;
+            }
         }
         Py_END_ALLOW_THREADS
-        if (werr) {
-            errno = werr;
+        if (out.err) {
+            errno = out.err;
             PyErr_SetFromErrno(PyExc_OSError);
             goto failed;
         }
-        if (wrote) { /* the caller's turn: notify the split, report progress, or stop */
-            total += wrote;
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError,
+                            "the binary COPY data is not in the format asked for");
+            goto failed;
+        }
+        if (out.wrote) { /* the caller's turn: notify the split, report progress, or stop */
+            total += out.wrote;
             PyObject *r = PyObject_CallFunction(on_chunk, "L", total);
             if (r == NULL)
                 goto failed;
@@ -558,15 +749,22 @@ copy_out(PyObject *self, PyObject *args)
         }
     }
 
+    if (status == PGRES_COMMAND_OK && kinds != NULL && !ended) {
+        /* The COPY succeeded but its data had no trailer: rows may be missing. (One that
+         * failed has none either: the server's error says why.) */
+        PyErr_SetString(PyExc_ValueError, "the binary COPY data ended without its trailer");
+        goto failed;
+    }
+
 result:
-    PyMem_RawFree(buf);
+    PyMem_RawFree(out.buf);
     /* libpq's own messages are in the locale's language and encoding, and a long one was
      * cut at a byte: never a UnicodeDecodeError (and a traceback) for an error's text. */
     return Py_BuildValue("iLsNs", status, rows, sqlstate,
                          PyUnicode_DecodeUTF8(message, strlen(message), "replace"), position);
 
 failed: /* mid-COPY: the caller closes the connection */
-    PyMem_RawFree(buf);
+    PyMem_RawFree(out.buf);
     return NULL;
 }
 #endif
@@ -578,8 +776,8 @@ static PyMethodDef methods[] = {
      "route(data, labels, out0, out1, out2) -> (consumed, written0, written1, written2)"},
 #if defined(__linux__) || defined(__APPLE__)
     {"copy_out", copy_out, METH_VARARGS,
-     "copy_out(libpq, pgconn, sql, fd, chunk, on_chunk) -> (status, rows, sqlstate, message, "
-     "position)"},
+     "copy_out(libpq, pgconn, sql, fd, chunk, on_chunk[, header, kinds]) -> (status, rows, "
+     "sqlstate, message, position)"},
 #endif
     {"float8_text", py_float8_text, METH_O, "float8_text(x: float) -> bytes: PostgreSQL's text"},
     {NULL, NULL, 0, NULL},

@@ -302,7 +302,11 @@ class _Split(threading.Thread):
 
 
 def _stream(
-    conn: Any, query: warehouse.Query, spec: dict, progress: Progress | None
+    conn: Any,
+    query: warehouse.Query,
+    columns: list[warehouse.Column],
+    spec: dict,
+    progress: Progress | None,
 ) -> tuple[int, dict]:
     """COPY → raw.csv, followed by the split's thread; returns (rows, the split's figures)."""
     split = _Split(spec)
@@ -311,7 +315,9 @@ def _stream(
     failed = True
     try:
         fd = raw.file.fileno()
-        rows = copyout.copy_to_fd(conn, query, fd, raw.written, spec.get("order_by"))
+        rows = copyout.copy_to_fd(
+            conn, query, fd, raw.written, spec.get("order_by"), columns=columns
+        )
         failed = False
     finally:
         raw.close()
@@ -354,7 +360,7 @@ def build_dataset(
             "seed": cfg.split.seed,
             "binary": cfg.problem == "binary",
         }
-        rows, result = _stream(conn, query, spec, progress)
+        rows, result = _stream(conn, query, columns, spec, progress)
         _check_result(cfg, query, window, rows, result, lambda: rows_in_table(conn, query))
         if result.get("odd_values"):
             extract_values.check(conn, query, cfg, columns, [lay.target, *lay.features])

@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -283,12 +283,35 @@ def copy_csv(conn: Any, query: Query, sink: IO[bytes], order_by: str | None = No
 def copy_statement(cur: Any, query: Query, order_by: str | None) -> tuple[str, int]:
     """`COPY (query) TO STDOUT` as CSV with a header, and the lines it adds before the
     query's own (for query_errors)."""
+    sql, before = _ordered(cur, query, order_by)
+    sql, outer = _wrap(sql, "COPY ", " TO STDOUT WITH (FORMAT csv, HEADER)")
+    return sql, before + outer
+
+
+def binary_copy_statement(
+    cur: Any, query: Query, order_by: str | None, columns: list[Column], sent: Collection[int]
+) -> tuple[str, int]:
+    """`COPY (SELECT q.col, q.col::text, ... FROM (query) q) TO STDOUT (FORMAT binary)`: a
+    column whose type is in `sent` as its bytes, any other cast to text on the server (the
+    type's output function, which COPY's text calls too), and the lines added before the
+    query's own. The columns' names must be distinct (each is named once)."""
+    sql, before = _ordered(cur, query, order_by)
+    select = ", ".join(
+        f"q.{psycopg2.extensions.quote_ident(c.name, cur)}"
+        + ("" if c.type_oid in sent else "::text")
+        for c in columns
+    )
+    sql, outer = _wrap(sql, f"COPY (SELECT {select} FROM ", " AS q) TO STDOUT (FORMAT binary)")
+    return sql, before + outer
+
+
+def _ordered(cur: Any, query: Query, order_by: str | None) -> tuple[str, int]:
+    """The bound query, sorted on `order_by` if set, and the lines added before it."""
     sql, before = query.bound(cur), 0
     if order_by:
         by = psycopg2.extensions.quote_ident(order_by, cur)
         sql, before = _wrap(sql, "SELECT * FROM ", f" AS q ORDER BY {by}")
-    sql, outer = _wrap(sql, "COPY ", " TO STDOUT WITH (FORMAT csv, HEADER)")
-    return sql, before + outer
+    return sql, before
 
 
 @contextlib.contextmanager
