@@ -283,7 +283,10 @@ def copy_csv(conn: Any, query: Query, sink: IO[bytes], order_by: str | None = No
 def copy_statement(cur: Any, query: Query, order_by: str | None) -> tuple[str, int]:
     """`COPY (query) TO STDOUT` as CSV with a header, and the lines it adds before the
     query's own (for query_errors)."""
-    sql, before = _ordered(cur, query, order_by)
+    sql, before = query.bound(cur), 0
+    if order_by:
+        by = psycopg2.extensions.quote_ident(order_by, cur)
+        sql, before = _wrap(sql, "SELECT * FROM ", f" AS q ORDER BY {by}")
     sql, outer = _wrap(sql, "COPY ", " TO STDOUT WITH (FORMAT csv, HEADER)")
     return sql, before + outer
 
@@ -294,24 +297,17 @@ def binary_copy_statement(
     """`COPY (SELECT q.col, q.col::text, ... FROM (query) q) TO STDOUT (FORMAT binary)`: a
     column whose type is in `sent` as its bytes, any other cast to text on the server (the
     type's output function, which COPY's text calls too), and the lines added before the
-    query's own. The columns' names must be distinct (each is named once)."""
-    sql, before = _ordered(cur, query, order_by)
+    query's own. The columns' names must be distinct (each is named once). The ORDER BY is
+    the outermost clause, on the column itself (`q.col`, not its text): only an outer ORDER BY
+    fixes the order of what COPY sends."""
+    ident = psycopg2.extensions.quote_ident
     select = ", ".join(
-        f"q.{psycopg2.extensions.quote_ident(c.name, cur)}"
-        + ("" if c.type_oid in sent else "::text")
-        for c in columns
+        f"q.{ident(c.name, cur)}" + ("" if c.type_oid in sent else "::text") for c in columns
     )
-    sql, outer = _wrap(sql, f"COPY (SELECT {select} FROM ", " AS q) TO STDOUT (FORMAT binary)")
-    return sql, before + outer
-
-
-def _ordered(cur: Any, query: Query, order_by: str | None) -> tuple[str, int]:
-    """The bound query, sorted on `order_by` if set, and the lines added before it."""
-    sql, before = query.bound(cur), 0
-    if order_by:
-        by = psycopg2.extensions.quote_ident(order_by, cur)
-        sql, before = _wrap(sql, "SELECT * FROM ", f" AS q ORDER BY {by}")
-    return sql, before
+    by = f" ORDER BY q.{ident(order_by, cur)}" if order_by else ""
+    return _wrap(
+        query.bound(cur), f"COPY (SELECT {select} FROM ", f" AS q{by}) TO STDOUT (FORMAT binary)"
+    )
 
 
 @contextlib.contextmanager
