@@ -3,9 +3,22 @@ folder, in pytest's default import mode)."""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from pathlib import Path
+
+import psycopg2
+
+
+def warehouse_sql(statements: str, *params) -> None:
+    """Run `statements` in the test warehouse (MMEOPS_WAREHOUSE_DSN), committed."""
+    conn = psycopg2.connect(os.environ["MMEOPS_WAREHOUSE_DSN"])
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statements, params or None)
+    finally:
+        conn.close()
 
 
 def line_of(path: Path, needle: str) -> int:

@@ -18,9 +18,9 @@ import os
 import sys
 from pathlib import Path
 
-import psycopg2
 import pytest
 
+from helpers import warehouse_sql
 from mmeops.extract import copyout, warehouse
 from mmeops.extract.read import native
 
@@ -78,16 +78,7 @@ EVERY_KINDS = "dtthilbttttt"
 
 @pytest.fixture(scope="module")
 def every(stack) -> None:
-    write(TABLE)
-
-
-def write(sql: str) -> None:
-    conn = psycopg2.connect(os.environ["MMEOPS_WAREHOUSE_DSN"])
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
+    warehouse_sql(TABLE)
 
 
 def both(
@@ -148,7 +139,7 @@ def test_a_time_split_s_order_and_the_benchmark_s_table_match_byte_for_byte(ever
         + ", ".join(f"random() AS f{i}" for i in range(10))
         + ", (random() > 0.5)::int::float8 AS label FROM generate_series(100000, 1, -1) g"
     )
-    write(f"DROP TABLE IF EXISTS bincopy.bench; CREATE TABLE bincopy.bench AS {sql}")
+    warehouse_sql(f"DROP TABLE IF EXISTS bincopy.bench; CREATE TABLE bincopy.bench AS {sql}")
     text, binary, plan, _ = both(tmp_path, "SELECT * FROM bincopy.bench", order_by="event_time")
     assert plan is not None and plan[1] == "t" + "d" * 11
     assert not same(binary, text) and text[1] == 100000

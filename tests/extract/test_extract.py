@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 from click.testing import CliRunner
 
+from helpers import warehouse_sql
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.extract import run as extract
@@ -28,19 +29,10 @@ EDGE_FLOATS = [0.30000000000000004, -0.0, 1e-300, 5e-324, 3.4028234663852886e38,
                123456.78901234567, None]  # fmt: skip
 
 
-def sql(statements: str, *params) -> None:
-    conn = psycopg2.connect(os.environ["MMEOPS_WAREHOUSE_DSN"])
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statements, params or None)
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def tables(stack) -> None:
     """Rows of our own, beside the stack's demo tables."""
-    sql(f"""
+    warehouse_sql(f"""
         DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;
         CREATE SCHEMA {SCHEMA};
         -- 100 rows a day from 2025-01-01 to 2025-01-10, ids in time order.
@@ -58,7 +50,7 @@ def tables(stack) -> None:
         ["3.14159265358979323846264338327950288", "-0", "1e-300", "0", "1", "2", None] * 3,
         [9007199254740993, 0, -1, None, 2**62, 7, 8] * 3, strict=True))]  # fmt: skip
     for i, f, n, b in rows:
-        sql(
+        warehouse_sql(
             f"INSERT INTO {SCHEMA}.edges VALUES (%s, '2025-01-02', %s, %s::numeric, %s, %s)",
             i,
             f,

@@ -9,14 +9,13 @@ tracebacks in `tune`, long after the upload.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
-import psycopg2
 import pytest
 from click.testing import CliRunner
 
+from helpers import warehouse_sql
 from mmeops.cli import main
 from mmeops.config.repo import load_repo
 from mmeops.extract.run import training_aws
@@ -24,24 +23,15 @@ from mmeops.extract.run import training_aws
 SCHEMA = "q17values"
 
 
-def sql(statements: str) -> None:
-    conn = psycopg2.connect(os.environ["MMEOPS_WAREHOUSE_DSN"])
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statements)
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def schema(stack) -> str:
-    sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}")
+    warehouse_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}")
     return SCHEMA
 
 
 def table_with(name: str, odd_x: str = "1", odd_y: str = "0", y_type: str = "int") -> str:
     """20 ordinary rows over January 2025, and one odd row (x, y) on 2025-01-15."""
-    sql(f"""
+    warehouse_sql(f"""
         CREATE TABLE {SCHEMA}.{name} (day date, x double precision, z numeric, y {y_type});
         INSERT INTO {SCHEMA}.{name}
             SELECT date '2025-01-01' + g, g * 0.5, g, g % 2 FROM generate_series(0, 19) g;
@@ -158,7 +148,7 @@ def test_a_numeric_beyond_float32_written_in_digits_alone_stops_the_extract(
     schema, repo_copy, odd_z, shown
 ):
     table = table_with(f"t_{secrets.token_hex(3)}")
-    sql(f"UPDATE {table} SET z = {odd_z} WHERE day = '2025-01-15' AND x = 1")
+    warehouse_sql(f"UPDATE {table} SET z = {odd_z} WHERE day = '2025-01-15' AND x = 1")
     model = add_model(repo_copy, table)
     result = extract(repo_copy, model)
     assert result.exit_code == 2, result.output
