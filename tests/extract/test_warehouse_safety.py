@@ -11,8 +11,9 @@ import os
 
 import psycopg2
 import pytest
-from test_extract import SCHEMA, add_model, cli, s3_objects, sql, tables  # noqa: F401
+from test_extract import SCHEMA, add_model, cli, s3_objects, tables  # noqa: F401
 
+from helpers import warehouse_sql
 from mmeops.extract import warehouse
 from mmeops.extract.sqlcheck import top_level_semicolon
 
@@ -43,7 +44,7 @@ def victim_rows() -> int:
 
 @pytest.fixture
 def victim(tables) -> None:  # noqa: F811 (the fixture imported above)
-    sql(f"DROP TABLE IF EXISTS {VICTIM}; CREATE TABLE {VICTIM} AS SELECT 1 AS keep")
+    warehouse_sql(f"DROP TABLE IF EXISTS {VICTIM}; CREATE TABLE {VICTIM} AS SELECT 1 AS keep")
 
 
 @pytest.mark.parametrize("case", sorted(ESCAPES))
